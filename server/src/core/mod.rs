@@ -1,0 +1,290 @@
+//! The domain core: every procedure of the contract, written against the narrow
+//! traits of `ports`. No HTTP and no storage engine in here, so the server and the
+//! mock run the very same code.
+
+pub mod ports;
+pub mod records;
+
+mod accounts;
+mod cloud;
+mod invitations;
+mod sessions;
+mod two_factor;
+
+pub use sessions::Credentials;
+pub use two_factor::{totp_code, totp_uri};
+
+use ports::{Abort, Clock, Mailer, PasswordHasher, Random, Store, StoreError, Tx};
+use records::Account;
+use serde::Serialize;
+use serde_json::Value;
+use specs::{Access, ApiError, ErrorCode, Procedure};
+use std::sync::Arc;
+
+/// Self-hosted (one admin, Dokploy's default) or cloud (sign-up, email confirmation,
+/// password reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    SelfHosted,
+    Cloud,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    /// Where links in emails point, e.g. `https://dokploy.example.com`.
+    pub public_url: String,
+    /// Adds `Secure` to the session cookie.
+    pub cookie_secure: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::SelfHosted,
+            public_url: "http://localhost:3000".to_string(),
+            cookie_secure: false,
+        }
+    }
+}
+
+/// The parts the core runs on.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// One call of a procedure, whatever the transport.
+pub struct Call {
+    pub procedure: &'static Procedure,
+    /// The raw input (`None` is JavaScript's `undefined`); validated here.
+    pub input: Option<Value>,
+    pub credentials: Credentials,
+}
+
+/// What a call answers: the output (`Ok(None)` is "no output") and the
+/// `Set-Cookie` header to send, if any.
+#[derive(Debug)]
+pub struct Reply {
+    pub result: Result<Option<Value>, ApiError>,
+    pub set_cookie: Option<String>,
+}
+
+/// A procedure's output and what it does to the session cookie.
+pub(crate) struct Output {
+    value: Option<Value>,
+    cookie: Option<CookieChange>,
+}
+
+impl Output {
+    fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
+        Ok(Output {
+            value: Some(serde_json::to_value(value).expect("outputs always serialize")),
+            cookie: None,
+        })
+    }
+    fn nothing() -> Result<Output, ApiError> {
+        Ok(Output {
+            value: None,
+            cookie: None,
+        })
+    }
+    fn with_cookie(mut self, change: CookieChange) -> Output {
+        self.cookie = Some(change);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CookieChange {
+    /// Send this session id (new or extended).
+    Set(String),
+    /// Tell the browser to forget its session.
+    Blank,
+}
+
+/// The authenticated caller of a protected procedure.
+pub(crate) struct Caller {
+    account: Account,
+    /// The digest of the session that authenticated the call.
+    session_digest: String,
+    /// Whether that session came from the cookie (not the Bearer token).
+    via_cookie: bool,
+}
+
+pub struct Core {
+    deps: Deps,
+    config: Config,
+    /// Verified against when an email is unknown, so that a miss costs a bcrypt
+    /// verification like a hit.
+    dummy_hash: String,
+}
+
+/// The message of every internal error on the wire; details go to the log.
+const INTERNAL: &str = "Internal server error";
+
+pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "internal error");
+    ApiError::new(ErrorCode::InternalServerError, INTERNAL)
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        internal(e)
+    }
+}
+
+impl Core {
+    pub async fn new(deps: Deps, config: Config) -> Result<Core, ports::HashError> {
+        let mut throwaway = [0u8; 32];
+        deps.random.fill(&mut throwaway);
+        let dummy_hash = deps
+            .hasher
+            .hash(
+                data_encoding::HEXLOWER.encode(&throwaway),
+                crate::crypto::new_salt(&*deps.random),
+            )
+            .await?;
+        Ok(Core {
+            deps,
+            config,
+            dummy_hash,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    fn now(&self) -> i64 {
+        self.deps.clock.now_ms()
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.deps.store
+    }
+
+    /// Runs `work` as one transaction and maps its failures to contract errors.
+    fn transaction<T>(
+        &self,
+        mut work: impl FnMut(&dyn Tx) -> Result<T, Abort>,
+    ) -> Result<T, ApiError> {
+        let mut out = None;
+        let result = self.store().transaction(&mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(out.expect("a committed transaction ran its work")),
+            Err(Abort::Refused(e)) => Err(e),
+            Err(Abort::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Answers one call: authenticates, checks access, validates the input, runs the
+    /// procedure, and makes a mutation's writes durable before answering.
+    pub async fn call(&self, call: Call) -> Reply {
+        let (caller, mut cookie) = match self.authenticate(&call.credentials) {
+            Ok(found) => found,
+            Err(e) => {
+                return Reply {
+                    result: Err(e),
+                    set_cookie: None,
+                }
+            }
+        };
+        let result = self
+            .dispatch(call.procedure, call.input, caller, &call.credentials)
+            .await;
+        let result = match result {
+            Ok(output) => {
+                if let Some(change) = output.cookie {
+                    cookie = Some(change);
+                }
+                if call.procedure.kind == specs::Kind::Mutation {
+                    match self.store().flush().await {
+                        Ok(()) => Ok(output.value),
+                        Err(e) => Err(internal(e)),
+                    }
+                } else {
+                    Ok(output.value)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        Reply {
+            result,
+            set_cookie: cookie.map(|c| self.render_cookie(&c)),
+        }
+    }
+
+    fn render_cookie(&self, change: &CookieChange) -> String {
+        let secure = self.config.cookie_secure;
+        match change {
+            CookieChange::Set(id) => {
+                specs::cookie::session(id, specs::lifetimes::SESSION_MS / 1000, secure)
+            }
+            CookieChange::Blank => specs::cookie::blank(secure),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        procedure: &'static Procedure,
+        input: Option<Value>,
+        caller: Option<Caller>,
+        credentials: &Credentials,
+    ) -> Result<Output, ApiError> {
+        let caller = match (procedure.access, caller) {
+            (Access::Public, caller) => caller,
+            (_, None) => return Err(ApiError::unauthorized()),
+            (Access::Admin, Some(c)) if c.account.role != specs::wire::Role::Admin => {
+                return Err(ApiError::unauthorized())
+            }
+            (_, caller) => caller,
+        };
+        let input = input.as_ref();
+        let schema = || {
+            procedure
+                .input
+                .expect("the procedure table gives this procedure an input")
+        };
+        // Protected and admin procedures always have a caller past the check above.
+        let me = || caller.as_ref().expect("checked above");
+        match procedure.name {
+            "auth.createAdmin" => self.create_admin(schema().parse(input)?).await,
+            "auth.createUser" => self.create_user(schema().parse(input)?).await,
+            "auth.login" => self.login(schema().parse(input)?).await,
+            "auth.get" => Output::json(&self.view_own(&me().account)),
+            "auth.verifyToken" => Output::json(&true),
+            "auth.logout" => self.logout(credentials),
+            "auth.update" => self.update(me(), schema().parse(input)?).await,
+            "auth.generateToken" => self.generate_token(me()),
+            "auth.one" => self.one(me(), schema().parse(input)?),
+            "auth.generate2FASecret" => self.generate_2fa_secret(me()),
+            "auth.verify2FASetup" => self.verify_2fa_setup(me(), schema().parse(input)?),
+            "auth.verifyLogin2FA" => self.verify_login_2fa(schema().parse(input)?),
+            "auth.disable2FA" => self.disable_2fa(me()),
+            "auth.sendResetPasswordEmail" => {
+                self.send_reset_password_email(schema().parse(input)?).await
+            }
+            "auth.resetPassword" => self.reset_password(schema().parse(input)?).await,
+            "auth.confirmEmail" => self.confirm_email(schema().parse(input)?),
+            "admin.createUserInvitation" => {
+                self.create_user_invitation(me(), schema().parse(input)?)
+            }
+            "admin.getUserByToken" => self.get_user_by_token(schema().parse(input)?),
+            "admin.removeUser" => self.remove_user(me(), schema().parse(input)?),
+            "user.all" => self.all_members(me()),
+            other => Err(internal(format!("procedure {other} has no implementation"))),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The narrow traits the domain core is written against. The server plugs in sled,
+//! the system clock, the OS generator, bcrypt and SMTP; the mock plugs in memory, a
+//! manual clock, a seeded generator and an outbox.
+
+use specs::ApiError;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The transaction met a concurrent one; the engine retries it.
+    #[error("transaction conflict")]
+    Conflict,
+}
+
+/// Why a transaction's work stopped: the procedure refused (nothing is written) or
+/// the storage failed.
+#[derive(Debug)]
+pub enum Abort {
+    Refused(ApiError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
+        Abort::Store(e)
+    }
+}
+
+impl From<ApiError> for Abort {
+    fn from(e: ApiError) -> Self {
+        Abort::Refused(e)
+    }
+}
+
+/// Reads and writes inside one transaction.
+pub trait Tx {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError>;
+    fn remove(&self, key: &[u8]) -> Result<(), StoreError>;
+}
+
+/// An ordered key-value store with atomic multi-key transactions.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every pair whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Runs `work` atomically: all of its writes happen or none. The engine may run
+    /// `work` more than once (on conflict), so it must only touch the store.
+    fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort>;
+    /// Resolves once every write made so far is durable.
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+pub trait Random: Send + Sync + 'static {
+    fn fill(&self, dest: &mut [u8]);
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+pub trait PasswordHasher: Send + Sync + 'static {
+    /// A bcrypt hash (`$2b$…`) of `password` with this salt. May run on another thread.
+    fn hash(
+        &self,
+        password: String,
+        salt: [u8; 16],
+    ) -> BoxFuture<'static, Result<String, HashError>>;
+    /// Whether `password` matches `hash`; false for a malformed hash.
+    fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool>;
+    /// The cost new hashes are made with.
+    fn cost(&self) -> u32;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail not sent: {0}")]
+pub struct MailError(pub String);
+
+pub trait Mailer: Send + Sync + 'static {
+    fn send(&self, mail: Mail) -> BoxFuture<'static, Result<(), MailError>>;
+}
+
+/// A mailer for self-hosted mode, which sends no email.
+pub struct NoMail;
+
+impl Mailer for NoMail {
+    fn send(&self, _mail: Mail) -> BoxFuture<'static, Result<(), MailError>> {
+        Box::pin(async { Err(MailError("no mail transport is configured".into())) })
+    }
+}

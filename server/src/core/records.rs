@@ -1,0 +1,211 @@
+//! What is stored, and under which keys. Every index lives here, next to the record
+//! it points at, so records and indexes are always written together.
+
+use super::ports::{Store, StoreError, Tx};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use specs::wire::{Permissions, Role};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    /// Lowercased.
+    pub email: String,
+    pub role: Role,
+    pub image: String,
+    /// `None` for an invited member who has not set a password yet.
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub two_factor_enabled: bool,
+    /// The current API token, shown to its owner by `auth.get`.
+    pub api_token: Option<String>,
+    pub created_at: i64,
+    /// Cookie sessions made before the last password change carry a lower epoch
+    /// and are no longer valid.
+    pub session_epoch: u64,
+    /// Until when a 2FA pin is accepted after a correct password.
+    pub pending_2fa_until: Option<i64>,
+    /// Set for admins (Dokploy's `admin.adminId`).
+    pub admin_id: Option<String>,
+    /// Set for invited members (Dokploy's `user.userId`).
+    pub member_id: Option<String>,
+    pub email_confirmed: bool,
+    /// Digest of the pending password-reset token (cloud mode).
+    pub reset_digest: Option<String>,
+    pub reset_expires_at: Option<i64>,
+    /// Digest of the pending email-confirmation token (cloud mode).
+    pub confirmation_digest: Option<String>,
+    pub confirmation_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionKind {
+    /// A browser session: one day, sliding.
+    Cookie,
+    /// An API token: 365 days, fixed.
+    ApiToken,
+}
+
+/// Stored under the SHA-256 digest of its id; the id itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub account_id: String,
+    pub kind: SessionKind,
+    pub expires_at: i64,
+    pub epoch: u64,
+}
+
+/// An invited member (Dokploy's `user` record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: String,
+    pub auth_id: String,
+    pub admin_id: String,
+    pub token: String,
+    pub registered: bool,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub permissions: Permissions,
+}
+
+/// The key layout of the one ordered keyspace.
+pub mod keys {
+    pub fn account(id: &str) -> Vec<u8> {
+        format!("account/{id}").into_bytes()
+    }
+    pub const ACCOUNT_PREFIX: &[u8] = b"account/";
+    pub fn email(email: &str) -> Vec<u8> {
+        format!("email/{email}").into_bytes()
+    }
+    pub fn session(digest: &str) -> Vec<u8> {
+        format!("session/{digest}").into_bytes()
+    }
+    pub const SESSION_PREFIX: &[u8] = b"session/";
+    pub fn member(user_id: &str) -> Vec<u8> {
+        format!("member/{user_id}").into_bytes()
+    }
+    pub fn invitation(token_digest: &str) -> Vec<u8> {
+        format!("invitation/{token_digest}").into_bytes()
+    }
+    pub fn members_of(admin_id: &str) -> Vec<u8> {
+        format!("members-of/{admin_id}/").into_bytes()
+    }
+    pub fn member_of(admin_id: &str, user_id: &str) -> Vec<u8> {
+        format!("members-of/{admin_id}/{user_id}").into_bytes()
+    }
+    pub fn reset_token(digest: &str) -> Vec<u8> {
+        format!("reset/{digest}").into_bytes()
+    }
+    pub fn confirmation_token(digest: &str) -> Vec<u8> {
+        format!("confirm/{digest}").into_bytes()
+    }
+    /// The account id of the one admin of a self-hosted instance.
+    pub const SELF_HOSTED_ADMIN: &[u8] = b"self-hosted-admin";
+}
+
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    serde_json::to_vec(record).expect("records always serialize")
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Typed reads, inside a transaction or outside one.
+pub trait Read {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.raw(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    fn text(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .raw(key)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.record(&keys::account(id))
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        match self.text(&keys::email(email))? {
+            Some(id) => self.account(&id),
+            None => Ok(None),
+        }
+    }
+
+    fn member(&self, user_id: &str) -> Result<Option<Member>, StoreError> {
+        self.record(&keys::member(user_id))
+    }
+}
+
+impl Read for dyn Tx + '_ {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(key)
+    }
+}
+
+impl Read for dyn Store {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(key)
+    }
+}
+
+/// Writes that keep the indexes with their records.
+pub trait Write {
+    fn tx(&self) -> &dyn Tx;
+
+    /// Stores `account`, moving the email index if the email changed.
+    fn put_account(
+        &self,
+        account: &Account,
+        previous_email: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let tx = self.tx();
+        if let Some(previous) = previous_email.filter(|p| *p != account.email) {
+            tx.remove(&keys::email(previous))?;
+        }
+        tx.insert(
+            &keys::email(&account.email),
+            account.id.clone().into_bytes(),
+        )?;
+        tx.insert(&keys::account(&account.id), encode(account))
+    }
+
+    fn delete_account(&self, account: &Account) -> Result<(), StoreError> {
+        let tx = self.tx();
+        tx.remove(&keys::email(&account.email))?;
+        tx.remove(&keys::account(&account.id))
+    }
+
+    fn put_member(&self, member: &Member, token_digest: &str) -> Result<(), StoreError> {
+        let tx = self.tx();
+        tx.insert(&keys::member(&member.user_id), encode(member))?;
+        tx.insert(
+            &keys::invitation(token_digest),
+            member.user_id.clone().into_bytes(),
+        )?;
+        tx.insert(
+            &keys::member_of(&member.admin_id, &member.user_id),
+            Vec::new(),
+        )
+    }
+
+    fn delete_member(&self, member: &Member, token_digest: &str) -> Result<(), StoreError> {
+        let tx = self.tx();
+        tx.remove(&keys::member(&member.user_id))?;
+        tx.remove(&keys::invitation(token_digest))?;
+        tx.remove(&keys::member_of(&member.admin_id, &member.user_id))
+    }
+
+    fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError> {
+        self.tx().insert(&keys::session(digest), encode(session))
+    }
+}
+
+impl Write for dyn Tx + '_ {
+    fn tx(&self) -> &dyn Tx {
+        self
+    }
+}

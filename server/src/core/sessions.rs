@@ -1,0 +1,195 @@
+//! Sessions: finding the caller from the Bearer token or the cookie, sliding cookie
+//! sessions, making and ending sessions.
+
+use super::ports::{Abort, Tx};
+use super::records::{keys, Account, Read, Session, SessionKind, Write};
+use super::{Caller, CookieChange, Core};
+use crate::crypto;
+use specs::lifetimes::{API_TOKEN_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS};
+use specs::ApiError;
+
+/// The credentials a request carried, as the transport read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// The text after `Bearer ` in `Authorization` (scheme word case-sensitive).
+    pub bearer: Option<String>,
+    /// The value of the `auth_session` cookie.
+    pub cookie: Option<String>,
+}
+
+impl Credentials {
+    /// Reads the `Authorization` and `Cookie` header values.
+    pub fn from_headers<'a>(
+        authorization: Option<&str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+    ) -> Credentials {
+        let bearer = authorization
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, token)| *scheme == "Bearer" && !token.is_empty())
+            .map(|(_, token)| token.to_string());
+        let cookie = cookies
+            .into_iter()
+            .flat_map(|header| header.split("; "))
+            .find_map(|pair| pair.strip_prefix(specs::cookie::NAME)?.strip_prefix('='))
+            .filter(|value| !value.is_empty())
+            .map(str::to_string);
+        Credentials { bearer, cookie }
+    }
+}
+
+impl Core {
+    /// The caller, Bearer token first, then cookie, and what to do to the cookie:
+    /// send it again when a cookie session was extended, blank it when it names
+    /// no live session.
+    pub(crate) fn authenticate(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<(Option<Caller>, Option<CookieChange>), ApiError> {
+        if let Some(token) = &credentials.bearer {
+            if let Some((account, digest)) = self.live_session(token)? {
+                return Ok((Some(self.caller(account, digest, false)), None));
+            }
+        }
+        let Some(id) = &credentials.cookie else {
+            return Ok((None, None));
+        };
+        match self.live_session(id)? {
+            Some((account, digest)) => {
+                let extended = self.slide(&digest)?;
+                let change = extended.then(|| CookieChange::Set(id.clone()));
+                Ok((Some(self.caller(account, digest, true)), change))
+            }
+            None => Ok((None, Some(CookieChange::Blank))),
+        }
+    }
+
+    fn caller(&self, account: Account, session_digest: String, via_cookie: bool) -> Caller {
+        Caller {
+            account,
+            session_digest,
+            via_cookie,
+        }
+    }
+
+    /// The account of a live session, and the session's digest. Expired or
+    /// orphaned sessions are removed on sight.
+    pub(crate) fn live_session(&self, id: &str) -> Result<Option<(Account, String)>, ApiError> {
+        let digest = crypto::digest(id);
+        let key = keys::session(&digest);
+        let store = self.store();
+        let Some(session) = store.record::<Session>(&key)? else {
+            return Ok(None);
+        };
+        let account = store.account(&session.account_id)?;
+        let live = match &account {
+            Some(account) => {
+                session.expires_at > self.now()
+                    && (session.kind == SessionKind::ApiToken
+                        || session.epoch >= account.session_epoch)
+            }
+            None => false,
+        };
+        if !live {
+            self.transaction(|tx| Ok(tx.remove(&key)?))?;
+            return Ok(None);
+        }
+        Ok(account.map(|a| (a, digest)))
+    }
+
+    /// Extends a cookie session with half its life or less left; true if it did.
+    fn slide(&self, digest: &str) -> Result<bool, ApiError> {
+        let now = self.now();
+        self.transaction(|tx| {
+            let key = keys::session(digest);
+            let Some(mut session) = tx.record::<Session>(&key)? else {
+                return Ok(false);
+            };
+            if session.kind != SessionKind::Cookie
+                || session.expires_at - now > SESSION_REFRESH_BELOW_MS
+            {
+                return Ok(false);
+            }
+            session.expires_at = now + SESSION_MS;
+            tx.put_session(digest, &session)?;
+            Ok(true)
+        })
+    }
+
+    /// A new session id and its record, not yet stored.
+    pub(crate) fn new_session(
+        &self,
+        account: &Account,
+        kind: SessionKind,
+    ) -> (String, String, Session) {
+        let id = crypto::new_session_id(&*self.deps.random);
+        let digest = crypto::digest(&id);
+        let lifetime = match kind {
+            SessionKind::Cookie => SESSION_MS,
+            SessionKind::ApiToken => API_TOKEN_MS,
+        };
+        let session = Session {
+            account_id: account.id.clone(),
+            kind,
+            expires_at: self.now() + lifetime,
+            epoch: account.session_epoch,
+        };
+        (id, digest, session)
+    }
+
+    /// Moves a session to the account's new epoch, so it outlives a password change.
+    pub(crate) fn restamp_session(
+        &self,
+        tx: &dyn Tx,
+        digest: &str,
+        epoch: u64,
+    ) -> Result<(), Abort> {
+        if let Some(mut session) = tx.record::<Session>(&keys::session(digest))? {
+            session.epoch = epoch;
+            tx.put_session(digest, &session)?;
+        }
+        Ok(())
+    }
+
+    /// Makes and stores a cookie session for `account`; the change to send.
+    pub(crate) fn start_cookie_session(&self, account: &Account) -> Result<CookieChange, ApiError> {
+        let (id, digest, session) = self.new_session(account, SessionKind::Cookie);
+        self.transaction(|tx| Ok(tx.put_session(&digest, &session)?))?;
+        Ok(CookieChange::Set(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Credentials;
+
+    #[test]
+    fn reads_bearer_and_cookie_like_lucia() {
+        let c = Credentials::from_headers(Some("Bearer abc"), ["a=1; auth_session=xyz; b=2"]);
+        assert_eq!(c.bearer.as_deref(), Some("abc"));
+        assert_eq!(c.cookie.as_deref(), Some("xyz"));
+        assert_eq!(
+            Credentials::from_headers(Some("bearer abc"), []).bearer,
+            None
+        );
+        assert_eq!(Credentials::from_headers(Some("Bearer "), []).bearer, None);
+        assert_eq!(
+            Credentials::from_headers(Some("Basic abc"), []).bearer,
+            None
+        );
+        // Split on "; " exactly: a cookie after ";" without the space is not found.
+        assert_eq!(
+            Credentials::from_headers(None, ["a=1;auth_session=xyz"]).cookie,
+            None
+        );
+        assert_eq!(
+            Credentials::from_headers(None, ["auth_session="]).cookie,
+            None
+        );
+        assert_eq!(
+            Credentials::from_headers(None, ["x=1", "auth_session=q"])
+                .cookie
+                .as_deref(),
+            Some("q")
+        );
+    }
+}

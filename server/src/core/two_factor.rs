@@ -1,0 +1,160 @@
+//! TOTP two-factor authentication (SHA1, 6 digits, 30 s steps, ±1 step accepted).
+
+use super::records::{Read, SessionKind, Write};
+use super::{Caller, CookieChange, Core, Output};
+use crate::crypto;
+use specs::messages as msg;
+use specs::wire::{TwoFactorSecret, Verify2FASetupInput, VerifyLogin2FAInput};
+use specs::ApiError;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+const ISSUER: &str = "Dokploy";
+const STEP_SECS: u64 = 30;
+
+fn totp(secret: &str, email: &str) -> Option<TOTP> {
+    let bytes = Secret::Encoded(secret.to_ascii_uppercase())
+        .to_bytes()
+        .ok()?;
+    if bytes.is_empty() {
+        return None;
+    }
+    // 15-byte secrets (Dokploy's) are below totp-rs's 128-bit minimum: unchecked.
+    Some(TOTP::new_unchecked(
+        Algorithm::SHA1,
+        6,
+        1,
+        STEP_SECS,
+        bytes,
+        Some(ISSUER.to_string()),
+        email.to_string(),
+    ))
+}
+
+/// The pin for a base32 secret at a Unix time (seconds); `None` for a bad secret.
+pub fn totp_code(secret: &str, unix_secs: u64) -> Option<String> {
+    Some(totp(secret, "")?.generate(unix_secs))
+}
+
+/// The `otpauth://` URI an authenticator app reads from the QR code.
+pub fn totp_uri(secret: &str, email: &str) -> Option<String> {
+    Some(totp(secret, email)?.get_url())
+}
+
+/// Whether `pin` is valid for `secret` at `now_ms`, one step either side.
+fn pin_matches(secret: &str, pin: &str, now_ms: i64) -> bool {
+    let Some(totp) = totp(secret, "") else {
+        return false;
+    };
+    let now = u64::try_from(now_ms / 1000).unwrap_or(0);
+    let mut matched = false;
+    for time in [now.saturating_sub(STEP_SECS), now, now + STEP_SECS] {
+        // No early exit: every candidate is compared, in constant time.
+        matched |= crypto::secrets_equal(totp.generate(time).as_bytes(), pin.as_bytes());
+    }
+    matched
+}
+
+impl Core {
+    pub(crate) fn generate_2fa_secret(&self, caller: &Caller) -> Result<Output, ApiError> {
+        let secret = crypto::new_totp_secret(&*self.deps.random);
+        let totp = totp(&secret, &caller.account.email)
+            .ok_or_else(|| super::internal("a new TOTP secret did not decode"))?;
+        let png = totp.get_qr_base64().map_err(super::internal)?;
+        Output::json(&TwoFactorSecret {
+            qr_code_url: format!("data:image/png;base64,{png}"),
+            secret,
+        })
+    }
+
+    pub(crate) fn verify_2fa_setup(
+        &self,
+        caller: &Caller,
+        input: Verify2FASetupInput,
+    ) -> Result<Output, ApiError> {
+        if !pin_matches(&input.secret, &input.pin, self.now()) {
+            return Err(ApiError::bad_request(msg::INVALID_2FA));
+        }
+        let account = self.transaction(|tx| {
+            let mut account = tx
+                .account(&caller.account.id)?
+                .ok_or_else(ApiError::unauthorized)?;
+            account.totp_secret = Some(input.secret.to_ascii_uppercase());
+            account.two_factor_enabled = true;
+            tx.put_account(&account, None)?;
+            Ok(account)
+        })?;
+        Output::json(&self.view_own(&account))
+    }
+
+    pub(crate) fn verify_login_2fa(&self, input: VerifyLogin2FAInput) -> Result<Output, ApiError> {
+        let invalid = || ApiError::bad_request(msg::INVALID_2FA);
+        let now = self.now();
+        let account = self.store().account(&input.id)?.ok_or_else(invalid)?;
+        let secret = account
+            .totp_secret
+            .as_deref()
+            .filter(|_| account.two_factor_enabled);
+        let pending = account.pending_2fa_until.is_some_and(|until| until > now);
+        match secret {
+            Some(secret) if pending && pin_matches(secret, &input.pin, now) => {}
+            _ => return Err(invalid()),
+        }
+        let id = self.transaction(|tx| {
+            let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
+            if !account.pending_2fa_until.is_some_and(|until| until > now) {
+                return Err(invalid().into());
+            }
+            account.pending_2fa_until = None;
+            let (id, digest, session) = self.new_session(&account, SessionKind::Cookie);
+            tx.put_account(&account, None)?;
+            tx.put_session(&digest, &session)?;
+            Ok(id)
+        })?;
+        Ok(Output::json(&true)?.with_cookie(CookieChange::Set(id)))
+    }
+
+    pub(crate) fn disable_2fa(&self, caller: &Caller) -> Result<Output, ApiError> {
+        let account = self.transaction(|tx| {
+            let mut account = tx
+                .account(&caller.account.id)?
+                .ok_or_else(ApiError::unauthorized)?;
+            account.totp_secret = None;
+            account.two_factor_enabled = false;
+            tx.put_account(&account, None)?;
+            Ok(account)
+        })?;
+        Output::json(&self.view_own(&account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6238_sha1_vector() {
+        // RFC 6238's SHA1 key "12345678901234567890", 6 digits, at T = 59 s.
+        let secret = data_encoding::BASE32_NOPAD.encode(b"12345678901234567890");
+        assert_eq!(totp_code(&secret, 59).unwrap(), "287082");
+    }
+
+    #[test]
+    fn one_step_either_side() {
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DP";
+        let now_ms = 1_700_000_000_000;
+        let at = |secs: i64| totp_code(secret, ((now_ms / 1000) + secs) as u64).unwrap();
+        assert!(pin_matches(secret, &at(0), now_ms));
+        assert!(pin_matches(secret, &at(-30), now_ms));
+        assert!(pin_matches(secret, &at(30), now_ms));
+        assert!(!pin_matches(secret, &at(-90), now_ms));
+        assert!(!pin_matches(secret, &at(90), now_ms));
+        assert!(!pin_matches("not base32!", "123456", now_ms));
+    }
+
+    #[test]
+    fn uri_names_issuer_and_email() {
+        let uri = totp_uri("JBSWY3DPEHPK3PXPJBSWY3DP", "a@b.co").unwrap();
+        assert!(uri.starts_with("otpauth://totp/Dokploy:a%40b.co?"), "{uri}");
+        assert!(uri.contains("issuer=Dokploy"), "{uri}");
+    }
+}

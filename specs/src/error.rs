@@ -1,0 +1,186 @@
+//! The error envelope `{"message", "code", "issues"?}` and the code → status table.
+
+use crate::validate::Issue;
+use serde::Serialize;
+use std::fmt;
+
+/// tRPC's error codes, with their HTTP status and JSON-RPC number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    ParseError,
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotSupported,
+    Timeout,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UnprocessableContent,
+    TooManyRequests,
+    ClientClosedRequest,
+    InternalServerError,
+    NotImplemented,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::ParseError,
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotSupported,
+        ErrorCode::Timeout,
+        ErrorCode::Conflict,
+        ErrorCode::PreconditionFailed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::UnprocessableContent,
+        ErrorCode::TooManyRequests,
+        ErrorCode::ClientClosedRequest,
+        ErrorCode::InternalServerError,
+        ErrorCode::NotImplemented,
+    ];
+
+    /// (name on the wire, HTTP status, JSON-RPC number)
+    const fn facts(self) -> (&'static str, u16, i32) {
+        match self {
+            ErrorCode::ParseError => ("PARSE_ERROR", 400, -32700),
+            ErrorCode::BadRequest => ("BAD_REQUEST", 400, -32600),
+            ErrorCode::Unauthorized => ("UNAUTHORIZED", 401, -32001),
+            ErrorCode::Forbidden => ("FORBIDDEN", 403, -32003),
+            ErrorCode::NotFound => ("NOT_FOUND", 404, -32004),
+            ErrorCode::MethodNotSupported => ("METHOD_NOT_SUPPORTED", 405, -32005),
+            ErrorCode::Timeout => ("TIMEOUT", 408, -32008),
+            ErrorCode::Conflict => ("CONFLICT", 409, -32009),
+            ErrorCode::PreconditionFailed => ("PRECONDITION_FAILED", 412, -32012),
+            ErrorCode::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", 413, -32013),
+            ErrorCode::UnsupportedMediaType => ("UNSUPPORTED_MEDIA_TYPE", 415, -32015),
+            ErrorCode::UnprocessableContent => ("UNPROCESSABLE_CONTENT", 422, -32022),
+            ErrorCode::TooManyRequests => ("TOO_MANY_REQUESTS", 429, -32029),
+            ErrorCode::ClientClosedRequest => ("CLIENT_CLOSED_REQUEST", 499, -32099),
+            ErrorCode::InternalServerError => ("INTERNAL_SERVER_ERROR", 500, -32603),
+            ErrorCode::NotImplemented => ("NOT_IMPLEMENTED", 501, -32603),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.facts().0
+    }
+    pub const fn http_status(self) -> u16 {
+        self.facts().1
+    }
+    pub const fn json_rpc_code(self) -> i32 {
+        self.facts().2
+    }
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Every error a procedure or the transport answers. Serializes as the REST
+/// envelope: `{"message": …, "code": …}` plus `"issues"` on validation failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    pub message: String,
+    pub code: ErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issues: Option<Vec<Issue>>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            message: message.into(),
+            code,
+            issues: None,
+        }
+    }
+
+    pub fn validation(issues: Vec<Issue>) -> ApiError {
+        ApiError {
+            message: messages::INPUT_VALIDATION_FAILED.to_string(),
+            code: ErrorCode::BadRequest,
+            issues: Some(issues),
+        }
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(ErrorCode::Unauthorized, messages::UNAUTHORIZED)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.code.http_status()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("errors always serialize")
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Every message of the contract, in one place (see `specs/CONTRACT.md`).
+pub mod messages {
+    pub const INPUT_VALIDATION_FAILED: &str = "Input validation failed";
+    pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    pub const NOT_FOUND: &str = "Not found";
+    pub const PARSE_BODY: &str = "Failed to parse request body";
+    pub const BODY_TOO_LARGE: &str = "Request body too large";
+    pub const MISSING_CONTENT_TYPE: &str = "Missing content-type header";
+    pub const ADMIN_EXISTS: &str = "Admin already exists";
+    pub const INVALID_TOKEN: &str = "Invalid token";
+    pub const CREDENTIALS: &str = "Error: Credentials do not match";
+    pub const EMAIL_NOT_CONFIRMED: &str =
+        "Error: Email not confirmed, we have sent you a confirmation email please check your inbox.";
+    pub const AUTH_NOT_FOUND: &str = "Auth not found";
+    pub const INVALID_2FA: &str = "Invalid 2FA code";
+    pub const CLOUD_ONLY: &str = "This feature is only available in the cloud version";
+    pub const USER_NOT_FOUND: &str = "User not found";
+    pub const TOKEN_NOT_FOUND: &str = "Token not found";
+    pub const TOKEN_EXPIRED: &str = "Token expired";
+    pub const CONFIRMATION_EXPIRED: &str = "Confirmation Token expired";
+    pub const INVITATION_DUPLICATE: &str =
+        "Error to create this user\ncheck if the email is not registered";
+    pub const INVITATION_NOT_FOUND: &str = "Invitation not found";
+    pub const INVITATION_EXPIRED: &str = "Invitation expired";
+    pub const EMAIL_IN_USE: &str = "Email already in use";
+    pub const USER_NOT_MEMBER: &str = "User not found";
+    pub const CANNOT_REMOVE_SELF: &str = "You cannot remove yourself";
+    pub const TWO_FA_NOT_ENABLED: &str = "2FA is not enabled";
+    pub const MAIL_UNAVAILABLE: &str = "The email could not be sent, please try again later";
+
+    /// `Unsupported content-type "<type>` (sic: Dokploy leaves the quote open).
+    pub fn unsupported_content_type(content_type: &str) -> String {
+        format!("Unsupported content-type \"{content_type}")
+    }
+}
