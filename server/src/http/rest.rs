@@ -1,0 +1,148 @@
+//! The REST transport: `GET /api/<query>` with the input in the query string,
+//! `POST /api/<mutation>` with a JSON body, plain JSON out.
+
+use super::{api_response, error_response, ApiInner, BoxError, HttpResponse};
+use crate::core::{Call, Credentials, Reply};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Body;
+use hyper::{HeaderMap, Method, Request};
+use serde_json::{Map, Value};
+use specs::messages as msg;
+use specs::{ApiError, ErrorCode, Kind};
+
+pub(super) async fn handle<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let path = request.uri().path();
+    let method = request.method();
+    if path == "/health" && method == Method::GET {
+        return api_response(200, Bytes::from_static(br#"{"status":"ok"}"#));
+    }
+    if path == "/api/openapi.json" && method == Method::GET {
+        return api_response(200, api.openapi_json.clone());
+    }
+    let not_found = || error_response(&ApiError::not_found(msg::NOT_FOUND));
+    let Some(name) = path.strip_prefix("/api/") else {
+        return not_found();
+    };
+    if method == Method::HEAD {
+        // No procedure answers HEAD: Dokploy answers 204 to any of them.
+        return api_response(204, Bytes::new());
+    }
+    let Some(procedure) = specs::find(name) else {
+        return not_found();
+    };
+    if method.as_str() != procedure.kind.http_method() {
+        return not_found();
+    }
+    let credentials = credentials(request.headers());
+    let input = match (procedure.kind, procedure.input) {
+        (_, None) => None,
+        (Kind::Query, Some(schema)) => {
+            let pairs: Vec<(String, String)> =
+                form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            Some(schema.input_from_query(&pairs))
+        }
+        (Kind::Mutation, Some(_)) => match read_json_object(request, api.max_body_bytes).await {
+            Ok(input) => Some(input),
+            Err(e) => return error_response(&e),
+        },
+    };
+    let reply = api
+        .core
+        .call(Call {
+            procedure,
+            input,
+            credentials,
+        })
+        .await;
+    render(reply)
+}
+
+/// The `Authorization` and `Cookie` headers as credentials.
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    let authorization = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let cookies = headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Credentials::from_headers(authorization, cookies)
+}
+
+/// A reply as an HTTP answer: the output as JSON (an empty body for none), or the
+/// error envelope; `Set-Cookie` either way.
+pub fn render(reply: Reply) -> HttpResponse {
+    let mut response = match reply.result {
+        Ok(Some(value)) => api_response(200, Bytes::from(serde_json::to_vec(&value).expect("JSON value serializes"))),
+        Ok(None) => api_response(200, Bytes::new()),
+        Err(e) => error_response(&e),
+    };
+    if let Some(cookie) = reply.set_cookie {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().insert(hyper::header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Reads a mutation's body as Dokploy does: `Content-Type` must start with
+/// `application/json`; at most `limit` bytes; an empty body is `{}`; a JSON value
+/// that is not an object is spread into one (so it counts as `{}`).
+pub async fn read_json_object<B>(request: Request<B>, limit: usize) -> Result<Value, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let bytes = read_body(request, limit).await?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(object)) => Ok(Value::Object(object)),
+        Ok(_) => Ok(Value::Object(Map::new())),
+        Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),
+    }
+}
+
+/// Checks the content type, then reads at most `limit` bytes of body.
+pub async fn read_body<B>(request: Request<B>, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match request.headers().get(hyper::header::CONTENT_TYPE) {
+        None => {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, msg::MISSING_CONTENT_TYPE))
+        }
+        Some(value) => {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            if !text.starts_with("application/json") {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    msg::unsupported_content_type(&text),
+                ));
+            }
+        }
+    }
+    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, msg::BODY_TOO_LARGE);
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),
+    }
+}

@@ -1,0 +1,127 @@
+//! The accept loop: HTTP/1.1 with keep-alive through hyper, every limit explicit,
+//! graceful shutdown that lets requests in flight finish.
+
+use super::HttpResponse;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
+
+/// Every limit of the HTTP front end.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body (Dokploy: 100,000 bytes → 413).
+    pub max_body_bytes: usize,
+    /// Largest request head, request line and headers together (→ 431).
+    pub max_header_bytes: usize,
+    /// Time a client has to send a request's headers; a slower one is cut off.
+    pub header_read_timeout: Duration,
+    /// Time a request may take to answer (→ 408 `TIMEOUT`).
+    pub request_timeout: Duration,
+    /// Open connections at once; one more is answered 429 and closed.
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+    /// Whether answers carry a `date` header (the mock turns it off to be deterministic).
+    pub date_header: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 100_000,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            date_header: true,
+        }
+    }
+}
+
+/// The peer address of the connection a request came on (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Answers a connection over the limit with 429 in the contract envelope, then closes it.
+pub async fn reject_over_limit(mut stream: TcpStream) {
+    let body = specs::ApiError::new(
+        specs::ErrorCode::TooManyRequests,
+        "Too many open connections, try again shortly",
+    )
+    .to_json();
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting
+/// and waits up to `limits.shutdown_grace` for connections to finish.
+pub async fn serve<S>(listener: TcpListener, service: S, limits: Limits, shutdown: impl Future<Output = ()>)
+where
+    S: Service<Request<Incoming>, Response = HttpResponse, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .auto_date_header(limits.date_header);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached");
+            tokio::spawn(reject_over_limit(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            service.clone().oneshot(request)
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, closing"),
+    }
+}
