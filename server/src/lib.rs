@@ -1,6 +1,9 @@
 //! The Dokploy auth API server: the domain core (`core`), its HTTP front end
 //! (`http`), storage engines (`storage`) and the primitives they share.
 
+pub mod app;
+#[cfg(feature = "sled-store")]
+pub mod backup;
 pub mod core;
 pub mod crypto;
 pub mod hashing;

@@ -1,1 +1,264 @@
-fn main() {}
+//! The production server: `dokploy-auth serve` (the default), backups, restores and
+//! the operator's account commands.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use server::backup;
+use server::core::ports::NoMail;
+use server::core::{Config, Core, Deps, Mode};
+use server::crypto::OsRandom;
+use server::hashing::Bcrypt;
+use server::http::Limits;
+use server::storage::SledStore;
+use server::time::SystemClock;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "dokploy-auth", version, about = "Dokploy's authentication API, as a production server")]
+struct Cli {
+    /// Where the data lives (a sled database).
+    #[arg(long, env = "DOKPLOY_AUTH_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// bcrypt's work factor for new password hashes.
+    #[arg(long, env = "DOKPLOY_AUTH_BCRYPT_COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
+    bcrypt_cost: u32,
+    /// Log lines as text or JSON.
+    #[arg(long, env = "DOKPLOY_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    SelfHosted,
+    Cloud,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DOKPLOY_AUTH_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// The public address of the site, for links in emails; https turns on Secure cookies.
+    #[arg(long, env = "DOKPLOY_AUTH_PUBLIC_URL", default_value = "http://localhost:3000")]
+    public_url: String,
+    /// self-hosted (one admin) or cloud (sign-up, email confirmation, password reset).
+    #[arg(long, env = "DOKPLOY_AUTH_MODE", value_enum, default_value_t = ModeArg::SelfHosted)]
+    mode: ModeArg,
+    /// Add `Secure` to the session cookie (default: when --public-url is https).
+    #[arg(long, env = "DOKPLOY_AUTH_COOKIE_SECURE")]
+    cookie_secure: Option<bool>,
+    /// Most open connections at once.
+    #[arg(long, env = "DOKPLOY_AUTH_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "DOKPLOY_AUTH_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a request may take.
+    #[arg(long, env = "DOKPLOY_AUTH_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Write a consistent copy of the data, while the server runs or not.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Load a backup into an empty data directory (the server must be stopped).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Accounts (the server must be stopped).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List every account.
+    List,
+    /// Set a new password for a locked-out account; ends its browser sessions.
+    ResetPassword {
+        email: String,
+        /// Read the new password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let default_serve = || {
+        ServeArgs::parse_from_env_defaults()
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None => serve(&cli.data_dir, cli.bcrypt_cost, default_serve()).await,
+            Some(Command::Serve(args)) => serve(&cli.data_dir, cli.bcrypt_cost, args).await,
+            Some(Command::Backup { out }) => run_backup(&cli.data_dir, &out).await,
+            Some(Command::Restore { from }) => run_restore(&cli.data_dir, &from),
+            Some(Command::User(command)) => run_user(&cli.data_dir, cli.bcrypt_cost, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dokploy-auth: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The serve settings when no subcommand is given (flags of `serve` then come
+    /// from the environment or their defaults).
+    fn parse_from_env_defaults() -> ServeArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::parse_from(["dokploy-auth"]).args
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn open_store(data_dir: &Path) -> Result<Arc<SledStore>, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    SledStore::open(data_dir).map(Arc::new).map_err(|e| {
+        format!("cannot open the data directory {} (is a server already running on it?): {e}", data_dir.display())
+    })
+}
+
+async fn build_core(store: Arc<SledStore>, bcrypt_cost: u32, config: Config) -> Result<Core, String> {
+    let deps = Deps {
+        store,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom::new()),
+        hasher: Arc::new(Bcrypt::new(bcrypt_cost)),
+        mailer: Arc::new(NoMail),
+    };
+    Core::new(deps, config).await.map_err(|e| e.to_string())
+}
+
+async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
+    let store = open_store(data_dir)?;
+    let config = Config {
+        mode: match args.mode {
+            ModeArg::SelfHosted => Mode::SelfHosted,
+            ModeArg::Cloud => Mode::Cloud,
+        },
+        cookie_secure: args.cookie_secure.unwrap_or(args.public_url.starts_with("https://")),
+        public_url: args.public_url,
+    };
+    let limits = Limits {
+        max_connections: args.max_connections,
+        header_read_timeout: Duration::from_secs(args.header_timeout_secs),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
+    let core = Arc::new(build_core(store.clone(), bcrypt_cost, config).await?);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let control = backup::serve_control_socket(data_dir, store.clone())
+        .map_err(|e| format!("cannot open the control socket: {e}"))?;
+    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
+    let service = server::app::stack(server::http::Api::new(core, &limits), &limits);
+    server::http::serve(listener, service, limits, shutdown_signal()).await;
+    control.abort();
+    let _ = std::fs::remove_file(backup::control_socket(data_dir));
+    store.flush_blocking().map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be listened for");
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
+    let bytes = match backup::request_from_running_server(data_dir).await {
+        Some(answer) => answer.map_err(|e| e.to_string())?,
+        None => backup::encode(&*open_store(data_dir)?).map_err(|e| e.to_string())?,
+    };
+    std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("backup written to {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
+}
+
+fn run_restore(data_dir: &Path, from: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let store = open_store(data_dir)?;
+    let count = backup::restore(&store, &bytes).map_err(|e| e.to_string())?;
+    println!("restored {count} keys into {}", data_dir.display());
+    Ok(())
+}
+
+async fn run_user(data_dir: &Path, bcrypt_cost: u32, command: UserCommand) -> Result<(), String> {
+    let core = build_core(open_store(data_dir)?, bcrypt_cost, Config::default()).await?;
+    match command {
+        UserCommand::List => {
+            for account in core.list_accounts().map_err(|e| e.message)? {
+                let role = match account.role {
+                    specs::wire::Role::Admin => "admin",
+                    specs::wire::Role::User => "user",
+                };
+                let two_factor = if account.two_factor { "2fa" } else { "-" };
+                println!("{}\t{}\t{role}\t{two_factor}\t{}", account.id, account.email, account.created_at);
+            }
+        }
+        UserCommand::ResetPassword { email, password_stdin } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_to_string(&mut line).map_err(|e| e.to_string())?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (server::crypto::new_token(&OsRandom::new())[..20].to_string(), true)
+            };
+            core.set_password(&email, password.clone()).await.map_err(|e| match e.issues {
+                Some(issues) => format!("{}: {}", e.message, issues.iter().map(|i| i.message()).collect::<Vec<_>>().join(", ")),
+                None => e.message,
+            })?;
+            if generated {
+                println!("new password for {email}: {password}");
+            } else {
+                println!("password of {email} changed");
+            }
+        }
+    }
+    Ok(())
+}

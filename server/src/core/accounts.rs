@@ -258,3 +258,53 @@ impl Core {
         Output::json(&self.view(&account, own))
     }
 }
+
+/// One line of `user list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub two_factor: bool,
+    pub created_at: String,
+}
+
+/// Operations for the operator's command line, outside the API.
+impl Core {
+    pub fn list_accounts(&self) -> Result<Vec<AccountSummary>, ApiError> {
+        let mut accounts = Vec::new();
+        for (_, bytes) in self.store().scan_prefix(keys::ACCOUNT_PREFIX)? {
+            let account: Account = super::records::decode(&bytes)?;
+            accounts.push(AccountSummary {
+                id: account.id,
+                email: account.email,
+                role: account.role,
+                two_factor: account.two_factor_enabled,
+                created_at: iso8601(account.created_at),
+            });
+        }
+        accounts.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(accounts)
+    }
+
+    /// Sets a new password for `email` and ends its cookie sessions (for a
+    /// locked-out admin). The password must meet the contract's rule.
+    pub async fn set_password(&self, email: &str, password: String) -> Result<(), ApiError> {
+        specs::procedures::schemas::RESET_PASSWORD.validate(Some(&serde_json::json!({
+            "resetPasswordToken": "-", "password": password
+        }))).map_err(ApiError::validation)?;
+        let email = email.to_lowercase();
+        let not_found = || ApiError::not_found(msg::USER_NOT_FOUND);
+        self.store().account_by_email(&email)?.ok_or_else(not_found)?;
+        let hash = self.hash_password(password).await?;
+        self.transaction(|tx| {
+            let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;
+            account.password_hash = Some(hash.clone());
+            account.session_epoch += 1;
+            account.pending_2fa_until = None;
+            Ok(tx.put_account(&account, None)?)
+        })?;
+        self.store().flush().await?;
+        Ok(())
+    }
+}

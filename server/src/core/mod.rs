@@ -11,6 +11,7 @@ mod invitations;
 mod sessions;
 mod two_factor;
 
+pub use accounts::AccountSummary;
 pub use sessions::Credentials;
 pub use two_factor::{totp_code, totp_uri};
 

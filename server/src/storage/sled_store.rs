@@ -11,6 +11,9 @@ use std::path::Path;
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+    /// Transactions share it; an export holds it alone, so a backup sees no half
+    /// of a transaction.
+    consistency: std::sync::RwLock<()>,
 }
 
 fn engine(e: sled::Error) -> StoreError {
@@ -21,11 +24,16 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new().path(dir).open().map_err(engine)?;
         let tree = db.open_tree("auth").map_err(engine)?;
-        Ok(SledStore { db, tree })
+        Ok(SledStore {
+            db,
+            tree,
+            consistency: std::sync::RwLock::new(()),
+        })
     }
 
-    /// Every key and value, for backups.
+    /// Every key and value at one moment between transactions, for backups.
     pub fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let _alone = self.consistency.write().unwrap_or_else(|p| p.into_inner());
         self.scan_prefix(b"")
     }
 
@@ -104,6 +112,7 @@ impl Store for SledStore {
     }
 
     fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort> {
+        let _shared = self.consistency.read().unwrap_or_else(|p| p.into_inner());
         let work = RefCell::new(work);
         let result = self.tree.transaction(|tree| {
             let tx = SledTx {

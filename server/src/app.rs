@@ -1,0 +1,87 @@
+//! Putting the pieces together: the service stack every front end serves, and a
+//! running server that tests and the binary start and stop.
+
+use crate::core::{Config, Core, Deps};
+use crate::http::{serve, Api, HttpResponse, Limits, RequestIdLayer, TimeoutLayer};
+use hyper::body::Incoming;
+use hyper::Request;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::{Service, ServiceBuilder};
+
+/// The API with its layers: request id and log line outside, timeout inside.
+pub fn stack(
+    api: Api,
+    limits: &Limits,
+) -> impl Service<Request<Incoming>, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        .layer(RequestIdLayer::new())
+        .layer(TimeoutLayer::new(limits.request_timeout))
+        .service(api)
+}
+
+/// A server running on a tokio task; stops gracefully on `shutdown` or drop.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub core: Arc<Core>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// `http://<addr>`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for that.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Builds the core and serves it on `listener` in the background.
+pub async fn start(
+    listener: TcpListener,
+    deps: Deps,
+    config: Config,
+    limits: Limits,
+) -> std::io::Result<Running> {
+    let core = Arc::new(
+        Core::new(deps, config)
+            .await
+            .map_err(std::io::Error::other)?,
+    );
+    let addr = listener.local_addr()?;
+    let service = stack(Api::new(core.clone(), &limits), &limits);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, service, limits, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        core,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}

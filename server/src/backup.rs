@@ -1,0 +1,116 @@
+//! Backups of a sled data directory: a consistent copy taken in-process, or asked of
+//! a running server through its control socket (`<data-dir>/control.sock`, mode 0600),
+//! since sled lets only one process open a data directory.
+
+use crate::core::ports::StoreError;
+use crate::storage::SledStore;
+use data_encoding::HEXLOWER;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+const FORMAT: &str = "dokploy-auth-backup";
+
+#[derive(Serialize, Deserialize)]
+struct BackupFile {
+    format: String,
+    version: u32,
+    /// `[key, value]` in lowercase hex.
+    pairs: Vec<[String; 2]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a backup file: {0}")]
+    Format(String),
+    #[error("the data directory already holds data; restore only into an empty one")]
+    NotEmpty,
+}
+
+pub fn control_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join("control.sock")
+}
+
+/// The backup file's bytes for everything in `store`.
+pub fn encode(store: &SledStore) -> Result<Vec<u8>, BackupError> {
+    let pairs = store
+        .export()?
+        .into_iter()
+        .map(|(k, v)| [HEXLOWER.encode(&k), HEXLOWER.encode(&v)])
+        .collect();
+    let file = BackupFile {
+        format: FORMAT.to_string(),
+        version: 1,
+        pairs,
+    };
+    Ok(serde_json::to_vec(&file).expect("backups serialize"))
+}
+
+/// Writes a backup into an empty store, durably.
+pub fn restore(store: &SledStore, bytes: &[u8]) -> Result<usize, BackupError> {
+    let file: BackupFile = serde_json::from_slice(bytes).map_err(|e| BackupError::Format(e.to_string()))?;
+    if file.format != FORMAT || file.version != 1 {
+        return Err(BackupError::Format(format!("{} version {}", file.format, file.version)));
+    }
+    if !store.is_empty() {
+        return Err(BackupError::NotEmpty);
+    }
+    let decode = |hex: &str| HEXLOWER.decode(hex.as_bytes()).map_err(|e| BackupError::Format(e.to_string()));
+    let pairs = file
+        .pairs
+        .iter()
+        .map(|[k, v]| Ok((decode(k)?, decode(v)?)))
+        .collect::<Result<Vec<_>, BackupError>>()?;
+    let count = pairs.len();
+    store.import(pairs)?;
+    Ok(count)
+}
+
+/// Answers `backup` requests on the control socket while the server runs.
+pub fn serve_control_socket(data_dir: &Path, store: Arc<SledStore>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = control_socket(data_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut command = [0u8; 7];
+                if stream.read_exact(&mut command).await.is_err() || &command != b"backup\n" {
+                    return;
+                }
+                let answer = tokio::task::spawn_blocking(move || encode(&store)).await;
+                match answer {
+                    Ok(Ok(bytes)) => {
+                        let _ = stream.write_all(&bytes).await;
+                    }
+                    _ => tracing::error!("backup through the control socket failed"),
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    }))
+}
+
+/// Asks the server running on `data_dir` for a backup; `None` if none is running.
+pub async fn request_from_running_server(data_dir: &Path) -> Option<Result<Vec<u8>, BackupError>> {
+    let mut stream = UnixStream::connect(control_socket(data_dir)).await.ok()?;
+    let exchange = async {
+        stream.write_all(b"backup\n").await?;
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await?;
+        if bytes.is_empty() {
+            return Err(BackupError::Format("the running server sent nothing".into()));
+        }
+        Ok(bytes)
+    };
+    Some(exchange.await)
+}
