@@ -17,8 +17,12 @@ use tower::{Service, ServiceBuilder};
 pub fn stack(
     api: Api,
     limits: &Limits,
-) -> impl Service<Request<Incoming>, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
-       + Clone
+) -> impl Service<
+    Request<Incoming>,
+    Response = HttpResponse,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
        + Send
        + 'static {
     ServiceBuilder::new()

@@ -54,14 +54,22 @@ pub fn encode(store: &SledStore) -> Result<Vec<u8>, BackupError> {
 
 /// Writes a backup into an empty store, durably.
 pub fn restore(store: &SledStore, bytes: &[u8]) -> Result<usize, BackupError> {
-    let file: BackupFile = serde_json::from_slice(bytes).map_err(|e| BackupError::Format(e.to_string()))?;
+    let file: BackupFile =
+        serde_json::from_slice(bytes).map_err(|e| BackupError::Format(e.to_string()))?;
     if file.format != FORMAT || file.version != 1 {
-        return Err(BackupError::Format(format!("{} version {}", file.format, file.version)));
+        return Err(BackupError::Format(format!(
+            "{} version {}",
+            file.format, file.version
+        )));
     }
     if !store.is_empty() {
         return Err(BackupError::NotEmpty);
     }
-    let decode = |hex: &str| HEXLOWER.decode(hex.as_bytes()).map_err(|e| BackupError::Format(e.to_string()));
+    let decode = |hex: &str| {
+        HEXLOWER
+            .decode(hex.as_bytes())
+            .map_err(|e| BackupError::Format(e.to_string()))
+    };
     let pairs = file
         .pairs
         .iter()
@@ -73,7 +81,10 @@ pub fn restore(store: &SledStore, bytes: &[u8]) -> Result<usize, BackupError> {
 }
 
 /// Answers `backup` requests on the control socket while the server runs.
-pub fn serve_control_socket(data_dir: &Path, store: Arc<SledStore>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn serve_control_socket(
+    data_dir: &Path,
+    store: Arc<SledStore>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = control_socket(data_dir);
     let _ = std::fs::remove_file(&path);
@@ -108,7 +119,9 @@ pub async fn request_from_running_server(data_dir: &Path) -> Option<Result<Vec<u
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).await?;
         if bytes.is_empty() {
-            return Err(BackupError::Format("the running server sent nothing".into()));
+            return Err(BackupError::Format(
+                "the running server sent nothing".into(),
+            ));
         }
         Ok(bytes)
     };

@@ -24,7 +24,10 @@ impl Bcrypt {
     }
 
     /// Runs `work` on the blocking pool once a core is free.
-    async fn on_a_core<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    async fn on_a_core<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         let _permit = self.running.clone().acquire_owned().await.ok()?;
         tokio::task::spawn_blocking(work).await.ok()
     }
@@ -63,4 +66,3 @@ impl PasswordHasher for Bcrypt {
         self.cost
     }
 }
-

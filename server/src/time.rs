@@ -112,7 +112,9 @@ impl ManualClock {
         self.now_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
     pub fn advance(&self, ms: i64) -> i64 {
-        self.now_ms.fetch_add(ms, std::sync::atomic::Ordering::SeqCst) + ms
+        self.now_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst)
+            + ms
     }
 }
 

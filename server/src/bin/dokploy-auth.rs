@@ -17,10 +17,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "dokploy-auth", version, about = "Dokploy's authentication API, as a production server")]
+#[command(
+    name = "dokploy-auth",
+    version,
+    about = "Dokploy's authentication API, as a production server"
+)]
 struct Cli {
     /// Where the data lives (a sled database).
-    #[arg(long, env = "DOKPLOY_AUTH_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// bcrypt's work factor for new password hashes.
     #[arg(long, env = "DOKPLOY_AUTH_BCRYPT_COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
@@ -50,7 +59,11 @@ struct ServeArgs {
     #[arg(long, env = "DOKPLOY_AUTH_LISTEN", default_value = "127.0.0.1:3000")]
     listen: String,
     /// The public address of the site, for links in emails; https turns on Secure cookies.
-    #[arg(long, env = "DOKPLOY_AUTH_PUBLIC_URL", default_value = "http://localhost:3000")]
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_PUBLIC_URL",
+        default_value = "http://localhost:3000"
+    )]
     public_url: String,
     /// self-hosted (one admin) or cloud (sign-up, email confirmation, password reset).
     #[arg(long, env = "DOKPLOY_AUTH_MODE", value_enum, default_value_t = ModeArg::SelfHosted)]
@@ -105,9 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    let default_serve = || {
-        ServeArgs::parse_from_env_defaults()
-    };
+    let default_serve = || ServeArgs::parse_from_env_defaults();
     let result = runtime.block_on(async {
         match cli.command {
             None => serve(&cli.data_dir, cli.bcrypt_cost, default_serve()).await,
@@ -142,7 +153,9 @@ impl ServeArgs {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -150,13 +163,21 @@ fn init_logs(format: LogFormat) {
 }
 
 fn open_store(data_dir: &Path) -> Result<Arc<SledStore>, String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     SledStore::open(data_dir).map(Arc::new).map_err(|e| {
-        format!("cannot open the data directory {} (is a server already running on it?): {e}", data_dir.display())
+        format!(
+            "cannot open the data directory {} (is a server already running on it?): {e}",
+            data_dir.display()
+        )
     })
 }
 
-async fn build_core(store: Arc<SledStore>, bcrypt_cost: u32, config: Config) -> Result<Core, String> {
+async fn build_core(
+    store: Arc<SledStore>,
+    bcrypt_cost: u32,
+    config: Config,
+) -> Result<Core, String> {
     let deps = Deps {
         store,
         clock: Arc::new(SystemClock),
@@ -174,7 +195,9 @@ async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(),
             ModeArg::SelfHosted => Mode::SelfHosted,
             ModeArg::Cloud => Mode::Cloud,
         },
-        cookie_secure: args.cookie_secure.unwrap_or(args.public_url.starts_with("https://")),
+        cookie_secure: args
+            .cookie_secure
+            .unwrap_or(args.public_url.starts_with("https://")),
         public_url: args.public_url,
     };
     let limits = Limits {
@@ -216,7 +239,11 @@ async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
         None => backup::encode(&*open_store(data_dir)?).map_err(|e| e.to_string())?,
     };
     std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    println!("backup written to {} ({} bytes)", out.display(), bytes.len());
+    println!(
+        "backup written to {} ({} bytes)",
+        out.display(),
+        bytes.len()
+    );
     Ok(())
 }
 
@@ -238,21 +265,42 @@ async fn run_user(data_dir: &Path, bcrypt_cost: u32, command: UserCommand) -> Re
                     specs::wire::Role::User => "user",
                 };
                 let two_factor = if account.two_factor { "2fa" } else { "-" };
-                println!("{}\t{}\t{role}\t{two_factor}\t{}", account.id, account.email, account.created_at);
+                println!(
+                    "{}\t{}\t{role}\t{two_factor}\t{}",
+                    account.id, account.email, account.created_at
+                );
             }
         }
-        UserCommand::ResetPassword { email, password_stdin } => {
+        UserCommand::ResetPassword {
+            email,
+            password_stdin,
+        } => {
             let (password, generated) = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().read_to_string(&mut line).map_err(|e| e.to_string())?;
+                std::io::stdin()
+                    .read_to_string(&mut line)
+                    .map_err(|e| e.to_string())?;
                 (line.trim_end_matches(['\r', '\n']).to_string(), false)
             } else {
-                (server::crypto::new_token(&OsRandom::new())[..20].to_string(), true)
+                (
+                    server::crypto::new_token(&OsRandom::new())[..20].to_string(),
+                    true,
+                )
             };
-            core.set_password(&email, password.clone()).await.map_err(|e| match e.issues {
-                Some(issues) => format!("{}: {}", e.message, issues.iter().map(|i| i.message()).collect::<Vec<_>>().join(", ")),
-                None => e.message,
-            })?;
+            core.set_password(&email, password.clone())
+                .await
+                .map_err(|e| match e.issues {
+                    Some(issues) => format!(
+                        "{}: {}",
+                        e.message,
+                        issues
+                            .iter()
+                            .map(|i| i.message())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => e.message,
+                })?;
             if generated {
                 println!("new password for {email}: {password}");
             } else {

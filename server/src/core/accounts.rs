@@ -290,12 +290,16 @@ impl Core {
     /// Sets a new password for `email` and ends its cookie sessions (for a
     /// locked-out admin). The password must meet the contract's rule.
     pub async fn set_password(&self, email: &str, password: String) -> Result<(), ApiError> {
-        specs::procedures::schemas::RESET_PASSWORD.validate(Some(&serde_json::json!({
-            "resetPasswordToken": "-", "password": password
-        }))).map_err(ApiError::validation)?;
+        specs::procedures::schemas::RESET_PASSWORD
+            .validate(Some(&serde_json::json!({
+                "resetPasswordToken": "-", "password": password
+            })))
+            .map_err(ApiError::validation)?;
         let email = email.to_lowercase();
         let not_found = || ApiError::not_found(msg::USER_NOT_FOUND);
-        self.store().account_by_email(&email)?.ok_or_else(not_found)?;
+        self.store()
+            .account_by_email(&email)?
+            .ok_or_else(not_found)?;
         let hash = self.hash_password(password).await?;
         self.transaction(|tx| {
             let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;

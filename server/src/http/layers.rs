@@ -78,9 +78,10 @@ where
                 ms = started.elapsed().as_millis() as u64,
                 "request"
             );
-            response
-                .headers_mut()
-                .insert("x-request-id", id.to_string().parse().expect("digits are a valid header"));
+            response.headers_mut().insert(
+                "x-request-id",
+                id.to_string().parse().expect("digits are a valid header"),
+            );
             Ok(response)
         })
     }

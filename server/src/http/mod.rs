@@ -38,7 +38,8 @@ struct ApiInner {
 
 impl Api {
     pub fn new(core: Arc<Core>, limits: &Limits) -> Api {
-        let openapi_json = serde_json::to_vec(&specs::openapi_json()).expect("JSON value serializes");
+        let openapi_json =
+            serde_json::to_vec(&specs::openapi_json()).expect("JSON value serializes");
         Api {
             inner: Arc::new(ApiInner {
                 core,

@@ -80,13 +80,18 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
 /// error envelope; `Set-Cookie` either way.
 pub fn render(reply: Reply) -> HttpResponse {
     let mut response = match reply.result {
-        Ok(Some(value)) => api_response(200, Bytes::from(serde_json::to_vec(&value).expect("JSON value serializes"))),
+        Ok(Some(value)) => api_response(
+            200,
+            Bytes::from(serde_json::to_vec(&value).expect("JSON value serializes")),
+        ),
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };
     if let Some(cookie) = reply.set_cookie {
         if let Ok(value) = cookie.parse() {
-            response.headers_mut().insert(hyper::header::SET_COOKIE, value);
+            response
+                .headers_mut()
+                .insert(hyper::header::SET_COOKIE, value);
         }
     }
     response
@@ -119,7 +124,10 @@ where
 {
     match request.headers().get(hyper::header::CONTENT_TYPE) {
         None => {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, msg::MISSING_CONTENT_TYPE))
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                msg::MISSING_CONTENT_TYPE,
+            ))
         }
         Some(value) => {
             let text = String::from_utf8_lossy(value.as_bytes());

@@ -72,9 +72,16 @@ pub async fn reject_over_limit(mut stream: TcpStream) {
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting
 /// and waits up to `limits.shutdown_grace` for connections to finish.
-pub async fn serve<S>(listener: TcpListener, service: S, limits: Limits, shutdown: impl Future<Output = ()>)
-where
-    S: Service<Request<Incoming>, Response = HttpResponse, Error = Infallible> + Clone + Send + 'static,
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request<Incoming>, Response = HttpResponse, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     let mut builder = http1::Builder::new();
@@ -111,7 +118,8 @@ where
             request.extensions_mut().insert(ClientAddr(peer));
             service.clone().oneshot(request)
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
+        let connection =
+            graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
