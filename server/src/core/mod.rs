@@ -157,6 +157,16 @@ impl Core {
         })
     }
 
+    /// A core with a given dummy hash, skipping the hash `new` makes (for tests
+    /// whose hasher never answers).
+    pub fn with_dummy_hash(deps: Deps, config: Config, dummy_hash: String) -> Core {
+        Core {
+            deps,
+            config,
+            dummy_hash,
+        }
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

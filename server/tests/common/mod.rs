@@ -167,11 +167,24 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Resp {
-    let stream = TcpStream::connect(addr).await.unwrap();
+    try_send(addr, method, path, headers, body)
+        .await
+        .expect("the server answers")
+}
+
+/// One request on a new connection; `None` when the connection fails.
+pub async fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Resp> {
+    let stream = TcpStream::connect(addr).await.ok()?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .unwrap();
+            .ok()?;
     tokio::spawn(connection);
     let mut builder = Request::builder()
         .method(method)
@@ -183,15 +196,15 @@ pub async fn send(
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let response = sender.send_request(request).await.ok()?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Resp {
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some(Resp {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
 /// A client that keeps the session cookie like a browser, or sends a Bearer token.

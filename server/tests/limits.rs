@@ -1,0 +1,208 @@
+//! Every limit of the HTTP front end, each with a test.
+
+mod common;
+use common::*;
+use server::core::ports::{BoxFuture, HashError, PasswordHasher};
+use server::http::Limits;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn read_all(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut bytes = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut bytes)).await;
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn a_client_that_sends_headers_slowly_is_cut_off() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(800),
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let stream = TcpStream::connect(h.addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    // One byte every 200 ms: the whole head would take about 8 s.
+    let writing = tokio::spawn(async move {
+        for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n" {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        true
+    });
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("200 OK"),
+        "the slow request was answered"
+    );
+    writing.abort();
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    assert!(
+        read_all(&mut stream, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "a silent connection stays open"
+    );
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let h = Harness::start().await;
+    let big = "a".repeat(20 * 1024);
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    let request = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = read_all(&mut stream, Duration::from_secs(3))
+        .await
+        .unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.80}");
+    // A normal-sized head is fine.
+    let r = send(
+        h.addr(),
+        "GET",
+        "/health",
+        &[("x-ok", &"a".repeat(8 * 1024))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_answered_429() {
+    let limits = Limits {
+        max_connections: 3,
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(h.addr()).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let mut extra = TcpStream::connect(h.addr()).await.unwrap();
+    let answer = read_all(&mut extra, Duration::from_secs(3)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(answer.ends_with(r#"{"message":"Too many open connections, try again shortly","code":"TOO_MANY_REQUESTS"}"#), "{answer}");
+    drop(held.pop());
+    // The freed slot is usable again.
+    let mut answered = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let r = tokio::time::timeout(Duration::from_secs(2), send_raw(h.addr())).await;
+        if r.is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered);
+}
+
+async fn send_raw(addr: std::net::SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = s.read_to_end(&mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A hasher that takes far too long.
+struct Sluggish;
+
+impl PasswordHasher for Sluggish {
+    fn hash(
+        &self,
+        _password: String,
+        _salt: [u8; 16],
+    ) -> BoxFuture<'static, Result<String, HashError>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Err(HashError("too slow".into()))
+        })
+    }
+    fn verify(&self, _password: String, _hash: String) -> BoxFuture<'static, bool> {
+        Box::pin(async { false })
+    }
+    fn cost(&self) -> u32 {
+        4
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_answered_408() {
+    let deps = server::core::Deps {
+        store: Arc::new(server::storage::MemoryStore::new()),
+        clock: Arc::new(server::time::SystemClock),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(Sluggish),
+        mailer: Arc::new(server::core::ports::NoMail),
+    };
+    // Core::new would wait on the hasher for its dummy hash: give it one.
+    let limits = Limits {
+        request_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let core = server::core::Core::with_dummy_hash(
+        deps,
+        Default::default(),
+        "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinval".into(),
+    );
+    let api = server::http::Api::new(Arc::new(core), &limits);
+    let service = server::app::stack(api, &limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::http::serve(
+        listener,
+        service,
+        limits,
+        std::future::pending(),
+    ));
+    let started = Instant::now();
+    let r = send(
+        addr,
+        "POST",
+        "/api/auth.createAdmin",
+        &[("content-type", "application/json")],
+        r#"{"email":"a@example.com","password":"password123"}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            408,
+            envelope("TIMEOUT", "The request took too long to answer").as_str()
+        )
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
