@@ -101,7 +101,7 @@ fn check_indexes(data_dir: &Path) {
             members.insert(user_id.to_string(), member);
         }
     }
-    for (key, _) in &pairs {
+    for key in pairs.keys() {
         if let Some(email) = key.strip_prefix("email/") {
             let id = text(key).unwrap();
             assert_eq!(

@@ -1,6 +1,6 @@
 //! TOTP two-factor authentication (SHA1, 6 digits, 30 s steps, ±1 step accepted).
 
-use super::records::{Read, SessionKind, Write};
+use super::records::{Account, Read, SessionKind, Write};
 use super::{Caller, CookieChange, Core, Output};
 use crate::crypto;
 use specs::messages as msg;
@@ -54,6 +54,11 @@ fn pin_matches(secret: &str, pin: &str, now_ms: i64) -> bool {
     matched
 }
 
+/// Whether a correct password was given recently enough for a pin to finish the login.
+fn awaits_pin(account: &Account, now: i64) -> bool {
+    account.pending_2fa_until.is_some_and(|until| until > now)
+}
+
 impl Core {
     pub(crate) fn generate_2fa_secret(&self, caller: &Caller) -> Result<Output, ApiError> {
         let secret = crypto::new_totp_secret(&*self.deps.random);
@@ -94,14 +99,13 @@ impl Core {
             .totp_secret
             .as_deref()
             .filter(|_| account.two_factor_enabled);
-        let pending = account.pending_2fa_until.is_some_and(|until| until > now);
         match secret {
-            Some(secret) if pending && pin_matches(secret, &input.pin, now) => {}
+            Some(secret) if awaits_pin(&account, now) && pin_matches(secret, &input.pin, now) => {}
             _ => return Err(invalid()),
         }
         let id = self.transaction(|tx| {
             let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
-            if !account.pending_2fa_until.is_some_and(|until| until > now) {
+            if !awaits_pin(&account, now) {
                 return Err(invalid().into());
             }
             account.pending_2fa_until = None;

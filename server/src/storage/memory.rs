@@ -1,7 +1,7 @@
 //! An in-memory `Store` (the mock's, and the core's tests'). Transactions take one
 //! lock and stage their writes, so they are atomic and serial.
 
-use crate::core::ports::{Abort, BoxFuture, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -66,7 +66,7 @@ impl Store for MemoryStore {
         Ok(self.lock().get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         Ok(self
             .lock()
             .range(prefix.to_vec()..)

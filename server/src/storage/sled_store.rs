@@ -1,7 +1,7 @@
 //! sled 0.34 behind the core's `Store` trait: one tree, multi-key transactions,
 //! `flush_async` for durability (sled makes a write durable only at a flush).
 
-use crate::core::ports::{Abort, BoxFuture, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use sled::transaction::{
     ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -32,7 +32,7 @@ impl SledStore {
     }
 
     /// Every key and value at one moment between transactions, for backups.
-    pub fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn export(&self) -> Result<Pairs, StoreError> {
         let _alone = self.consistency.write().unwrap_or_else(|p| p.into_inner());
         self.scan_prefix(b"")
     }
@@ -104,7 +104,7 @@ impl Store for SledStore {
             .map_err(engine)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.tree
             .scan_prefix(prefix)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
