@@ -24,8 +24,24 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-fn spawn_server(data_dir: &Path, addr: SocketAddr) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_dokploy-auth"))
+/// The child server, killed with SIGKILL when dropped (also when a check panics).
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_server(data_dir: &Path, addr: SocketAddr) -> ServerProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_dokploy-auth"))
         .args([
             "--data-dir",
             data_dir.to_str().unwrap(),
@@ -39,7 +55,8 @@ fn spawn_server(data_dir: &Path, addr: SocketAddr) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the server binary starts")
+        .expect("the server binary starts");
+    ServerProcess(child)
 }
 
 async fn wait_healthy(addr: SocketAddr) {
@@ -285,8 +302,7 @@ async fn answered_writes_survive_sigkill() {
             };
         }
         if round == ROUNDS {
-            child.kill().unwrap();
-            child.wait().unwrap();
+            child.kill();
             break;
         }
         let cookie = admin.cookie.clone().unwrap();
@@ -295,8 +311,7 @@ async fn answered_writes_survive_sigkill() {
             tokio::spawn(edit_profile_forever(addr, cookie, round, acked.clone())),
         ];
         tokio::time::sleep(Duration::from_millis(30 + random_below(250))).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill();
         for writer in writers {
             writer.await.unwrap();
         }

@@ -1,5 +1,8 @@
-//! sled 0.34 behind the core's `Store` trait: one tree, multi-key transactions,
-//! `flush_async` for durability (sled makes a write durable only at a flush).
+//! sled 0.34 behind the core's `Store` trait: one tree, multi-key transactions, and
+//! durability by group commit: sled makes a write durable only at a flush, so one
+//! flusher thread runs `Db::flush` for every write committed so far while the
+//! callers wait. (sled's own `flush_async` deadlocks its thread pool when many
+//! callers flush at once.)
 
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use sled::transaction::{
@@ -7,6 +10,9 @@ use sled::transaction::{
 };
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use tokio::sync::watch;
 
 pub struct SledStore {
     db: sled::Db,
@@ -14,6 +20,61 @@ pub struct SledStore {
     /// Transactions share it; an export holds it alone, so a backup sees no half
     /// of a transaction.
     consistency: std::sync::RwLock<()>,
+    flusher: Arc<Flusher>,
+}
+
+/// Group commit: `committed` counts transactions, the flusher thread publishes how
+/// many of them are durable (or the error that stopped it).
+struct Flusher {
+    committed: AtomicU64,
+    wanted: Mutex<u64>,
+    wake: Condvar,
+    durable: watch::Sender<Durable>,
+    stop: AtomicBool,
+}
+
+#[derive(Clone, Debug)]
+enum Durable {
+    Upto(u64),
+    Failed(String),
+}
+
+impl Flusher {
+    fn run(&self, db: &sled::Db) {
+        loop {
+            let target = {
+                let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if self.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let durable = match &*self.durable.borrow() {
+                        Durable::Upto(n) => *n,
+                        Durable::Failed(_) => return,
+                    };
+                    if *wanted > durable {
+                        break *wanted;
+                    }
+                    wanted = self.wake.wait(wanted).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            // Everything committed up to `target` is in sled's buffers: one flush
+            // makes all of it durable.
+            let result = match db.flush() {
+                Ok(_) => Durable::Upto(target),
+                Err(e) => Durable::Failed(e.to_string()),
+            };
+            self.durable.send_replace(result);
+        }
+    }
+
+    fn request(&self, upto: u64) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        if upto > *wanted {
+            *wanted = upto;
+            self.wake.notify_one();
+        }
+    }
 }
 
 fn engine(e: sled::Error) -> StoreError {
@@ -24,10 +85,23 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new().path(dir).open().map_err(engine)?;
         let tree = db.open_tree("auth").map_err(engine)?;
+        let flusher = Arc::new(Flusher {
+            committed: AtomicU64::new(0),
+            wanted: Mutex::new(0),
+            wake: Condvar::new(),
+            durable: watch::channel(Durable::Upto(0)).0,
+            stop: AtomicBool::new(false),
+        });
+        let (thread_flusher, thread_db) = (flusher.clone(), db.clone());
+        std::thread::Builder::new()
+            .name("sled-flusher".into())
+            .spawn(move || thread_flusher.run(&thread_db))
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
         Ok(SledStore {
             db,
             tree,
             consistency: std::sync::RwLock::new(()),
+            flusher,
         })
     }
 
@@ -130,10 +204,71 @@ impl Store for SledStore {
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(abort) => abort,
             sled::transaction::TransactionError::Storage(e) => Abort::Store(engine(e)),
-        })
+        })?;
+        self.flusher.committed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.db.flush_async().await.map(|_| ()).map_err(engine) })
+        let upto = self.flusher.committed.load(Ordering::SeqCst);
+        let mut durable = self.flusher.durable.subscribe();
+        self.flusher.request(upto);
+        Box::pin(async move {
+            let reached = durable
+                .wait_for(|d| !matches!(d, Durable::Upto(n) if *n < upto))
+                .await
+                .map_err(|_| StoreError::Engine("the flusher stopped".into()))?;
+            match &*reached {
+                Durable::Upto(_) => Ok(()),
+                Durable::Failed(e) => Err(StoreError::Engine(format!("flush failed: {e}"))),
+            }
+        })
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        {
+            // Under the lock, so the flusher cannot miss the wake-up.
+            let _wanted = self
+                .flusher
+                .wanted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.flusher.stop.store(true, Ordering::SeqCst);
+            self.flusher.wake.notify_all();
+        }
+        let _ = self.db.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_flushes_all_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let writers: Vec<_> = (0..64u32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .transaction(&mut |tx| Ok(tx.insert(&i.to_be_bytes(), vec![1])?))
+                        .unwrap();
+                    store.flush().await.unwrap();
+                })
+            })
+            .collect();
+        let all = async {
+            for w in writers {
+                w.await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), all)
+            .await
+            .expect("a flush never finished");
+        assert_eq!(store.scan_prefix(b"").unwrap().len(), 64);
     }
 }

@@ -1,0 +1,178 @@
+//! Ready-made state (accounts, invitations, 2FA secrets, sessions, API tokens) that
+//! the mock loads so a frontend can start already logged in. Written here, with the
+//! records, so fixtures obey the same invariants as the procedures.
+
+use super::records::{keys, Member, Read, Session, SessionKind, Write};
+use super::{Core, Mode};
+use crate::crypto;
+use serde::Deserialize;
+use specs::wire::Role;
+use specs::ApiError;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixtures {
+    #[serde(default)]
+    pub admins: Vec<AccountFixture>,
+    #[serde(default)]
+    pub members: Vec<AccountFixture>,
+}
+
+/// An admin (no `invitedBy`) or a member (`invitedBy` = an admin's email; without a
+/// `password` the invitation is still pending).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountFixture {
+    pub email: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The account id; generated when left out.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    /// A base32 TOTP secret: 2FA is then enabled.
+    #[serde(default)]
+    pub two_factor_secret: Option<String>,
+    /// Cookie session ids that are logged in (valid a day from the clock's now).
+    #[serde(default)]
+    pub sessions: Vec<String>,
+    /// An API token (valid 365 days).
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Members only: the admin who invited them.
+    #[serde(default)]
+    pub invited_by: Option<String>,
+    /// Members only: the invitation token; generated when left out.
+    #[serde(default)]
+    pub invitation_token: Option<String>,
+}
+
+fn refuse(message: String) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+impl Core {
+    pub async fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
+        if self.config.mode == Mode::SelfHosted && fixtures.admins.len() > 1 {
+            return Err(refuse("self-hosted mode has one admin".into()));
+        }
+        for fixture in &fixtures.admins {
+            let password = fixture
+                .password
+                .clone()
+                .ok_or_else(|| refuse(format!("admin {} needs a password", fixture.email)))?;
+            self.load_account(fixture, Role::Admin, Some(password), None)
+                .await?;
+        }
+        for fixture in &fixtures.members {
+            let inviter = fixture
+                .invited_by
+                .as_deref()
+                .ok_or_else(|| refuse(format!("member {} needs invitedBy", fixture.email)))?;
+            let admin = self
+                .store()
+                .account_by_email(&inviter.to_lowercase())?
+                .and_then(|a| a.admin_id)
+                .ok_or_else(|| refuse(format!("invitedBy {inviter} is no admin")))?;
+            self.load_account(fixture, Role::User, fixture.password.clone(), Some(admin))
+                .await?;
+        }
+        self.store().flush().await?;
+        Ok(())
+    }
+
+    async fn load_account(
+        &self,
+        fixture: &AccountFixture,
+        role: Role,
+        password: Option<String>,
+        admin_id: Option<String>,
+    ) -> Result<(), ApiError> {
+        let hash = match password {
+            Some(password) => Some(self.hash_password(password).await?),
+            None => None,
+        };
+        let random = &*self.deps.random;
+        let mut account = self.new_account(&fixture.email, role, hash);
+        if let Some(id) = &fixture.id {
+            account.id = id.clone();
+        }
+        if let Some(image) = &fixture.image {
+            account.image = image.clone();
+        }
+        if let Some(secret) = &fixture.two_factor_secret {
+            if super::totp_code(secret, 0).is_none() {
+                return Err(refuse(format!(
+                    "the 2FA secret of {} is not base32",
+                    fixture.email
+                )));
+            }
+            account.totp_secret = Some(secret.to_ascii_uppercase());
+            account.two_factor_enabled = true;
+        }
+        account.api_token = fixture.api_token.clone();
+        let member = admin_id.map(|admin_id| {
+            let now = self.now();
+            Member {
+                user_id: crypto::new_id(random),
+                auth_id: account.id.clone(),
+                admin_id,
+                token: fixture
+                    .invitation_token
+                    .clone()
+                    .unwrap_or_else(|| crypto::new_token(random)),
+                registered: account.password_hash.is_some(),
+                expires_at: now + specs::lifetimes::INVITATION_MS,
+                created_at: now,
+                permissions: Default::default(),
+            }
+        });
+        if role == Role::Admin {
+            account.admin_id = Some(crypto::new_id(random));
+        }
+        account.member_id = member.as_ref().map(|m| m.user_id.clone());
+        let mut sessions: Vec<(String, Session)> = fixture
+            .sessions
+            .iter()
+            .map(|id| {
+                let (_, _, session) = self.new_session(&account, SessionKind::Cookie);
+                (crypto::digest(id), session)
+            })
+            .collect();
+        if let Some(token) = &fixture.api_token {
+            let (_, _, session) = self.new_session(&account, SessionKind::ApiToken);
+            sessions.push((crypto::digest(token), session));
+        }
+        let self_hosted = self.config.mode == Mode::SelfHosted;
+        self.transaction(|tx| {
+            if tx.account_by_email(&account.email)?.is_some() || tx.account(&account.id)?.is_some()
+            {
+                return Err(refuse(format!("{} already exists", account.email)).into());
+            }
+            if role == Role::Admin && self_hosted {
+                if tx.get(keys::SELF_HOSTED_ADMIN)?.is_some() {
+                    return Err(refuse("self-hosted mode has one admin".into()).into());
+                }
+                tx.insert(keys::SELF_HOSTED_ADMIN, account.id.clone().into_bytes())?;
+            }
+            tx.put_account(&account, None)?;
+            if let Some(member) = &member {
+                tx.put_member(member, &crypto::digest(&member.token))?;
+            }
+            for (digest, session) in &sessions {
+                tx.put_session(digest, session)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
+    pub fn current_pin(&self, email: &str) -> Result<Option<String>, ApiError> {
+        let account = self.store().account_by_email(&email.to_lowercase())?;
+        let now_secs = u64::try_from(self.now() / 1000).unwrap_or(0);
+        Ok(account
+            .and_then(|a| a.totp_secret)
+            .and_then(|secret| super::totp_code(&secret, now_secs)))
+    }
+}
