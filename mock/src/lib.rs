@@ -1,1 +1,441 @@
+//! An in-memory, deterministic Dokploy auth server, for frontend developers and for
+//! tests. It runs the production server's own core and HTTP layer over in-memory
+//! storage, a manual clock, seeded randomness and an outbox, and adds a control
+//! plane under `/__mock/` (see `mock/README.md`).
+//!
+//! In a test, one line starts it on its own runtime thread, on its own port:
+//!
+//! ```
+//! # #[tokio::main] async fn main() {
+//! let mock = mock::MockServer::start().await;
+//! assert!(mock.uri().starts_with("http://127.0.0.1:"));
+//! # }
+//! ```
 
+mod control;
+pub mod faults;
+pub mod journal;
+pub mod outbox;
+pub mod random;
+mod service;
+pub mod state;
+mod tee;
+
+pub use faults::Fault;
+pub use journal::ReceivedRequest;
+pub use outbox::SentEmail;
+pub use server::core::{AccountFixture, Fixtures, Mode};
+pub use service::MockService;
+pub use state::{CorsOrigins, MockState, Settings, START_MS};
+
+use server::http::Limits;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The limits the mock serves with: the server's, with no `date` header so that
+/// answers are byte-for-byte repeatable.
+pub fn limits() -> Limits {
+    Limits {
+        date_header: false,
+        ..Limits::default()
+    }
+}
+
+/// Serves a mock on `listener` until `shutdown` resolves (what the binary runs).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<MockState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = limits();
+    let service = MockService::new(state, &limits);
+    server::http::serve(listener, service, limits, shutdown).await;
+}
+
+/// A running mock. Stops when dropped.
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// let mock = mock::MockServer::start().await;
+/// let url = format!("{}/health", mock.uri());
+/// # let _ = url;
+/// drop(mock); // stops the server and its thread
+/// # }
+/// ```
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    runtime: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Settings for a mock, then `start`.
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// let mock = mock::MockServer::builder().seed(7).mode(mock::Mode::Cloud).start().await;
+/// assert_eq!(mock.seed(), 7);
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MockBuilder {
+    settings: Settings,
+    listener: Option<std::net::TcpListener>,
+}
+
+impl MockBuilder {
+    /// The seed every id, token and secret derives from (default 0).
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder().seed(42);
+    /// # let _ = builder;
+    /// ```
+    pub fn seed(mut self, seed: u64) -> MockBuilder {
+        self.settings.seed = seed;
+        self
+    }
+
+    /// Self-hosted (default) or cloud.
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder().mode(mock::Mode::Cloud);
+    /// # let _ = builder;
+    /// ```
+    pub fn mode(mut self, mode: Mode) -> MockBuilder {
+        self.settings.mode = mode;
+        self
+    }
+
+    /// State to start with, and to go back to on reset.
+    ///
+    /// ```
+    /// let fixtures: mock::Fixtures = serde_json::from_str(
+    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123","sessions":["s1"]}]}"#,
+    /// ).unwrap();
+    /// let builder = mock::MockServer::builder().fixtures(fixtures);
+    /// # let _ = builder;
+    /// ```
+    pub fn fixtures(mut self, fixtures: Fixtures) -> MockBuilder {
+        self.settings.fixtures = Some(fixtures);
+        self
+    }
+
+    /// bcrypt's cost (default 4: fast).
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder().bcrypt_cost(10);
+    /// # let _ = builder;
+    /// ```
+    pub fn bcrypt_cost(mut self, cost: u32) -> MockBuilder {
+        self.settings.bcrypt_cost = cost;
+        self
+    }
+
+    /// How many requests the journal keeps (default 2000).
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder().journal_capacity(100);
+    /// # let _ = builder;
+    /// ```
+    pub fn journal_capacity(mut self, capacity: usize) -> MockBuilder {
+        self.settings.journal_capacity = capacity;
+        self
+    }
+
+    /// Origins allowed to call with credentials from a browser (default: any).
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder()
+    ///     .cors(mock::CorsOrigins::List(vec!["http://localhost:5173".into()]));
+    /// # let _ = builder;
+    /// ```
+    pub fn cors(mut self, origins: CorsOrigins) -> MockBuilder {
+        self.settings.cors = origins;
+        self
+    }
+
+    /// Serve on this listener instead of a new one on `127.0.0.1:0`.
+    ///
+    /// ```
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let builder = mock::MockServer::builder().listener(listener);
+    /// # let _ = builder;
+    /// ```
+    pub fn listener(mut self, listener: std::net::TcpListener) -> MockBuilder {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Starts the mock on its own runtime thread.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let mock = mock::MockServer::builder().seed(1).start().await;
+    /// # let _ = mock;
+    /// # }
+    /// ```
+    pub async fn start(self) -> MockServer {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let thread = self.spawn(sender);
+        let started = receiver.await.expect("the mock's thread started");
+        started.into_server(thread)
+    }
+
+    /// Starts the mock from synchronous code.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert!(mock.uri().starts_with("http://"));
+    /// ```
+    pub fn start_blocking(self) -> MockServer {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let thread = self.spawn(sender);
+        let started = receiver.blocking_recv().expect("the mock's thread started");
+        started.into_server(thread)
+    }
+
+    fn spawn(self, ready: tokio::sync::oneshot::Sender<Started>) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new()
+            .name("dokploy-auth-mock".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the mock");
+                runtime.block_on(async move {
+                    let listener = match self.listener {
+                        Some(listener) => {
+                            listener
+                                .set_nonblocking(true)
+                                .expect("a non-blocking listener");
+                            tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+                        }
+                        None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                            .await
+                            .expect("a free port on 127.0.0.1"),
+                    };
+                    let addr = listener.local_addr().expect("a bound address");
+                    let state = Arc::new(
+                        MockState::new(self.settings)
+                            .await
+                            .expect("the mock's settings are valid"),
+                    );
+                    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                    let _ = ready.send(Started {
+                        addr,
+                        state: state.clone(),
+                        runtime: tokio::runtime::Handle::current(),
+                        stop,
+                    });
+                    serve(listener, state, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                });
+            })
+            .expect("the mock's thread starts")
+    }
+}
+
+struct Started {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    runtime: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Started {
+    fn into_server(self, thread: std::thread::JoinHandle<()>) -> MockServer {
+        MockServer {
+            addr: self.addr,
+            state: self.state,
+            runtime: self.runtime,
+            stop: Some(self.stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl MockServer {
+    /// A mock with the default settings (seed 0, self-hosted, no fixtures).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let mock = mock::MockServer::start().await;
+    /// # let _ = mock;
+    /// # }
+    /// ```
+    pub async fn start() -> MockServer {
+        MockServer::builder().start().await
+    }
+
+    /// Settings first, then `start`.
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder();
+    /// # let _ = builder;
+    /// ```
+    pub fn builder() -> MockBuilder {
+        MockBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert_eq!(mock.uri(), format!("http://{}", mock.address()));
+    /// ```
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address it listens on.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert!(mock.address().ip().is_loopback());
+    /// ```
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The seed in use.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().seed(9).start_blocking();
+    /// assert_eq!(mock.seed(), 9);
+    /// ```
+    pub fn seed(&self) -> u64 {
+        self.state.seed()
+    }
+
+    /// The mock's clock, in milliseconds since the epoch.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert_eq!(mock.now_ms(), mock::START_MS);
+    /// ```
+    pub fn now_ms(&self) -> i64 {
+        use server::core::ports::Clock;
+        self.state.clock.now_ms()
+    }
+
+    /// Moves the clock forward (TOTP, expiries and sliding sessions follow it).
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.advance_clock(std::time::Duration::from_secs(3600));
+    /// assert_eq!(mock.now_ms(), mock::START_MS + 3_600_000);
+    /// ```
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by.as_millis() as i64);
+    }
+
+    /// Sets the clock (milliseconds since the epoch).
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.set_clock(0);
+    /// assert_eq!(mock.now_ms(), 0);
+    /// ```
+    pub fn set_clock(&self, ms: i64) {
+        self.state.clock.set(ms);
+    }
+
+    /// Every email sent so far.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert!(mock.outbox().is_empty());
+    /// ```
+    pub fn outbox(&self) -> Vec<SentEmail> {
+        self.state.outbox.emails()
+    }
+
+    /// The pin valid now for that account's 2FA secret.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert_eq!(mock.totp_for("nobody@example.com"), None);
+    /// ```
+    pub fn totp_for(&self, email: &str) -> Option<String> {
+        self.state.core.current_pin(email).ok().flatten()
+    }
+
+    /// The journal of received requests (newest last, at most the capacity).
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert!(mock.received_requests().is_empty());
+    /// ```
+    pub fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.state.journal.view().requests
+    }
+
+    /// Arms a fault for the next `times` calls of a procedure.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.add_fault(mock::Fault {
+    ///     procedure: "auth.login".into(), error: Some("TOO_MANY_REQUESTS".into()),
+    ///     message: None, delay_ms: None, times: 1,
+    /// }).unwrap();
+    /// ```
+    pub fn add_fault(&self, fault: Fault) -> Result<(), String> {
+        self.state.faults.add(fault)
+    }
+
+    /// Back to the start state (same seed). Callable from sync or async code.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.advance_clock(std::time::Duration::from_secs(60));
+    /// mock.reset();
+    /// assert_eq!(mock.now_ms(), mock::START_MS);
+    /// ```
+    pub fn reset(&self) {
+        self.reset_with_seed(None);
+    }
+
+    /// Back to the start state with another seed.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.reset_with_seed(Some(5));
+    /// assert_eq!(mock.seed(), 5);
+    /// ```
+    pub fn reset_with_seed(&self, seed: Option<u64>) {
+        let state = self.state.clone();
+        let (done, wait) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = done.send(state.reset(seed).await);
+        });
+        wait.recv()
+            .expect("the mock's runtime is running")
+            .expect("the start fixtures load again");
+    }
+
+    /// The state, for what the methods above do not cover.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().start_blocking();
+    /// assert!(mock.state().store.is_empty());
+    /// ```
+    pub fn state(&self) -> &Arc<MockState> {
+        &self.state
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

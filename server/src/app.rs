@@ -25,8 +25,25 @@ pub fn stack(
 > + Clone
        + Send
        + 'static {
+    stack_with(api, limits, RequestIdLayer::new())
+}
+
+/// `stack` over any body type, numbering requests with `request_ids` (the mock
+/// restarts its numbering on reset).
+pub fn stack_with<B>(
+    api: Api,
+    limits: &Limits,
+    request_ids: RequestIdLayer,
+) -> impl Service<Request<B>, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + 'static
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::http::BoxError>,
+{
     ServiceBuilder::new()
-        .layer(RequestIdLayer::new())
+        .layer(request_ids)
         .layer(TimeoutLayer::new(limits.request_timeout))
         .service(api)
 }

@@ -27,6 +27,11 @@ impl RequestIdLayer {
     pub fn new() -> RequestIdLayer {
         RequestIdLayer::default()
     }
+
+    /// Numbers from `counter` + 1; whoever holds `counter` can restart the numbering.
+    pub fn with_counter(counter: Arc<AtomicU64>) -> RequestIdLayer {
+        RequestIdLayer { next: counter }
+    }
 }
 
 impl<S> Layer<S> for RequestIdLayer {

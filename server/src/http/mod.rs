@@ -7,6 +7,7 @@ mod rest;
 mod serve;
 
 pub use layers::{RequestIdLayer, TimeoutLayer};
+pub use rest::{credentials, read_json_object, render};
 pub use serve::{reject_over_limit, serve, ClientAddr, Limits};
 
 use crate::core::Core;

@@ -1,0 +1,175 @@
+//! The control plane under `/__mock/` (see `mock/README.md`).
+
+use crate::faults::{parse_duration, Fault};
+use crate::state::MockState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use serde::Serialize;
+use serde_json::{json, Value};
+use server::core::Fixtures;
+use server::http::{api_response, error_response, HttpResponse};
+use server::time::{iso8601, parse_iso8601};
+use specs::ApiError;
+
+/// Fixture files can be larger than API bodies.
+const CONTROL_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+fn ok<T: Serialize>(value: &T) -> HttpResponse {
+    api_response(
+        200,
+        Bytes::from(serde_json::to_vec(value).expect("control answers serialize")),
+    )
+}
+
+fn bad(message: impl Into<String>) -> HttpResponse {
+    error_response(&ApiError::bad_request(message))
+}
+
+/// The JSON body (`{}` when empty); any content type, so `curl -d` works as is.
+async fn json_body(request: Request<Incoming>) -> Result<Value, HttpResponse> {
+    let bytes = Limited::new(request.into_body(), CONTROL_BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|_| bad("the body could not be read (over 16 MiB?)"))?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not JSON: {e}")))
+}
+
+fn query_param(request: &Request<Incoming>, name: &str) -> Option<String> {
+    form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn clock_view(state: &MockState) -> Value {
+    use server::core::ports::Clock;
+    let now = state.clock.now_ms();
+    json!({"now": iso8601(now), "nowMs": now})
+}
+
+pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpResponse {
+    let path = request
+        .uri()
+        .path()
+        .trim_start_matches("/__mock/")
+        .to_string();
+    let method = request.method().clone();
+    match (method, path.as_str()) {
+        (Method::POST, "reset") => {
+            let body = match json_body(request).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let seed = match body.get("seed") {
+                None | Some(Value::Null) => None,
+                Some(seed) => match seed.as_u64() {
+                    Some(seed) => Some(seed),
+                    None => return bad("seed must be a non-negative integer"),
+                },
+            };
+            match state.reset(seed).await {
+                Ok(seed) => ok(&json!({"seed": seed})),
+                Err(e) => error_response(&e),
+            }
+        }
+        (Method::POST, "fixtures") => {
+            let body = match json_body(request).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let fixtures: Fixtures = match serde_json::from_value(body) {
+                Ok(f) => f,
+                Err(e) => return bad(format!("not a fixtures document: {e}")),
+            };
+            match state.core.load_fixtures(&fixtures).await {
+                Ok(()) => {
+                    ok(&json!({"admins": fixtures.admins.len(), "members": fixtures.members.len()}))
+                }
+                Err(e) => error_response(&e),
+            }
+        }
+        (Method::GET, "clock") => ok(&clock_view(state)),
+        (Method::POST, "clock") => {
+            let body = match json_body(request).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            if let Some(set) = body.get("set") {
+                match set
+                    .as_str()
+                    .and_then(parse_iso8601)
+                    .or_else(|| set.as_i64())
+                {
+                    Some(ms) => state.clock.set(ms),
+                    None => return bad(
+                        "set takes an ISO-8601 time like 2025-01-01T00:00:00.000Z or milliseconds",
+                    ),
+                }
+            }
+            if let Some(advance) = body.get("advance") {
+                let parsed = match advance {
+                    Value::String(text) => parse_duration(text).map(|d| d.as_millis() as i64),
+                    Value::Number(n) => n
+                        .as_i64()
+                        .ok_or_else(|| "advance must be an integer".to_string()),
+                    _ => Err("advance takes \"90s\", \"2h\", \"1d\" or milliseconds".to_string()),
+                };
+                match parsed {
+                    Ok(ms) => {
+                        state.clock.advance(ms);
+                    }
+                    Err(message) => return bad(message),
+                }
+            }
+            ok(&clock_view(state))
+        }
+        (Method::GET, "outbox") => ok(&state.outbox.emails()),
+        (Method::DELETE, "outbox") => ok(&json!({"cleared": state.outbox.clear()})),
+        (Method::GET, "totp") => {
+            let Some(email) = query_param(&request, "email") else {
+                return bad("give the account as ?email=…");
+            };
+            match state.core.current_pin(&email) {
+                Ok(Some(pin)) => {
+                    use server::core::ports::Clock;
+                    let left = 30 - (state.clock.now_ms() / 1000) % 30;
+                    ok(&json!({"email": email.to_lowercase(), "pin": pin, "validForSeconds": left}))
+                }
+                Ok(None) => error_response(&ApiError::not_found(
+                    "No account with a 2FA secret has this email",
+                )),
+                Err(e) => error_response(&e),
+            }
+        }
+        (Method::GET, "requests") => ok(&state.journal.view()),
+        (Method::DELETE, "requests") => {
+            state.journal.clear();
+            ok(&json!({"cleared": true}))
+        }
+        (Method::GET, "faults") => ok(&state.faults.list()),
+        (Method::POST, "faults") => {
+            let body = match json_body(request).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let fault: Fault = match serde_json::from_value(body) {
+                Ok(f) => f,
+                Err(e) => return bad(format!("not a fault: {e}")),
+            };
+            match state.faults.add(fault) {
+                Ok(()) => ok(&state.faults.list()),
+                Err(message) => bad(message),
+            }
+        }
+        (Method::DELETE, "faults") => {
+            state.faults.clear();
+            ok(&state.faults.list())
+        }
+        _ => error_response(&ApiError::not_found(specs::messages::NOT_FOUND)),
+    }
+}

@@ -1,0 +1,129 @@
+//! The journal of received requests: a ring of bounded size, so the mock's memory
+//! stays flat however long it serves.
+
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// Bodies are kept up to this many bytes.
+pub const BODY_KEPT: usize = 16 * 1024;
+
+/// One request the mock answered (control-plane requests are not journaled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedRequest {
+    /// 1, 2, 3… since the start or the last reset.
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Header names (lowercase) and values, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8), cut at 16 KiB.
+    pub body: String,
+    pub body_truncated: bool,
+    /// The status the mock answered.
+    pub status: u16,
+}
+
+pub struct Journal {
+    inner: Mutex<Ring>,
+}
+
+struct Ring {
+    capacity: usize,
+    entries: VecDeque<ReceivedRequest>,
+    next_seq: u64,
+    dropped: u64,
+}
+
+/// `GET /__mock/requests`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalView {
+    pub capacity: usize,
+    /// Entries pushed out of the ring since the last reset.
+    pub dropped: u64,
+    pub requests: Vec<ReceivedRequest>,
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Journal {
+        Journal {
+            inner: Mutex::new(Ring {
+                capacity: capacity.max(1),
+                entries: VecDeque::new(),
+                next_seq: 1,
+                dropped: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a request; `seq` is assigned here.
+    pub fn record(&self, mut request: ReceivedRequest) {
+        let mut ring = self.lock();
+        request.seq = ring.next_seq;
+        ring.next_seq += 1;
+        if ring.entries.len() == ring.capacity {
+            ring.entries.pop_front();
+            ring.dropped += 1;
+        }
+        ring.entries.push_back(request);
+    }
+
+    pub fn view(&self) -> JournalView {
+        let ring = self.lock();
+        JournalView {
+            capacity: ring.capacity,
+            dropped: ring.dropped,
+            requests: ring.entries.iter().cloned().collect(),
+        }
+    }
+
+    pub fn clear(&self) {
+        let mut ring = self.lock();
+        ring.entries.clear();
+        ring.next_seq = 1;
+        ring.dropped = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ReceivedRequest {
+        ReceivedRequest {
+            seq: 0,
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: vec![],
+            body: String::new(),
+            body_truncated: false,
+            status: 200,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_within_capacity() {
+        let journal = Journal::new(3);
+        for _ in 0..10 {
+            journal.record(request());
+        }
+        let view = journal.view();
+        assert_eq!(view.requests.len(), 3);
+        assert_eq!(view.dropped, 7);
+        assert_eq!(
+            view.requests.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [8, 9, 10]
+        );
+        journal.clear();
+        journal.record(request());
+        assert_eq!(journal.view().requests[0].seq, 1);
+    }
+}

@@ -1,0 +1,102 @@
+//! `dokploy-auth-mock`: the mock server for frontend development.
+
+use clap::{Parser, ValueEnum};
+use mock::{CorsOrigins, Fixtures, MockState, Mode, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "dokploy-auth-mock",
+    version,
+    about = "An in-memory, deterministic Dokploy auth server (control plane under /__mock/)"
+)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "MOCK_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Seed of every id, token and secret.
+    #[arg(long, env = "MOCK_SEED", default_value_t = 0)]
+    seed: u64,
+    /// A JSON fixtures file to start with (and return to on reset).
+    #[arg(long, env = "MOCK_FIXTURES")]
+    fixtures: Option<PathBuf>,
+    #[arg(long, env = "MOCK_MODE", value_enum, default_value_t = ModeArg::SelfHosted)]
+    mode: ModeArg,
+    /// bcrypt cost of new hashes.
+    #[arg(long, env = "MOCK_BCRYPT_COST", default_value_t = 4, value_parser = clap::value_parser!(u32).range(4..=31))]
+    bcrypt_cost: u32,
+    /// Requests the journal keeps.
+    #[arg(long, env = "MOCK_JOURNAL_CAPACITY", default_value_t = 2000)]
+    journal_capacity: usize,
+    /// An origin allowed to call with credentials (repeat it); default: any origin.
+    #[arg(long = "cors-origin", env = "MOCK_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Where email links point.
+    #[arg(long, env = "MOCK_PUBLIC_URL", default_value = "http://localhost:3000")]
+    public_url: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    SelfHosted,
+    Cloud,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dokploy-auth-mock: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let fixtures = match &cli.fixtures {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str::<Fixtures>(&text)
+                    .map_err(|e| format!("{} is not a fixtures file: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let settings = Settings {
+        seed: cli.seed,
+        mode: match cli.mode {
+            ModeArg::SelfHosted => Mode::SelfHosted,
+            ModeArg::Cloud => Mode::Cloud,
+        },
+        fixtures,
+        bcrypt_cost: cli.bcrypt_cost,
+        journal_capacity: cli.journal_capacity,
+        cors: if cli.cors_origins.is_empty() {
+            CorsOrigins::Any
+        } else {
+            CorsOrigins::List(cli.cors_origins)
+        },
+        public_url: cli.public_url,
+    };
+    let state = Arc::new(MockState::new(settings).await.map_err(|e| e.message)?);
+    let listener = tokio::net::TcpListener::bind(&cli.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
+    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, seed = cli.seed, "mock listening; control plane under /__mock/");
+    mock::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
+}

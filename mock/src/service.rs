@@ -1,0 +1,184 @@
+//! The mock as a tower service: CORS, the control plane under `/__mock/`, forced
+//! faults, the journal, and everything else answered by the server's own stack.
+
+use crate::control;
+use crate::faults::{self, Effect};
+use crate::journal::{ReceivedRequest, BODY_KEPT};
+use crate::state::MockState;
+use crate::tee::TeeBody;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ORIGIN};
+use hyper::{Method, Request};
+use server::http::{api_response, error_response, Api, HttpResponse, Limits, RequestIdLayer};
+use specs::ApiError;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::util::BoxCloneService;
+use tower::ServiceExt;
+
+type Inner = BoxCloneService<Request<TeeBody<Incoming>>, HttpResponse, Infallible>;
+
+#[derive(Clone)]
+pub struct MockService {
+    state: Arc<MockState>,
+    inner: Inner,
+}
+
+impl MockService {
+    pub fn new(state: Arc<MockState>, limits: &Limits) -> MockService {
+        let api = Api::new(state.core.clone(), limits);
+        let stack = server::app::stack_with::<TeeBody<Incoming>>(
+            api,
+            limits,
+            RequestIdLayer::with_counter(state.request_ids.clone()),
+        );
+        MockService {
+            state,
+            inner: BoxCloneService::new(stack),
+        }
+    }
+}
+
+impl tower::Service<Request<Incoming>> for MockService {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+impl MockService {
+    async fn handle(self, request: Request<Incoming>) -> HttpResponse {
+        let origin = request
+            .headers()
+            .get(ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if request.method() == Method::OPTIONS
+            && request
+                .headers()
+                .contains_key("access-control-request-method")
+        {
+            return self.preflight(origin.as_deref(), &request);
+        }
+        let mut response = if request.uri().path().starts_with("/__mock/") {
+            control::handle(&self.state, request).await
+        } else {
+            self.clone().answer_and_journal(request).await
+        };
+        self.allow_origin(origin.as_deref(), &mut response);
+        response
+    }
+
+    async fn answer_and_journal(self, request: Request<Incoming>) -> HttpResponse {
+        let (parts, body) = request.into_parts();
+        let (body, copied) = TeeBody::new(body, BODY_KEPT);
+        let request = Request::from_parts(parts.clone(), body);
+        let state = self.state.clone();
+        let response = self.answer(request).await;
+        let copied = copied.lock().unwrap_or_else(|p| p.into_inner());
+        state.journal.record(ReceivedRequest {
+            seq: 0,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&copied.bytes).into_owned(),
+            body_truncated: copied.truncated,
+            status: response.status().as_u16(),
+        });
+        response
+    }
+
+    /// Forced faults first (the request's header, then the armed ones), then the
+    /// server's own answer.
+    async fn answer(self, request: Request<TeeBody<Incoming>>) -> HttpResponse {
+        if let Some(header) = request.headers().get("x-mock-fault") {
+            match faults::from_header(&String::from_utf8_lossy(header.as_bytes())) {
+                Ok(Effect::Fail(error)) => return error_response(&error),
+                Ok(Effect::Delay(delay)) => tokio::time::sleep(delay).await,
+                Err(message) => return error_response(&ApiError::bad_request(message)),
+            }
+        }
+        if let Some(procedure) = procedure_of(request.uri().path()) {
+            let (delay, error) = self.state.faults.take(procedure);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(error) = error {
+                return error_response(&error);
+            }
+        }
+        match self.inner.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    fn preflight<B>(&self, origin: Option<&str>, request: &Request<B>) -> HttpResponse {
+        let mut response = api_response(204, bytes::Bytes::new());
+        if let Some(origin) = origin.filter(|o| self.state.cors.allows(o)) {
+            let headers = response.headers_mut();
+            headers.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            let asked = request
+                .headers()
+                .get("access-control-request-headers")
+                .cloned()
+                .unwrap_or(HeaderValue::from_static(
+                    "content-type, authorization, x-mock-fault",
+                ));
+            headers.insert("access-control-allow-headers", asked);
+            headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+            self.allow_origin(Some(origin), &mut response);
+        }
+        response
+    }
+
+    fn allow_origin(&self, origin: Option<&str>, response: &mut HttpResponse) {
+        let Some(origin) = origin.filter(|o| self.state.cors.allows(o)) else {
+            return;
+        };
+        let Ok(value) = HeaderValue::from_str(origin) else {
+            return;
+        };
+        let headers = response.headers_mut();
+        headers.insert("access-control-allow-origin", value);
+        headers.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
+        headers.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("x-request-id"),
+        );
+        headers.append("vary", HeaderValue::from_static("Origin"));
+    }
+}
+
+/// The procedure a path calls, if any.
+fn procedure_of(path: &str) -> Option<&'static str> {
+    let name = path.strip_prefix("/api/")?;
+    specs::find(name).map(|p| p.name)
+}

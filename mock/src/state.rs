@@ -1,0 +1,147 @@
+//! The mock's state: the server's core over in-memory parts, and what the control
+//! plane drives (clock, seed, outbox, journal, faults).
+
+use crate::faults::Faults;
+use crate::journal::Journal;
+use crate::outbox::{Outbox, OutboxMailer};
+use crate::random::SeededRandom;
+use server::core::{Config, Core, Deps, Fixtures, Mode};
+use server::hashing::Bcrypt;
+use server::storage::MemoryStore;
+use server::time::ManualClock;
+use specs::ApiError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// 2025-01-01T00:00:00.000Z: where the mock's clock starts.
+pub const START_MS: i64 = 1_735_689_600_000;
+
+/// Who may call the mock from a browser on another origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (echoed back, never `*`, since credentials are allowed).
+    Any,
+    /// Only these exact origins, e.g. `http://localhost:5173`.
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            CorsOrigins::Any => true,
+            CorsOrigins::List(list) => list.iter().any(|o| o == origin),
+        }
+    }
+}
+
+/// Everything a mock is started with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub seed: u64,
+    pub mode: Mode,
+    pub fixtures: Option<Fixtures>,
+    pub bcrypt_cost: u32,
+    pub journal_capacity: usize,
+    pub cors: CorsOrigins,
+    pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seed: 0,
+            mode: Mode::SelfHosted,
+            fixtures: None,
+            bcrypt_cost: 4,
+            journal_capacity: 2000,
+            cors: CorsOrigins::Any,
+            public_url: "http://localhost:3000".to_string(),
+        }
+    }
+}
+
+pub struct MockState {
+    pub core: Arc<Core>,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub random: Arc<SeededRandom>,
+    pub outbox: Outbox,
+    pub journal: Journal,
+    pub faults: Faults,
+    /// The `x-request-id` numbering, restarted by a reset.
+    pub request_ids: Arc<AtomicU64>,
+    pub cors: CorsOrigins,
+    seed: AtomicU64,
+    start_fixtures: Option<Fixtures>,
+    /// Resets run one at a time.
+    resetting: tokio::sync::Mutex<()>,
+}
+
+impl MockState {
+    pub async fn new(settings: Settings) -> Result<MockState, ApiError> {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let random = Arc::new(SeededRandom::new(settings.seed));
+        let outbox = Outbox::default();
+        let deps = Deps {
+            store: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            hasher: Arc::new(Bcrypt::new(settings.bcrypt_cost)),
+            mailer: Arc::new(OutboxMailer {
+                outbox: outbox.clone(),
+                clock: clock.clone(),
+            }),
+        };
+        let config = Config {
+            mode: settings.mode,
+            public_url: settings.public_url.clone(),
+            cookie_secure: false,
+        };
+        let core = Core::new(deps, config)
+            .await
+            .map_err(|e| ApiError::new(specs::ErrorCode::InternalServerError, e.to_string()))?;
+        let state = MockState {
+            core: Arc::new(core),
+            store,
+            clock,
+            random,
+            outbox,
+            journal: Journal::new(settings.journal_capacity),
+            faults: Faults::default(),
+            request_ids: Arc::new(AtomicU64::new(0)),
+            cors: settings.cors,
+            seed: AtomicU64::new(settings.seed),
+            start_fixtures: settings.fixtures,
+            resetting: tokio::sync::Mutex::new(()),
+        };
+        if let Some(fixtures) = &state.start_fixtures {
+            state.core.load_fixtures(fixtures).await?;
+        }
+        Ok(state)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed.load(Ordering::SeqCst)
+    }
+
+    /// Back to the start state: empty store (plus the start fixtures), clock at
+    /// the start, the sequence of the given seed (or the current one) from its
+    /// beginning, empty outbox, journal and faults.
+    pub async fn reset(&self, seed: Option<u64>) -> Result<u64, ApiError> {
+        let _one_at_a_time = self.resetting.lock().await;
+        let seed = seed.unwrap_or_else(|| self.seed());
+        self.seed.store(seed, Ordering::SeqCst);
+        self.store.clear();
+        self.clock.set(START_MS);
+        self.random.reseed(seed);
+        self.outbox.clear();
+        self.journal.clear();
+        self.faults.clear();
+        self.request_ids.store(0, Ordering::SeqCst);
+        if let Some(fixtures) = &self.start_fixtures {
+            self.core.load_fixtures(fixtures).await?;
+        }
+        Ok(seed)
+    }
+}
