@@ -12,7 +12,6 @@ run:
 
 ## Run the in-memory mock for frontend development.
 mock:
-	@test -f mock/src/main.rs || { echo "make mock: the mock server is not written yet (issue 5)." >&2; exit 1; }
 	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(LISTEN)
 
 ## Every test of the workspace, and the OpenAPI document through an established validator.

@@ -1,0 +1,156 @@
+//! A small HTTP/1.1 client for tests: one request per connection, a browser-like
+//! session cookie, or a Bearer token.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use serde_json::Value;
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+/// An answer: status, headers, body as text.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    pub fn set_cookie(&self) -> Option<String> {
+        self.header("set-cookie")
+    }
+
+    /// The session id of the `Set-Cookie` header, if one was set (not blanked).
+    pub fn session_id(&self) -> Option<String> {
+        let cookie = self.set_cookie()?;
+        let value = cookie.strip_prefix("auth_session=")?.split(';').next()?;
+        (!value.is_empty()).then(|| value.to_string())
+    }
+}
+
+/// One request on a new connection.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    try_send(addr, method, path, headers, body)
+        .await
+        .expect("the server answers")
+}
+
+/// One request on a new connection; `None` when the connection fails.
+pub async fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Resp> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(connection);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .ok()?;
+    let response = sender.send_request(request).await.ok()?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// A client that keeps the session cookie like a browser, or sends a Bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub cookie: Option<String>,
+    pub bearer: Option<String>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client {
+            addr,
+            cookie: None,
+            bearer: None,
+        }
+    }
+
+    /// A client for the same target that sends only this Bearer token.
+    pub fn with_bearer(&self, token: &str) -> Client {
+        Client {
+            addr: self.addr,
+            cookie: None,
+            bearer: Some(token.to_string()),
+        }
+    }
+
+    async fn call(&mut self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        let cookie = self.cookie.as_ref().map(|c| format!("auth_session={c}"));
+        let bearer = self.bearer.as_ref().map(|b| format!("Bearer {b}"));
+        let mut headers = Vec::new();
+        if let Some(c) = &cookie {
+            headers.push(("cookie", c.as_str()));
+        }
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let r = send(self.addr, method, path, &headers, body.unwrap_or("")).await;
+        if r.set_cookie().is_some() {
+            self.cookie = r.session_id();
+        }
+        r
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        self.call("GET", path, None).await
+    }
+
+    /// A POST with a JSON body.
+    pub async fn post(&mut self, path: &str, body: &str) -> Resp {
+        self.call("POST", path, Some(body)).await
+    }
+
+    /// A POST with no body and no content type.
+    pub async fn post_empty(&mut self, path: &str) -> Resp {
+        self.call("POST", path, None).await
+    }
+}
+
+/// The error envelope as a string, for comparisons.
+pub fn envelope(code: &str, message: &str) -> String {
+    serde_json::json!({"message": message, "code": code}).to_string()
+}

@@ -1,0 +1,627 @@
+//! The mock: determinism, every control-plane endpoint, every library method, CORS.
+
+use conformance::client::{envelope, send, Client, Resp};
+use mock::{CorsOrigins, Fixtures, MockServer, Mode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
+
+fn json_headers() -> [(&'static str, &'static str); 1] {
+    [("content-type", "application/json")]
+}
+
+async fn control(mock: &MockServer, method: &str, path: &str, body: &str) -> Resp {
+    send(
+        mock.address(),
+        method,
+        &format!("/__mock/{path}"),
+        &json_headers(),
+        body,
+    )
+    .await
+}
+
+/// A frontend's first minutes, as raw requests; each answer in full.
+async fn script(mock: &MockServer) -> Vec<String> {
+    let addr = mock.address();
+    let mut transcript = Vec::new();
+    let mut record = |r: &Resp| {
+        let mut headers: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect();
+        headers.sort();
+        transcript.push(format!("{}\n{}\n{}", r.status, headers.join("\n"), r.body));
+    };
+    let mut admin = Client::new(addr);
+    record(&admin.post("/api/auth.createAdmin", ADMIN).await);
+    record(&admin.get("/api/auth.get").await);
+    record(&admin.post_empty("/api/auth.generateToken").await);
+    record(&admin.get("/api/auth.generate2FASecret").await);
+    record(
+        &admin
+            .post(
+                "/api/admin.createUserInvitation",
+                r#"{"email":"dev@example.com"}"#,
+            )
+            .await,
+    );
+    let all = admin.get("/api/user.all").await;
+    record(&all);
+    let token = all.json()[0]["token"].as_str().unwrap().to_string();
+    record(
+        &send(
+            addr,
+            "GET",
+            &format!("/api/admin.getUserByToken?token={token}"),
+            &[],
+            "",
+        )
+        .await,
+    );
+    let mut member = Client::new(addr);
+    let accept = json!({"password": "memberpass1", "id": all.json()[0]["authId"], "token": token});
+    record(
+        &member
+            .post("/api/auth.createUser", &accept.to_string())
+            .await,
+    );
+    record(
+        &Client::new(addr)
+            .post(
+                "/api/auth.login",
+                r#"{"email":"admin@example.com","password":"wrongpass1"}"#,
+            )
+            .await,
+    );
+    record(&send(addr, "POST", "/api/auth.login", &json_headers(), "{oops").await);
+    transcript
+}
+
+#[tokio::test]
+async fn same_seed_same_bytes_other_seed_other_ids() {
+    let (a, b, c) = (
+        MockServer::builder().seed(42).start().await,
+        MockServer::builder().seed(42).start().await,
+        MockServer::builder().seed(43).start().await,
+    );
+    let (ta, tb, tc) = (script(&a).await, script(&b).await, script(&c).await);
+    assert_eq!(ta, tb, "same seed, same script: byte-identical answers");
+    assert!(!ta[0].contains("\ndate: "), "no date header to differ");
+    let id = |t: &Vec<String>| {
+        serde_json::from_str::<Value>(t[1].rsplit('\n').next().unwrap()).unwrap()["id"].clone()
+    };
+    assert_ne!(id(&ta), id(&tc), "another seed gives other ids");
+    // A reset replays the same bytes.
+    a.reset();
+    assert_eq!(script(&a).await, tb);
+}
+
+#[tokio::test]
+async fn reset_endpoint() {
+    let mock = MockServer::start().await;
+    let mut admin = Client::new(mock.address());
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    let first_id = admin.get("/api/auth.get").await.json()["id"].clone();
+    mock.advance_clock(Duration::from_secs(60));
+    let r = control(&mock, "POST", "reset", r#"{"seed": 99}"#).await;
+    assert_eq!(r.json(), json!({"seed": 99}));
+    assert_eq!(mock.seed(), 99);
+    assert_eq!(mock.now_ms(), mock::START_MS);
+    assert_eq!(
+        admin.get("/api/auth.get").await.status,
+        401,
+        "everything forgotten"
+    );
+    let mut again = Client::new(mock.address());
+    assert_eq!(again.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    assert_ne!(
+        again.get("/api/auth.get").await.json()["id"],
+        first_id,
+        "the new seed's ids"
+    );
+    assert_eq!(
+        control(&mock, "POST", "reset", r#"{"seed": "x"}"#)
+            .await
+            .status,
+        400
+    );
+}
+
+const FIXTURES: &str = r#"{
+  "admins": [{"email": "admin@example.com", "password": "password123", "id": "admin-id-000000000001",
+              "sessions": ["frontend-session-0000000000000000000001"], "apiToken": "frontend-token-00000000000000000000001"}],
+  "members": [
+    {"email": "dev@example.com", "password": "memberpass1", "invitedBy": "admin@example.com",
+     "twoFactorSecret": "JBSWY3DPEHPK3PXPJBSWY3DP"},
+    {"email": "pending@example.com", "invitedBy": "admin@example.com", "invitationToken": "invite-me"}
+  ]
+}"#;
+
+#[tokio::test]
+async fn fixtures_start_logged_in() {
+    let fixtures: Fixtures = serde_json::from_str(FIXTURES).unwrap();
+    let mock = MockServer::builder().fixtures(fixtures).start().await;
+    let mut browser = Client::new(mock.address());
+    browser.cookie = Some("frontend-session-0000000000000000000001".into());
+    let me = browser.get("/api/auth.get").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["id"], "admin-id-000000000001");
+    assert_eq!(me.json()["token"], "frontend-token-00000000000000000000001");
+    let mut api = browser.with_bearer("frontend-token-00000000000000000000001");
+    let members = api.get("/api/user.all").await.json();
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    let r = send(
+        mock.address(),
+        "GET",
+        "/api/admin.getUserByToken?token=invite-me",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["isRegistered"], false);
+    // The reset goes back to the fixtures.
+    mock.reset();
+    assert_eq!(browser.get("/api/auth.get").await.status, 200);
+}
+
+#[tokio::test]
+async fn fixtures_endpoint() {
+    let mock = MockServer::start().await;
+    let r = control(&mock, "POST", "fixtures", FIXTURES).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"admins": 1, "members": 2}))
+    );
+    let r = control(&mock, "POST", "fixtures", FIXTURES).await;
+    assert_eq!(r.status, 400, "loaded twice: {}", r.body);
+    let r = control(
+        &mock,
+        "POST",
+        "fixtures",
+        r#"{"admins":[{"emial":"typo"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a fixtures document"));
+    let r = Client::new(mock.address())
+        .post(
+            "/api/auth.login",
+            r#"{"email":"dev@example.com","password":"memberpass1"}"#,
+        )
+        .await;
+    assert_eq!(r.json()["is2FAEnabled"], true);
+}
+
+#[tokio::test]
+async fn clock_endpoint_drives_expiry() {
+    let mock = MockServer::start().await;
+    let r = control(&mock, "GET", "clock", "").await;
+    assert_eq!(
+        r.json(),
+        json!({"now": "2025-01-01T00:00:00.000Z", "nowMs": 1_735_689_600_000i64})
+    );
+    let mut admin = Client::new(mock.address());
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    let r = control(&mock, "POST", "clock", r#"{"advance": "23h"}"#).await;
+    assert_eq!(r.json()["now"], "2025-01-01T23:00:00.000Z");
+    let r = admin.get("/api/auth.get").await;
+    assert!(r.session_id().is_some(), "an hour left: the session slides");
+    let r = control(
+        &mock,
+        "POST",
+        "clock",
+        r#"{"set": "2025-03-01T00:00:00.000Z"}"#,
+    )
+    .await;
+    assert_eq!(r.json()["now"], "2025-03-01T00:00:00.000Z");
+    assert_eq!(admin.get("/api/auth.get").await.status, 401, "expired");
+    assert_eq!(
+        control(&mock, "POST", "clock", r#"{"advance": "soon"}"#)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        control(&mock, "POST", "clock", r#"{"advance": 1000}"#)
+            .await
+            .json()["now"],
+        "2025-03-01T00:00:01.000Z"
+    );
+}
+
+#[tokio::test]
+async fn outbox_endpoint_in_cloud_mode() {
+    let mock = MockServer::builder().mode(Mode::Cloud).start().await;
+    let r = Client::new(mock.address())
+        .post("/api/auth.createAdmin", ADMIN)
+        .await;
+    assert_eq!(r.status, 200);
+    let outbox = control(&mock, "GET", "outbox", "").await.json();
+    let email = &outbox[0];
+    assert_eq!(email["to"], "admin@example.com");
+    assert_eq!(email["sentAt"], "2025-01-01T00:00:00.000Z");
+    let token = email["tokens"][0].as_str().unwrap();
+    assert!(email["links"][0]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/confirm-email?token={token}")));
+    assert_eq!(mock.outbox().len(), 1);
+    let r = Client::new(mock.address())
+        .post(
+            "/api/auth.confirmEmail",
+            &json!({"confirmationToken": token}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        control(&mock, "DELETE", "outbox", "").await.json(),
+        json!({"cleared": 1})
+    );
+    assert!(mock.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn totp_endpoint_gives_the_pin() {
+    let mock = MockServer::builder()
+        .fixtures(serde_json::from_str(FIXTURES).unwrap())
+        .start()
+        .await;
+    let mut c = Client::new(mock.address());
+    let login = c
+        .post(
+            "/api/auth.login",
+            r#"{"email":"dev@example.com","password":"memberpass1"}"#,
+        )
+        .await
+        .json();
+    let r = control(&mock, "GET", "totp?email=Dev@Example.com", "").await;
+    let pin = r.json()["pin"].as_str().unwrap().to_string();
+    assert_eq!(Some(pin.clone()), mock.totp_for("dev@example.com"));
+    assert_eq!(r.json()["validForSeconds"], 30);
+    let r = c
+        .post(
+            "/api/auth.verifyLogin2FA",
+            &json!({"pin": pin, "id": login["authId"]}).to_string(),
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_str()), (200, "true"));
+    assert_eq!(
+        control(&mock, "GET", "totp?email=admin@example.com", "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(control(&mock, "GET", "totp", "").await.status, 400);
+}
+
+#[tokio::test]
+async fn requests_endpoint_is_a_bounded_ring() {
+    let mock = MockServer::builder().journal_capacity(5).start().await;
+    for _ in 0..20 {
+        send(
+            mock.address(),
+            "GET",
+            "/api/auth.get?x=1",
+            &[("x-test", "yes")],
+            "",
+        )
+        .await;
+    }
+    send(
+        mock.address(),
+        "POST",
+        "/api/auth.login",
+        &json_headers(),
+        r#"{"email":"a@b.co"}"#,
+    )
+    .await;
+    let view = control(&mock, "GET", "requests", "").await.json();
+    assert_eq!(view["capacity"], 5);
+    assert_eq!(view["dropped"], 16);
+    let requests = view["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 5);
+    let last = &requests[4];
+    assert_eq!(
+        (
+            last["seq"].clone(),
+            last["method"].clone(),
+            last["path"].clone(),
+            last["status"].clone()
+        ),
+        (
+            json!(21),
+            json!("POST"),
+            json!("/api/auth.login"),
+            json!(400)
+        )
+    );
+    assert_eq!(last["body"], r#"{"email":"a@b.co"}"#);
+    assert_eq!(requests[0]["query"], "x=1");
+    assert!(requests[0]["headers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(["x-test", "yes"])));
+    assert_eq!(mock.received_requests().len(), 5);
+    control(&mock, "DELETE", "requests", "").await;
+    assert!(
+        mock.received_requests().is_empty(),
+        "control-plane calls are not journaled"
+    );
+}
+
+#[tokio::test]
+async fn faults_endpoint_and_header() {
+    let mock = MockServer::start().await;
+    let mut admin = Client::new(mock.address());
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    let r = control(
+        &mock,
+        "POST",
+        "faults",
+        r#"{"procedure":"auth.get","error":"INTERNAL_SERVER_ERROR","message":"boom","times":2}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    for _ in 0..2 {
+        let r = admin.get("/api/auth.get").await;
+        assert_eq!(
+            (r.status, r.body),
+            (500, envelope("INTERNAL_SERVER_ERROR", "boom"))
+        );
+    }
+    assert_eq!(admin.get("/api/auth.get").await.status, 200, "used up");
+    control(
+        &mock,
+        "POST",
+        "faults",
+        r#"{"procedure":"auth.get","delayMs":300}"#,
+    )
+    .await;
+    let started = Instant::now();
+    assert_eq!(admin.get("/api/auth.get").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        control(
+            &mock,
+            "POST",
+            "faults",
+            r#"{"procedure":"auth.nope","error":"FORBIDDEN"}"#
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        control(
+            &mock,
+            "POST",
+            "faults",
+            r#"{"procedure":"auth.get","error":"TEAPOT"}"#
+        )
+        .await
+        .status,
+        400
+    );
+    control(
+        &mock,
+        "POST",
+        "faults",
+        r#"{"procedure":"auth.get","error":"FORBIDDEN","times":5}"#,
+    )
+    .await;
+    assert_eq!(
+        control(&mock, "GET", "faults", "").await.json()[0]["times"],
+        5
+    );
+    assert_eq!(
+        control(&mock, "DELETE", "faults", "").await.json(),
+        json!([])
+    );
+
+    let cookie = format!("auth_session={}", admin.cookie.clone().unwrap());
+    let r = send(
+        mock.address(),
+        "GET",
+        "/api/auth.get",
+        &[("cookie", &cookie), ("x-mock-fault", "UNAUTHORIZED")],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body),
+        (401, envelope("UNAUTHORIZED", "UNAUTHORIZED"))
+    );
+    let started = Instant::now();
+    let r = send(
+        mock.address(),
+        "GET",
+        "/api/auth.get",
+        &[("cookie", &cookie), ("x-mock-fault", "delay=200ms")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        send(
+            mock.address(),
+            "GET",
+            "/api/auth.get",
+            &[("x-mock-fault", "teapot")],
+            ""
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        send(
+            mock.address(),
+            "GET",
+            "/api/auth.get",
+            &[("cookie", &cookie)],
+            ""
+        )
+        .await
+        .status,
+        200,
+        "only that request"
+    );
+    mock.add_fault(mock::Fault {
+        procedure: "auth.login".into(),
+        error: Some("TOO_MANY_REQUESTS".into()),
+        message: None,
+        delay_ms: None,
+        times: 1,
+    })
+    .unwrap();
+    assert_eq!(
+        Client::new(mock.address())
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn cors_for_a_frontend_on_another_port() {
+    let origin = "http://localhost:5173";
+    let mock = MockServer::builder()
+        .cors(CorsOrigins::List(vec![origin.into()]))
+        .start()
+        .await;
+    let addr = mock.address();
+    let preflight = send(
+        addr,
+        "OPTIONS",
+        "/api/auth.login",
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    assert_eq!(
+        preflight
+            .header("access-control-allow-credentials")
+            .as_deref(),
+        Some("true")
+    );
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(
+        preflight.header("access-control-allow-headers").as_deref(),
+        Some("content-type")
+    );
+
+    // The browser's credentialed calls: the cookie set by one is sent by the next.
+    let r = send(
+        addr,
+        "POST",
+        "/api/auth.createAdmin",
+        &[("origin", origin), ("content-type", "application/json")],
+        ADMIN,
+    )
+    .await;
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin),
+        "echoed, never *"
+    );
+    assert_eq!(r.header("vary").as_deref(), Some("Origin"));
+    let cookie = format!("auth_session={}", r.session_id().unwrap());
+    let r = send(
+        addr,
+        "GET",
+        "/api/auth.get",
+        &[("origin", origin), ("cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+
+    let other = send(
+        addr,
+        "OPTIONS",
+        "/api/auth.login",
+        &[
+            ("origin", "http://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let other = send(
+        addr,
+        "GET",
+        "/health",
+        &[("origin", "http://evil.example")],
+        "",
+    )
+    .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn works_from_a_sync_test() {
+    let mock = MockServer::builder().seed(3).start_blocking();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut admin = Client::new(mock.address());
+    let r = runtime.block_on(admin.post("/api/auth.createAdmin", ADMIN));
+    assert_eq!(r.status, 200);
+    mock.set_clock(mock::START_MS + 25 * 3_600_000);
+    assert_eq!(runtime.block_on(admin.get("/api/auth.get")).status, 401);
+    mock.reset();
+    assert_eq!(mock.received_requests().len(), 0);
+    assert_eq!(mock.now_ms(), mock::START_MS);
+}
+
+#[tokio::test]
+async fn many_mocks_in_parallel_each_on_its_own_port() {
+    let mocks: Vec<MockServer> = futures_join(8).await;
+    let mut ports: Vec<u16> = mocks.iter().map(|m| m.address().port()).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 8);
+    for m in &mocks {
+        assert_eq!(
+            send(m.address(), "GET", "/health", &[], "").await.status,
+            200
+        );
+    }
+}
+
+async fn futures_join(n: usize) -> Vec<MockServer> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(MockServer::builder().seed(i as u64).start()))
+        .collect();
+    let mut mocks = Vec::new();
+    for h in handles {
+        mocks.push(h.await.unwrap());
+    }
+    mocks
+}
