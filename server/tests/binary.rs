@@ -1,0 +1,250 @@
+//! The binary: backup while serving, restore, user commands, graceful shutdown on
+//! SIGTERM, and logs that never carry a secret.
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dokploy-auth");
+const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(data_dir: &Path, bcrypt_cost: &str) -> Server {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--bcrypt-cost",
+            bcrypt_cost,
+            "--log-format",
+            "json",
+        ])
+        .args(["serve", "--listen", &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if try_send(addr, "GET", "/health", &[], "").await.is_some() {
+            return Server { child, addr };
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server did not start");
+}
+
+fn run(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(BIN)
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--bcrypt-cost",
+            "4",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn terminate(server: &mut Server) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    server.child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn backup_while_serving_then_restore() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = serve(data.path(), "4").await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    admin
+        .post(
+            "/api/admin.createUserInvitation",
+            r#"{"email":"dev@example.com"}"#,
+        )
+        .await;
+
+    let backup = data
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("backup-{}.json", std::process::id()));
+    let out = run(&["backup", "--out", backup.to_str().unwrap()], data.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(terminate(&mut server).code(), Some(0));
+
+    let restored = tempfile::tempdir().unwrap();
+    let out = run(
+        &["restore", "--from", backup.to_str().unwrap()],
+        restored.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &["restore", "--from", backup.to_str().unwrap()],
+        restored.path(),
+    );
+    assert!(
+        !out.status.success(),
+        "restore refuses a directory that holds data"
+    );
+
+    let out = run(&["user", "list"], restored.path());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("admin@example.com\tadmin"), "{listing}");
+    assert!(listing.contains("dev@example.com\tuser"), "{listing}");
+
+    let server = serve(restored.path(), "4").await;
+    let r = Client::new(server.addr)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(r.status, 200, "the restored admin logs in");
+    let _ = std::fs::remove_file(backup);
+}
+
+#[tokio::test]
+async fn reset_password_for_a_locked_out_admin() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut server = serve(data.path(), "4").await;
+        Client::new(server.addr)
+            .post("/api/auth.createAdmin", ADMIN)
+            .await;
+        terminate(&mut server);
+    }
+    let out = run(
+        &["user", "reset-password", "Admin@Example.com"],
+        data.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let password = stdout.trim().rsplit(' ').next().unwrap().to_string();
+    let out = run(
+        &["user", "reset-password", "nobody@example.com"],
+        data.path(),
+    );
+    assert!(!out.status.success());
+
+    let server = serve(data.path(), "4").await;
+    let body = format!(r#"{{"email":"admin@example.com","password":"{password}"}}"#);
+    assert_eq!(
+        Client::new(server.addr)
+            .post("/api/auth.login", &body)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        Client::new(server.addr)
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight_and_logs_carry_no_secrets() {
+    let data = tempfile::tempdir().unwrap();
+    // Cost 12: a login takes long enough to be in flight when SIGTERM arrives.
+    let mut server = serve(data.path(), "12").await;
+    let mut admin = Client::new(server.addr);
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .post(
+            "/api/admin.createUserInvitation",
+            r#"{"email":"dev@example.com"}"#,
+        )
+        .await;
+    let invitation = admin.get("/api/user.all").await.json()[0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        server.addr,
+        "GET",
+        &format!("/api/admin.getUserByToken?token={invitation}"),
+        &[],
+        "",
+    )
+    .await;
+
+    // A request in flight when SIGTERM arrives is still answered.
+    let addr = server.addr;
+    let in_flight = tokio::spawn(async move {
+        let body = r#"{"email":"admin@example.com","password":"password123"}"#;
+        send(
+            addr,
+            "POST",
+            "/api/auth.login",
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+        .status
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !in_flight.is_finished(),
+        "the login should still be running"
+    );
+    let status = terminate(&mut server);
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert_eq!(in_flight.await.unwrap(), 200, "answered after SIGTERM");
+    let refused = try_send(addr, "GET", "/health", &[], "").await;
+    assert!(refused.is_none(), "no new connections after shutdown");
+
+    let mut logs = String::new();
+    use std::io::Read;
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.contains("\"request_id\""), "JSON request logs: {logs}");
+    let session = admin.cookie.clone().unwrap();
+    for secret in [
+        "password123",
+        token.as_str(),
+        session.as_str(),
+        invitation.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret is in the logs");
+    }
+}
