@@ -42,9 +42,10 @@ async fn serve(data_dir: &Path, bcrypt_cost: &str) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let server = Server { child, addr };
     for _ in 0..500 {
         if try_send(addr, "GET", "/health", &[], "").await.is_some() {
-            return Server { child, addr };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
