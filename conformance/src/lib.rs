@@ -1,5 +1,12 @@
 //! The conformance suite for implementations of the Dokploy auth API. It speaks to a
-//! target only over HTTP. (The suite itself is issue 6; for now this crate holds the
-//! HTTP client the project's tests share.)
+//! target only over HTTP: one check per procedure and outcome, each from a fresh
+//! instance, with expectations taken from the contract (`specs`).
 
+pub mod checks;
 pub mod client;
+pub mod runner;
+pub mod target;
+pub mod totp;
+
+pub use runner::{run, Report, Verdict};
+pub use target::{Target, UrlTarget};

@@ -125,6 +125,7 @@ impl Core {
                 registered: account.password_hash.is_some(),
                 expires_at: now + specs::lifetimes::INVITATION_MS,
                 created_at: now,
+                seq: 0,
                 permissions: Default::default(),
             }
         });
@@ -158,7 +159,11 @@ impl Core {
             }
             tx.put_account(&account, None)?;
             if let Some(member) = &member {
-                tx.put_member(member, &crypto::digest(&member.token))?;
+                let member = Member {
+                    seq: tx.next_member_seq()?,
+                    ..member.clone()
+                };
+                tx.put_member(&member, &crypto::digest(&member.token))?;
             }
             for (digest, session) in &sessions {
                 tx.put_session(digest, session)?;

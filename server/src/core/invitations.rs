@@ -70,6 +70,7 @@ impl Core {
             registered: false,
             expires_at: now + specs::lifetimes::INVITATION_MS,
             created_at: now,
+            seq: 0,
             permissions: Default::default(),
         };
         account.member_id = Some(member.user_id.clone());
@@ -78,6 +79,10 @@ impl Core {
             if tx.account_by_email(&email)?.is_some() {
                 return Err(duplicate().into());
             }
+            let member = Member {
+                seq: tx.next_member_seq()?,
+                ..member.clone()
+            };
             tx.put_account(&account, None)?;
             tx.put_member(&member, &token_digest)?;
             Ok(())
@@ -142,8 +147,7 @@ impl Core {
             };
             members.push((member, account));
         }
-        members
-            .sort_by(|(a, _), (b, _)| (a.created_at, &a.user_id).cmp(&(b.created_at, &b.user_id)));
+        members.sort_by_key(|(member, _)| (member.created_at, member.seq));
         let views: Vec<MemberView> = members
             .iter()
             .map(|(m, a)| self.member_view(m, a))

@@ -64,6 +64,9 @@ pub struct Member {
     pub registered: bool,
     pub expires_at: i64,
     pub created_at: i64,
+    /// Order of invitation (invitations in the same millisecond stay in order).
+    #[serde(default)]
+    pub seq: u64,
     pub permissions: Permissions,
 }
 
@@ -98,6 +101,8 @@ pub mod keys {
     pub fn confirmation_token(digest: &str) -> Vec<u8> {
         format!("confirm/{digest}").into_bytes()
     }
+    /// The last invitation's `seq`.
+    pub const MEMBER_SEQ: &[u8] = b"member-seq";
     /// The account id of the one admin of a self-hosted instance.
     pub const SELF_HOSTED_ADMIN: &[u8] = b"self-hosted-admin";
 }
@@ -177,6 +182,17 @@ pub trait Write {
         let tx = self.tx();
         tx.remove(&keys::email(&account.email))?;
         tx.remove(&keys::account(&account.id))
+    }
+
+    /// The next invitation's `seq`.
+    fn next_member_seq(&self) -> Result<u64, StoreError> {
+        let tx = self.tx();
+        let last = tx
+            .get(keys::MEMBER_SEQ)?
+            .and_then(|b| String::from_utf8(b).ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        tx.insert(keys::MEMBER_SEQ, (last + 1).to_string().into_bytes())?;
+        Ok(last + 1)
     }
 
     fn put_member(&self, member: &Member, token_digest: &str) -> Result<(), StoreError> {

@@ -1,0 +1,187 @@
+//! Runs checks against a target and reports: a table of procedures × pass/fail, the
+//! failures in full, and optionally JUnit XML.
+
+use crate::checks::{self, Check, Ctx};
+use crate::target::Target;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub procedure: &'static str,
+    pub outcome: &'static str,
+    pub verdict: Verdict,
+    pub took: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub target: String,
+    pub results: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn passed(&self) -> usize {
+        self.count(|v| matches!(v, Verdict::Passed))
+    }
+    pub fn failed(&self) -> usize {
+        self.count(|v| matches!(v, Verdict::Failed(_)))
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|v| matches!(v, Verdict::Skipped(_)))
+    }
+    fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.verdict)).count()
+    }
+
+    /// The failures, one paragraph each.
+    pub fn failures(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter_map(|r| match &r.verdict {
+                Verdict::Failed(why) => Some(format!(
+                    "{} / {}\n  {}",
+                    r.procedure,
+                    r.outcome,
+                    why.replace('\n', "\n  ")
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The table of procedures × pass/fail/skip, failures after it.
+    pub fn render(&self) -> String {
+        let mut by_procedure: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+        let order: Vec<&str> = self.results.iter().map(|r| r.procedure).collect();
+        for r in &self.results {
+            let entry = by_procedure.entry(r.procedure).or_default();
+            match r.verdict {
+                Verdict::Passed => entry.0 += 1,
+                Verdict::Failed(_) => entry.1 += 1,
+                Verdict::Skipped(_) => entry.2 += 1,
+            }
+        }
+        let mut out = format!(
+            "conformance of {}\n\n{:<30} {:>6} {:>6} {:>7}\n",
+            self.target, "procedure", "pass", "fail", "skip"
+        );
+        let mut seen = Vec::new();
+        for procedure in order {
+            if seen.contains(&procedure) {
+                continue;
+            }
+            seen.push(procedure);
+            let (p, f, s) = by_procedure[procedure];
+            let mark = if f > 0 { "  FAIL" } else { "" };
+            let _ = writeln!(out, "{procedure:<30} {p:>6} {f:>6} {s:>7}{mark}");
+        }
+        for failure in self.failures() {
+            let _ = write!(out, "\nFAILED {failure}\n");
+        }
+        for r in &self.results {
+            if let Verdict::Skipped(why) = &r.verdict {
+                let _ = writeln!(out, "skipped {} / {}: {why}", r.procedure, r.outcome);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n{} passed, {} failed, {} skipped",
+            self.passed(),
+            self.failed(),
+            self.skipped()
+        );
+        out
+    }
+
+    /// JUnit XML, one test case per check.
+    pub fn junit(&self) -> String {
+        let escape = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
+            self.results.len(),
+            self.failed(),
+            self.skipped()
+        );
+        for r in &self.results {
+            let _ = write!(
+                xml,
+                "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                escape(r.procedure),
+                escape(r.outcome),
+                r.took.as_secs_f64()
+            );
+            match &r.verdict {
+                Verdict::Passed => xml.push_str("/>\n"),
+                Verdict::Failed(why) => {
+                    let _ = writeln!(
+                        xml,
+                        "><failure message=\"check failed\">{}</failure></testcase>",
+                        escape(why)
+                    );
+                }
+                Verdict::Skipped(why) => {
+                    let _ = writeln!(xml, "><skipped message=\"{}\"/></testcase>", escape(why));
+                }
+            }
+        }
+        xml.push_str("</testsuite>\n");
+        xml
+    }
+}
+
+/// Runs every check whose name contains `filter`, each on a fresh instance.
+pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
+    let checks: Vec<Check> = checks::all()
+        .into_iter()
+        .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
+        .collect();
+    let can_move_clock = target.advance_clock(0).await;
+    let mut report = Report {
+        target: target.name(),
+        results: Vec::new(),
+    };
+    for check in checks {
+        let started = Instant::now();
+        let verdict = if check.moves_clock && !can_move_clock {
+            Verdict::Skipped("the target's clock cannot be moved".into())
+        } else {
+            match target.fresh().await {
+                Err(why) => Verdict::Skipped(why),
+                Ok(addr) => {
+                    let ctx = Ctx {
+                        addr,
+                        target: target.clone(),
+                    };
+                    // A panicking check is a failed check, not a crashed run.
+                    match tokio::spawn((check.run)(ctx)).await {
+                        Ok(Ok(())) => Verdict::Passed,
+                        Ok(Err(why)) => Verdict::Failed(why),
+                        Err(panic) => Verdict::Failed(format!("the check panicked: {panic}")),
+                    }
+                }
+            }
+        };
+        report.results.push(CheckResult {
+            procedure: check.procedure,
+            outcome: check.outcome,
+            verdict,
+            took: started.elapsed(),
+        });
+    }
+    report
+}
