@@ -21,6 +21,12 @@ struct Exchange {
     body: String,
 }
 
+type Headers = Vec<(String, String)>;
+/// An answer made by the proxy itself: status, headers, body.
+type Answer = (u16, Headers, String);
+type OnRequest = fn(&mut Exchange, &Shared) -> Option<Answer>;
+type OnResponse = fn(&Exchange, &Shared, &mut u16, &mut Headers, &mut String);
+
 /// One deliberate defect: it may rewrite the request, answer in place of the
 /// target, or rewrite the answer.
 #[derive(Clone, Copy)]
@@ -28,8 +34,8 @@ struct Mutation {
     name: &'static str,
     /// The check that must catch it ("procedure / outcome").
     caught_by: &'static str,
-    on_request: fn(&mut Exchange, &Shared) -> Option<(u16, Vec<(String, String)>, String)>,
-    on_response: fn(&Exchange, &Shared, &mut u16, &mut Vec<(String, String)>, &mut String),
+    on_request: OnRequest,
+    on_response: OnResponse,
 }
 
 /// What a mutation may remember between requests.
@@ -39,7 +45,7 @@ struct Shared {
     backend: Mutex<Option<SocketAddr>>,
 }
 
-fn keep_request(_: &mut Exchange, _: &Shared) -> Option<(u16, Vec<(String, String)>, String)> {
+fn keep_request(_: &mut Exchange, _: &Shared) -> Option<Answer> {
     None
 }
 fn keep_response(
@@ -244,7 +250,7 @@ fn mutations() -> Vec<Mutation> {
     ]
 }
 
-fn json_headers() -> Vec<(String, String)> {
+fn json_headers() -> Headers {
     vec![("content-type".into(), "application/json".into())]
 }
 
