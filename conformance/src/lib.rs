@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod model;
 pub mod runner;
 pub mod target;
 pub mod totp;

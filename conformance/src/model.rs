@@ -1,0 +1,537 @@
+//! Model-based testing: a reference model of the auth state (accounts, passwords,
+//! cookie sessions with sliding expiry, API tokens, invitations) and random
+//! sequences of calls, each answer checked against what the model predicts. A
+//! failing sequence is printed as `curl` commands.
+
+use crate::client::{send, Resp};
+use crate::target::Target;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use specs::lifetimes::{
+    API_TOKEN_MS, HOUR_MS, INVITATION_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS,
+};
+use specs::messages as msg;
+use std::net::SocketAddr;
+
+const EMAILS: [&str; 3] = ["m0@example.com", "m1@example.com", "m2@example.com"];
+const ADMIN_EMAIL: &str = "admin@example.com";
+
+/// One step. Indices pick among what exists when the step runs.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Login {
+        who: usize,
+        right_password: bool,
+        shout: bool,
+    },
+    Get {
+        session: usize,
+    },
+    Logout {
+        session: usize,
+    },
+    GenerateToken {
+        session: usize,
+    },
+    ChangePassword {
+        session: usize,
+    },
+    Invite {
+        session: usize,
+        email: usize,
+    },
+    Accept {
+        member: usize,
+        right_id: bool,
+    },
+    Remove {
+        session: usize,
+        member: usize,
+    },
+    Advance {
+        hours: u8,
+    },
+    BadLogin,
+}
+
+pub fn op() -> impl Strategy<Value = Op> {
+    let i = || 0..8usize;
+    prop_oneof![
+        3 => (i(), any::<bool>(), any::<bool>()).prop_map(|(who, right_password, shout)| Op::Login { who, right_password, shout }),
+        4 => i().prop_map(|session| Op::Get { session }),
+        1 => i().prop_map(|session| Op::Logout { session }),
+        1 => i().prop_map(|session| Op::GenerateToken { session }),
+        1 => i().prop_map(|session| Op::ChangePassword { session }),
+        2 => (i(), 0..EMAILS.len()).prop_map(|(session, email)| Op::Invite { session, email }),
+        2 => (i(), any::<bool>()).prop_map(|(member, right_id)| Op::Accept { member, right_id }),
+        1 => (i(), i()).prop_map(|(session, member)| Op::Remove { session, member }),
+        1 => (1u8..30).prop_map(|hours| Op::Advance { hours }),
+        1 => Just(Op::BadLogin),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Account {
+    email: String,
+    id: String,
+    password: Option<String>,
+    admin: bool,
+    /// Members: the invitation.
+    invitation: Option<(String, i64)>,
+    removed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    owner: usize,
+    id: String,
+    token: bool,
+    expires_at: i64,
+    alive: bool,
+}
+
+struct Model {
+    now: i64,
+    accounts: Vec<Account>,
+    sessions: Vec<Session>,
+    /// Each request as a curl command, for the failure report.
+    transcript: Vec<String>,
+    addr: SocketAddr,
+}
+
+fn curl(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let mut line = format!("curl -si -X {method} 'http://{addr}{path}'");
+    for (k, v) in headers {
+        line.push_str(&format!(" -H '{k}: {v}'"));
+    }
+    if !body.is_empty() {
+        line.push_str(&format!(" -d '{}'", body.replace('\'', "'\\''")));
+    }
+    line
+}
+
+type Step = Result<(), String>;
+
+fn expect(r: &Resp, status: u16, body: Option<&str>, what: &str) -> Step {
+    let body_ok = body.is_none_or(|b| r.body == b);
+    if r.status == status && body_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: expected {status} {}\n  got {} {}",
+            body.unwrap_or("…"),
+            r.status,
+            r.body
+        ))
+    }
+}
+
+fn error(code: &str, message: &str) -> String {
+    crate::client::envelope(code, message)
+}
+
+impl Model {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        session: Option<usize>,
+        body: Option<&str>,
+    ) -> Resp {
+        let credential = session.map(|s| {
+            let s = &self.sessions[s];
+            if s.token {
+                ("authorization", format!("Bearer {}", s.id))
+            } else {
+                ("cookie", format!("auth_session={}", s.id))
+            }
+        });
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some((name, value)) = &credential {
+            headers.push((name, value.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.transcript
+            .push(curl(self.addr, method, path, &headers, body.unwrap_or("")));
+        let r = send(self.addr, method, path, &headers, body.unwrap_or("")).await;
+        // The model's side of authentication: a live cookie session slides.
+        if let Some(s) = session {
+            self.touch(s);
+        }
+        r
+    }
+
+    fn pick(&self, session: usize) -> Option<usize> {
+        (!self.sessions.is_empty()).then(|| session % self.sessions.len())
+    }
+
+    /// Whether session `s` is live now (expiring it in the model if not).
+    fn live(&mut self, s: usize) -> bool {
+        let now = self.now;
+        let session = &mut self.sessions[s];
+        if session.alive && (session.expires_at <= now || self.accounts[session.owner].removed) {
+            session.alive = false;
+        }
+        self.sessions[s].alive
+    }
+
+    fn touch(&mut self, s: usize) {
+        if self.live(s) {
+            let now = self.now;
+            let session = &mut self.sessions[s];
+            if !session.token && session.expires_at - now <= SESSION_REFRESH_BELOW_MS {
+                session.expires_at = now + SESSION_MS;
+            }
+        }
+    }
+
+    fn new_session(&mut self, owner: usize, r: &Resp) -> Step {
+        let id = r
+            .session_id()
+            .ok_or_else(|| format!("no session cookie: {:?}", r.set_cookie()))?;
+        self.sessions.push(Session {
+            owner,
+            id,
+            token: false,
+            expires_at: self.now + SESSION_MS,
+            alive: true,
+        });
+        Ok(())
+    }
+
+    async fn step(&mut self, op: &Op) -> Step {
+        match *op {
+            Op::Login {
+                who,
+                right_password,
+                shout,
+            } => {
+                let who = who % self.accounts.len();
+                let account = self.accounts[who].clone();
+                let email = if shout {
+                    account.email.to_uppercase()
+                } else {
+                    account.email.clone()
+                };
+                let password = match (&account.password, right_password) {
+                    (Some(p), true) => p.clone(),
+                    _ => "wrong-password".to_string(),
+                };
+                let body = json!({"email": email, "password": password}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.login", None, Some(&body))
+                    .await;
+                let can = right_password && account.password.is_some() && !account.removed;
+                if can {
+                    let expected = json!({"is2FAEnabled": false, "authId": account.id}).to_string();
+                    expect(&r, 200, Some(&expected), "login")?;
+                    self.new_session(who, &r)
+                } else {
+                    expect(
+                        &r,
+                        400,
+                        Some(&error("BAD_REQUEST", msg::CREDENTIALS)),
+                        "failed login",
+                    )
+                }
+            }
+            Op::Get { session } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let r = self.call("GET", "/api/auth.get", Some(s), None).await;
+                if live {
+                    expect(&r, 200, None, "auth.get")?;
+                    let email = &self.accounts[self.sessions[s].owner].email;
+                    if r.json()["email"] != email.as_str() {
+                        return Err(format!(
+                            "auth.get: email {} instead of {email}",
+                            r.json()["email"]
+                        ));
+                    }
+                    Ok(())
+                } else {
+                    expect(
+                        &r,
+                        401,
+                        Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
+                        "auth.get on a dead session",
+                    )
+                }
+            }
+            Op::Logout { session } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let r = self.call("POST", "/api/auth.logout", Some(s), None).await;
+                match (live, self.sessions[s].token) {
+                    (false, _) => expect(&r, 401, None, "logout on a dead session"),
+                    (true, true) => expect(&r, 200, Some("false"), "logout with a token"),
+                    (true, false) => {
+                        self.sessions[s].alive = false;
+                        expect(&r, 200, Some("true"), "logout")
+                    }
+                }
+            }
+            Op::GenerateToken { session } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let r = self
+                    .call("POST", "/api/auth.generateToken", Some(s), None)
+                    .await;
+                if !live {
+                    return expect(&r, 401, None, "generateToken on a dead session");
+                }
+                expect(&r, 200, None, "generateToken")?;
+                let owner = self.sessions[s].owner;
+                for other in self
+                    .sessions
+                    .iter_mut()
+                    .filter(|x| x.owner == owner && x.token)
+                {
+                    other.alive = false;
+                }
+                let id = r.json()["token"].as_str().unwrap_or_default().to_string();
+                self.sessions.push(Session {
+                    owner,
+                    id,
+                    token: true,
+                    expires_at: self.now + API_TOKEN_MS,
+                    alive: true,
+                });
+                Ok(())
+            }
+            Op::ChangePassword { session } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let password = format!("changed-{}", self.transcript.len());
+                let body = json!({"email": null, "password": password}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.update", Some(s), Some(&body))
+                    .await;
+                if !live {
+                    return expect(&r, 401, None, "update on a dead session");
+                }
+                expect(&r, 200, None, "update")?;
+                let owner = self.sessions[s].owner;
+                self.accounts[owner].password = Some(password);
+                for (i, other) in self.sessions.iter_mut().enumerate() {
+                    if other.owner == owner && !other.token && i != s {
+                        other.alive = false;
+                    }
+                }
+                Ok(())
+            }
+            Op::Invite { session, email } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let is_admin = self.accounts[self.sessions[s].owner].admin;
+                let email = EMAILS[email];
+                let body = json!({"email": email}).to_string();
+                let r = self
+                    .call(
+                        "POST",
+                        "/api/admin.createUserInvitation",
+                        Some(s),
+                        Some(&body),
+                    )
+                    .await;
+                if !live || !is_admin {
+                    return expect(
+                        &r,
+                        401,
+                        Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
+                        "invite without an admin session",
+                    );
+                }
+                if self.accounts.iter().any(|a| a.email == email && !a.removed) {
+                    return expect(
+                        &r,
+                        400,
+                        Some(&error("BAD_REQUEST", msg::INVITATION_DUPLICATE)),
+                        "duplicate invite",
+                    );
+                }
+                expect(&r, 200, Some(""), "invite")?;
+                let all = self
+                    .call("GET", "/api/user.all", Some(s), None)
+                    .await
+                    .json();
+                let member = all
+                    .as_array()
+                    .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                self.accounts.push(Account {
+                    email: email.to_string(),
+                    id: member["authId"].as_str().unwrap_or_default().to_string(),
+                    password: None,
+                    admin: false,
+                    invitation: Some((
+                        member["token"].as_str().unwrap_or_default().to_string(),
+                        self.now + INVITATION_MS,
+                    )),
+                    removed: false,
+                });
+                Ok(())
+            }
+            Op::Accept { member, right_id } => {
+                let members: Vec<usize> = (0..self.accounts.len())
+                    .filter(|&i| self.accounts[i].invitation.is_some())
+                    .collect();
+                let Some(&m) = members.get(member % members.len().max(1)) else {
+                    return Ok(());
+                };
+                let account = self.accounts[m].clone();
+                let (token, expires_at) = account.invitation.clone().unwrap_or_default();
+                let id = if right_id {
+                    account.id.clone()
+                } else {
+                    self.accounts[0].id.clone()
+                };
+                let body = json!({"password": "memberpass1", "id": id, "token": token}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.createUser", None, Some(&body))
+                    .await;
+                let pending = account.password.is_none() && !account.removed;
+                if !right_id || !pending {
+                    return expect(
+                        &r,
+                        400,
+                        Some(&error("BAD_REQUEST", msg::INVALID_TOKEN)),
+                        "accepting with a wrong id or used token",
+                    );
+                }
+                if self.now > expires_at {
+                    return expect(
+                        &r,
+                        400,
+                        Some(&error("BAD_REQUEST", msg::INVITATION_EXPIRED)),
+                        "accepting an expired invitation",
+                    );
+                }
+                expect(&r, 200, Some("true"), "accepting an invitation")?;
+                self.accounts[m].password = Some("memberpass1".into());
+                self.new_session(m, &r)
+            }
+            Op::Remove { session, member } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let members: Vec<usize> = (0..self.accounts.len())
+                    .filter(|&i| !self.accounts[i].admin)
+                    .collect();
+                let Some(&m) = members.get(member % members.len().max(1)) else {
+                    return Ok(());
+                };
+                let live = self.live(s);
+                let is_admin = self.accounts[self.sessions[s].owner].admin;
+                let body = json!({"authId": self.accounts[m].id}).to_string();
+                let r = self
+                    .call("POST", "/api/admin.removeUser", Some(s), Some(&body))
+                    .await;
+                if !live || !is_admin {
+                    return expect(&r, 401, None, "remove without an admin session");
+                }
+                if self.accounts[m].removed {
+                    return expect(
+                        &r,
+                        404,
+                        Some(&error("NOT_FOUND", msg::USER_NOT_MEMBER)),
+                        "removing twice",
+                    );
+                }
+                expect(&r, 200, Some(""), "remove")?;
+                self.accounts[m].removed = true;
+                Ok(())
+            }
+            Op::Advance { hours } => {
+                let ms = i64::from(hours) * HOUR_MS;
+                self.now += ms;
+                self.transcript.push(format!("# the clock moves {hours} h"));
+                Ok(())
+            }
+            Op::BadLogin => {
+                let r = self
+                    .call("POST", "/api/auth.login", None, Some(r#"{"email":"nope"}"#))
+                    .await;
+                expect(
+                    &r,
+                    400,
+                    Some(
+                        r#"{"message":"Input validation failed","code":"BAD_REQUEST","issues":[{"validation":"email","code":"invalid_string","message":"Invalid email","path":["email"]},{"code":"invalid_type","expected":"string","received":"undefined","path":["password"],"message":"Required"}]}"#,
+                    ),
+                    "bad input",
+                )
+            }
+        }
+    }
+}
+
+/// Runs `ops` on a fresh instance of `target`; on a mismatch, the failure and the
+/// requests that led to it as `curl` commands.
+pub async fn run_case(target: &dyn Target, ops: &[Op], can_move_clock: bool) -> Result<(), String> {
+    let addr = target.fresh().await?;
+    let mut model = Model {
+        now: target.now_ms().await,
+        accounts: Vec::new(),
+        sessions: Vec::new(),
+        transcript: Vec::new(),
+        addr,
+    };
+    let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
+    let r = model
+        .call("POST", "/api/auth.createAdmin", None, Some(&body))
+        .await;
+    expect(&r, 200, Some("true"), "createAdmin")?;
+    let me = send(
+        addr,
+        "GET",
+        "/api/auth.get",
+        &[(
+            "cookie",
+            &format!("auth_session={}", r.session_id().unwrap_or_default()),
+        )],
+        "",
+    )
+    .await;
+    model.accounts.push(Account {
+        email: ADMIN_EMAIL.into(),
+        id: me.json()["id"].as_str().unwrap_or_default().to_string(),
+        password: Some("password123".into()),
+        admin: true,
+        invitation: None,
+        removed: false,
+    });
+    model.new_session(0, &r)?;
+    for op in ops {
+        if let Op::Advance { hours } = op {
+            if !can_move_clock || !target.advance_clock(i64::from(*hours) * HOUR_MS).await {
+                continue;
+            }
+        }
+        if let Err(why) = model.step(op).await {
+            return Err(format!(
+                "{why}\n\nthe requests, as curl:\n{}",
+                model.transcript.join("\n")
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! In-process targets: the server (sled in a temporary directory, new per check,
+//! manual clock) and the mock (reset per check).
+#![allow(dead_code)]
+
+use conformance::target::{BoxFuture, Target};
+use server::core::ports::Clock;
+use server::time::ManualClock;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// A new sled-backed server per check, on a manual clock.
+#[derive(Default)]
+pub struct InProcessServer {
+    current: Mutex<Option<(server::app::Running, Arc<ManualClock>, tempfile::TempDir)>>,
+}
+
+impl Target for InProcessServer {
+    fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        Box::pin(async move {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let clock = Arc::new(ManualClock::new(1_730_106_902_123));
+            let deps = server::core::Deps {
+                store: Arc::new(
+                    server::storage::SledStore::open(dir.path()).map_err(|e| e.to_string())?,
+                ),
+                clock: clock.clone(),
+                random: Arc::new(server::crypto::OsRandom::new()),
+                hasher: Arc::new(server::hashing::Bcrypt::new(4)),
+                mailer: Arc::new(server::core::ports::NoMail),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let running =
+                server::app::start(listener, deps, Default::default(), Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let addr = running.addr;
+            *self.current.lock().unwrap() = Some((running, clock, dir));
+            Ok(addr)
+        })
+    }
+
+    fn now_ms(&self) -> BoxFuture<'_, i64> {
+        let now = self
+            .current
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |(_, clock, _)| clock.now_ms());
+        Box::pin(async move { now })
+    }
+
+    fn advance_clock(&self, ms: i64) -> BoxFuture<'_, bool> {
+        if let Some((_, clock, _)) = self.current.lock().unwrap().as_ref() {
+            clock.advance(ms);
+        }
+        Box::pin(async { true })
+    }
+
+    fn name(&self) -> String {
+        "in-process server (sled)".into()
+    }
+}
+
+/// One mock, reset before each check.
+pub struct InProcessMock(pub mock::MockServer);
+
+impl Target for InProcessMock {
+    fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        self.0.reset();
+        let addr = self.0.address();
+        Box::pin(async move { Ok(addr) })
+    }
+
+    fn now_ms(&self) -> BoxFuture<'_, i64> {
+        let now = self.0.now_ms();
+        Box::pin(async move { now })
+    }
+
+    fn advance_clock(&self, ms: i64) -> BoxFuture<'_, bool> {
+        self.0
+            .advance_clock(std::time::Duration::from_millis(ms.max(0) as u64));
+        Box::pin(async { true })
+    }
+
+    fn name(&self) -> String {
+        "in-process mock".into()
+    }
+}

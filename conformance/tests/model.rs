@@ -1,0 +1,55 @@
+//! The model-based property test against the in-process server and mock: random
+//! call sequences, each answer checked against the reference model; a failure
+//! shrinks to a minimal sequence, printed as curl commands.
+
+mod common;
+use common::{InProcessMock, InProcessServer};
+use conformance::model::{op, run_case};
+use conformance::target::Target;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+/// Cases per target: tuned for CI; `CONFORMANCE_CASES=500` for a long run.
+fn cases() -> u32 {
+    std::env::var("CONFORMANCE_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(32)
+}
+
+fn check_target(runtime: &tokio::runtime::Runtime, target: &dyn Target) {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+        runtime
+            .block_on(run_case(target, &ops, true))
+            .map_err(TestCaseError::fail)
+    });
+    if let Err(failure) = result {
+        panic!("{} disagrees with the model:\n{failure}", target.name());
+    }
+}
+
+#[test]
+fn the_server_agrees_with_the_model() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    check_target(&runtime, &InProcessServer::default());
+}
+
+#[test]
+fn the_mock_agrees_with_the_model() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = runtime.block_on(mock::MockServer::start());
+    check_target(&runtime, &InProcessMock(mock));
+}
