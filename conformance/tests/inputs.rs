@@ -3,7 +3,7 @@
 //! crate predicts.
 
 mod common;
-use common::{InProcessMock, InProcessServer};
+use common::InProcessServer;
 use conformance::client::{try_send, Client};
 use conformance::target::Target;
 use proptest::prelude::*;
@@ -196,21 +196,12 @@ fn encode(text: &str) -> String {
 
 #[test]
 fn the_server_answers_any_input_in_the_envelope() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     check(&runtime, &InProcessServer::default());
 }
 
 #[test]
 fn the_mock_answers_any_input_in_the_envelope() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mock = runtime.block_on(mock::MockServer::start());
-    check(&runtime, &InProcessMock(mock));
+    let runtime = common::runtime();
+    check(&runtime, &common::mock_on(&runtime));
 }

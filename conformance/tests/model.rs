@@ -3,7 +3,7 @@
 //! shrinks to a minimal sequence, printed as curl commands.
 
 mod common;
-use common::{InProcessMock, InProcessServer};
+use common::InProcessServer;
 use conformance::model::{op, run_case};
 use conformance::target::Target;
 use proptest::prelude::*;
@@ -35,21 +35,12 @@ fn check_target(runtime: &tokio::runtime::Runtime, target: &dyn Target) {
 
 #[test]
 fn the_server_agrees_with_the_model() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     check_target(&runtime, &InProcessServer::default());
 }
 
 #[test]
 fn the_mock_agrees_with_the_model() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mock = runtime.block_on(mock::MockServer::start());
-    check_target(&runtime, &InProcessMock(mock));
+    let runtime = common::runtime();
+    check_target(&runtime, &common::mock_on(&runtime));
 }

@@ -3,7 +3,7 @@
 //! images, session ids) redacted. The server and the mock must match the same files.
 
 mod common;
-use common::{InProcessMock, InProcessServer};
+use common::InProcessServer;
 use conformance::client::{send, Client, Resp};
 use conformance::target::Target;
 use serde_json::{json, Value};
@@ -319,21 +319,12 @@ fn assert_snapshots(target: &dyn Target, runtime: &tokio::runtime::Runtime) {
 
 #[test]
 fn the_server_matches_the_snapshots() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     assert_snapshots(&InProcessServer::default(), &runtime);
 }
 
 #[test]
 fn the_mock_matches_the_same_snapshots() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mock = runtime.block_on(mock::MockServer::start());
-    assert_snapshots(&InProcessMock(mock), &runtime);
+    let runtime = common::runtime();
+    assert_snapshots(&common::mock_on(&runtime), &runtime);
 }

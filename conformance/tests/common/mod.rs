@@ -88,3 +88,18 @@ impl Target for InProcessMock {
         "in-process mock".into()
     }
 }
+
+/// A runtime for the synchronous property and snapshot tests; targets started on it
+/// keep serving between `block_on` calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// An in-process mock started on `runtime`.
+pub fn mock_on(runtime: &tokio::runtime::Runtime) -> InProcessMock {
+    InProcessMock(runtime.block_on(mock::MockServer::start()))
+}

@@ -38,6 +38,23 @@ impl Purpose {
             Purpose::Reset => specs::lifetimes::RESET_TOKEN_MS,
         }
     }
+    /// The page the emailed link opens, and the email's subject and wording.
+    fn email(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Purpose::Confirmation => (
+                "confirm-email",
+                "Confirm your email address",
+                "Welcome to Dokploy.",
+                "Confirm your email address by opening this link within 24 hours:",
+            ),
+            Purpose::Reset => (
+                "reset-password",
+                "Reset your password",
+                "Someone asked to reset the password of your Dokploy account. If it was not you, ignore this email.",
+                "Set a new password within 24 hours with this link:",
+            ),
+        }
+    }
     fn expired_message(self) -> &'static str {
         match self {
             Purpose::Confirmation => msg::CONFIRMATION_EXPIRED,
@@ -129,14 +146,18 @@ impl Core {
         )
     }
 
-    async fn send_confirmation(&self, account: &Account) -> Result<(), ApiError> {
-        let token = self.issue_token(&account.id, Purpose::Confirmation)?;
-        let link = self.link("confirm-email", &token);
+    /// Issues a new token for `purpose` and emails its link to the account.
+    async fn email_token(&self, account: &Account, purpose: Purpose) -> Result<(), ApiError> {
+        let token = self.issue_token(&account.id, purpose)?;
+        let (page, subject, greeting, instruction) = purpose.email();
+        let link = self.link(page, &token);
         self.send(Mail {
             to: account.email.clone(),
-            subject: "Confirm your email address".to_string(),
-            text: format!("Welcome to Dokploy.\n\nConfirm your email address by opening this link within 24 hours:\n{link}\n"),
-            html: format!("<p>Welcome to Dokploy.</p><p>Confirm your email address by opening this link within 24 hours:</p><p><a href=\"{link}\">{link}</a></p>"),
+            subject: subject.to_string(),
+            text: format!("{greeting}\n\n{instruction}\n{link}\n"),
+            html: format!(
+                "<p>{greeting}</p><p>{instruction}</p><p><a href=\"{link}\">{link}</a></p>"
+            ),
         })
         .await
     }
@@ -161,13 +182,13 @@ impl Core {
             }
             Ok(tx.put_account(&account, None)?)
         })?;
-        self.send_confirmation(&account).await?;
+        self.email_token(&account, Purpose::Confirmation).await?;
         Output::json(&true)
     }
 
     /// `auth.login` on an unconfirmed account: a new confirmation email.
     pub(crate) async fn resend_confirmation(&self, account: &Account) -> Result<Output, ApiError> {
-        self.send_confirmation(account).await?;
+        self.email_token(account, Purpose::Confirmation).await?;
         Err(ApiError::bad_request(msg::EMAIL_NOT_CONFIRMED))
     }
 
@@ -198,15 +219,7 @@ impl Core {
         let Some(account) = self.store().account_by_email(&input.email.to_lowercase())? else {
             return Output::nothing();
         };
-        let token = self.issue_token(&account.id, Purpose::Reset)?;
-        let link = self.link("reset-password", &token);
-        self.send(Mail {
-            to: account.email.clone(),
-            subject: "Reset your password".to_string(),
-            text: format!("Someone asked to reset the password of your Dokploy account.\n\nSet a new password within 24 hours with this link:\n{link}\n\nIf it was not you, ignore this email.\n"),
-            html: format!("<p>Someone asked to reset the password of your Dokploy account.</p><p>Set a new password within 24 hours with this link:</p><p><a href=\"{link}\">{link}</a></p><p>If it was not you, ignore this email.</p>"),
-        })
-        .await?;
+        self.email_token(&account, Purpose::Reset).await?;
         Output::nothing()
     }
 
