@@ -1,7 +1,8 @@
 //! `conformance run --target http://host:port [--filter PATTERN] [--junit FILE]`
 
 use clap::{Parser, Subcommand};
-use conformance::{run, UrlTarget};
+use conformance::runner::CheckResult;
+use conformance::{run, UrlTarget, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,6 +31,12 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Random call sequences for the model-based test (needs /__mock/reset).
+        #[arg(long, default_value_t = 64)]
+        cases: u32,
+        /// Seed of those sequences (the same seed replays the same sequences).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -39,6 +46,8 @@ async fn main() -> ExitCode {
         target,
         filter,
         junit,
+        cases,
+        seed,
     } = Cli::parse().command;
     let target = match UrlTarget::connect(&target).await {
         Ok(target) => target,
@@ -50,7 +59,26 @@ async fn main() -> ExitCode {
     if !target.resets() {
         eprintln!("note: the target has no /__mock/reset, so only the first check gets a fresh instance; the others are skipped");
     }
-    let report = run(Arc::new(target), filter.as_deref()).await;
+    let resets = target.resets();
+    let target: Arc<dyn conformance::Target> = Arc::new(target);
+    let mut report = run(target.clone(), filter.as_deref()).await;
+    if filter.as_deref().is_none_or(|f| "model".contains(f)) {
+        let started = std::time::Instant::now();
+        let verdict = if !resets {
+            Verdict::Skipped("the model needs a fresh instance per sequence (/__mock/reset)".into())
+        } else {
+            match conformance::model::property(target.as_ref(), cases, seed).await {
+                Ok(()) => Verdict::Passed,
+                Err(failure) => Verdict::Failed(failure),
+            }
+        };
+        report.results.push(CheckResult {
+            procedure: "model",
+            outcome: "random call sequences agree with the reference model",
+            verdict,
+            took: started.elapsed(),
+        });
+    }
     print!("{}", report.render());
     if let Some(path) = junit {
         if let Err(e) = std::fs::write(&path, report.junit()) {

@@ -535,3 +535,32 @@ pub async fn run_case(target: &dyn Target, ops: &[Op], can_move_clock: bool) -> 
     }
     Ok(())
 }
+
+/// Runs `cases` random call sequences (from `seed`) against `target`, each on a fresh
+/// instance; on a disagreement, the minimal failing sequence and its `curl` commands.
+/// Needs a multi-threaded tokio runtime.
+pub async fn property(target: &dyn Target, cases: u32, seed: u64) -> Result<(), String> {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let can_move_clock = target.advance_clock(0).await;
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        runner
+            .run(&prop::collection::vec(op(), 1..30), |ops| {
+                handle
+                    .block_on(run_case(target, &ops, can_move_clock))
+                    .map_err(TestCaseError::fail)
+            })
+            .map_err(|failure| failure.to_string())
+    })
+}

@@ -4,10 +4,8 @@
 
 mod common;
 use common::InProcessServer;
-use conformance::model::{op, run_case};
+use conformance::model::property;
 use conformance::target::Target;
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 /// Cases per target: tuned for CI; `CONFORMANCE_CASES=500` for a long run.
 fn cases() -> u32 {
@@ -18,17 +16,7 @@ fn cases() -> u32 {
 }
 
 fn check_target(runtime: &tokio::runtime::Runtime, target: &dyn Target) {
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
-        runtime
-            .block_on(run_case(target, &ops, true))
-            .map_err(TestCaseError::fail)
-    });
-    if let Err(failure) = result {
+    if let Err(failure) = runtime.block_on(property(target, cases(), 7)) {
         panic!("{} disagrees with the model:\n{failure}", target.name());
     }
 }
