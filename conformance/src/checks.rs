@@ -726,7 +726,8 @@ pub fn all() -> Vec<Check> {
                     r.set_cookie()
                 );
                 let id = r.json()["authId"].clone();
-                let right = ctx.pin(&secret, 0).await;
+                // The setup spent this step's pin: the next step's is accepted (±1 step).
+                let right = ctx.pin(&secret, 1).await;
                 let wrong = if right == "000000" {
                     "111111"
                 } else {
@@ -752,6 +753,34 @@ pub fn all() -> Vec<Check> {
                 expect_status(&c.get("/api/auth.get").await, 200)
             }
         ),
+        check!("auth.verifyLogin2FA", "a pin is accepted once", |ctx| {
+            let mut admin = ctx.admin().await?;
+            let secret = ctx.enable_2fa(&mut admin).await?;
+            let login = || async {
+                ctx.client().post("/api/auth.login", ADMIN).await.json()["authId"].clone()
+            };
+            let id = login().await;
+            let setup_pin = ctx.pin(&secret, 0).await;
+            let r = ctx
+                .client()
+                .post(
+                    "/api/auth.verifyLogin2FA",
+                    &json!({"pin": setup_pin, "id": id}).to_string(),
+                )
+                .await;
+            expect_error(&r, "BAD_REQUEST", msg::INVALID_2FA)
+                .map_err(|e| format!("the setup pin again: {e}"))?;
+            let next = json!({"pin": ctx.pin(&secret, 1).await, "id": id}).to_string();
+            expect(
+                &ctx.client().post("/api/auth.verifyLogin2FA", &next).await,
+                200,
+                "true",
+            )?;
+            login().await;
+            let r = ctx.client().post("/api/auth.verifyLogin2FA", &next).await;
+            expect_error(&r, "BAD_REQUEST", msg::INVALID_2FA)
+                .map_err(|e| format!("a replayed pin: {e}"))
+        }),
         check!("auth.disable2FA", "turns 2FA off", |ctx| {
             let mut admin = ctx.admin().await?;
             ctx.enable_2fa(&mut admin).await?;

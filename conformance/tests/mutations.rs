@@ -41,6 +41,7 @@ struct Mutation {
 /// What a mutation may remember between requests.
 #[derive(Default)]
 struct Shared {
+    /// Tokens (or accepted pin bodies) seen so far.
     tokens: Mutex<Vec<String>>,
     backend: Mutex<Option<SocketAddr>>,
 }
@@ -234,6 +235,31 @@ fn mutations() -> Vec<Mutation> {
                     ));
                     (200, headers, "true".to_string())
                 })
+            },
+            on_response: keep_response,
+        },
+        Mutation {
+            name: "a replayed pin accepted",
+            caught_by: "auth.verifyLogin2FA / a pin is accepted once",
+            on_request: |ex, shared| {
+                if ex.path != "/api/auth.verifyLogin2FA" {
+                    return None;
+                }
+                let backend = (*shared.backend.lock().unwrap())?;
+                let headers: Vec<(&str, &str)> = ex
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let answer = block_on(send(backend, "POST", &ex.path, &headers, &ex.body));
+                let mut accepted = shared.tokens.lock().unwrap();
+                if answer.status == 200 {
+                    accepted.push(ex.body.clone());
+                } else if accepted.contains(&ex.body) {
+                    // The defect: the same pin for the same account works again.
+                    return Some((200, json_headers(), "true".to_string()));
+                }
+                Some((answer.status, json_headers(), answer.body))
             },
             on_response: keep_response,
         },

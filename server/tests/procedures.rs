@@ -641,3 +641,76 @@ async fn cloud_procedures_are_404_in_self_hosted_mode() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_is_accepted_once() {
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let secret = admin.get("/api/auth.generate2FASecret").await.json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pin = |offset: i64| {
+        server::core::totp_code(&secret, (h.now_secs() as i64 + offset) as u64).unwrap()
+    };
+    let setup = json!({"pin": pin(0), "secret": secret}).to_string();
+    assert_eq!(
+        admin.post("/api/auth.verify2FASetup", &setup).await.status,
+        200
+    );
+    let login = || async {
+        let r = h
+            .client()
+            .post(
+                "/api/auth.login",
+                r#"{"email":"admin@example.com","password":"password123"}"#,
+            )
+            .await;
+        r.json()["authId"].clone()
+    };
+    let addr = h.addr();
+    let verify = |id: Value, pin: String| async move {
+        Client::new(addr)
+            .post(
+                "/api/auth.verifyLogin2FA",
+                &json!({"pin": pin, "id": id}).to_string(),
+            )
+            .await
+    };
+    let id = login().await;
+    let r = verify(id.clone(), pin(0)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (400, bad_request("Invalid 2FA code")),
+        "the setup pin is spent"
+    );
+    assert_eq!(verify(id.clone(), pin(30)).await.status, 200);
+    login().await;
+    assert_eq!(verify(id.clone(), pin(30)).await.status, 400, "replayed");
+    h.clock.advance(30_000);
+    login().await;
+    assert_eq!(
+        verify(id.clone(), pin(-30)).await.status,
+        400,
+        "an older step"
+    );
+    assert_eq!(
+        verify(id.clone(), pin(0)).await.status,
+        400,
+        "the step last accepted"
+    );
+    assert_eq!(
+        verify(id.clone(), pin(30)).await.status,
+        200,
+        "a later step is new"
+    );
+
+    // Two requests at once with the same fresh pin: one session, not two.
+    h.clock.advance(60_000);
+    login().await;
+    let fresh = pin(0);
+    let (a, b) = tokio::join!(verify(id.clone(), fresh.clone()), verify(id.clone(), fresh));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400]);
+}

@@ -60,6 +60,7 @@ impl Core {
             api_token: None,
             created_at: self.now(),
             session_epoch: 0,
+            last_totp_step: None,
             pending_2fa_until: None,
             admin_id: None,
             member_id: None,

@@ -22,6 +22,9 @@ pub struct Account {
     /// Cookie sessions made before the last password change carry a lower epoch
     /// and are no longer valid.
     pub session_epoch: u64,
+    /// The 30 s step of the last TOTP pin accepted (a pin is accepted once).
+    #[serde(default)]
+    pub last_totp_step: Option<u64>,
     /// Until when a 2FA pin is accepted after a correct password.
     pub pending_2fa_until: Option<i64>,
     /// Set for admins (Dokploy's `admin.adminId`).

@@ -40,18 +40,29 @@ pub fn totp_uri(secret: &str, email: &str) -> Option<String> {
     Some(totp(secret, email)?.get_url())
 }
 
-/// Whether `pin` is valid for `secret` at `now_ms`, one step either side.
-fn pin_matches(secret: &str, pin: &str, now_ms: i64) -> bool {
-    let Some(totp) = totp(secret, "") else {
-        return false;
-    };
+/// The 30 s step at which `pin` is valid for `secret`, looking one step either side
+/// of `now_ms`; `None` when it is valid at none.
+fn matching_step(secret: &str, pin: &str, now_ms: i64) -> Option<u64> {
+    let totp = totp(secret, "")?;
     let now = u64::try_from(now_ms / 1000).unwrap_or(0);
-    let mut matched = false;
+    let mut matched = None;
     for time in [now.saturating_sub(STEP_SECS), now, now + STEP_SECS] {
         // No early exit: every candidate is compared, in constant time.
-        matched |= crypto::secrets_equal(totp.generate(time).as_bytes(), pin.as_bytes());
+        if crypto::secrets_equal(totp.generate(time).as_bytes(), pin.as_bytes()) {
+            matched = Some(time / STEP_SECS);
+        }
     }
     matched
+}
+
+#[cfg(test)]
+fn pin_matches(secret: &str, pin: &str, now_ms: i64) -> bool {
+    matching_step(secret, pin, now_ms).is_some()
+}
+
+/// A pin is accepted once: only at a step later than the last one accepted.
+fn fresh_step(account: &Account, step: u64) -> bool {
+    account.last_totp_step.is_none_or(|last| step > last)
 }
 
 /// Whether a correct password was given recently enough for a pin to finish the login.
@@ -76,15 +87,17 @@ impl Core {
         caller: &Caller,
         input: Verify2FASetupInput,
     ) -> Result<Output, ApiError> {
-        if !pin_matches(&input.secret, &input.pin, self.now()) {
+        let Some(step) = matching_step(&input.secret, &input.pin, self.now()) else {
             return Err(ApiError::bad_request(msg::INVALID_2FA));
-        }
+        };
         let account = self.transaction(|tx| {
             let mut account = tx
                 .account(&caller.account.id)?
                 .ok_or_else(ApiError::unauthorized)?;
             account.totp_secret = Some(input.secret.to_ascii_uppercase());
             account.two_factor_enabled = true;
+            // The setup pin is spent: it cannot also open a login.
+            account.last_totp_step = Some(step);
             tx.put_account(&account, None)?;
             Ok(account)
         })?;
@@ -99,16 +112,22 @@ impl Core {
             .totp_secret
             .as_deref()
             .filter(|_| account.two_factor_enabled);
-        match secret {
-            Some(secret) if awaits_pin(&account, now) && pin_matches(secret, &input.pin, now) => {}
-            _ => return Err(invalid()),
+        let step = match secret {
+            Some(secret) if awaits_pin(&account, now) => {
+                matching_step(secret, &input.pin, now).filter(|&step| fresh_step(&account, step))
+            }
+            _ => None,
         }
+        .ok_or_else(invalid)?;
         let id = self.transaction(|tx| {
+            // Checked again inside the transaction: of two requests with the same
+            // pin, only one can succeed.
             let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
-            if !awaits_pin(&account, now) {
+            if !awaits_pin(&account, now) || !fresh_step(&account, step) {
                 return Err(invalid().into());
             }
             account.pending_2fa_until = None;
+            account.last_totp_step = Some(step);
             let (id, digest, session) = self.new_session(&account, SessionKind::Cookie);
             tx.put_account(&account, None)?;
             tx.put_session(&digest, &session)?;
