@@ -92,6 +92,8 @@ impl MockState {
                 outbox: outbox.clone(),
                 clock: clock.clone(),
             }),
+            // The sign-up webhook is the server's; the mock announces nothing.
+            notifier: Arc::new(server::core::ports::NoNotifier),
         };
         let config = Config {
             mode: settings.mode,

@@ -8,5 +8,9 @@ pub mod core;
 pub mod crypto;
 pub mod hashing;
 pub mod http;
+#[cfg(feature = "cloud-transports")]
+pub mod mail;
 pub mod storage;
 pub mod time;
+#[cfg(feature = "cloud-transports")]
+pub mod webhook;

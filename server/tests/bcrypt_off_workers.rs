@@ -20,6 +20,7 @@ async fn auth_get_is_answered_during_a_login_flood() {
         random: Arc::new(server::crypto::OsRandom::new()),
         hasher: Arc::new(server::hashing::Bcrypt::new(10)),
         mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = server::app::start(listener, deps, Config::default(), Limits::default())

@@ -167,6 +167,7 @@ async fn a_request_that_takes_too_long_is_answered_408() {
         random: Arc::new(server::crypto::OsRandom::new()),
         hasher: Arc::new(Sluggish),
         mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
     };
     // Core::new would wait on the hasher for its dummy hash: give it one.
     let limits = Limits {

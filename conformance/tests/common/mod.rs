@@ -27,6 +27,7 @@ impl Target for InProcessServer {
                 random: Arc::new(server::crypto::OsRandom::new()),
                 hasher: Arc::new(server::hashing::Bcrypt::new(4)),
                 mailer: Arc::new(server::core::ports::NoMail),
+                notifier: Arc::new(server::core::ports::NoNotifier),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

@@ -3,13 +3,15 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use server::backup;
-use server::core::ports::NoMail;
+use server::core::ports::{NoMail, NoNotifier};
 use server::core::{Config, Core, Deps, Mode};
 use server::crypto::OsRandom;
 use server::hashing::Bcrypt;
 use server::http::Limits;
+use server::mail::{Security, SmtpMailer, SmtpSettings};
 use server::storage::SledStore;
 use server::time::SystemClock;
+use server::webhook::DiscordWebhook;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,6 +82,31 @@ struct ServeArgs {
     /// Seconds a request may take.
     #[arg(long, env = "DOKPLOY_AUTH_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Cloud mode's SMTP server (host name).
+    #[arg(long, env = "SMTP_SERVER")]
+    smtp_server: Option<String>,
+    #[arg(long, env = "SMTP_PORT", default_value_t = 587)]
+    smtp_port: u16,
+    #[arg(long, env = "SMTP_USERNAME")]
+    smtp_username: Option<String>,
+    #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The sender of cloud mode's emails.
+    #[arg(long, env = "SMTP_FROM_ADDRESS")]
+    smtp_from_address: Option<String>,
+    /// plain, starttls (port 587) or tls (port 465).
+    #[arg(long, env = "SMTP_SECURITY", value_enum, default_value_t = SecurityArg::Starttls)]
+    smtp_security: SecurityArg,
+    /// Where cloud mode announces sign-ups (Discord webhook format).
+    #[arg(long, env = "SIGNUP_WEBHOOK_URL")]
+    signup_webhook_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SecurityArg {
+    Plain,
+    Starttls,
+    Tls,
 }
 
 #[derive(Subcommand)]
@@ -173,22 +200,63 @@ fn open_store(data_dir: &Path) -> Result<Arc<SledStore>, String> {
     })
 }
 
+/// Cloud mode's outbound messages: SMTP (required) and the sign-up webhook (optional).
+type Outbound = (
+    Arc<dyn server::core::ports::Mailer>,
+    Arc<dyn server::core::ports::Notifier>,
+);
+
+fn no_outbound() -> Outbound {
+    (Arc::new(NoMail), Arc::new(NoNotifier))
+}
+
+fn outbound(args: &ServeArgs) -> Result<Outbound, String> {
+    if !matches!(args.mode, ModeArg::Cloud) {
+        return Ok(no_outbound());
+    }
+    let (Some(host), Some(from)) = (&args.smtp_server, &args.smtp_from_address) else {
+        return Err("cloud mode sends email: set --smtp-server and --smtp-from-address (SMTP_SERVER, SMTP_FROM_ADDRESS)".into());
+    };
+    let mailer = SmtpMailer::new(&SmtpSettings {
+        host: host.clone(),
+        port: args.smtp_port,
+        username: args.smtp_username.clone(),
+        password: args.smtp_password.clone(),
+        from: from.clone(),
+        security: match args.smtp_security {
+            SecurityArg::Plain => Security::Plain,
+            SecurityArg::Starttls => Security::StartTls,
+            SecurityArg::Tls => Security::Tls,
+        },
+        timeout: Duration::from_secs(10),
+    })?;
+    let notifier: Arc<dyn server::core::ports::Notifier> = match &args.signup_webhook_url {
+        Some(url) => Arc::new(DiscordWebhook::new(url)?),
+        None => Arc::new(NoNotifier),
+    };
+    Ok((Arc::new(mailer), notifier))
+}
+
 async fn build_core(
     store: Arc<SledStore>,
     bcrypt_cost: u32,
     config: Config,
+    outbound: Outbound,
 ) -> Result<Core, String> {
+    let (mailer, notifier) = outbound;
     let deps = Deps {
         store,
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom::new()),
         hasher: Arc::new(Bcrypt::new(bcrypt_cost)),
-        mailer: Arc::new(NoMail),
+        mailer,
+        notifier,
     };
     Core::new(deps, config).await.map_err(|e| e.to_string())
 }
 
 async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
+    let outbound = outbound(&args)?;
     let store = open_store(data_dir)?;
     let config = Config {
         mode: match args.mode {
@@ -206,7 +274,7 @@ async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let core = Arc::new(build_core(store.clone(), bcrypt_cost, config).await?);
+    let core = Arc::new(build_core(store.clone(), bcrypt_cost, config, outbound).await?);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -256,7 +324,13 @@ fn run_restore(data_dir: &Path, from: &Path) -> Result<(), String> {
 }
 
 async fn run_user(data_dir: &Path, bcrypt_cost: u32, command: UserCommand) -> Result<(), String> {
-    let core = build_core(open_store(data_dir)?, bcrypt_cost, Config::default()).await?;
+    let core = build_core(
+        open_store(data_dir)?,
+        bcrypt_cost,
+        Config::default(),
+        no_outbound(),
+    )
+    .await?;
     match command {
         UserCommand::List => {
             for account in core.list_accounts().map_err(|e| e.message)? {

@@ -182,6 +182,9 @@ impl Core {
             }
             Ok(tx.put_account(&account, None)?)
         })?;
+        self.deps
+            .notifier
+            .admin_signed_up(&account.email, account.created_at);
         self.email_token(&account, Purpose::Confirmation).await?;
         Output::json(&true)
     }

@@ -17,7 +17,7 @@ pub use fixtures::{AccountFixture, Fixtures};
 pub use sessions::Credentials;
 pub use two_factor::{totp_code, totp_uri};
 
-use ports::{Abort, Clock, Mailer, PasswordHasher, Random, Store, StoreError, Tx};
+use ports::{Abort, Clock, Mailer, Notifier, PasswordHasher, Random, Store, StoreError, Tx};
 use records::Account;
 use serde::Serialize;
 use serde_json::Value;
@@ -59,6 +59,7 @@ pub struct Deps {
     pub random: Arc<dyn Random>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 /// One call of a procedure, whatever the transport.

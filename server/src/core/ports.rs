@@ -111,3 +111,16 @@ impl Mailer for NoMail {
         Box::pin(async { Err(MailError("no mail transport is configured".into())) })
     }
 }
+
+/// Announcements that must never fail what triggered them (the sign-up webhook).
+pub trait Notifier: Send + Sync + 'static {
+    /// An admin signed up (cloud mode). Returns at once; delivery happens elsewhere.
+    fn admin_signed_up(&self, email: &str, at_ms: i64);
+}
+
+/// No announcements.
+pub struct NoNotifier;
+
+impl Notifier for NoNotifier {
+    fn admin_signed_up(&self, _email: &str, _at_ms: i64) {}
+}

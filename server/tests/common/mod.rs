@@ -63,6 +63,7 @@ impl Harness {
             random: Arc::new(OsRandom::new()),
             hasher: Arc::new(Bcrypt::new(4)),
             mailer: Arc::new(OutboxMailer(outbox.clone())),
+            notifier: Arc::new(server::core::ports::NoNotifier),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = start(listener, deps, config, limits).await.unwrap();
