@@ -53,9 +53,12 @@ impl Core {
         let Some(id) = &credentials.cookie else {
             return Ok((None, None));
         };
-        match self.live_session(id)? {
-            Some((account, digest)) => {
-                let extended = self.slide(&digest)?;
+        match self.live_session_record(id)? {
+            Some((account, digest, session)) => {
+                // Most requests come nowhere near the refresh point: no write for them.
+                let due = session.kind == SessionKind::Cookie
+                    && session.expires_at - self.now() <= SESSION_REFRESH_BELOW_MS;
+                let extended = due && self.slide(&digest)?;
                 let change = extended.then(|| CookieChange::Set(id.clone()));
                 Ok((Some(self.caller(account, digest, true)), change))
             }
@@ -74,6 +77,16 @@ impl Core {
     /// The account of a live session, and the session's digest. Expired or
     /// orphaned sessions are removed on sight.
     pub(crate) fn live_session(&self, id: &str) -> Result<Option<(Account, String)>, ApiError> {
+        Ok(self
+            .live_session_record(id)?
+            .map(|(account, digest, _)| (account, digest)))
+    }
+
+    /// `live_session`, with the session record.
+    fn live_session_record(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Account, String, Session)>, ApiError> {
         let digest = crypto::digest(id);
         let key = keys::session(&digest);
         let store = self.store();
@@ -93,7 +106,7 @@ impl Core {
             self.transaction(|tx| Ok(tx.remove(&key)?))?;
             return Ok(None);
         }
-        Ok(account.map(|a| (a, digest)))
+        Ok(account.map(|a| (a, digest, session)))
     }
 
     /// Extends a cookie session with half its life or less left; true if it did.
