@@ -156,6 +156,17 @@ impl MockBuilder {
         self
     }
 
+    /// Throttle failed guesses as the server does (off by default in the mock).
+    ///
+    /// ```
+    /// let builder = mock::MockServer::builder().throttle(Default::default());
+    /// # let _ = builder;
+    /// ```
+    pub fn throttle(mut self, limits: server::core::throttle::ThrottleLimits) -> MockBuilder {
+        self.settings.throttle = Some(limits);
+        self
+    }
+
     /// Serve on this listener instead of a new one on `127.0.0.1:0`.
     ///
     /// ```

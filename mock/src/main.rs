@@ -33,6 +33,9 @@ struct Cli {
     /// An origin allowed to call with credentials (repeat it); default: any origin.
     #[arg(long = "cors-origin", env = "MOCK_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Throttle failed guesses as the server does (off by default in the mock).
+    #[arg(long, env = "MOCK_THROTTLE")]
+    throttle: bool,
     /// Where email links point.
     #[arg(long, env = "MOCK_PUBLIC_URL", default_value = "http://localhost:3000")]
     public_url: String,
@@ -88,6 +91,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             CorsOrigins::List(cli.cors_origins)
         },
         public_url: cli.public_url,
+        throttle: cli.throttle.then(Default::default),
     };
     let state = Arc::new(MockState::new(settings).await.map_err(|e| e.message)?);
     let listener = tokio::net::TcpListener::bind(&cli.listen)

@@ -44,6 +44,8 @@ pub struct Settings {
     pub journal_capacity: usize,
     pub cors: CorsOrigins,
     pub public_url: String,
+    /// Off by default in the mock.
+    pub throttle: Option<server::core::throttle::ThrottleLimits>,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             journal_capacity: 2000,
             cors: CorsOrigins::Any,
             public_url: "http://localhost:3000".to_string(),
+            throttle: None,
         }
     }
 }
@@ -99,6 +102,7 @@ impl MockState {
             mode: settings.mode,
             public_url: settings.public_url.clone(),
             cookie_secure: false,
+            throttle: settings.throttle.clone(),
         };
         let core = Core::new(deps, config)
             .await

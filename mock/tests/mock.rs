@@ -625,3 +625,47 @@ async fn futures_join(n: usize) -> Vec<MockServer> {
     }
     mocks
 }
+
+#[tokio::test]
+async fn throttling_is_off_unless_asked() {
+    let wrong = r#"{"email":"admin@example.com","password":"wrongpass1"}"#;
+    let off = MockServer::start().await;
+    Client::new(off.address())
+        .post("/api/auth.createAdmin", ADMIN)
+        .await;
+    for _ in 0..10 {
+        assert_eq!(
+            Client::new(off.address())
+                .post("/api/auth.login", wrong)
+                .await
+                .status,
+            400
+        );
+    }
+    let on = MockServer::builder()
+        .throttle(Default::default())
+        .start()
+        .await;
+    Client::new(on.address())
+        .post("/api/auth.createAdmin", ADMIN)
+        .await;
+    for _ in 0..5 {
+        Client::new(on.address())
+            .post("/api/auth.login", wrong)
+            .await;
+    }
+    let r = Client::new(on.address())
+        .post("/api/auth.login", wrong)
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    on.advance_clock(Duration::from_secs(1));
+    assert_eq!(
+        Client::new(on.address())
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status,
+        200,
+        "the mock's clock drives the waits"
+    );
+}

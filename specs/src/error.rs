@@ -101,6 +101,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issues: Option<Vec<Issue>>,
+    /// Seconds before trying again (`Retry-After`), on `TOO_MANY_REQUESTS`.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -109,6 +112,7 @@ impl ApiError {
             message: message.into(),
             code,
             issues: None,
+            retry_after_secs: None,
         }
     }
 
@@ -117,6 +121,15 @@ impl ApiError {
             message: messages::INPUT_VALIDATION_FAILED.to_string(),
             code: ErrorCode::BadRequest,
             issues: Some(issues),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 429, with the seconds to wait before trying again.
+    pub fn too_many_requests(retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..ApiError::new(ErrorCode::TooManyRequests, messages::TOO_MANY_ATTEMPTS)
         }
     }
 
@@ -177,6 +190,7 @@ pub mod messages {
     pub const USER_NOT_MEMBER: &str = "User not found";
     pub const CANNOT_REMOVE_SELF: &str = "You cannot remove yourself";
     pub const TWO_FA_NOT_ENABLED: &str = "2FA is not enabled";
+    pub const TOO_MANY_ATTEMPTS: &str = "Too many failed attempts, try again later";
     pub const MAIL_UNAVAILABLE: &str = "The email could not be sent, please try again later";
 
     /// `Unsupported content-type "<type>` (sic: Dokploy leaves the quote open).

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use server::backup;
 use server::core::ports::{NoMail, NoNotifier};
+use server::core::throttle::ThrottleLimits;
 use server::core::{Config, Core, Deps, Mode};
 use server::crypto::OsRandom;
 use server::hashing::Bcrypt;
@@ -97,6 +98,19 @@ struct ServeArgs {
     /// plain, starttls (port 587) or tls (port 465).
     #[arg(long, env = "SMTP_SECURITY", value_enum, default_value_t = SecurityArg::Starttls)]
     smtp_security: SecurityArg,
+    /// Failed logins or pins an account may have before waits begin (0: no throttling).
+    #[arg(long, env = "DOKPLOY_AUTH_THROTTLE_ACCOUNT", default_value_t = 5)]
+    throttle_free_per_account: u32,
+    /// Failed guesses one client address may make before waits begin.
+    #[arg(long, env = "DOKPLOY_AUTH_THROTTLE_ADDRESS", default_value_t = 20)]
+    throttle_free_per_address: u32,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat it).
+    #[arg(
+        long = "trusted-proxy",
+        env = "DOKPLOY_AUTH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Where cloud mode announces sign-ups (Discord webhook format).
     #[arg(long, env = "SIGNUP_WEBHOOK_URL")]
     signup_webhook_url: Option<String>,
@@ -258,7 +272,13 @@ async fn build_core(
 async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
     let outbound = outbound(&args)?;
     let store = open_store(data_dir)?;
+    let throttle = (args.throttle_free_per_account > 0).then(|| ThrottleLimits {
+        free_per_account: args.throttle_free_per_account,
+        free_per_address: args.throttle_free_per_address,
+        ..ThrottleLimits::default()
+    });
     let config = Config {
+        throttle,
         mode: match args.mode {
             ModeArg::SelfHosted => Mode::SelfHosted,
             ModeArg::Cloud => Mode::Cloud,
@@ -281,7 +301,9 @@ async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(),
     let control = backup::serve_control_socket(data_dir, store.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
-    let service = server::app::stack(server::http::Api::new(core, &limits), &limits);
+    let api =
+        server::http::Api::new(core, &limits).with_trusted_proxies(args.trusted_proxies.clone());
+    let service = server::app::stack(api, &limits);
     server::http::serve(listener, service, limits, shutdown_signal()).await;
     control.abort();
     let _ = std::fs::remove_file(backup::control_socket(data_dir));

@@ -10,6 +10,7 @@ mod cloud;
 mod fixtures;
 mod invitations;
 mod sessions;
+pub mod throttle;
 mod two_factor;
 
 pub use accounts::AccountSummary;
@@ -39,6 +40,8 @@ pub struct Config {
     pub public_url: String,
     /// Adds `Secure` to the session cookie.
     pub cookie_secure: bool,
+    /// Limits on failed guesses; `None` turns throttling off (the mock's default).
+    pub throttle: Option<throttle::ThrottleLimits>,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             mode: Mode::SelfHosted,
             public_url: "http://localhost:3000".to_string(),
             cookie_secure: false,
+            throttle: Some(throttle::ThrottleLimits::default()),
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Call {
     /// The raw input (`None` is JavaScript's `undefined`); validated here.
     pub input: Option<Value>,
     pub credentials: Credentials,
+    /// The client's address, for throttling (`None`: not known).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// What a call answers: the output (`Ok(None)` is "no output") and the
@@ -126,6 +132,7 @@ pub struct Core {
     /// Verified against when an email is unknown, so that a miss costs a bcrypt
     /// verification like a hit.
     dummy_hash: String,
+    throttle: Option<throttle::Throttle>,
 }
 
 /// The message of every internal error on the wire; details go to the log.
@@ -150,20 +157,18 @@ impl Core {
             .hasher
             .hash("no password matches this".to_string(), [0x5a; 16])
             .await?;
-        Ok(Core {
-            deps,
-            config,
-            dummy_hash,
-        })
+        Ok(Core::with_dummy_hash(deps, config, dummy_hash))
     }
 
     /// A core with a given dummy hash, skipping the hash `new` makes (for tests
     /// whose hasher never answers).
     pub fn with_dummy_hash(deps: Deps, config: Config, dummy_hash: String) -> Core {
+        let throttle = config.throttle.clone().map(throttle::Throttle::new);
         Core {
             deps,
             config,
             dummy_hash,
+            throttle,
         }
     }
 
@@ -213,7 +218,13 @@ impl Core {
             }
         };
         let result = self
-            .dispatch(call.procedure, call.input, caller, &call.credentials)
+            .dispatch(
+                call.procedure,
+                call.input,
+                caller,
+                &call.credentials,
+                call.client,
+            )
             .await;
         let result = match result {
             Ok(output) => {
@@ -253,6 +264,7 @@ impl Core {
         input: Option<Value>,
         caller: Option<Caller>,
         credentials: &Credentials,
+        client: Option<std::net::IpAddr>,
     ) -> Result<Output, ApiError> {
         let caller = match (procedure.access, caller) {
             (Access::Public, caller) => caller,
@@ -272,8 +284,16 @@ impl Core {
         let me = || caller.as_ref().expect("checked above");
         match procedure.name {
             "auth.createAdmin" => self.create_admin(schema().parse(input)?).await,
-            "auth.createUser" => self.create_user(schema().parse(input)?).await,
-            "auth.login" => self.login(schema().parse(input)?).await,
+            "auth.createUser" => {
+                let guesses = self.token_guesses(client);
+                self.throttled(guesses, self.create_user(schema().parse(input)?))
+                    .await
+            }
+            "auth.login" => {
+                let input: specs::wire::LoginInput = schema().parse(input)?;
+                let guesses = self.guesses(Subject::Account(input.email.to_lowercase()), client);
+                self.throttled(guesses, self.login(input)).await
+            }
             "auth.get" => Output::json(&self.view_own(&me().account)),
             "auth.verifyToken" => Output::json(&true),
             "auth.logout" => self.logout(credentials),
@@ -282,20 +302,85 @@ impl Core {
             "auth.one" => self.one(me(), schema().parse(input)?),
             "auth.generate2FASecret" => self.generate_2fa_secret(me()),
             "auth.verify2FASetup" => self.verify_2fa_setup(me(), schema().parse(input)?),
-            "auth.verifyLogin2FA" => self.verify_login_2fa(schema().parse(input)?),
+            "auth.verifyLogin2FA" => {
+                let input: specs::wire::VerifyLogin2FAInput = schema().parse(input)?;
+                let guesses = self.guesses(Subject::Account(input.id.clone()), client);
+                self.throttled(guesses, async { self.verify_login_2fa(input) })
+                    .await
+            }
             "auth.disable2FA" => self.disable_2fa(me()),
             "auth.sendResetPasswordEmail" => {
                 self.send_reset_password_email(schema().parse(input)?).await
             }
-            "auth.resetPassword" => self.reset_password(schema().parse(input)?).await,
-            "auth.confirmEmail" => self.confirm_email(schema().parse(input)?),
+            "auth.resetPassword" => {
+                let guesses = self.token_guesses(client);
+                self.throttled(guesses, self.reset_password(schema().parse(input)?))
+                    .await
+            }
+            "auth.confirmEmail" => {
+                let guesses = self.token_guesses(client);
+                let input = schema().parse(input)?;
+                self.throttled(guesses, async { self.confirm_email(input) })
+                    .await
+            }
             "admin.createUserInvitation" => {
                 self.create_user_invitation(me(), schema().parse(input)?)
             }
-            "admin.getUserByToken" => self.get_user_by_token(schema().parse(input)?),
+            "admin.getUserByToken" => {
+                let guesses = self.token_guesses(client);
+                let input = schema().parse(input)?;
+                self.throttled(guesses, async { self.get_user_by_token(input) })
+                    .await
+            }
             "admin.removeUser" => self.remove_user(me(), schema().parse(input)?),
             "user.all" => self.all_members(me()),
             other => Err(internal(format!("procedure {other} has no implementation"))),
         }
+    }
+}
+
+use throttle::Subject;
+
+impl Core {
+    /// What a password or pin guess counts against: the account and the address.
+    fn guesses(&self, account: Subject, client: Option<std::net::IpAddr>) -> Vec<Subject> {
+        let mut subjects = vec![account];
+        subjects.extend(client.map(Subject::Address));
+        subjects
+    }
+
+    /// What a token guess counts against: the address.
+    fn token_guesses(&self, client: Option<std::net::IpAddr>) -> Vec<Subject> {
+        client.map(Subject::TokenGuesses).into_iter().collect()
+    }
+
+    /// Runs `work` unless one of `subjects` must wait; counts its refusal as a failed
+    /// guess and its success as clearing the account.
+    async fn throttled(
+        &self,
+        subjects: Vec<Subject>,
+        work: impl std::future::Future<Output = Result<Output, ApiError>>,
+    ) -> Result<Output, ApiError> {
+        let Some(throttle) = &self.throttle else {
+            return work.await;
+        };
+        throttle.check(&subjects, self.now())?;
+        let result = work.await;
+        match &result {
+            Ok(_) => {
+                for subject in subjects.iter().filter(|s| matches!(s, Subject::Account(_))) {
+                    throttle.succeeded(subject);
+                }
+            }
+            // A wrong password, pin or token; not malformed input or a server fault.
+            Err(e)
+                if e.issues.is_none()
+                    && matches!(e.code, ErrorCode::BadRequest | ErrorCode::NotFound) =>
+            {
+                throttle.failed(&subjects, self.now());
+            }
+            Err(_) => {}
+        }
+        result
     }
 }

@@ -35,6 +35,28 @@ struct ApiInner {
     core: Arc<Core>,
     openapi_json: Bytes,
     max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl ApiInner {
+    /// The client: the socket's peer, or, behind a trusted proxy, the address that
+    /// proxy added last to `X-Forwarded-For`.
+    fn client_address<B>(&self, request: &Request<B>) -> Option<std::net::IpAddr> {
+        let peer = request.extensions().get::<ClientAddr>()?.0.ip();
+        if !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|a| a.trim().parse().ok());
+        forwarded.or(Some(peer))
+    }
 }
 
 impl Api {
@@ -46,7 +68,21 @@ impl Api {
                 core,
                 openapi_json: Bytes::from(openapi_json),
                 max_body_bytes: limits.max_body_bytes,
+                trusted_proxies: Vec::new(),
             }),
+        }
+    }
+
+    /// Trust `X-Forwarded-For` from these proxies (`--trusted-proxy`).
+    pub fn with_trusted_proxies(self, proxies: Vec<std::net::IpAddr>) -> Api {
+        let inner = ApiInner {
+            core: self.inner.core.clone(),
+            openapi_json: self.inner.openapi_json.clone(),
+            max_body_bytes: self.inner.max_body_bytes,
+            trusted_proxies: proxies,
+        };
+        Api {
+            inner: Arc::new(inner),
         }
     }
 

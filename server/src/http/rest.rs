@@ -39,6 +39,7 @@ where
         return not_found();
     }
     let credentials = credentials(request.headers());
+    let client = api.client_address(&request);
     let input = match (procedure.kind, procedure.input) {
         (_, None) => None,
         (Kind::Query, Some(schema)) => {
@@ -59,6 +60,7 @@ where
             procedure,
             input,
             credentials,
+            client,
         })
         .await;
     render(reply)
@@ -79,6 +81,7 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
 /// A reply as an HTTP answer: the output as JSON (an empty body for none), or the
 /// error envelope; `Set-Cookie` either way.
 pub fn render(reply: Reply) -> HttpResponse {
+    let retry_after = reply.result.as_ref().err().and_then(|e| e.retry_after_secs);
     let mut response = match reply.result {
         Ok(Some(value)) => api_response(
             200,
@@ -87,6 +90,11 @@ pub fn render(reply: Reply) -> HttpResponse {
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, secs.into());
+    }
     if let Some(cookie) = reply.set_cookie {
         if let Ok(value) = cookie.parse() {
             response

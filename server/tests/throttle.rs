@@ -1,0 +1,241 @@
+//! Throttling of failed guesses: per account, per client address, with Retry-After.
+
+mod common;
+use common::*;
+use server::core::{Config, Core, Deps};
+use server::http::{Api, Limits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A server behind a "proxy" on 127.0.0.1, so tests can speak from several addresses.
+async fn behind_proxy() -> (SocketAddr, Arc<server::time::ManualClock>) {
+    let clock = Arc::new(server::time::ManualClock::new(START_MS));
+    let deps = Deps {
+        store: Arc::new(server::storage::MemoryStore::new()),
+        clock: clock.clone(),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    let core = Arc::new(Core::new(deps, Config::default()).await.unwrap());
+    let limits = Limits::default();
+    let api = Api::new(core, &limits).with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::http::serve(
+        listener,
+        server::app::stack(api, &limits),
+        limits,
+        std::future::pending(),
+    ));
+    (addr, clock)
+}
+
+async fn login_from(addr: SocketAddr, from: &str, email: &str, password: &str) -> Resp {
+    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    send(
+        addr,
+        "POST",
+        "/api/auth.login",
+        &[
+            ("content-type", "application/json"),
+            ("x-forwarded-for", from),
+        ],
+        &body,
+    )
+    .await
+}
+
+const ATTACKER: &str = "198.51.100.7";
+const SOMEONE_ELSE: &str = "203.0.113.9";
+
+#[tokio::test]
+async fn the_sixth_wrong_password_waits() {
+    let (addr, clock) = behind_proxy().await;
+    let mut admin = Client::new(addr);
+    admin
+        .post(
+            "/api/auth.createAdmin",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    admin
+        .post(
+            "/api/admin.createUserInvitation",
+            r#"{"email":"dev@example.com"}"#,
+        )
+        .await;
+    let invitation = admin.get("/api/user.all").await.json()[0].clone();
+    let accept = serde_json::json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]});
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.createUser", &accept.to_string())
+            .await
+            .status,
+        200
+    );
+
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(addr, ATTACKER, "admin@example.com", "wrongpass1")
+                .await
+                .status,
+            400
+        );
+    }
+    let r = login_from(addr, ATTACKER, "admin@example.com", "wrongpass1").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            429,
+            envelope(
+                "TOO_MANY_REQUESTS",
+                "Too many failed attempts, try again later"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    // Even the right password waits: the account is closed for now …
+    assert_eq!(
+        login_from(addr, SOMEONE_ELSE, "admin@example.com", "password123")
+            .await
+            .status,
+        429
+    );
+    // … but another account from another address is not.
+    assert_eq!(
+        login_from(addr, SOMEONE_ELSE, "dev@example.com", "memberpass1")
+            .await
+            .status,
+        200
+    );
+
+    // Waits grow, then pass; a success starts the account again from zero.
+    clock.advance(1000);
+    assert_eq!(
+        login_from(addr, ATTACKER, "admin@example.com", "wrongpass1")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        login_from(addr, ATTACKER, "admin@example.com", "wrongpass1")
+            .await
+            .header("retry-after")
+            .as_deref(),
+        Some("2")
+    );
+    clock.advance(2000);
+    assert_eq!(
+        login_from(addr, SOMEONE_ELSE, "admin@example.com", "password123")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        login_from(addr, SOMEONE_ELSE, "admin@example.com", "wrongpass1")
+            .await
+            .status,
+        400,
+        "counted from zero"
+    );
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_waits() {
+    let (addr, _) = behind_proxy().await;
+    for n in 0..20 {
+        let r = login_from(
+            addr,
+            ATTACKER,
+            &format!("nobody{n}@example.com"),
+            "wrongpass1",
+        )
+        .await;
+        assert_eq!(r.status, 400);
+    }
+    assert_eq!(
+        login_from(addr, ATTACKER, "nobody99@example.com", "wrongpass1")
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        login_from(addr, SOMEONE_ELSE, "nobody99@example.com", "wrongpass1")
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn token_guesses_wait() {
+    let (addr, _) = behind_proxy().await;
+    let guess = |n: u32| async move {
+        send(
+            addr,
+            "GET",
+            &format!("/api/admin.getUserByToken?token=guess{n}"),
+            &[("x-forwarded-for", ATTACKER)],
+            "",
+        )
+        .await
+        .status
+    };
+    for n in 0..20 {
+        assert_eq!(guess(n).await, 404);
+    }
+    assert_eq!(guess(21).await, 429);
+    let r = send(
+        addr,
+        "POST",
+        "/api/auth.createUser",
+        &[
+            ("content-type", "application/json"),
+            ("x-forwarded-for", ATTACKER),
+        ],
+        r#"{"password":"password123","id":"x","token":"guess"}"#,
+    )
+    .await;
+    assert_eq!(
+        r.status, 429,
+        "the same address guessing invitation tokens another way"
+    );
+    let r = send(
+        addr,
+        "GET",
+        "/api/admin.getUserByToken?token=guess",
+        &[("x-forwarded-for", SOMEONE_ELSE)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Harness's server trusts no proxy: the header changes nothing.
+    let h = Harness::start().await;
+    for n in 0..5 {
+        login_from(
+            h.addr(),
+            &format!("198.51.100.{n}"),
+            "nobody@example.com",
+            "wrongpass1",
+        )
+        .await;
+    }
+    let r = login_from(
+        h.addr(),
+        "198.51.100.77",
+        "nobody@example.com",
+        "wrongpass1",
+    )
+    .await;
+    assert_eq!(
+        r.status, 429,
+        "the account is counted whatever the header says"
+    );
+}
