@@ -4,6 +4,7 @@ mod common;
 use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 fn bad_request(message: &str) -> String {
     envelope("BAD_REQUEST", message)
@@ -713,4 +714,117 @@ async fn a_pin_is_accepted_once() {
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [200, 400]);
+}
+
+#[tokio::test]
+async fn passwords_over_72_bytes_are_refused_not_cut() {
+    let h = Harness::start().await;
+    let long = "é".repeat(37); // 74 bytes, 37 characters
+    let r = h
+        .client()
+        .post(
+            "/api/auth.createAdmin",
+            &json!({"email": "admin@example.com", "password": long}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (400, bad_request("Password must be at most 72 bytes"))
+    );
+    let mut admin = h.admin().await;
+    let r = admin
+        .post(
+            "/api/auth.update",
+            &json!({"email": null, "password": "x".repeat(73)}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let exactly = "y".repeat(72);
+    assert_eq!(
+        admin
+            .post(
+                "/api/auth.update",
+                &json!({"email": null, "password": exactly}).to_string()
+            )
+            .await
+            .status,
+        200
+    );
+    let longer = format!("{exactly}zzz");
+    let r = h
+        .client()
+        .post(
+            "/api/auth.login",
+            &json!({"email": "admin@example.com", "password": longer}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "bcrypt would cut it to the stored password: refused"
+    );
+    let r = h
+        .client()
+        .post(
+            "/api/auth.login",
+            &json!({"email": "admin@example.com", "password": exactly}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_weak_hash_is_strengthened_at_login() {
+    use server::core::records::Read;
+    use server::core::{Call, Core, Deps};
+    let store = Arc::new(server::storage::MemoryStore::new());
+    let core_with_cost = |cost: u32| {
+        let deps = Deps {
+            store: store.clone(),
+            clock: Arc::new(server::time::SystemClock),
+            random: Arc::new(server::crypto::OsRandom::new()),
+            hasher: Arc::new(server::hashing::Bcrypt::new(cost)),
+            mailer: Arc::new(server::core::ports::NoMail),
+            notifier: Arc::new(server::core::ports::NoNotifier),
+        };
+        Core::new(deps, Default::default())
+    };
+    // An account hashed at cost 4, as by an older configuration …
+    let old = core_with_cost(4).await.unwrap();
+    let fixtures = serde_json::from_value(
+        json!({"admins": [{"email": "admin@example.com", "password": "password123"}]}),
+    )
+    .unwrap();
+    old.load_fixtures(&fixtures).await.unwrap();
+    let hash = |store: &Arc<server::storage::MemoryStore>| {
+        let store: &dyn server::core::ports::Store = &**store;
+        store
+            .account_by_email("admin@example.com")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    };
+    assert!(hash(&store).starts_with("$2b$04$"));
+    // … logs in to a server configured for cost 5.
+    let new = core_with_cost(5).await.unwrap();
+    let login = |password: &str| Call {
+        procedure: specs::find("auth.login").unwrap(),
+        input: Some(json!({"email": "admin@example.com", "password": password})),
+        credentials: Default::default(),
+        client: None,
+    };
+    assert!(new.call(login("wrongpass1")).await.result.is_err());
+    assert!(
+        hash(&store).starts_with("$2b$04$"),
+        "a failed login changes nothing"
+    );
+    assert!(new.call(login("password123")).await.result.is_ok());
+    assert!(
+        hash(&store).starts_with("$2b$05$"),
+        "re-hashed at the configured cost"
+    );
+    assert!(
+        new.call(login("password123")).await.result.is_ok(),
+        "and the password still works"
+    );
 }

@@ -190,6 +190,7 @@ pub mod messages {
     pub const USER_NOT_MEMBER: &str = "User not found";
     pub const CANNOT_REMOVE_SELF: &str = "You cannot remove yourself";
     pub const TWO_FA_NOT_ENABLED: &str = "2FA is not enabled";
+    pub const PASSWORD_TOO_LONG: &str = "Password must be at most 72 bytes";
     pub const TOO_MANY_ATTEMPTS: &str = "Too many failed attempts, try again later";
     pub const MAIL_UNAVAILABLE: &str = "The email could not be sent, please try again later";
 

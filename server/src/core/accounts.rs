@@ -12,6 +12,9 @@ use specs::wire::{
 };
 use specs::{ApiError, ErrorCode};
 
+/// bcrypt reads at most this many bytes of a password.
+const BCRYPT_MAX_BYTES: usize = 72;
+
 /// Dokploy's avatars: `/avatars/avatar-1.png` … `avatar-12.png`.
 const AVATARS: u8 = 12;
 
@@ -72,7 +75,12 @@ impl Core {
         }
     }
 
+    /// The one place a password is set: it must fit bcrypt's 72 bytes (a longer one
+    /// would be cut silently, so it is refused).
     pub(crate) async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        if password.len() > BCRYPT_MAX_BYTES {
+            return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
+        }
         let salt = crypto::new_salt(&*self.deps.random);
         self.deps
             .hasher
@@ -146,11 +154,14 @@ impl Core {
         let hash = stored_hash
             .clone()
             .unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = self.deps.hasher.verify(input.password, hash).await;
+        // No password over 72 bytes was ever set: a longer one never matches.
+        let fits = input.password.len() <= BCRYPT_MAX_BYTES;
+        let matches = self.deps.hasher.verify(input.password.clone(), hash).await && fits;
         let account = match account {
             Some(account) if matches && stored_hash.is_some() => account,
             _ => return Err(ApiError::bad_request(msg::CREDENTIALS)),
         };
+        self.strengthen_hash(&account, input.password).await?;
         if !account.email_confirmed {
             return self.resend_confirmation(&account).await;
         }
@@ -174,6 +185,31 @@ impl Core {
             auth_id: account.id,
         })?
         .with_cookie(cookie))
+    }
+
+    /// Re-hashes a password whose hash is weaker than the configured cost (at a
+    /// successful login, the only time the password is known).
+    async fn strengthen_hash(&self, account: &Account, password: String) -> Result<(), ApiError> {
+        let stored_cost = account
+            .password_hash
+            .as_deref()
+            .and_then(|h| h.get(4..6))
+            .and_then(|c| c.parse::<u32>().ok());
+        if stored_cost.is_none_or(|cost| cost >= self.deps.hasher.cost()) {
+            return Ok(());
+        }
+        let hash = self.hash_password(password).await?;
+        let old = account.password_hash.clone();
+        self.transaction(|tx| {
+            if let Some(mut fresh) = tx.account(&account.id)? {
+                // Only if the password did not change meanwhile.
+                if fresh.password_hash == old {
+                    fresh.password_hash = Some(hash.clone());
+                    tx.put_account(&fresh, None)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Ends the session named by the request's cookie, if it is live.
