@@ -22,6 +22,8 @@ pub struct Check {
     pub outcome: &'static str,
     /// Needs to move the target's clock (skipped where it cannot).
     pub moves_clock: bool,
+    /// Changes nothing and needs no account: runs on any instance, fresh or not.
+    pub stateless: bool,
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
 }
 
@@ -212,16 +214,20 @@ impl Ctx {
 
 macro_rules! check {
     ($procedure:literal, $outcome:literal, |$ctx:ident| $body:block) => {
-        check!($procedure, $outcome, false, |$ctx| $body)
+        check!(@make $procedure, $outcome, false, false, |$ctx| $body)
     };
     ($procedure:literal, $outcome:literal, clock, |$ctx:ident| $body:block) => {
-        check!($procedure, $outcome, true, |$ctx| $body)
+        check!(@make $procedure, $outcome, true, false, |$ctx| $body)
     };
-    ($procedure:literal, $outcome:literal, $clock:expr, |$ctx:ident| $body:block) => {
+    ($procedure:literal, $outcome:literal, stateless, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, true, |$ctx| $body)
+    };
+    (@make $procedure:literal, $outcome:literal, $clock:expr, $stateless:expr, |$ctx:ident| $body:block) => {
         Check {
             procedure: $procedure,
             outcome: $outcome,
             moves_clock: $clock,
+            stateless: $stateless,
             run: |$ctx| Box::pin(async move { $body }),
         }
     };
@@ -230,25 +236,30 @@ macro_rules! check {
 /// Every check of the suite, in the contract's order.
 pub fn all() -> Vec<Check> {
     vec![
-        check!("transport", "415 without a JSON content type", |ctx| {
-            let body = r#"{"email":"a@b.co","password":"password1"}"#;
-            let r = send(ctx.addr, "POST", "/api/auth.login", &[], body).await;
-            expect_error(&r, "UNSUPPORTED_MEDIA_TYPE", msg::MISSING_CONTENT_TYPE)?;
-            let r = send(
-                ctx.addr,
-                "POST",
-                "/api/auth.login",
-                &[("content-type", "text/plain")],
-                body,
-            )
-            .await;
-            expect_error(
-                &r,
-                "UNSUPPORTED_MEDIA_TYPE",
-                &msg::unsupported_content_type("text/plain"),
-            )
-        }),
-        check!("transport", "413 over 100,000 bytes", |ctx| {
+        check!(
+            "transport",
+            "415 without a JSON content type",
+            stateless,
+            |ctx| {
+                let body = r#"{"email":"a@b.co","password":"password1"}"#;
+                let r = send(ctx.addr, "POST", "/api/auth.login", &[], body).await;
+                expect_error(&r, "UNSUPPORTED_MEDIA_TYPE", msg::MISSING_CONTENT_TYPE)?;
+                let r = send(
+                    ctx.addr,
+                    "POST",
+                    "/api/auth.login",
+                    &[("content-type", "text/plain")],
+                    body,
+                )
+                .await;
+                expect_error(
+                    &r,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    &msg::unsupported_content_type("text/plain"),
+                )
+            }
+        ),
+        check!("transport", "413 over 100,000 bytes", stateless, |ctx| {
             let big = format!(
                 r#"{{"email":"{}@b.co","password":"password1"}}"#,
                 "a".repeat(100_001)
@@ -266,6 +277,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "transport",
             "400 PARSE_ERROR for a body that is not JSON",
+            stateless,
             |ctx| {
                 let r = send(
                     ctx.addr,
@@ -281,6 +293,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "transport",
             "404 for unknown paths, wrong methods, wrong case",
+            stateless,
             |ctx| {
                 for (method, path) in [
                     ("GET", "/api/auth.nope"),
@@ -296,7 +309,7 @@ pub fn all() -> Vec<Check> {
                 Ok(())
             }
         ),
-        check!("transport", "204 for HEAD", |ctx| {
+        check!("transport", "204 for HEAD", stateless, |ctx| {
             expect(
                 &send(ctx.addr, "HEAD", "/api/anything", &[], "").await,
                 204,
@@ -306,6 +319,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "transport",
             "zod issues, every field, schema order",
+            stateless,
             |ctx| {
                 let r = ctx
                     .client()
@@ -462,6 +476,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.get",
             "401 without a session, blank cookie for a dead one",
+            stateless,
             |ctx| {
                 expect_error(
                     &ctx.client().get("/api/auth.get").await,
@@ -797,6 +812,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.sendResetPasswordEmail",
             "404 in self-hosted mode",
+            stateless,
             |ctx| {
                 let r = ctx
                     .client()
@@ -808,23 +824,33 @@ pub fn all() -> Vec<Check> {
                 expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
             }
         ),
-        check!("auth.resetPassword", "404 in self-hosted mode", |ctx| {
-            let r = ctx
-                .client()
-                .post(
-                    "/api/auth.resetPassword",
-                    r#"{"resetPasswordToken":"x","password":"password123"}"#,
-                )
-                .await;
-            expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
-        }),
-        check!("auth.confirmEmail", "404 in self-hosted mode", |ctx| {
-            let r = ctx
-                .client()
-                .post("/api/auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
-                .await;
-            expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
-        }),
+        check!(
+            "auth.resetPassword",
+            "404 in self-hosted mode",
+            stateless,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.resetPassword",
+                        r#"{"resetPasswordToken":"x","password":"password123"}"#,
+                    )
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+            }
+        ),
+        check!(
+            "auth.confirmEmail",
+            "404 in self-hosted mode",
+            stateless,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+            }
+        ),
         check!(
             "admin.createUserInvitation",
             "success; duplicate 400; members 401",

@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         }
     };
     if !target.resets() {
-        eprintln!("note: the target has no /__mock/reset, so only the first check gets a fresh instance; the others are skipped");
+        eprintln!("note: the target has no /__mock/reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped");
     }
     let resets = target.resets();
     let target: Arc<dyn conformance::Target> = Arc::new(target);

@@ -160,7 +160,12 @@ pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
         let verdict = if check.moves_clock && !can_move_clock {
             Verdict::Skipped("the target's clock cannot be moved".into())
         } else {
-            match target.fresh().await {
+            let instance = if check.stateless {
+                target.shared().await
+            } else {
+                target.fresh().await
+            };
+            match instance {
                 Err(why) => Verdict::Skipped(why),
                 Ok(addr) => {
                     let ctx = Ctx {

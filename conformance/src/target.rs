@@ -12,6 +12,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Target: Send + Sync {
     /// A fresh instance in self-hosted mode (no accounts); its address.
     fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>>;
+    /// An instance for checks that change nothing: the current one will do.
+    fn shared(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        self.fresh()
+    }
     /// The target's clock now, in milliseconds since the epoch.
     fn now_ms(&self) -> BoxFuture<'_, i64>;
     /// Moves the target's clock forward; `false` when the target cannot.
@@ -80,6 +84,11 @@ impl Target for UrlTarget {
             }
             Ok(self.addr)
         })
+    }
+
+    fn shared(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        let addr = self.addr;
+        Box::pin(async move { Ok(addr) })
     }
 
     fn now_ms(&self) -> BoxFuture<'_, i64> {
