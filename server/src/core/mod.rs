@@ -176,10 +176,6 @@ impl Core {
         &self.config
     }
 
-    pub fn deps(&self) -> &Deps {
-        &self.deps
-    }
-
     fn now(&self) -> i64 {
         self.deps.clock.now_ms()
     }

@@ -85,7 +85,6 @@ pub mod keys {
     pub fn session(digest: &str) -> Vec<u8> {
         format!("session/{digest}").into_bytes()
     }
-    pub const SESSION_PREFIX: &[u8] = b"session/";
     pub fn member(user_id: &str) -> Vec<u8> {
         format!("member/{user_id}").into_bytes()
     }
