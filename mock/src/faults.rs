@@ -103,6 +103,31 @@ impl Faults {
     }
 }
 
+/// Runs before every procedure call, on REST and tRPC alike: the request's
+/// `x-mock-fault` header first, then the first fault armed for the procedure.
+impl server::http::CallHook for Faults {
+    fn before_call<'a>(
+        &'a self,
+        procedure: &'static specs::Procedure,
+        headers: &'a hyper::HeaderMap,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ApiError>> + Send + 'a>> {
+        Box::pin(async move {
+            if let Some(header) = headers.get("x-mock-fault") {
+                match from_header(&String::from_utf8_lossy(header.as_bytes())) {
+                    Ok(Effect::Fail(error)) => return Some(error),
+                    Ok(Effect::Delay(delay)) => tokio::time::sleep(delay).await,
+                    Err(message) => return Some(ApiError::bad_request(message)),
+                }
+            }
+            let (delay, error) = self.take(procedure.name);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            error
+        })
+    }
+}
+
 /// The `x-mock-fault` header: an error code (`UNAUTHORIZED`) or `delay=500ms`
 /// (also `delay=2s`, `delay=250`).
 pub fn from_header(value: &str) -> Result<Effect, String> {

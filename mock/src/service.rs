@@ -2,15 +2,13 @@
 //! faults, the journal, and everything else answered by the server's own stack.
 
 use crate::control;
-use crate::faults::{self, Effect};
 use crate::journal::{ReceivedRequest, BODY_KEPT};
 use crate::state::MockState;
 use crate::tee::TeeBody;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
-use server::http::{api_response, error_response, Api, HttpResponse, Limits, RequestIdLayer};
-use specs::ApiError;
+use server::http::{api_response, Api, HttpResponse, Limits, RequestIdLayer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +27,7 @@ pub struct MockService {
 
 impl MockService {
     pub fn new(state: Arc<MockState>, limits: &Limits) -> MockService {
-        let api = Api::new(state.core.clone(), limits);
+        let api = Api::new(state.core.clone(), limits).with_call_hook(state.faults.clone());
         let stack = server::app::stack_with::<TeeBody<Incoming>>(
             api,
             limits,
@@ -109,25 +107,8 @@ impl MockService {
         response
     }
 
-    /// Forced faults first (the request's header, then the armed ones), then the
-    /// server's own answer.
+    /// The server's own answer (forced faults run inside it, before each call).
     async fn answer(self, request: Request<TeeBody<Incoming>>) -> HttpResponse {
-        if let Some(header) = request.headers().get("x-mock-fault") {
-            match faults::from_header(&String::from_utf8_lossy(header.as_bytes())) {
-                Ok(Effect::Fail(error)) => return error_response(&error),
-                Ok(Effect::Delay(delay)) => tokio::time::sleep(delay).await,
-                Err(message) => return error_response(&ApiError::bad_request(message)),
-            }
-        }
-        if let Some(procedure) = procedure_of(request.uri().path()) {
-            let (delay, error) = self.state.faults.take(procedure);
-            if let Some(delay) = delay {
-                tokio::time::sleep(delay).await;
-            }
-            if let Some(error) = error {
-                return error_response(&error);
-            }
-        }
         match self.inner.oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -175,10 +156,4 @@ impl MockService {
         );
         headers.append("vary", HeaderValue::from_static("Origin"));
     }
-}
-
-/// The procedure a path calls, if any.
-fn procedure_of(path: &str) -> Option<&'static str> {
-    let name = path.strip_prefix("/api/")?;
-    specs::find(name).map(|p| p.name)
 }

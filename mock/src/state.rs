@@ -70,7 +70,7 @@ pub struct MockState {
     pub random: Arc<SeededRandom>,
     pub outbox: Outbox,
     pub journal: Journal,
-    pub faults: Faults,
+    pub faults: Arc<Faults>,
     /// The `x-request-id` numbering, restarted by a reset.
     pub request_ids: Arc<AtomicU64>,
     pub cors: CorsOrigins,
@@ -114,7 +114,7 @@ impl MockState {
             random,
             outbox,
             journal: Journal::new(settings.journal_capacity),
-            faults: Faults::default(),
+            faults: Arc::new(Faults::default()),
             request_ids: Arc::new(AtomicU64::new(0)),
             cors: settings.cors,
             seed: AtomicU64::new(settings.seed),

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod procedures;
+pub mod trpc;
 pub mod validate;
 pub mod wire;
 

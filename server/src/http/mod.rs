@@ -1,10 +1,11 @@
-//! The HTTP front end: a `tower::Service` (`Api`) that speaks the REST transport
-//! over the domain core, two small layers (request id + log line, per-request
+//! The HTTP front end: a `tower::Service` (`Api`) that speaks the REST and tRPC
+//! transports over the domain core, two small layers (request id + log line, per-request
 //! timeout), and the accept loop that serves any such service with hyper 1.x.
 
 mod layers;
 mod rest;
 mod serve;
+mod trpc;
 
 pub use layers::{RequestIdLayer, TimeoutLayer};
 pub use rest::{credentials, read_json_object, render};
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Request, Response};
-use specs::ApiError;
+use specs::{ApiError, Procedure};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,21 +26,46 @@ use std::task::{Context, Poll};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// The API as a tower service: `/api/<procedure>`, `/api/openapi.json`, `/health`.
+/// The API as a tower service: `/api/<procedure>` (REST), `/api/trpc/<procedures>`
+/// (tRPC), `/api/openapi.json`, `/health`.
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<ApiInner>,
 }
 
+#[derive(Clone)]
 struct ApiInner {
     core: Arc<Core>,
     openapi_json: Bytes,
     max_body_bytes: usize,
     /// Proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<std::net::IpAddr>,
+    hook: Option<Arc<dyn CallHook>>,
+}
+
+/// Runs before every procedure call on either transport; an error it gives answers
+/// that call instead, in the transport's own envelope. The mock's forced faults are
+/// one.
+pub trait CallHook: Send + Sync + 'static {
+    fn before_call<'a>(
+        &'a self,
+        procedure: &'static Procedure,
+        headers: &'a hyper::HeaderMap,
+    ) -> Pin<Box<dyn Future<Output = Option<ApiError>> + Send + 'a>>;
 }
 
 impl ApiInner {
+    async fn before_call(
+        &self,
+        procedure: &'static Procedure,
+        headers: &hyper::HeaderMap,
+    ) -> Option<ApiError> {
+        match &self.hook {
+            Some(hook) => hook.before_call(procedure, headers).await,
+            None => None,
+        }
+    }
+
     /// The client: the socket's peer, or, behind a trusted proxy, the address that
     /// proxy added last to `X-Forwarded-For`.
     fn client_address<B>(&self, request: &Request<B>) -> Option<std::net::IpAddr> {
@@ -69,18 +95,24 @@ impl Api {
                 openapi_json: Bytes::from(openapi_json),
                 max_body_bytes: limits.max_body_bytes,
                 trusted_proxies: Vec::new(),
+                hook: None,
             }),
         }
     }
 
     /// Trust `X-Forwarded-For` from these proxies (`--trusted-proxy`).
     pub fn with_trusted_proxies(self, proxies: Vec<std::net::IpAddr>) -> Api {
-        let inner = ApiInner {
-            core: self.inner.core.clone(),
-            openapi_json: self.inner.openapi_json.clone(),
-            max_body_bytes: self.inner.max_body_bytes,
-            trusted_proxies: proxies,
-        };
+        self.changed(|inner| inner.trusted_proxies = proxies)
+    }
+
+    /// Run `hook` before every procedure call.
+    pub fn with_call_hook(self, hook: Arc<dyn CallHook>) -> Api {
+        self.changed(|inner| inner.hook = Some(hook))
+    }
+
+    fn changed(self, change: impl FnOnce(&mut ApiInner)) -> Api {
+        let mut inner = (*self.inner).clone();
+        change(&mut inner);
         Api {
             inner: Arc::new(inner),
         }
@@ -106,7 +138,13 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(rest::handle(&inner, request).await) })
+        Box::pin(async move {
+            let path = request.uri().path().to_string();
+            Ok(match path.strip_prefix("/api/trpc/") {
+                Some(procedures) => trpc::handle(&inner, request, procedures).await,
+                None => rest::handle(&inner, request).await,
+            })
+        })
     }
 }
 

@@ -38,6 +38,9 @@ where
     if method.as_str() != procedure.kind.http_method() {
         return not_found();
     }
+    if let Some(forced) = api.before_call(procedure, request.headers()).await {
+        return error_response(&forced);
+    }
     let credentials = credentials(request.headers());
     let client = api.client_address(&request);
     let input = match (procedure.kind, procedure.input) {

@@ -1,0 +1,211 @@
+//! The tRPC transport: `/api/trpc/<procedure>[,<procedure>…]`, tRPC v10 with
+//! superjson, batched (`?batch=1`) or not, over the same core as REST.
+
+use super::rest::{credentials, read_body};
+use super::{api_response, ApiInner, BoxError, HttpResponse};
+use crate::core::Call;
+use bytes::Bytes;
+use hyper::body::Body;
+use hyper::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use hyper::{Method, Request};
+use serde_json::Value;
+use specs::messages as msg;
+use specs::trpc::{self, MAX_BATCH_CALLS};
+use specs::{ApiError, ErrorCode, Kind};
+
+/// One answered call: its item, its status, and what it asks of the headers.
+struct Answered {
+    item: Value,
+    status: u16,
+    set_cookie: Option<String>,
+    retry_after_secs: Option<u64>,
+}
+
+pub(super) async fn handle<B>(api: &ApiInner, request: Request<B>, paths: &str) -> HttpResponse
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let kind = match *request.method() {
+        // Any procedure answers HEAD with 204, as tRPC does (a warm-up call).
+        Method::HEAD => return api_response(204, Bytes::new()),
+        Method::GET => Kind::Query,
+        Method::POST => Kind::Mutation,
+        ref other => {
+            let error = ApiError::new(
+                ErrorCode::MethodNotSupported,
+                trpc::unexpected_method(other.as_str()),
+            );
+            return whole_request_error(&error);
+        }
+    };
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // tRPC tests `!!query.get("batch")`: any non-empty value makes a batch.
+    let is_batch = param("batch").is_some_and(|v| !v.is_empty());
+    let names: Vec<String> = if is_batch {
+        let decoded = percent_decode(paths);
+        decoded.split(',').map(str::to_string).collect()
+    } else {
+        vec![paths.to_string()]
+    };
+    if names.len() > MAX_BATCH_CALLS {
+        let error = ApiError::bad_request(trpc::too_many_calls(names.len()));
+        return whole_request_error(&error);
+    }
+    let credentials = credentials(request.headers());
+    let client = api.client_address(&request);
+    let headers = request.headers().clone();
+
+    let raw_input = match kind {
+        Kind::Query => match param("input") {
+            None => None,
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => Some(value),
+                Err(_) => return whole_request_error(&parse_error()),
+            },
+        },
+        Kind::Mutation => match read_body(request, api.max_body_bytes).await {
+            Err(error) => return whole_request_error(&error),
+            Ok(bytes) if bytes.is_empty() => None,
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(value) => Some(value),
+                Err(_) => return whole_request_error(&parse_error()),
+            },
+        },
+    };
+    let inputs: Vec<Option<Value>> = if is_batch {
+        let Some(Value::Object(by_index)) = raw_input else {
+            let error = ApiError::bad_request(trpc::BATCH_INPUT_NOT_OBJECT);
+            return whole_request_error(&error);
+        };
+        (0..names.len())
+            .map(|i| {
+                by_index
+                    .get(&i.to_string())
+                    .and_then(trpc::decode_superjson)
+            })
+            .collect()
+    } else {
+        vec![raw_input.as_ref().and_then(trpc::decode_superjson)]
+    };
+
+    // In call order, one after another: a batch answers the same bytes every time.
+    let mut answered = Vec::with_capacity(names.len());
+    for (name, input) in names.iter().zip(inputs) {
+        let procedure = specs::find(name).filter(|p| p.kind == kind);
+        let result = match procedure {
+            None => Err(ApiError::not_found(trpc::no_procedure(kind.as_str(), name))),
+            Some(procedure) => match api.before_call(procedure, &headers).await {
+                Some(forced) => Err(forced),
+                None => {
+                    let reply = api
+                        .core
+                        .call(Call {
+                            procedure,
+                            input,
+                            credentials: credentials.clone(),
+                            client,
+                        })
+                        .await;
+                    let set_cookie = reply.set_cookie;
+                    answered.push(answer(reply.result, name, set_cookie));
+                    continue;
+                }
+            },
+        };
+        answered.push(answer(result, name, None));
+    }
+
+    let statuses: Vec<u16> = answered.iter().map(|a| a.status).collect();
+    let status = trpc::batch_status(&statuses);
+    let retry_after = answered.iter().filter_map(|a| a.retry_after_secs).max();
+    let cookies: Vec<String> = answered
+        .iter_mut()
+        .filter_map(|a| a.set_cookie.take())
+        .collect();
+    let mut items: Vec<Value> = answered.into_iter().map(|a| a.item).collect();
+    let body = if is_batch {
+        Value::Array(items)
+    } else {
+        items.pop().expect("an unbatched call has one item")
+    };
+    let mut response = api_response(status, to_bytes(&body));
+    let headers = response.headers_mut();
+    if let Some(secs) = retry_after {
+        headers.insert(RETRY_AFTER, secs.into());
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn answer(
+    result: Result<Option<Value>, ApiError>,
+    path: &str,
+    set_cookie: Option<String>,
+) -> Answered {
+    match result {
+        Ok(output) => Answered {
+            item: trpc::result_item(output.as_ref()),
+            status: 200,
+            set_cookie,
+            retry_after_secs: None,
+        },
+        Err(error) => Answered {
+            item: trpc::error_item(&error, Some(path)),
+            status: error.http_status(),
+            set_cookie,
+            retry_after_secs: error.retry_after_secs,
+        },
+    }
+}
+
+/// A request that could not be read answers one error item without a path, batch
+/// or not, as tRPC v10 does.
+fn whole_request_error(error: &ApiError) -> HttpResponse {
+    api_response(
+        error.http_status(),
+        to_bytes(&trpc::error_item(error, None)),
+    )
+}
+
+fn parse_error() -> ApiError {
+    ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)
+}
+
+fn to_bytes(value: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("JSON value serializes"))
+}
+
+/// `decodeURIComponent` of the path (a batch's commas may arrive as `%2C`);
+/// invalid escapes are kept as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
