@@ -134,12 +134,9 @@ fn remove_path(value: &mut Value, keys: &[String]) {
             _ => return,
         };
     }
-    match current {
-        Value::Object(map) => {
-            map.remove(last);
-        }
-        // An undefined array element is JSON's null, which it already is.
-        _ => {}
+    // An undefined array element is JSON's null, which it already is.
+    if let Value::Object(map) = current {
+        map.remove(last);
     }
 }
 
