@@ -4,7 +4,7 @@ LISTEN ?= 127.0.0.1:3000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: run mock test conformance bench lint fmt openapi-check
+.PHONY: run mock test conformance bench lint fmt openapi-check node-clients
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -15,8 +15,12 @@ mock:
 	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(LISTEN)
 
 ## Every test of the workspace, and the OpenAPI document through an established validator.
-test: openapi-check
+test: openapi-check node-clients
 	$(CARGO) test --workspace
+
+## Dokploy's own clients (official tRPC client, CLI 0.2.6), pinned, for conformance/tests/node_clients.rs.
+node-clients:
+	@test -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
 
 ## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI).
 openapi-check:

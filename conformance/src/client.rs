@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 client for tests: one request per connection, a browser-like
-//! session cookie, or a Bearer token.
+//! session cookie, or a Bearer token; over the REST transport, or the same call
+//! over tRPC.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -89,12 +90,107 @@ pub async fn try_send(
     })
 }
 
+/// Which transport a call goes over. Calls are written in REST form
+/// (`GET /api/auth.one?id=…`, `POST /api/auth.login` + JSON body); over tRPC the
+/// same call is sent unbatched to `/api/trpc/<procedure>` with its input as
+/// superjson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    Rest,
+    Trpc,
+}
+
+impl Transport {
+    /// The request that makes this REST-form call over this transport: path and body.
+    pub fn request(self, method: &str, path: &str, body: &str) -> (String, String) {
+        let rest = (path.to_string(), body.to_string());
+        let Some(name_and_query) = path.strip_prefix("/api/") else {
+            return rest;
+        };
+        if self == Transport::Rest || name_and_query == "openapi.json" {
+            return rest;
+        }
+        let (name, query) = name_and_query
+            .split_once('?')
+            .unwrap_or((name_and_query, ""));
+        if method == "GET" {
+            let input: serde_json::Map<String, Value> = form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            if input.is_empty() {
+                return (format!("/api/trpc/{name}"), String::new());
+            }
+            let input = serde_json::json!({ "json": input }).to_string();
+            let encoded: String = form_urlencoded::byte_serialize(input.as_bytes()).collect();
+            return (format!("/api/trpc/{name}?input={encoded}"), String::new());
+        }
+        let body = match serde_json::from_str::<Value>(body) {
+            Ok(value) => serde_json::json!({ "json": value }).to_string(),
+            // Empty or not JSON: sent as it is.
+            Err(_) => body.to_string(),
+        };
+        (format!("/api/trpc/{name}"), body)
+    }
+
+    /// The answer as the REST transport gives it, so one expectation fits both: a
+    /// result item becomes its output (an empty body for undefined), an error item
+    /// the `{message, code, issues?}` envelope.
+    pub fn as_rest(self, r: Resp) -> Resp {
+        if self == Transport::Rest {
+            return r;
+        }
+        let Ok(item) = serde_json::from_str::<Value>(&r.body) else {
+            return r;
+        };
+        let body = if let Some(data) = item.pointer("/result/data") {
+            if data.pointer("/meta/values") == Some(&serde_json::json!(["undefined"])) {
+                String::new()
+            } else {
+                data["json"].to_string()
+            }
+        } else if let Some(error) = item.pointer("/error/json") {
+            let code = error["data"]["code"].clone();
+            let message = error["message"].as_str().unwrap_or_default();
+            if error["data"]["zodError"].is_null() {
+                serde_json::json!({ "message": message, "code": code }).to_string()
+            } else {
+                let issues: Value = serde_json::from_str(message).unwrap_or(Value::Null);
+                serde_json::json!({
+                    "message": specs::messages::INPUT_VALIDATION_FAILED,
+                    "code": code,
+                    "issues": issues,
+                })
+                .to_string()
+            }
+        } else {
+            return r;
+        };
+        Resp { body, ..r }
+    }
+}
+
+/// One request on a new connection, a REST-form call sent over `transport`; the
+/// answer as that transport gives it.
+pub async fn send_over(
+    transport: Transport,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let (path, body) = transport.request(method, path, body);
+    send(addr, method, &path, headers, &body).await
+}
+
 /// A client that keeps the session cookie like a browser, or sends a Bearer token.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub addr: SocketAddr,
     pub cookie: Option<String>,
     pub bearer: Option<String>,
+    pub transport: Transport,
 }
 
 impl Client {
@@ -103,7 +199,13 @@ impl Client {
             addr,
             cookie: None,
             bearer: None,
+            transport: Transport::Rest,
         }
+    }
+
+    /// The same client, sending its calls over `transport`.
+    pub fn over(self, transport: Transport) -> Client {
+        Client { transport, ..self }
     }
 
     /// A client for the same target that sends only this Bearer token.
@@ -112,6 +214,7 @@ impl Client {
             addr: self.addr,
             cookie: None,
             bearer: Some(token.to_string()),
+            transport: self.transport,
         }
     }
 
@@ -128,7 +231,15 @@ impl Client {
         if body.is_some() {
             headers.push(("content-type", "application/json"));
         }
-        let r = send(self.addr, method, path, &headers, body.unwrap_or("")).await;
+        let r = send_over(
+            self.transport,
+            self.addr,
+            method,
+            path,
+            &headers,
+            body.unwrap_or(""),
+        )
+        .await;
         if r.set_cookie().is_some() {
             self.cookie = r.session_id();
         }

@@ -1,9 +1,10 @@
 //! Model-based testing: a reference model of the auth state (accounts, passwords,
 //! cookie sessions with sliding expiry, API tokens, invitations) and random
 //! sequences of calls, each answer checked against what the model predicts. A
-//! failing sequence is printed as `curl` commands.
+//! failing sequence is printed as `curl` commands. Each call goes over REST or tRPC
+//! at random, so one sequence mixes both transports over the same sessions.
 
-use crate::client::{send, Resp};
+use crate::client::{send, Resp, Transport};
 use crate::target::Target;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -97,6 +98,12 @@ struct Model {
     /// Each request as a curl command, for the failure report.
     transcript: Vec<String>,
     addr: SocketAddr,
+    /// The transport of the step being run.
+    transport: Transport,
+}
+
+pub fn transport() -> impl Strategy<Value = Transport> {
+    prop_oneof![Just(Transport::Rest), Just(Transport::Trpc)]
 }
 
 fn curl(
@@ -159,9 +166,12 @@ impl Model {
         if body.is_some() {
             headers.push(("content-type", "application/json"));
         }
+        let (path, body) = self.transport.request(method, path, body.unwrap_or(""));
         self.transcript
-            .push(curl(self.addr, method, path, &headers, body.unwrap_or("")));
-        let r = send(self.addr, method, path, &headers, body.unwrap_or("")).await;
+            .push(curl(self.addr, method, &path, &headers, &body));
+        let r = self
+            .transport
+            .as_rest(send(self.addr, method, &path, &headers, &body).await);
         // The model's side of authentication: a live cookie session slides.
         if let Some(s) = session {
             self.touch(s);
@@ -486,7 +496,11 @@ impl Model {
 
 /// Runs `ops` on a fresh instance of `target`; on a mismatch, the failure and the
 /// requests that led to it as `curl` commands.
-pub async fn run_case(target: &dyn Target, ops: &[Op], can_move_clock: bool) -> Result<(), String> {
+pub async fn run_case(
+    target: &dyn Target,
+    ops: &[(Op, Transport)],
+    can_move_clock: bool,
+) -> Result<(), String> {
     let addr = target.fresh().await?;
     let mut model = Model {
         now: target.now_ms().await,
@@ -494,6 +508,7 @@ pub async fn run_case(target: &dyn Target, ops: &[Op], can_move_clock: bool) -> 
         sessions: Vec::new(),
         transcript: Vec::new(),
         addr,
+        transport: Transport::Rest,
     };
     let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
     let r = model
@@ -520,7 +535,8 @@ pub async fn run_case(target: &dyn Target, ops: &[Op], can_move_clock: bool) -> 
         removed: false,
     });
     model.new_session(0, &r)?;
-    for op in ops {
+    for (op, transport) in ops {
+        model.transport = *transport;
         if let Op::Advance { hours } = op {
             if !can_move_clock || !target.advance_clock(i64::from(*hours) * HOUR_MS).await {
                 continue;
@@ -556,7 +572,7 @@ pub async fn property(target: &dyn Target, cases: u32, seed: u64) -> Result<(), 
     let handle = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| {
         runner
-            .run(&prop::collection::vec(op(), 1..30), |ops| {
+            .run(&prop::collection::vec((op(), transport()), 1..30), |ops| {
                 handle
                     .block_on(run_case(target, &ops, can_move_clock))
                     .map_err(TestCaseError::fail)

@@ -4,27 +4,28 @@
 
 mod common;
 use common::InProcessServer;
-use conformance::client::{send, Client, Resp};
+use conformance::client::{send_over, Client, Resp, Transport};
 use conformance::target::Target;
 use serde_json::{json, Value};
 
 const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
 
-/// Every exemplar answer, named `procedure--outcome`.
-async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
+/// Every exemplar answer, named `procedure--outcome`, over `transport`.
+async fn exemplars(target: &dyn Target, transport: Transport) -> Vec<(String, Resp)> {
     let mut out: Vec<(String, Resp)> = Vec::new();
     let addr = target.fresh().await.unwrap();
     let json_type = [("content-type", "application/json")];
-    let mut admin = Client::new(addr);
+    let mut admin = Client::new(addr).over(transport);
     let mut add = |name: &str, r: Resp| out.push((name.to_string(), r));
 
     add(
         "auth.get--unauthorized",
-        send(addr, "GET", "/api/auth.get", &[], "").await,
+        send_over(transport, addr, "GET", "/api/auth.get", &[], "").await,
     );
     add(
         "auth.get--dead-cookie",
-        send(
+        send_over(
+            transport,
             addr,
             "GET",
             "/api/auth.get",
@@ -35,19 +36,20 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     add(
         "transport--missing-content-type",
-        send(addr, "POST", "/api/auth.login", &[], ADMIN).await,
+        send_over(transport, addr, "POST", "/api/auth.login", &[], ADMIN).await,
     );
     add(
         "transport--parse-error",
-        send(addr, "POST", "/api/auth.login", &json_type, "{x").await,
+        send_over(transport, addr, "POST", "/api/auth.login", &json_type, "{x").await,
     );
     add(
         "transport--not-found",
-        send(addr, "GET", "/api/auth.nope", &[], "").await,
+        send_over(transport, addr, "GET", "/api/auth.nope", &[], "").await,
     );
     add(
         "auth.login--validation",
-        send(
+        send_over(
+            transport,
             addr,
             "POST",
             "/api/auth.login",
@@ -62,7 +64,10 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     add(
         "auth.createAdmin--admin-exists",
-        Client::new(addr).post("/api/auth.createAdmin", ADMIN).await,
+        Client::new(addr)
+            .over(transport)
+            .post("/api/auth.createAdmin", ADMIN)
+            .await,
     );
     add("auth.get--success", admin.get("/api/auth.get").await);
     add(
@@ -71,11 +76,15 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     add(
         "auth.login--success",
-        Client::new(addr).post("/api/auth.login", ADMIN).await,
+        Client::new(addr)
+            .over(transport)
+            .post("/api/auth.login", ADMIN)
+            .await,
     );
     add(
         "auth.login--credentials",
         Client::new(addr)
+            .over(transport)
             .post(
                 "/api/auth.login",
                 r#"{"email":"admin@example.com","password":"wrongpass1"}"#,
@@ -84,7 +93,7 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     let token = admin.post_empty("/api/auth.generateToken").await;
     add("auth.generateToken--success", token.clone());
-    let token = token.json()["token"]
+    let token = transport.as_rest(token).json()["token"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -113,6 +122,7 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     add(
         "auth.verifyLogin2FA--invalid",
         Client::new(addr)
+            .over(transport)
             .post(
                 "/api/auth.verifyLogin2FA",
                 r#"{"pin":"000000","id":"nobody"}"#,
@@ -143,11 +153,12 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     let all = admin.get("/api/user.all").await;
     add("user.all--success", all.clone());
-    let invitation = all.json()[0].clone();
+    let invitation = transport.as_rest(all.clone()).json()[0].clone();
     let invite_token = invitation["token"].as_str().unwrap_or_default();
     add(
         "admin.getUserByToken--success",
-        send(
+        send_over(
+            transport,
             addr,
             "GET",
             &format!("/api/admin.getUserByToken?token={invite_token}"),
@@ -158,18 +169,27 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     );
     add(
         "admin.getUserByToken--not-found",
-        send(addr, "GET", "/api/admin.getUserByToken?token=nope", &[], "").await,
+        send_over(
+            transport,
+            addr,
+            "GET",
+            "/api/admin.getUserByToken?token=nope",
+            &[],
+            "",
+        )
+        .await,
     );
     add(
         "auth.createUser--invalid-token",
         Client::new(addr)
+            .over(transport)
             .post(
                 "/api/auth.createUser",
                 &json!({"password":"memberpass1","id":"x","token":invite_token}).to_string(),
             )
             .await,
     );
-    let mut member = Client::new(addr);
+    let mut member = Client::new(addr).over(transport);
     add(
         "auth.createUser--success",
         member
@@ -224,6 +244,7 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     add(
         "auth.sendResetPasswordEmail--self-hosted",
         Client::new(addr)
+            .over(transport)
             .post(
                 "/api/auth.sendResetPasswordEmail",
                 r#"{"email":"a@example.com"}"#,
@@ -233,6 +254,7 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     add(
         "auth.resetPassword--self-hosted",
         Client::new(addr)
+            .over(transport)
             .post(
                 "/api/auth.resetPassword",
                 r#"{"resetPasswordToken":"x","password":"password123"}"#,
@@ -242,6 +264,7 @@ async fn exemplars(target: &dyn Target) -> Vec<(String, Resp)> {
     add(
         "auth.confirmEmail--self-hosted",
         Client::new(addr)
+            .over(transport)
             .post("/api/auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
             .await,
     );
@@ -294,6 +317,16 @@ fn assert_snapshots(target: &dyn Target, runtime: &tokio::runtime::Runtime) {
             None => value,
         })
     };
+    let scopes = [
+        ".body",
+        ".body[]",
+        ".body.auth",
+        ".body[].auth",
+        ".body.result.data.json",
+        ".body.result.data.json[]",
+        ".body.result.data.json.auth",
+        ".body.result.data.json[].auth",
+    ];
     for selector in [
         ".id",
         ".authId",
@@ -306,13 +339,15 @@ fn assert_snapshots(target: &dyn Target, runtime: &tokio::runtime::Runtime) {
         ".adminId",
         ".expirationDate",
     ] {
-        for scope in [".body", ".body[]", ".body.auth", ".body[].auth"] {
+        for scope in scopes {
             settings.add_redaction(&format!("{scope}{selector}"), volatile());
         }
     }
     settings.bind(|| {
-        for (name, response) in runtime.block_on(exemplars(target)) {
-            insta::assert_json_snapshot!(name, snapshot_value(&response));
+        for (transport, prefix) in [(Transport::Rest, ""), (Transport::Trpc, "trpc--")] {
+            for (name, response) in runtime.block_on(exemplars(target, transport)) {
+                insta::assert_json_snapshot!(format!("{prefix}{name}"), snapshot_value(&response));
+            }
         }
     });
 }

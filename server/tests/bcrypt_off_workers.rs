@@ -30,6 +30,7 @@ async fn auth_get_is_answered_during_a_login_flood() {
         addr: running.addr,
         cookie: None,
         bearer: None,
+        transport: Default::default(),
     };
     let r = admin
         .post(

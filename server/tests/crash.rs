@@ -214,6 +214,7 @@ async fn invite_forever(
         addr,
         cookie: Some(cookie),
         bearer: None,
+        transport: Default::default(),
     };
     for n in 0.. {
         let email = format!("r{round}-n{n}@example.com");
@@ -241,6 +242,7 @@ async fn edit_profile_forever(
         addr,
         cookie: Some(cookie),
         bearer: None,
+        transport: Default::default(),
     };
     for n in 0.. {
         if n % 2 == 0 {
@@ -284,6 +286,7 @@ async fn answered_writes_survive_sigkill() {
             addr,
             cookie: None,
             bearer: None,
+            transport: Default::default(),
         };
         let r = if round == 0 {
             admin.post("/api/auth.createAdmin", ADMIN).await

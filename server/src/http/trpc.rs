@@ -73,6 +73,7 @@ where
                 Err(_) => return whole_request_error(&parse_error()),
             },
         },
+        Kind::Mutation if declares_no_body(&request) => None,
         Kind::Mutation => match read_body(request, api.max_body_bytes).await {
             Err(error) => return whole_request_error(&error),
             Ok(bytes) if bytes.is_empty() => None,
@@ -179,6 +180,18 @@ fn whole_request_error(error: &ApiError) -> HttpResponse {
         error.http_status(),
         to_bytes(&trpc::error_item(error, None)),
     )
+}
+
+/// A POST with neither a content type nor a body: a mutation called without input
+/// (as `curl -X POST` does). A body must be declared `application/json`, which a
+/// cross-site form cannot send without a CORS preflight.
+fn declares_no_body<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    !headers.contains_key(hyper::header::CONTENT_TYPE)
+        && !headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        && headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
 }
 
 fn parse_error() -> ApiError {

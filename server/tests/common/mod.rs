@@ -85,6 +85,7 @@ impl Harness {
             addr: self.addr(),
             cookie: None,
             bearer: None,
+            transport: Default::default(),
         }
     }
 
