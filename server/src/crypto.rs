@@ -88,9 +88,100 @@ pub fn new_salt(random: &dyn Random) -> [u8; 16] {
     random_bytes::<16>(random)
 }
 
+/// AES-256-GCM under the key file's key: how stored records are sealed.
+pub struct SealingKey(ring::aead::LessSafeKey);
+
+/// A sealed value starts with these bytes (a JSON record never starts with 0x00).
+const SEALED_MAGIC: [u8; 2] = [0x00, 0x01];
+const NONCE_LEN: usize = ring::aead::NONCE_LEN;
+
+#[derive(Debug, thiserror::Error)]
+#[error("a sealed value does not open with this key (wrong key, or damaged)")]
+pub struct OpenError;
+
+impl SealingKey {
+    pub const LEN: usize = 32;
+
+    pub fn from_bytes(bytes: &[u8; SealingKey::LEN]) -> SealingKey {
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, bytes)
+            .expect("32 bytes is an AES-256 key");
+        SealingKey(ring::aead::LessSafeKey::new(unbound))
+    }
+
+    /// A new key from the OS generator.
+    pub fn generate(random: &dyn Random) -> ([u8; SealingKey::LEN], SealingKey) {
+        let bytes = random_bytes::<{ SealingKey::LEN }>(random);
+        (bytes, SealingKey::from_bytes(&bytes))
+    }
+
+    /// `magic ‖ nonce ‖ ciphertext ‖ tag`, bound to `context` (the record's key), so
+    /// a sealed value moved under another key does not open. The 96-bit nonce is
+    /// random: far from a collision at any number of writes this server makes.
+    pub fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce = random_bytes::<NONCE_LEN>(random);
+        let mut in_out = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(context),
+                &mut in_out,
+            )
+            .expect("AES-GCM seals any length a record has");
+        let mut sealed = Vec::with_capacity(SEALED_MAGIC.len() + NONCE_LEN + in_out.len());
+        sealed.extend_from_slice(&SEALED_MAGIC);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&in_out);
+        sealed
+    }
+
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let rest = sealed.strip_prefix(&SEALED_MAGIC).ok_or(OpenError)?;
+        if rest.len() < NONCE_LEN {
+            return Err(OpenError);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
+        let mut in_out = ciphertext.to_vec();
+        let plaintext = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::from(context), &mut in_out)
+            .map_err(|_| OpenError)?;
+        Ok(plaintext.to_vec())
+    }
+}
+
+/// Whether `value` was written by `SealingKey::seal` (and not before sealing began).
+pub fn is_sealed(value: &[u8]) -> bool {
+    value.starts_with(&SEALED_MAGIC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealing_round_trips_and_binds_its_context() {
+        let r = OsRandom::new();
+        let (_, key) = SealingKey::generate(&r);
+        let sealed = key.seal(&r, b"account/1", br#"{"token":"secret"}"#);
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(
+            key.open(b"account/1", &sealed).unwrap(),
+            br#"{"token":"secret"}"#
+        );
+        assert!(
+            key.open(b"account/2", &sealed).is_err(),
+            "moved to another key"
+        );
+        let (_, other) = SealingKey::generate(&r);
+        assert!(other.open(b"account/1", &sealed).is_err(), "another key");
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(key.open(b"account/1", &tampered).is_err());
+        assert!(key.open(b"account/1", b"{}").is_err());
+        assert_ne!(sealed, key.seal(&r, b"account/1", br#"{"token":"secret"}"#));
+    }
 
     #[test]
     fn shapes() {

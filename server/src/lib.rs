@@ -8,6 +8,7 @@ pub mod core;
 pub mod crypto;
 pub mod hashing;
 pub mod http;
+pub mod keyfile;
 #[cfg(feature = "cloud-transports")]
 pub mod mail;
 pub mod storage;

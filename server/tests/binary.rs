@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -23,7 +24,12 @@ impl Drop for Server {
     }
 }
 
-async fn serve(data_dir: &Path, bcrypt_cost: &str) -> Server {
+/// Each test's directory holds `data/` and, beside it, the key file `data.key`.
+fn data_dir(root: &Path) -> String {
+    root.join("data").to_str().unwrap().to_string()
+}
+
+async fn serve(root: &Path, bcrypt_cost: &str) -> Server {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +37,7 @@ async fn serve(data_dir: &Path, bcrypt_cost: &str) -> Server {
     let child = Command::new(BIN)
         .args([
             "--data-dir",
-            data_dir.to_str().unwrap(),
+            &data_dir(root),
             "--bcrypt-cost",
             bcrypt_cost,
             "--log-format",
@@ -52,14 +58,9 @@ async fn serve(data_dir: &Path, bcrypt_cost: &str) -> Server {
     panic!("the server did not start");
 }
 
-fn run(args: &[&str], data_dir: &Path) -> Output {
+fn run(args: &[&str], root: &Path) -> Output {
     Command::new(BIN)
-        .args([
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--bcrypt-cost",
-            "4",
-        ])
+        .args(["--data-dir", &data_dir(root), "--bcrypt-cost", "4"])
         .args(args)
         .output()
         .unwrap()
@@ -97,7 +98,26 @@ async fn backup_while_serving_then_restore() {
     );
     assert_eq!(terminate(&mut server).code(), Some(0));
 
+    // The backup's values are sealed: without the key file they cannot be read.
     let restored = tempfile::tempdir().unwrap();
+    let out = run(
+        &["restore", "--from", backup.to_str().unwrap()],
+        restored.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is missing"),
+        "{stderr}"
+    );
+    let out = run(&["user", "list"], restored.path());
+    assert!(!out.status.success(), "no start without the key");
+
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data.path().join("data.key"),
+        restored.path().join("data.key"),
+    )
+    .unwrap();
     let out = run(
         &["restore", "--from", backup.to_str().unwrap()],
         restored.path(),
@@ -248,4 +268,82 @@ async fn sigterm_finishes_requests_in_flight_and_logs_carry_no_secrets() {
     ] {
         assert!(!logs.contains(secret), "a secret is in the logs");
     }
+}
+
+#[tokio::test]
+async fn data_from_before_sealing_is_sealed_at_start_and_the_key_is_then_required() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // A server from before sealing: the same records, plain.
+    let token = {
+        let store = std::sync::Arc::new(server::storage::SledStore::open(&data).unwrap());
+        let deps = server::core::Deps {
+            store: store.clone(),
+            clock: std::sync::Arc::new(server::time::SystemClock),
+            random: std::sync::Arc::new(server::crypto::OsRandom::new()),
+            hasher: std::sync::Arc::new(server::hashing::Bcrypt::new(4)),
+            mailer: std::sync::Arc::new(server::core::ports::NoMail),
+            notifier: std::sync::Arc::new(server::core::ports::NoNotifier),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = server::app::start(listener, deps, Default::default(), Default::default())
+            .await
+            .unwrap();
+        let mut admin = Client::new(running.addr);
+        admin.post("/api/auth.createAdmin", ADMIN).await;
+        let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        running.shutdown().await;
+        store.flush_blocking().unwrap();
+        token
+    };
+    assert!(!root.path().join("data.key").exists());
+
+    let server = serve(root.path(), "4").await;
+    let r = Client::new(server.addr)
+        .with_bearer(&token)
+        .get("/api/auth.get")
+        .await;
+    assert_eq!(r.status, 200, "the migrated token still works: {}", r.body);
+    assert_eq!(r.json()["token"], token.as_str());
+    drop(server);
+    let mode = std::fs::metadata(root.path().join("data.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    {
+        let engine = server::storage::SledStore::open(&data).unwrap();
+        for (key, value) in engine.export().unwrap() {
+            assert!(
+                server::crypto::is_sealed(&value),
+                "{} is not sealed",
+                String::from_utf8_lossy(&key)
+            );
+        }
+    }
+
+    std::fs::rename(
+        root.path().join("data.key"),
+        root.path().join("elsewhere.key"),
+    )
+    .unwrap();
+    let out = run(&["user", "list"], root.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "starts without its key");
+    assert!(stderr.contains("data.key is missing"), "{stderr}");
+    let out = Command::new(BIN)
+        .args(["--data-dir", &data_dir(root.path()), "--key-file"])
+        .arg(root.path().join("elsewhere.key"))
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com"));
 }

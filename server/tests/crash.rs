@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use serde_json::json;
+use server::core::ports::Store;
 use server::core::records::{decode, Account, Member};
 use server::crypto;
 use std::collections::{BTreeMap, HashSet};
@@ -88,9 +89,17 @@ struct Acknowledged {
 
 /// Every index agrees with its records, and every record with its indexes.
 fn check_indexes(data_dir: &Path) {
-    let store = server::storage::SledStore::open(data_dir).unwrap();
+    let engine = std::sync::Arc::new(server::storage::SledStore::open(data_dir).unwrap());
+    let (store, migrated) = server::keyfile::seal(
+        engine,
+        data_dir,
+        &server::keyfile::default_path(data_dir),
+        std::sync::Arc::new(server::crypto::OsRandom::new()),
+    )
+    .unwrap();
+    assert_eq!(migrated, 0, "every value was written sealed");
     let pairs: BTreeMap<String, Vec<u8>> = store
-        .export()
+        .scan_prefix(b"")
         .unwrap()
         .into_iter()
         .map(|(k, v)| (String::from_utf8(k).unwrap(), v))
@@ -280,7 +289,7 @@ async fn answered_writes_survive_sigkill() {
     let mut total_acknowledged = 0;
     for round in 0..=ROUNDS {
         let addr = free_addr();
-        let mut child = spawn_server(dir.path(), addr);
+        let mut child = spawn_server(&dir.path().join("data"), addr);
         wait_healthy(addr).await;
         let mut admin = Client {
             addr,
@@ -318,7 +327,7 @@ async fn answered_writes_survive_sigkill() {
         for writer in writers {
             writer.await.unwrap();
         }
-        check_indexes(dir.path());
+        check_indexes(&dir.path().join("data"));
     }
     assert!(
         total_acknowledged >= ROUNDS,

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use server::backup;
-use server::core::ports::{NoMail, NoNotifier};
+use server::core::ports::{NoMail, NoNotifier, Store};
 use server::core::throttle::ThrottleLimits;
 use server::core::{Config, Core, Deps, Mode};
 use server::crypto::OsRandom;
@@ -34,6 +34,11 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// The key that seals every stored record (AES-256-GCM); made on first start with
+    /// mode 0600. Keep it outside the data directory and back it up separately.
+    /// Default: `<data-dir>.key`.
+    #[arg(long, env = "DOKPLOY_AUTH_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     /// bcrypt's work factor for new password hashes.
     #[arg(long, env = "DOKPLOY_AUTH_BCRYPT_COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
     bcrypt_cost: u32,
@@ -160,13 +165,20 @@ fn main() -> ExitCode {
     init_logs(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let default_serve = || ServeArgs::parse_from_env_defaults();
+    let storage = Storage {
+        data_dir: &cli.data_dir,
+        key_file: cli
+            .key_file
+            .clone()
+            .unwrap_or_else(|| server::keyfile::default_path(&cli.data_dir)),
+    };
     let result = runtime.block_on(async {
         match cli.command {
-            None => serve(&cli.data_dir, cli.bcrypt_cost, default_serve()).await,
-            Some(Command::Serve(args)) => serve(&cli.data_dir, cli.bcrypt_cost, args).await,
+            None => serve(&storage, cli.bcrypt_cost, default_serve()).await,
+            Some(Command::Serve(args)) => serve(&storage, cli.bcrypt_cost, args).await,
             Some(Command::Backup { out }) => run_backup(&cli.data_dir, &out).await,
-            Some(Command::Restore { from }) => run_restore(&cli.data_dir, &from),
-            Some(Command::User(command)) => run_user(&cli.data_dir, cli.bcrypt_cost, command).await,
+            Some(Command::Restore { from }) => run_restore(&storage, &from),
+            Some(Command::User(command)) => run_user(&storage, cli.bcrypt_cost, command).await,
         }
     });
     match result {
@@ -203,7 +215,8 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-fn open_store(data_dir: &Path) -> Result<Arc<SledStore>, String> {
+/// The data directory as stored (sealed values: for backups and restores).
+fn open_engine(data_dir: &Path) -> Result<Arc<SledStore>, String> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     SledStore::open(data_dir).map(Arc::new).map_err(|e| {
@@ -212,6 +225,39 @@ fn open_store(data_dir: &Path) -> Result<Arc<SledStore>, String> {
             data_dir.display()
         )
     })
+}
+
+/// Where the data lives and under which key.
+struct Storage<'a> {
+    data_dir: &'a Path,
+    key_file: PathBuf,
+}
+
+impl Storage<'_> {
+    /// The engine and, over it, the store the core uses (every value sealed).
+    fn open(&self) -> Result<(Arc<SledStore>, Arc<dyn Store>), String> {
+        let engine = open_engine(self.data_dir)?;
+        let sealed = self.seal(engine.clone())?;
+        Ok((engine, sealed))
+    }
+
+    fn seal(&self, engine: Arc<SledStore>) -> Result<Arc<dyn Store>, String> {
+        let (sealed, migrated) = server::keyfile::seal(
+            engine.clone(),
+            self.data_dir,
+            &self.key_file,
+            Arc::new(OsRandom::new()),
+        )?;
+        // The migration and the key check are durable before anything is served.
+        engine.flush_blocking().map_err(|e| e.to_string())?;
+        if migrated > 0 {
+            tracing::info!(
+                records = migrated,
+                "sealed records written before sealing existed"
+            );
+        }
+        Ok(sealed)
+    }
 }
 
 /// Cloud mode's outbound messages: SMTP (required) and the sign-up webhook (optional).
@@ -252,7 +298,7 @@ fn outbound(args: &ServeArgs) -> Result<Outbound, String> {
 }
 
 async fn build_core(
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     bcrypt_cost: u32,
     config: Config,
     outbound: Outbound,
@@ -269,9 +315,10 @@ async fn build_core(
     Core::new(deps, config).await.map_err(|e| e.to_string())
 }
 
-async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
+async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
+    let data_dir = storage.data_dir;
     let outbound = outbound(&args)?;
-    let store = open_store(data_dir)?;
+    let (engine, store) = storage.open()?;
     let throttle = (args.throttle_free_per_account > 0).then(|| ThrottleLimits {
         free_per_account: args.throttle_free_per_account,
         free_per_address: args.throttle_free_per_address,
@@ -294,11 +341,11 @@ async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let core = Arc::new(build_core(store.clone(), bcrypt_cost, config, outbound).await?);
+    let core = Arc::new(build_core(store, bcrypt_cost, config, outbound).await?);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let control = backup::serve_control_socket(data_dir, store.clone())
+    let control = backup::serve_control_socket(data_dir, engine.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
     let api =
@@ -307,7 +354,7 @@ async fn serve(data_dir: &Path, bcrypt_cost: u32, args: ServeArgs) -> Result<(),
     server::http::serve(listener, service, limits, shutdown_signal()).await;
     control.abort();
     let _ = std::fs::remove_file(backup::control_socket(data_dir));
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    engine.flush_blocking().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -326,7 +373,8 @@ async fn shutdown_signal() {
 async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     let bytes = match backup::request_from_running_server(data_dir).await {
         Some(answer) => answer.map_err(|e| e.to_string())?,
-        None => backup::encode(&*open_store(data_dir)?).map_err(|e| e.to_string())?,
+        // Values stay sealed in the backup: restoring it needs the same key file.
+        None => backup::encode(&*open_engine(data_dir)?).map_err(|e| e.to_string())?,
     };
     std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!(
@@ -337,17 +385,23 @@ async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn run_restore(data_dir: &Path, from: &Path) -> Result<(), String> {
+fn run_restore(storage: &Storage<'_>, from: &Path) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
-    let store = open_store(data_dir)?;
-    let count = backup::restore(&store, &bytes).map_err(|e| e.to_string())?;
-    println!("restored {count} keys into {}", data_dir.display());
+    let engine = open_engine(storage.data_dir)?;
+    let count = backup::restore(&engine, &bytes).map_err(|e| e.to_string())?;
+    // The backup's values are sealed under its key: check the key file opens them.
+    storage.seal(engine)?;
+    println!("restored {count} keys into {}", storage.data_dir.display());
     Ok(())
 }
 
-async fn run_user(data_dir: &Path, bcrypt_cost: u32, command: UserCommand) -> Result<(), String> {
+async fn run_user(
+    storage: &Storage<'_>,
+    bcrypt_cost: u32,
+    command: UserCommand,
+) -> Result<(), String> {
     let core = build_core(
-        open_store(data_dir)?,
+        storage.open()?.1,
         bcrypt_cost,
         Config::default(),
         no_outbound(),

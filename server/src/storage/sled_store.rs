@@ -21,6 +21,8 @@ pub struct SledStore {
     /// of a transaction.
     consistency: std::sync::RwLock<()>,
     flusher: Arc<Flusher>,
+    /// Joined on drop: the thread holds the database open (and its lock) until it ends.
+    flusher_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Group commit: `committed` counts transactions, the flusher thread publishes how
@@ -93,7 +95,7 @@ impl SledStore {
             stop: AtomicBool::new(false),
         });
         let (thread_flusher, thread_db) = (flusher.clone(), db.clone());
-        std::thread::Builder::new()
+        let flusher_thread = std::thread::Builder::new()
             .name("sled-flusher".into())
             .spawn(move || thread_flusher.run(&thread_db))
             .map_err(|e| StoreError::Engine(e.to_string()))?;
@@ -102,6 +104,7 @@ impl SledStore {
             tree,
             consistency: std::sync::RwLock::new(()),
             flusher,
+            flusher_thread: Some(flusher_thread),
         })
     }
 
@@ -237,6 +240,9 @@ impl Drop for SledStore {
                 .unwrap_or_else(|p| p.into_inner());
             self.flusher.stop.store(true, Ordering::SeqCst);
             self.flusher.wake.notify_all();
+        }
+        if let Some(thread) = self.flusher_thread.take() {
+            let _ = thread.join();
         }
         let _ = self.db.flush();
     }

@@ -53,12 +53,34 @@ impl Harness {
     }
 
     pub async fn start_with(config: Config, limits: Limits) -> Harness {
+        Harness::start_on(config, limits, false).await
+    }
+
+    /// As the binary stores: every value sealed, the key file beside the data.
+    pub async fn start_sealed(config: Config) -> Harness {
+        Harness::start_on(config, Limits::default(), true).await
+    }
+
+    async fn start_on(config: Config, limits: Limits, sealed: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let data_dir = dir.path().join("data");
+        let store = Arc::new(SledStore::open(&data_dir).unwrap());
+        let core_store: Arc<dyn server::core::ports::Store> = if sealed {
+            server::keyfile::seal(
+                store.clone(),
+                &data_dir,
+                &server::keyfile::default_path(&data_dir),
+                Arc::new(OsRandom::new()),
+            )
+            .unwrap()
+            .0
+        } else {
+            store.clone()
+        };
         let clock = Arc::new(ManualClock::new(START_MS));
         let outbox = Arc::new(Outbox::default());
         let deps = Deps {
-            store: store.clone(),
+            store: core_store,
             clock: clock.clone(),
             random: Arc::new(OsRandom::new()),
             hasher: Arc::new(Bcrypt::new(4)),

@@ -1,0 +1,151 @@
+//! The sealing key's file: outside the data directory, created on first start with
+//! mode 0600, required whenever the data directory holds data sealed under it.
+
+use crate::core::ports::{Random, Store};
+use crate::crypto::SealingKey;
+use crate::storage::sealed::{holds_sealed_data, KeyError, SealedStore};
+use data_encoding::HEXLOWER;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Next to the data directory, not in it: `./data` → `./data.key`. A copy of the
+/// data directory alone then yields no secret.
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    let trimmed = data_dir.to_string_lossy().trim_end_matches('/').to_string();
+    PathBuf::from(format!("{trimmed}.key"))
+}
+
+/// Reads the key; `None` when the file does not exist. Refuses a file that others
+/// can read, as ssh does with private keys.
+pub fn load(path: &Path) -> Result<Option<SealingKey>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
+    };
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "the key file {} can be read by others (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    let bytes = HEXLOWER
+        .decode(text.trim().as_bytes())
+        .ok()
+        .and_then(|b| <[u8; SealingKey::LEN]>::try_from(b).ok())
+        .ok_or_else(|| {
+            format!(
+                "the key file {} does not hold a key (64 hex characters)",
+                path.display()
+            )
+        })?;
+    Ok(Some(SealingKey::from_bytes(&bytes)))
+}
+
+/// Makes a new key file with mode 0600; never overwrites one.
+pub fn create(path: &Path, random: &dyn Random) -> Result<SealingKey, String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let (bytes, key) = SealingKey::generate(random);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create the key file {}: {e}", path.display()))?;
+    file.write_all(format!("{}\n", HEXLOWER.encode(&bytes)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))?;
+    Ok(key)
+}
+
+/// The data directory's store, sealed under the key at `key_file`: the key is made
+/// on first start; data sealed before needs its key (a clear error otherwise); data
+/// written before sealing existed is sealed now. Returns the store and how many
+/// values were migrated.
+pub fn seal(
+    engine: Arc<dyn Store>,
+    data_dir: &Path,
+    key_file: &Path,
+    random: Arc<dyn Random>,
+) -> Result<(Arc<SealedStore>, usize), String> {
+    let key = match load(key_file)? {
+        Some(key) => key,
+        None => {
+            if holds_sealed_data(&*engine).map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "the data directory {} holds data sealed under a key, but the key file {} is missing; \
+                     put the key file back, or point --key-file (DOKPLOY_AUTH_KEY_FILE) at it",
+                    data_dir.display(),
+                    key_file.display()
+                ));
+            }
+            create(key_file, &*random)?
+        }
+    };
+    match SealedStore::open(engine, key, random) {
+        Ok((store, migrated)) => Ok((Arc::new(store), migrated)),
+        Err(KeyError::WrongKey) => Err(format!(
+            "the key file {} is not the key of the data in {}",
+            key_file.display(),
+            data_dir.display()
+        )),
+        Err(KeyError::Store(e)) => Err(format!(
+            "cannot seal the data in {}: {e}",
+            data_dir.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::OsRandom;
+    use crate::storage::MemoryStore;
+
+    #[test]
+    fn the_key_file_is_made_once_private_and_then_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let key_file = default_path(&data_dir);
+        assert_eq!(key_file, dir.path().join("data.key"));
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+
+        seal(engine.clone(), &data_dir, &key_file, random.clone()).unwrap();
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The same key opens the same data again.
+        seal(engine.clone(), &data_dir, &key_file, random.clone()).unwrap();
+
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = seal(engine.clone(), &data_dir, &key_file, random.clone())
+            .err()
+            .unwrap();
+        assert!(error.contains("chmod 600"), "{error}");
+
+        std::fs::remove_file(&key_file).unwrap();
+        let error = seal(engine.clone(), &data_dir, &key_file, random.clone())
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("the key file") && error.contains("is missing"),
+            "{error}"
+        );
+        assert!(!key_file.exists(), "no new key is made for sealed data");
+
+        create(&key_file, &*random).unwrap();
+        let error = seal(engine, &data_dir, &key_file, random).err().unwrap();
+        assert!(error.contains("is not the key"), "{error}");
+    }
+}
