@@ -4,7 +4,7 @@ LISTEN ?= 127.0.0.1:3000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: run mock test conformance bench lint fmt openapi-check node-clients
+.PHONY: run mock test conformance bench lint fmt openapi-check node-clients fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -34,6 +34,18 @@ conformance:
 ## Benchmarks, as ratios against a baseline measured in the same run.
 bench:
 	@echo "make bench: the benchmark harness is not written yet (issue 9)." >&2; exit 1
+
+## Fuzz the request decoding paths (cargo-fuzz on the stable toolchain), FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = http_request input_validation wire_decoding
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check
