@@ -31,9 +31,13 @@ openapi-check:
 conformance:
 	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET)
 
-## Benchmarks, as ratios against a baseline measured in the same run.
+## Benchmarks, as ratios against figures measured in the same run (bench/README.md).
+BENCH_SECONDS ?= 5
 bench:
-	@echo "make bench: the benchmark harness is not written yet (issue 9)." >&2; exit 1
+	@command -v wrk >/dev/null 2>&1 || (apt-get install -y wrk || (sudo apt-get update && sudo apt-get install -y wrk))
+	@test -x bench/node/node_modules/.bin/prism || (cd bench/node && npm ci --no-audit --no-fund) || echo "Prism could not be installed: its comparison is skipped"
+	$(CARGO) build --release -p server -p mock -p bench
+	./target/release/bench --seconds $(BENCH_SECONDS) --out bench/results/latest.json
 
 ## Fuzz the request decoding paths (cargo-fuzz on the stable toolchain), FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

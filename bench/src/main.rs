@@ -1,0 +1,514 @@
+//! `make bench`: every measurement of issue 9 in one run on loopback, with wrk as the
+//! load generator, reported as absolute numbers and as ratios against figures
+//! measured in the same run (a baseline hyper server, bcrypt's own speed, Prism).
+//!
+//!     bench [--seconds N] [--out FILE] [--release-dir DIR] [--skip-prism]
+//!
+//! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
+
+mod measure;
+
+use measure::{free_address, wait_until_answering, Process, Wrk, WrkRun};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "password123";
+/// The admin's API token in every seeded data set.
+const TOKEN: &str = "benchtokenbenchtokenbenchtokenbenchtoken";
+/// bcrypt cost of the server under test (its default).
+const SERVER_COST: u32 = 10;
+
+struct Options {
+    seconds: u64,
+    out: PathBuf,
+    release_dir: PathBuf,
+    skip_prism: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        seconds: 5,
+        out: PathBuf::from("bench/results/latest.json"),
+        release_dir: PathBuf::from("target/release"),
+        skip_prism: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(5),
+            "--out" => options.out = args.next().map(PathBuf::from).unwrap_or(options.out),
+            "--release-dir" => {
+                options.release_dir = args
+                    .next()
+                    .map(PathBuf::from)
+                    .unwrap_or(options.release_dir)
+            }
+            "--skip-prism" => options.skip_prism = true,
+            other => {
+                eprintln!("bench: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    options
+}
+
+/// One line of the report: a measured ratio and the target it must meet.
+struct Ratio {
+    name: &'static str,
+    value: f64,
+    target: &'static str,
+    met: bool,
+}
+
+fn at_least(name: &'static str, value: f64, bound: f64, target: &'static str) -> Ratio {
+    Ratio {
+        name,
+        value,
+        target,
+        met: value >= bound,
+    }
+}
+
+fn at_most(name: &'static str, value: f64, bound: f64, target: &'static str) -> Ratio {
+    Ratio {
+        name,
+        value,
+        target,
+        met: value <= bound,
+    }
+}
+
+fn main() {
+    let options = options();
+    let seconds = options.seconds;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bin = |name: &str| options.release_dir.join(name);
+    let work = tempdir();
+    let mut results = serde_json::Map::new();
+    let mut record = |key: &str, value: Value| {
+        println!("  {key}: {value}");
+        results.insert(key.to_string(), value);
+    };
+
+    println!("== bcrypt: cost {SERVER_COST} verification time, on this machine, now");
+    let verify_ms = measure::bcrypt_verify_ms(SERVER_COST);
+    let login_ceiling = cores as f64 * 1000.0 / verify_ms;
+    record("bcrypt_verify_ms", json!(round(verify_ms)));
+    record("login_ceiling_per_s", json!(round(login_ceiling)));
+
+    println!("== baseline: a bare hyper server");
+    let baseline = {
+        let address = free_address();
+        let process = Process::spawn(bin("baseline").as_os_str(), &[&address], None);
+        wait_until_answering(&address, "/", Duration::from_secs(10)).expect("baseline starts");
+        let run = Wrk::get(&address, "/")
+            .connections(32)
+            .seconds(seconds)
+            .run();
+        drop(process);
+        run
+    };
+    record("baseline_get", baseline.to_json());
+
+    println!("== server (sled, sealed), 1,000 accounts");
+    let small = prepare_server_data(&work.join("small"), 1_000);
+    let server = start_server(&bin("dokploy-auth"), &small);
+    let get_rest = auth_get(&server.address, false)
+        .connections(32)
+        .seconds(seconds)
+        .run();
+    let get_trpc = auth_get(&server.address, true)
+        .connections(32)
+        .seconds(seconds)
+        .run();
+    let get_alone = auth_get(&server.address, false)
+        .connections(8)
+        .seconds(seconds)
+        .run();
+    let login_small = login(&server.address)
+        .connections(2 * cores)
+        .seconds(seconds * 2)
+        .run();
+    let get_under_flood = {
+        let flood = login(&server.address)
+            .connections(4 * cores)
+            .seconds(seconds + 2)
+            .spawn();
+        std::thread::sleep(Duration::from_millis(500));
+        let run = auth_get(&server.address, false)
+            .connections(8)
+            .seconds(seconds)
+            .run();
+        let _ = flood.wait();
+        run
+    };
+    drop(server);
+    record("server_get_rest", get_rest.to_json());
+    record("server_get_trpc", get_trpc.to_json());
+    record("server_get_alone_c8", get_alone.to_json());
+    record("server_login_1k", login_small.to_json());
+    record("server_get_under_login_flood_c8", get_under_flood.to_json());
+
+    println!("== server, 100,000 accounts");
+    let seeding = Instant::now();
+    let large = prepare_server_data(&work.join("large"), 100_000);
+    record("seed_100k_s", json!(round(seeding.elapsed().as_secs_f64())));
+    let server = start_server(&bin("dokploy-auth"), &large);
+    record("server_100k_startup_ms", json!(round(server.startup_ms)));
+    let get_large = auth_get(&server.address, false)
+        .connections(8)
+        .seconds(seconds)
+        .run();
+    let login_large = login(&server.address)
+        .connections(2 * cores)
+        .seconds(seconds * 2)
+        .run();
+    let server_rss_mb = server.process.rss_mb();
+    drop(server);
+    record("server_get_100k_c8", get_large.to_json());
+    record("server_login_100k", login_large.to_json());
+    record("server_100k_rss_mb", json!(round(server_rss_mb)));
+
+    println!("== mock");
+    let empty_mock = start_mock(&bin("dokploy-auth-mock"), None);
+    record("mock_empty_startup_ms", json!(round(empty_mock.startup_ms)));
+    record(
+        "mock_empty_rss_mb",
+        json!(round(empty_mock.process.rss_mb())),
+    );
+    drop(empty_mock);
+    let fixture = write_mock_fixture(&work, 1_000);
+    let mock = start_mock(&bin("dokploy-auth-mock"), Some(&fixture));
+    record("mock_1k_startup_ms", json!(round(mock.startup_ms)));
+    let mock_rest = auth_get(&mock.address, false)
+        .connections(32)
+        .seconds(seconds)
+        .run();
+    let mock_trpc = auth_get(&mock.address, true)
+        .connections(32)
+        .seconds(seconds)
+        .run();
+    record("mock_get_rest", mock_rest.to_json());
+    record("mock_get_trpc", mock_trpc.to_json());
+
+    println!("== mock memory: after 10,000 and after 1,000,000 requests");
+    let (rss_10k, rss_1m, served) = mock_memory(&mock);
+    drop(mock);
+    record("mock_rss_after_10k_mb", json!(round(rss_10k)));
+    record("mock_rss_after_1m_mb", json!(round(rss_1m)));
+    record("mock_requests_served", json!(served));
+
+    let prism = if options.skip_prism {
+        None
+    } else {
+        println!("== Stoplight Prism mocking the same operation from openapi.yaml");
+        measure::prism(seconds)
+    };
+    if let Some(prism) = &prism {
+        record("prism_get", prism.to_json());
+    }
+
+    let mut ratios = vec![
+        at_least(
+            "server auth.get REST / baseline (req/s)",
+            get_rest.rps / baseline.rps,
+            0.5,
+            "≥ 0.5",
+        ),
+        at_least(
+            "server auth.get tRPC / baseline (req/s)",
+            get_trpc.rps / baseline.rps,
+            0.5,
+            "≥ 0.5",
+        ),
+        at_least(
+            "mock auth.get REST / baseline (req/s)",
+            mock_rest.rps / baseline.rps,
+            0.7,
+            "≥ 0.7",
+        ),
+        at_least(
+            "mock auth.get tRPC / baseline (req/s)",
+            mock_trpc.rps / baseline.rps,
+            0.7,
+            "≥ 0.7",
+        ),
+        at_least(
+            "server logins/s / bcrypt ceiling",
+            login_small.rps / login_ceiling,
+            0.8,
+            "≥ 0.8",
+        ),
+        at_most(
+            "auth.get p99 under login flood / alone",
+            get_under_flood.p99_ms / get_alone.p99_ms,
+            3.0,
+            "≤ 3",
+        ),
+        at_most(
+            "auth.get p50 100k / 1k accounts",
+            get_large.p50_ms / get_alone.p50_ms,
+            1.2,
+            "≤ 1.2",
+        ),
+        at_most(
+            "auth.login p50 100k / 1k accounts",
+            login_large.p50_ms / login_small.p50_ms,
+            1.2,
+            "≤ 1.2",
+        ),
+        at_most(
+            "mock start-up, empty (ms)",
+            results_f64(&results, "mock_empty_startup_ms"),
+            50.0,
+            "< 50",
+        ),
+        at_most(
+            "mock start-up, 1,000 accounts (ms)",
+            results_f64(&results, "mock_1k_startup_ms"),
+            50.0,
+            "< 50",
+        ),
+        at_most(
+            "server RSS at 100,000 accounts (MB)",
+            server_rss_mb,
+            100.0,
+            "< 100",
+        ),
+        at_most(
+            "mock RSS after 1M / after 10k requests",
+            rss_1m / rss_10k,
+            2.0,
+            "< 2",
+        ),
+    ];
+    if let Some(prism) = &prism {
+        ratios.push(at_least(
+            "mock / Prism (req/s)",
+            mock_rest.rps / prism.rps,
+            20.0,
+            "≥ 20",
+        ));
+    }
+    let failures: Vec<&WrkRun> = [
+        &baseline,
+        &get_rest,
+        &get_trpc,
+        &get_alone,
+        &login_small,
+        &get_under_flood,
+        &get_large,
+        &login_large,
+        &mock_rest,
+        &mock_trpc,
+    ]
+    .into_iter()
+    .filter(|r| r.non_2xx > 0 || r.errors > 0)
+    .collect();
+
+    println!();
+    println!("{:<44} {:>10}  target", "ratio", "value");
+    for ratio in &ratios {
+        println!(
+            "{:<44} {:>10.3}  {:<8} {}",
+            ratio.name,
+            ratio.value,
+            ratio.target,
+            if ratio.met { "met" } else { "MISSED" }
+        );
+    }
+    for run in &failures {
+        println!(
+            "WARNING: {} answered {} non-2xx and {} socket errors",
+            run.label, run.non_2xx, run.errors
+        );
+    }
+
+    let report = json!({
+        "date": measure::now_iso8601(),
+        "machine": measure::machine(),
+        "seconds_per_run": seconds,
+        "load_generator": measure::wrk_version(),
+        "measurements": Value::Object(results),
+        "ratios": ratios.iter().map(|r| json!({
+            "name": r.name, "value": round(r.value), "target": r.target, "met": r.met,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(parent) = options.out.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    std::fs::write(
+        &options.out,
+        serde_json::to_string_pretty(&report).expect("JSON"),
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", options.out.display()));
+    println!("\nresults written to {}", options.out.display());
+    let _ = std::fs::remove_dir_all(&work);
+    if !failures.is_empty() {
+        // A run that was refused measured nothing.
+        std::process::exit(1);
+    }
+}
+
+fn results_f64(results: &serde_json::Map<String, Value>, key: &str) -> f64 {
+    results.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dokploy-auth-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+fn auth_get(address: &str, trpc: bool) -> Wrk {
+    let path = if trpc {
+        "/api/trpc/auth.get"
+    } else {
+        "/api/auth.get"
+    };
+    Wrk::get(address, path).header("Authorization", &format!("Bearer {TOKEN}"))
+}
+
+fn login(address: &str) -> Wrk {
+    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
+    Wrk::post(address, "/api/auth.login", &body)
+}
+
+/// A data directory with the admin (password at cost 10, the API token) and
+/// `accounts - 1` invited members, written through the server's own storage layer
+/// (sealed, as the binary stores): one bcrypt hash, not 100,000.
+fn prepare_server_data(root: &Path, accounts: usize) -> PathBuf {
+    use server::core::{AccountFixture, Config, Core, Deps, Fixtures};
+    use std::sync::Arc;
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).expect("data directory");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let engine = Arc::new(server::storage::SledStore::open(&data).expect("sled opens"));
+        let random = Arc::new(server::crypto::OsRandom::new());
+        let (store, _) = server::keyfile::seal(
+            engine.clone(),
+            &data,
+            &server::keyfile::default_path(&data),
+            random.clone(),
+        )
+        .expect("sealed store");
+        let deps = Deps {
+            store,
+            clock: Arc::new(server::time::SystemClock),
+            random,
+            hasher: Arc::new(server::hashing::Bcrypt::new(SERVER_COST)),
+            mailer: Arc::new(server::core::ports::NoMail),
+            notifier: Arc::new(server::core::ports::NoNotifier),
+        };
+        let core = Core::new(deps, Config::default()).await.expect("core");
+        let fixtures = Fixtures {
+            admins: vec![AccountFixture {
+                email: ADMIN_EMAIL.into(),
+                password: Some(ADMIN_PASSWORD.into()),
+                api_token: Some(TOKEN.into()),
+                ..AccountFixture::default()
+            }],
+            members: (1..accounts)
+                .map(|n| AccountFixture {
+                    email: format!("member{n}@example.com"),
+                    invited_by: Some(ADMIN_EMAIL.into()),
+                    ..AccountFixture::default()
+                })
+                .collect(),
+        };
+        core.load_fixtures(&fixtures).await.expect("fixtures load");
+        engine.flush_blocking().expect("flush");
+    });
+    data
+}
+
+struct Started {
+    process: Process,
+    address: String,
+    startup_ms: f64,
+}
+
+fn start_server(binary: &Path, data: &Path) -> Started {
+    let address = free_address();
+    let started = Instant::now();
+    let process = Process::spawn(
+        binary.as_os_str(),
+        &[
+            "--data-dir",
+            data.to_str().expect("UTF-8 path"),
+            "--bcrypt-cost",
+            &SERVER_COST.to_string(),
+            "serve",
+            "--listen",
+            &address,
+        ],
+        None,
+    );
+    wait_until_answering(&address, "/health", Duration::from_secs(60)).expect("the server starts");
+    Started {
+        process,
+        address,
+        startup_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+fn start_mock(binary: &Path, fixture: Option<&Path>) -> Started {
+    let address = free_address();
+    let mut args = vec!["--listen".to_string(), address.clone()];
+    if let Some(fixture) = fixture {
+        args.push("--fixtures".into());
+        args.push(fixture.to_str().expect("UTF-8 path").into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let process = Process::spawn(binary.as_os_str(), &args, None);
+    wait_until_answering(&address, "/health", Duration::from_secs(30)).expect("the mock starts");
+    Started {
+        process,
+        address,
+        startup_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+fn write_mock_fixture(work: &Path, accounts: usize) -> PathBuf {
+    let members: Vec<Value> = (1..accounts)
+        .map(|n| json!({"email": format!("member{n}@example.com"), "invitedBy": ADMIN_EMAIL}))
+        .collect();
+    let fixture = json!({
+        "admins": [{"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "apiToken": TOKEN}],
+        "members": members,
+    });
+    let path = work.join("mock-fixture.json");
+    std::fs::write(&path, fixture.to_string()).expect("fixture written");
+    path
+}
+
+/// The mock's resident memory after 10,000 requests and after 1,000,000 (wrk in
+/// chunks until the journal's sequence number says so), and the requests served.
+fn mock_memory(mock: &Started) -> (f64, f64, u64) {
+    let served = || measure::mock_requests_served(&mock.address);
+    while served() < 10_000 {
+        auth_get(&mock.address, false)
+            .connections(16)
+            .seconds(1)
+            .run();
+    }
+    let after_10k = mock.process.rss_mb();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while served() < 1_000_000 && Instant::now() < deadline {
+        auth_get(&mock.address, false)
+            .connections(32)
+            .seconds(10)
+            .run();
+    }
+    (after_10k, mock.process.rss_mb(), served())
+}
