@@ -3,6 +3,7 @@
 //! measured in the same run (a baseline hyper server, bcrypt's own speed, Prism).
 //!
 //!     bench [--seconds N] [--out FILE] [--release-dir DIR] [--skip-prism]
+//!     bench seed DIR N     (only write a data directory of N accounts, for profiling)
 //!
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
@@ -82,6 +83,23 @@ fn at_most(name: &'static str, value: f64, bound: f64, target: &'static str) -> 
 }
 
 fn main() {
+    // `bench seed DIR N`: only write a data directory of N accounts (for profiling).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("seed") {
+        let dir = PathBuf::from(args.get(2).expect("bench seed DIR N"));
+        let accounts = args
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .expect("bench seed DIR N");
+        let data = prepare_server_data(&dir, accounts);
+        println!(
+            "{} accounts in {} (key {}, API token {TOKEN})",
+            accounts,
+            data.display(),
+            server::keyfile::default_path(&data).display()
+        );
+        return;
+    }
     let options = options();
     let seconds = options.seconds;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -1,35 +1,67 @@
-//! bcrypt, run on tokio's blocking pool so that a burst of logins never stalls the
-//! async workers that answer everything else.
+//! bcrypt on its own threads, one per core, at the lowest CPU priority: a flood of
+//! logins uses every idle cycle, yet never delays the async workers that answer
+//! everything else (the kernel runs them first whenever they have work).
 
 use crate::core::ports::{BoxFuture, HashError, PasswordHasher};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct Bcrypt {
     cost: u32,
-    /// One hash at a time per core: more would only make every request, not just
-    /// logins, wait for the CPU.
-    running: Arc<Semaphore>,
+    /// The queue of the hashing threads; they end when the last clone is dropped.
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Bcrypt {
     /// `cost` is bcrypt's work factor (4..=31); Dokploy uses 10.
     pub fn new(cost: u32) -> Bcrypt {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Bcrypt {
-            cost,
-            running: Arc::new(Semaphore::new(cores)),
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..cores {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("bcrypt-{n}"))
+                .spawn(move || {
+                    lowest_priority();
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a bcrypt thread");
+            }
         }
+        Bcrypt { cost, jobs }
     }
 
-    /// Runs `work` on the blocking pool once a core is free.
+    /// Runs `work` on a hashing thread; `None` if it could not run.
     async fn on_a_core<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
-        let _permit = self.running.clone().acquire_owned().await.ok()?;
-        tokio::task::spawn_blocking(work).await.ok()
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.send(job).ok()?;
+        result.await.ok()
+    }
+}
+
+/// Nice 19 for the calling thread (on Linux the nice value is per thread).
+fn lowest_priority() {
+    // SAFETY: setpriority only reads its integer arguments; `who` 0 is this thread.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) };
+    if result != 0 {
+        tracing::warn!("could not lower the priority of a bcrypt thread");
     }
 }
 
@@ -48,21 +80,35 @@ impl PasswordHasher for Bcrypt {
                     .map_err(|e| HashError(e.to_string()))
             })
             .await
-            .unwrap_or_else(|| Err(HashError("the hashing task did not finish".into())))
+            .unwrap_or_else(|| Err(HashError("the hashing thread did not answer".into())))
         })
     }
 
     fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool> {
+        let this = self.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
-            })
-            .await
-            .unwrap_or(false)
+            this.on_a_core(move || bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false)
         })
     }
 
     fn cost(&self) -> u32 {
         self.cost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_and_verifies_on_its_threads() {
+        let bcrypt = Bcrypt::new(4);
+        let hash = bcrypt.hash("password123".into(), [7; 16]).await.unwrap();
+        assert!(hash.starts_with("$2b$04$"));
+        assert!(bcrypt.verify("password123".into(), hash.clone()).await);
+        assert!(!bcrypt.verify("password124".into(), hash).await);
+        assert!(!bcrypt.verify("x".into(), "not a hash".into()).await);
     }
 }

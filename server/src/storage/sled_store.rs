@@ -83,9 +83,22 @@ fn engine(e: sled::Error) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
+/// sled's page cache, unless told otherwise: sled's own default (1 GiB) would let a
+/// small server grow far past what its data needs.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(engine)?;
+        SledStore::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(engine)?;
         let tree = db.open_tree("auth").map_err(engine)?;
         let flusher = Arc::new(Flusher {
             committed: AtomicU64::new(0),
