@@ -31,9 +31,45 @@ pub struct Journal {
     inner: Mutex<Ring>,
 }
 
+/// A request as received: kept raw (cheap to record, one per request) and turned
+/// into a `ReceivedRequest` only when the journal is read.
+pub struct Recorded {
+    pub method: hyper::Method,
+    pub uri: hyper::Uri,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+    pub body_truncated: bool,
+    pub status: u16,
+}
+
+impl Recorded {
+    fn view(&self, seq: u64) -> ReceivedRequest {
+        ReceivedRequest {
+            seq,
+            method: self.method.to_string(),
+            path: self.uri.path().to_string(),
+            query: self.uri.query().map(str::to_string),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            body_truncated: self.body_truncated,
+            status: self.status,
+        }
+    }
+}
+
 struct Ring {
     capacity: usize,
-    entries: VecDeque<ReceivedRequest>,
+    /// Each with its `seq`.
+    entries: VecDeque<(u64, Recorded)>,
     next_seq: u64,
     dropped: u64,
 }
@@ -63,16 +99,20 @@ impl Journal {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a request; `seq` is assigned here.
-    pub fn record(&self, mut request: ReceivedRequest) {
+    /// Records a request; its `seq` is assigned here.
+    pub fn record(&self, request: Recorded) {
         let mut ring = self.lock();
-        request.seq = ring.next_seq;
+        let seq = ring.next_seq;
         ring.next_seq += 1;
         if ring.entries.len() == ring.capacity {
             ring.entries.pop_front();
             ring.dropped += 1;
         }
-        ring.entries.push_back(request);
+        if ring.capacity > 0 {
+            ring.entries.push_back((seq, request));
+        } else {
+            ring.dropped += 1;
+        }
     }
 
     pub fn view(&self) -> JournalView {
@@ -80,7 +120,7 @@ impl Journal {
         JournalView {
             capacity: ring.capacity,
             dropped: ring.dropped,
-            requests: ring.entries.iter().cloned().collect(),
+            requests: ring.entries.iter().map(|(seq, r)| r.view(*seq)).collect(),
         }
     }
 
@@ -96,14 +136,14 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn request() -> ReceivedRequest {
-        ReceivedRequest {
-            seq: 0,
-            method: "GET".into(),
-            path: "/".into(),
-            query: None,
-            headers: vec![],
-            body: String::new(),
+    fn request() -> Recorded {
+        Recorded {
+            method: hyper::Method::GET,
+            uri: "/x?a=1".parse().unwrap(),
+            headers: [(hyper::header::ACCEPT, "*/*".parse().unwrap())]
+                .into_iter()
+                .collect(),
+            body: b"{}".to_vec(),
             body_truncated: false,
             status: 200,
         }
@@ -122,6 +162,17 @@ mod tests {
             view.requests.iter().map(|r| r.seq).collect::<Vec<_>>(),
             [8, 9, 10]
         );
+        let first = &view.requests[0];
+        assert_eq!(
+            (
+                first.method.as_str(),
+                first.path.as_str(),
+                first.query.as_deref()
+            ),
+            ("GET", "/x", Some("a=1"))
+        );
+        assert_eq!(first.headers, [("accept".to_string(), "*/*".to_string())]);
+        assert_eq!(first.body, "{}");
         journal.clear();
         journal.record(request());
         assert_eq!(journal.view().requests[0].seq, 1);

@@ -2,7 +2,7 @@
 //! faults, the journal, and everything else answered by the server's own stack.
 
 use crate::control;
-use crate::journal::{ReceivedRequest, BODY_KEPT};
+use crate::journal::{Recorded, BODY_KEPT};
 use crate::state::MockState;
 use crate::tee::TeeBody;
 use hyper::body::Incoming;
@@ -84,23 +84,12 @@ impl MockService {
         let request = Request::from_parts(parts.clone(), body);
         let state = self.state.clone();
         let response = self.answer(request).await;
-        let copied = copied.lock().unwrap_or_else(|p| p.into_inner());
-        state.journal.record(ReceivedRequest {
-            seq: 0,
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-            query: parts.uri.query().map(str::to_string),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: String::from_utf8_lossy(&copied.bytes).into_owned(),
+        let copied = std::mem::take(&mut *copied.lock().unwrap_or_else(|p| p.into_inner()));
+        state.journal.record(Recorded {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body: copied.bytes,
             body_truncated: copied.truncated,
             status: response.status().as_u16(),
         });
