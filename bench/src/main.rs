@@ -150,7 +150,7 @@ fn main() {
         .connections(2 * cores)
         .seconds(seconds * 2)
         .run();
-    let get_under_flood = {
+    let (get_under_flood, login_during_flood) = {
         let flood = login(&server.address)
             .connections(4 * cores)
             .seconds(seconds + 2)
@@ -160,15 +160,26 @@ fn main() {
             .connections(8)
             .seconds(seconds)
             .run();
-        let _ = flood.wait();
-        run
+        (run, flood.wait())
     };
     drop(server);
+    // The same server without its access log (RUST_LOG=warn): what one log line costs.
+    let quiet = start_server_with(&bin("dokploy-auth"), &small, &[("RUST_LOG", "warn")]);
+    let get_quiet = auth_get(&quiet.address, false)
+        .connections(32)
+        .seconds(seconds)
+        .run();
+    drop(quiet);
     record("server_get_rest", get_rest.to_json());
     record("server_get_trpc", get_trpc.to_json());
     record("server_get_alone_c8", get_alone.to_json());
     record("server_login_1k", login_small.to_json());
     record("server_get_under_login_flood_c8", get_under_flood.to_json());
+    record(
+        "server_login_during_that_flood",
+        login_during_flood.to_json(),
+    );
+    record("server_get_rest_without_access_log", get_quiet.to_json());
 
     println!("== server, 100,000 accounts");
     let seeding = Instant::now();
@@ -233,6 +244,12 @@ fn main() {
         at_least(
             "server auth.get REST / baseline (req/s)",
             get_rest.rps / baseline.rps,
+            0.5,
+            "≥ 0.5",
+        ),
+        at_least(
+            "  same, without the access log",
+            get_quiet.rps / baseline.rps,
             0.5,
             "≥ 0.5",
         ),
@@ -318,6 +335,8 @@ fn main() {
         &get_alone,
         &login_small,
         &get_under_flood,
+        &login_during_flood,
+        &get_quiet,
         &get_large,
         &login_large,
         &mock_rest,
@@ -456,9 +475,13 @@ struct Started {
 }
 
 fn start_server(binary: &Path, data: &Path) -> Started {
+    start_server_with(binary, data, &[])
+}
+
+fn start_server_with(binary: &Path, data: &Path, env: &[(&str, &str)]) -> Started {
     let address = free_address();
     let started = Instant::now();
-    let process = Process::spawn(
+    let process = Process::spawn_with_env(
         binary.as_os_str(),
         &[
             "--data-dir",
@@ -469,7 +492,7 @@ fn start_server(binary: &Path, data: &Path) -> Started {
             "--listen",
             &address,
         ],
-        None,
+        env,
     );
     wait_until_answering(&address, "/health", Duration::from_secs(60)).expect("the server starts");
     Started {

@@ -14,7 +14,16 @@ pub struct Process(Child);
 
 impl Process {
     pub fn spawn(program: &OsStr, args: &[&str], dir: Option<&Path>) -> Process {
+        Process::start(program, args, dir, &[])
+    }
+
+    pub fn spawn_with_env(program: &OsStr, args: &[&str], env: &[(&str, &str)]) -> Process {
+        Process::start(program, args, None, env)
+    }
+
+    fn start(program: &OsStr, args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Process {
         let mut command = Command::new(program);
+        command.envs(env.iter().copied());
         command
             .args(args)
             .stdin(Stdio::null())

@@ -1,6 +1,6 @@
-//! bcrypt on its own threads, one per core, at the lowest CPU priority: a flood of
-//! logins uses every idle cycle, yet never delays the async workers that answer
-//! everything else (the kernel runs them first whenever they have work).
+//! bcrypt on its own threads, one per core, at the lowest CPU priority (`SCHED_IDLE`):
+//! a flood of logins uses every idle cycle, yet never delays the async workers that
+//! answer everything else (the kernel runs them first whenever they have work).
 
 use crate::core::ports::{BoxFuture, HashError, PasswordHasher};
 use std::sync::mpsc;
@@ -56,11 +56,14 @@ impl Bcrypt {
     }
 }
 
-/// Nice 19 for the calling thread (on Linux the nice value is per thread).
+/// `SCHED_IDLE` for the calling thread: any other thread that wakes up takes the
+/// core at once (a nice value only shortens the wait). Falls back to nice 19.
 fn lowest_priority() {
-    // SAFETY: setpriority only reads its integer arguments; `who` 0 is this thread.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) };
-    if result != 0 {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both calls only read their arguments; pid/who 0 is this thread on Linux.
+    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+    let niced = idle || unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) } == 0;
+    if !niced {
         tracing::warn!("could not lower the priority of a bcrypt thread");
     }
 }
