@@ -32,7 +32,7 @@ conformance:
 	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET)
 
 ## Benchmarks, as ratios against figures measured in the same run (bench/README.md).
-BENCH_SECONDS ?= 5
+BENCH_SECONDS ?= 4
 bench:
 	@command -v wrk >/dev/null 2>&1 || (apt-get install -y wrk || (sudo apt-get update && sudo apt-get install -y wrk))
 	@test -x bench/node/node_modules/.bin/prism || (cd bench/node && npm ci --no-audit --no-fund) || echo "Prism could not be installed: its comparison is skipped"

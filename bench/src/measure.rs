@@ -203,6 +203,9 @@ impl Wrk {
             "-d",
             &format!("{}s", self.seconds),
             "--latency",
+            // Our request timeout: a slow answer counts in the latency, not as an error.
+            "--timeout",
+            "30s",
         ]);
         for (name, value) in &self.headers {
             command.args(["-H", &format!("{name}: {value}")]);
