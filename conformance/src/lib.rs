@@ -10,4 +10,4 @@ pub mod target;
 pub mod totp;
 
 pub use runner::{run, Report, Verdict};
-pub use target::{Target, UrlTarget};
+pub use target::{SpawnTarget, Target, UrlTarget};

@@ -1,8 +1,8 @@
-//! `conformance run --target http://host:port [--filter PATTERN] [--junit FILE]`
+//! `conformance run (--target http://host:port | --spawn CMD) [--filter PATTERN] [--junit FILE]`
 
 use clap::{Parser, Subcommand};
 use conformance::runner::CheckResult;
-use conformance::{run, UrlTarget, Verdict};
+use conformance::{run, SpawnTarget, UrlTarget, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,11 +20,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the checks against a target (a fresh instance, or the mock).
+    /// Run the checks against a target (a fresh instance, the mock, or a command).
     Run {
         /// The target's base URL, e.g. http://127.0.0.1:3000
+        #[arg(long, required_unless_present = "spawn", conflicts_with = "spawn")]
+        target: Option<String>,
+        /// Start the target with this command for every check (`{addr}`: where to
+        /// listen, `{dir}`: a new empty directory), e.g.
+        /// 'dokploy-auth --data-dir {dir}/data serve --listen {addr}'
         #[arg(long)]
-        target: String,
+        spawn: Option<String>,
         /// Only the checks whose "procedure / outcome" name contains this.
         #[arg(long)]
         filter: Option<String>,
@@ -44,28 +49,43 @@ enum Command {
 async fn main() -> ExitCode {
     let Command::Run {
         target,
+        spawn,
         filter,
         junit,
         cases,
         seed,
     } = Cli::parse().command;
-    let target = match UrlTarget::connect(&target).await {
-        Ok(target) => target,
-        Err(why) => {
-            eprintln!("conformance: {why}");
-            return ExitCode::from(2);
-        }
+    let (target, resets): (Arc<dyn conformance::Target>, bool) = match (target, spawn) {
+        (_, Some(command)) => match SpawnTarget::new(&command) {
+            // A new process per check and per model sequence: every one is fresh.
+            Ok(target) => (Arc::new(target), true),
+            Err(why) => {
+                eprintln!("conformance: {why}");
+                return ExitCode::from(2);
+            }
+        },
+        (Some(url), None) => match UrlTarget::connect(&url).await {
+            Ok(target) => {
+                if !target.resets() {
+                    eprintln!("note: the target has no /__mock/reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped. --spawn CMD runs them all, each on a new process");
+                }
+                let resets = target.resets();
+                (Arc::new(target), resets)
+            }
+            Err(why) => {
+                eprintln!("conformance: {why}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => unreachable!("clap requires --target or --spawn"),
     };
-    if !target.resets() {
-        eprintln!("note: the target has no /__mock/reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped");
-    }
-    let resets = target.resets();
-    let target: Arc<dyn conformance::Target> = Arc::new(target);
     let mut report = run(target.clone(), filter.as_deref()).await;
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {
         let started = std::time::Instant::now();
         let verdict = if !resets {
-            Verdict::Skipped("the model needs a fresh instance per sequence (/__mock/reset)".into())
+            Verdict::Skipped(
+                "the model needs a fresh instance per sequence (/__mock/reset or --spawn)".into(),
+            )
         } else {
             match conformance::model::property(target.as_ref(), cases, seed).await {
                 Ok(()) => Verdict::Passed,

@@ -120,3 +120,125 @@ impl Target for UrlTarget {
         self.url.clone()
     }
 }
+
+/// Any implementation started by a command, a new process for each check (and each
+/// model sequence): in the command, `{addr}` becomes a free loopback address and
+/// `{dir}` a new empty directory. The clock is the system's and cannot be moved.
+///
+/// ```text
+/// conformance run --spawn 'dokploy-auth --data-dir {dir}/data --bcrypt-cost 4 serve --listen {addr}'
+/// ```
+pub struct SpawnTarget {
+    command: String,
+    current: tokio::sync::Mutex<Option<Spawned>>,
+    started: std::sync::atomic::AtomicU64,
+}
+
+struct Spawned {
+    child: tokio::process::Child,
+    dir: std::path::PathBuf,
+    addr: SocketAddr,
+}
+
+impl Spawned {
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl SpawnTarget {
+    pub fn new(command: &str) -> Result<SpawnTarget, String> {
+        if !command.contains("{addr}") {
+            return Err("the --spawn command must contain {addr} (where to listen)".into());
+        }
+        Ok(SpawnTarget {
+            command: command.to_string(),
+            current: tokio::sync::Mutex::new(None),
+            started: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    async fn start(&self) -> Result<Spawned, String> {
+        let n = self
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("conformance-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?;
+        let command = self
+            .command
+            .replace("{addr}", &addr.to_string())
+            .replace("{dir}", &dir.to_string_lossy());
+        // `exec`: the shell becomes the implementation, so killing it stops it.
+        let child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {command}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot run {command}: {e}"))?;
+        let spawned = Spawned { child, dir, addr };
+        for _ in 0..3000 {
+            if try_send(addr, "GET", "/api/auth.get", &[], "")
+                .await
+                .is_some()
+            {
+                return Ok(spawned);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        spawned.stop().await;
+        Err(format!("{command}: nothing answered within 30 s"))
+    }
+}
+
+impl Target for SpawnTarget {
+    fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            if let Some(old) = current.take() {
+                old.stop().await;
+            }
+            let spawned = self.start().await?;
+            let addr = spawned.addr;
+            *current = Some(spawned);
+            Ok(addr)
+        })
+    }
+
+    fn shared(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
+        Box::pin(async move {
+            if let Some(running) = self.current.lock().await.as_ref() {
+                return Ok(running.addr);
+            }
+            self.fresh().await
+        })
+    }
+
+    fn now_ms(&self) -> BoxFuture<'_, i64> {
+        Box::pin(async { system_now_ms() })
+    }
+
+    fn advance_clock(&self, _ms: i64) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+
+    fn name(&self) -> String {
+        self.command.clone()
+    }
+}
+
+impl Drop for SpawnTarget {
+    fn drop(&mut self) {
+        if let Some(spawned) = self.current.get_mut().take() {
+            // kill_on_drop stops the process; the directory is ours to remove.
+            let _ = std::fs::remove_dir_all(&spawned.dir);
+        }
+    }
+}

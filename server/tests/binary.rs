@@ -347,3 +347,30 @@ async fn data_from_before_sealing_is_sealed_at_start_and_the_key_is_then_require
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com"));
 }
+
+/// The conformance suite against the real binary (sealed sled store, system clock),
+/// a new process for every check and every model sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_passes_the_conformance_suite_one_process_per_check() {
+    let command = format!("{BIN} --data-dir {{dir}}/data --bcrypt-cost 4 serve --listen {{addr}}");
+    let target = std::sync::Arc::new(conformance::SpawnTarget::new(&command).unwrap());
+    let report = conformance::run(target.clone(), None).await;
+    println!("{}", report.render());
+    assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
+    let clock_checks = conformance::checks::all()
+        .iter()
+        .filter(|c| c.moves_clock)
+        .count();
+    assert_eq!(
+        report.skipped(),
+        clock_checks,
+        "only the checks that move the clock are skipped"
+    );
+    assert_eq!(
+        report.passed() + clock_checks,
+        conformance::checks::all().len()
+    );
+    conformance::model::property(target.as_ref(), 6, 11)
+        .await
+        .unwrap_or_else(|failure| panic!("the binary disagrees with the model:\n{failure}"));
+}
