@@ -1,5 +1,6 @@
 //! Model-based testing: a reference model of the auth state (accounts, passwords,
-//! cookie sessions with sliding expiry, API tokens, invitations) and random
+//! cookie sessions with sliding expiry, API tokens, invitations, 2FA secrets with
+//! the pending login and the last pin used) and random
 //! sequences of calls, each answer checked against what the model predicts. A
 //! failing sequence is printed as `curl` commands. Each call goes over REST or tRPC
 //! at random, so one sequence mixes both transports over the same sessions.
@@ -53,6 +54,16 @@ pub enum Op {
         hours: u32,
     },
     BadLogin,
+    /// Turns 2FA on for the session's account (a new secret and a pin from it).
+    Enable2FA {
+        session: usize,
+    },
+    /// Finishes a 2FA login with the pin of now, or a wrong pin; a second pin in the
+    /// same 30 s step is a replay.
+    Pin {
+        who: usize,
+        right: bool,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +81,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         // Past every lifetime, API tokens' 365 days included.
         1 => Just(Op::Advance { hours: 366 * 24 }),
         1 => Just(Op::BadLogin),
+        2 => i().prop_map(|session| Op::Enable2FA { session }),
+        3 => (i(), any::<bool>()).prop_map(|(who, right)| Op::Pin { who, right }),
     ]
 }
 
@@ -82,6 +95,12 @@ struct Account {
     /// Members: the invitation.
     invitation: Option<(String, i64)>,
     removed: bool,
+    /// The TOTP secret once 2FA is on.
+    totp_secret: Option<String>,
+    /// The 30 s step of the last pin accepted.
+    last_step: Option<i64>,
+    /// Until when a pin finishes a login (after a correct password).
+    pending_until: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +121,19 @@ struct Model {
     addr: SocketAddr,
     /// The transport of the step being run.
     transport: Transport,
+    /// The target's clock when the step began (for TOTP pins): the same as `now` on
+    /// a target whose clock the suite moves, the system's otherwise.
+    clock_ms: i64,
+}
+
+const PENDING_2FA_MS: i64 = specs::lifetimes::PENDING_2FA_MS;
+
+fn step_of(ms: i64) -> i64 {
+    ms.div_euclid(30_000)
+}
+
+fn pin_at(secret: &str, ms: i64) -> String {
+    crate::totp::pin(secret, u64::try_from(ms / 1000).unwrap_or(0)).unwrap_or_default()
 }
 
 pub fn transport() -> impl Strategy<Value = Transport> {
@@ -242,7 +274,18 @@ impl Model {
                     .call("POST", "/api/auth.login", None, Some(&body))
                     .await;
                 let can = right_password && account.password.is_some() && !account.removed;
-                if can {
+                if can && account.totp_secret.is_some() {
+                    let expected = json!({"is2FAEnabled": true, "authId": account.id}).to_string();
+                    expect(&r, 200, Some(&expected), "login of a 2FA account")?;
+                    if r.set_cookie().is_some() {
+                        return Err(format!(
+                            "a 2FA login set a cookie before the pin: {:?}",
+                            r.set_cookie()
+                        ));
+                    }
+                    self.accounts[who].pending_until = Some(self.now + PENDING_2FA_MS);
+                    Ok(())
+                } else if can {
                     let expected = json!({"is2FAEnabled": false, "authId": account.id}).to_string();
                     expect(&r, 200, Some(&expected), "login")?;
                     self.new_session(who, &r)
@@ -400,6 +443,9 @@ impl Model {
                         self.now + INVITATION_MS,
                     )),
                     removed: false,
+                    totp_secret: None,
+                    last_step: None,
+                    pending_until: None,
                 });
                 Ok(())
             }
@@ -479,6 +525,82 @@ impl Model {
                 self.transcript.push(format!("# the clock moves {hours} h"));
                 Ok(())
             }
+            Op::Enable2FA { session } => {
+                let Some(s) = self.pick(session) else {
+                    return Ok(());
+                };
+                let owner = self.sessions[s].owner;
+                if self.accounts[owner].totp_secret.is_some() {
+                    return Ok(());
+                }
+                let live = self.live(s);
+                let r = self
+                    .call("GET", "/api/auth.generate2FASecret", Some(s), None)
+                    .await;
+                if !live {
+                    return expect(&r, 401, None, "generate2FASecret on a dead session");
+                }
+                expect(&r, 200, None, "generate2FASecret")?;
+                let secret = r.json()["secret"].as_str().unwrap_or_default().to_string();
+                let pin = pin_at(&secret, self.clock_ms);
+                let body = json!({"pin": pin, "secret": secret}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.verify2FASetup", Some(s), Some(&body))
+                    .await;
+                expect(&r, 200, None, "verify2FASetup")?;
+                if r.json()["is2FAEnabled"] != true {
+                    return Err(format!("verify2FASetup left 2FA off: {}", r.body));
+                }
+                let account = &mut self.accounts[owner];
+                account.totp_secret = Some(secret);
+                account.last_step = Some(step_of(self.clock_ms));
+                Ok(())
+            }
+            Op::Pin { who, right } => {
+                let enrolled: Vec<usize> = (0..self.accounts.len())
+                    .filter(|&a| self.accounts[a].totp_secret.is_some())
+                    .collect();
+                let Some(&a) = enrolled.get(who % enrolled.len().max(1)) else {
+                    return Ok(());
+                };
+                let account = self.accounts[a].clone();
+                let secret = account.totp_secret.clone().unwrap_or_default();
+                let step = step_of(self.clock_ms);
+                let pin = if right {
+                    pin_at(&secret, self.clock_ms)
+                } else {
+                    // A pin valid at no step the target accepts now.
+                    let valid: Vec<String> = [-30_000, 0, 30_000]
+                        .iter()
+                        .map(|d| pin_at(&secret, self.clock_ms + d))
+                        .collect();
+                    (0..4)
+                        .map(|n| format!("{n}{n}{n}{n}{n}{n}"))
+                        .find(|p| !valid.contains(p))
+                        .unwrap_or_default()
+                };
+                let body = json!({"pin": pin, "id": account.id}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.verifyLogin2FA", None, Some(&body))
+                    .await;
+                let accepted = right
+                    && !account.removed
+                    && account.pending_until.is_some_and(|until| until > self.now)
+                    && account.last_step.is_none_or(|last| step > last);
+                if accepted {
+                    expect(&r, 200, Some("true"), "a fresh pin after the password")?;
+                    self.accounts[a].pending_until = None;
+                    self.accounts[a].last_step = Some(step);
+                    self.new_session(a, &r)
+                } else {
+                    expect(
+                        &r,
+                        400,
+                        Some(&error("BAD_REQUEST", msg::INVALID_2FA)),
+                        "a wrong, replayed or unexpected pin",
+                    )
+                }
+            }
             Op::BadLogin => {
                 let r = self
                     .call("POST", "/api/auth.login", None, Some(r#"{"email":"nope"}"#))
@@ -511,6 +633,7 @@ pub async fn run_case(
         transcript: Vec::new(),
         addr,
         transport: Transport::Rest,
+        clock_ms: 0,
     };
     let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
     let r = model
@@ -535,6 +658,9 @@ pub async fn run_case(
         admin: true,
         invitation: None,
         removed: false,
+        totp_secret: None,
+        last_step: None,
+        pending_until: None,
     });
     model.new_session(0, &r)?;
     for (op, transport) in ops {
@@ -544,6 +670,7 @@ pub async fn run_case(
                 continue;
             }
         }
+        model.clock_ms = target.now_ms().await;
         if let Err(why) = model.step(op).await {
             return Err(format!(
                 "{why}\n\nthe requests, as curl:\n{}",

@@ -1,5 +1,5 @@
 //! In-process targets: the server (sled in a temporary directory, new per check,
-//! manual clock) and the mock (reset per check).
+//! manual clock, throttling off) and the mock (reset per check).
 #![allow(dead_code)]
 
 use conformance::target::{BoxFuture, Target};
@@ -32,10 +32,15 @@ impl Target for InProcessServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(|e| e.to_string())?;
-            let running =
-                server::app::start(listener, deps, Default::default(), Default::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            // Throttling off, as in the mock: the model guesses wrong passwords and
+            // pins on purpose (throttling has its own tests in server/tests/throttle.rs).
+            let config = server::core::Config {
+                throttle: None,
+                ..Default::default()
+            };
+            let running = server::app::start(listener, deps, config, Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
             let addr = running.addr;
             *self.current.lock().unwrap() = Some((running, clock, dir));
             Ok(addr)
