@@ -24,7 +24,27 @@ pub struct Check {
     pub moves_clock: bool,
     /// Changes nothing and needs no account: runs on any instance, fresh or not.
     pub stateless: bool,
+    /// The mode the target must run in.
+    pub mode: Only,
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
+}
+
+/// Which targets a check applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Any,
+    SelfHosted,
+    Cloud,
+}
+
+impl Only {
+    pub fn applies(self, cloud: bool) -> bool {
+        match self {
+            Only::Any => true,
+            Only::SelfHosted => !cloud,
+            Only::Cloud => cloud,
+        }
+    }
 }
 
 impl Check {
@@ -141,6 +161,36 @@ impl Ctx {
         Client::new(self.addr)
     }
 
+    /// The token after `marker` in the newest email the target sent.
+    async fn email_token(&self, marker: &str) -> Result<String, String> {
+        let emails = self
+            .target
+            .emails()
+            .await
+            .ok_or("the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port})")?;
+        crate::smtp::token_after(&emails, marker)
+            .ok_or_else(|| format!("no email with {marker}<token> among {} sent", emails.len()))
+    }
+
+    /// A cloud admin who signed up, confirmed and logged in (by cookie).
+    async fn confirmed_cloud_admin(&self) -> Result<Client, String> {
+        expect(
+            &self.client().post("/api/auth.createAdmin", ADMIN).await,
+            200,
+            "true",
+        )?;
+        let token = self.email_token("confirm-email?token=").await?;
+        let body = json!({"confirmationToken": token}).to_string();
+        expect(
+            &self.client().post("/api/auth.confirmEmail", &body).await,
+            200,
+            "true",
+        )?;
+        let mut admin = self.client();
+        expect_status(&admin.post("/api/auth.login", ADMIN).await, 200)?;
+        Ok(admin)
+    }
+
     async fn admin(&self) -> Result<Client, String> {
         let mut admin = self.client();
         let r = admin.post("/api/auth.createAdmin", ADMIN).await;
@@ -197,37 +247,46 @@ impl Ctx {
         Ok(())
     }
 
-    /// Enables 2FA for `client` and returns the secret.
-    async fn enable_2fa(&self, client: &mut Client) -> Result<String, String> {
+    /// Enables 2FA for `client`; the secret and the pin that enabled it (kept: on a
+    /// real clock the step may change before the pin is tried again).
+    async fn enable_2fa(&self, client: &mut Client) -> Result<(String, String), String> {
         let out = client.get("/api/auth.generate2FASecret").await.json();
         let secret = out["secret"].as_str().ok_or("no secret")?.to_string();
-        let body = json!({"pin": self.pin(&secret, 0).await, "secret": secret});
+        let pin = self.pin(&secret, 0).await;
+        let body = json!({"pin": pin, "secret": secret});
         expect_status(
             &client
                 .post("/api/auth.verify2FASetup", &body.to_string())
                 .await,
             200,
         )?;
-        Ok(secret)
+        Ok((secret, pin))
     }
 }
 
 macro_rules! check {
     ($procedure:literal, $outcome:literal, |$ctx:ident| $body:block) => {
-        check!(@make $procedure, $outcome, false, false, |$ctx| $body)
+        check!(@make $procedure, $outcome, false, false, Only::SelfHosted, |$ctx| $body)
     };
     ($procedure:literal, $outcome:literal, clock, |$ctx:ident| $body:block) => {
-        check!(@make $procedure, $outcome, true, false, |$ctx| $body)
+        check!(@make $procedure, $outcome, true, false, Only::SelfHosted, |$ctx| $body)
     };
     ($procedure:literal, $outcome:literal, stateless, |$ctx:ident| $body:block) => {
-        check!(@make $procedure, $outcome, false, true, |$ctx| $body)
+        check!(@make $procedure, $outcome, false, true, Only::Any, |$ctx| $body)
     };
-    (@make $procedure:literal, $outcome:literal, $clock:expr, $stateless:expr, |$ctx:ident| $body:block) => {
+    ($procedure:literal, $outcome:literal, stateless_self_hosted, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, true, Only::SelfHosted, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, cloud, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, false, Only::Cloud, |$ctx| $body)
+    };
+    (@make $procedure:literal, $outcome:literal, $clock:expr, $stateless:expr, $mode:expr, |$ctx:ident| $body:block) => {
         Check {
             procedure: $procedure,
             outcome: $outcome,
             moves_clock: $clock,
             stateless: $stateless,
+            mode: $mode,
             run: |$ctx| Box::pin(async move { $body }),
         }
     };
@@ -834,7 +893,7 @@ pub fn all() -> Vec<Check> {
             "password, then pin, then a session",
             |ctx| {
                 let mut admin = ctx.admin().await?;
-                let secret = ctx.enable_2fa(&mut admin).await?;
+                let (secret, _) = ctx.enable_2fa(&mut admin).await?;
                 let mut c = ctx.client();
                 let r = c.post("/api/auth.login", ADMIN).await;
                 ensure!(
@@ -873,12 +932,11 @@ pub fn all() -> Vec<Check> {
         ),
         check!("auth.verifyLogin2FA", "a pin is accepted once", |ctx| {
             let mut admin = ctx.admin().await?;
-            let secret = ctx.enable_2fa(&mut admin).await?;
+            let (secret, setup_pin) = ctx.enable_2fa(&mut admin).await?;
             let login = || async {
                 ctx.client().post("/api/auth.login", ADMIN).await.json()["authId"].clone()
             };
             let id = login().await;
-            let setup_pin = ctx.pin(&secret, 0).await;
             let r = ctx
                 .client()
                 .post(
@@ -915,7 +973,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.sendResetPasswordEmail",
             "404 in self-hosted mode",
-            stateless,
+            stateless_self_hosted,
             |ctx| {
                 let r = ctx
                     .client()
@@ -930,7 +988,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.resetPassword",
             "404 in self-hosted mode",
-            stateless,
+            stateless_self_hosted,
             |ctx| {
                 let r = ctx
                     .client()
@@ -945,7 +1003,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.confirmEmail",
             "404 in self-hosted mode",
-            stateless,
+            stateless_self_hosted,
             |ctx| {
                 let r = ctx
                     .client()
@@ -1073,6 +1131,114 @@ pub fn all() -> Vec<Check> {
                     "UNAUTHORIZED",
                     msg::UNAUTHORIZED,
                 )
+            }
+        ),
+        check!(
+            "auth.createAdmin",
+            "cloud: sign-up without a cookie, confirmation by email, then login",
+            cloud,
+            |ctx| {
+                let r = ctx.client().post("/api/auth.createAdmin", ADMIN).await;
+                expect(&r, 200, "true")?;
+                ensure!(
+                    r.set_cookie().is_none(),
+                    "a cookie before confirmation: {:?}",
+                    r.set_cookie()
+                );
+                let first = ctx.email_token("confirm-email?token=").await?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_error(&r, "BAD_REQUEST", msg::EMAIL_NOT_CONFIRMED)?;
+                let resent = ctx.email_token("confirm-email?token=").await?;
+                ensure!(
+                    resent != first,
+                    "login did not send a new confirmation token"
+                );
+                let confirm = |token: &str| json!({"confirmationToken": token}).to_string();
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&first))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("the replaced token: {e}"))?;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&resent))
+                    .await;
+                expect(&r, 200, "true")?;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&resent))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("a used token: {e}"))?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_status(&r, 200)?;
+                expect_session_cookie(&r).map(|_| ())
+            }
+        ),
+        check!(
+            "auth.createAdmin",
+            "cloud: many admins; 400 for an email in use",
+            cloud,
+            |ctx| {
+                expect(
+                    &ctx.client().post("/api/auth.createAdmin", ADMIN).await,
+                    200,
+                    "true",
+                )?;
+                let other = r#"{"email":"second@example.com","password":"password123"}"#;
+                expect(
+                    &ctx.client().post("/api/auth.createAdmin", other).await,
+                    200,
+                    "true",
+                )?;
+                let shouted = r#"{"email":"ADMIN@example.com","password":"password123"}"#;
+                let r = ctx.client().post("/api/auth.createAdmin", shouted).await;
+                expect_error(&r, "BAD_REQUEST", msg::EMAIL_IN_USE)
+            }
+        ),
+        check!(
+            "auth.resetPassword",
+            "cloud: a reset by email sets the password once and ends the sessions",
+            cloud,
+            |ctx| {
+                let mut admin = ctx.confirmed_cloud_admin().await?;
+                let sent_before = ctx.target.emails().await.map_or(0, |e| e.len());
+                let unknown = r#"{"email":"nobody@example.com"}"#;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.sendResetPasswordEmail", unknown)
+                    .await;
+                expect(&r, 200, "")?;
+                let sent_after = ctx.target.emails().await.map_or(0, |e| e.len());
+                ensure!(
+                    sent_after == sent_before,
+                    "an email sent to an unknown address"
+                );
+                let known = json!({"email": ADMIN_EMAIL}).to_string();
+                let r = ctx
+                    .client()
+                    .post("/api/auth.sendResetPasswordEmail", &known)
+                    .await;
+                expect(&r, 200, "")?;
+                let token = ctx.email_token("reset-password?token=").await?;
+                let reset =
+                    json!({"resetPasswordToken": token, "password": "a new password"}).to_string();
+                let r = ctx.client().post("/api/auth.resetPassword", &reset).await;
+                expect(&r, 200, "true")?;
+                expect_error(
+                    &admin.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+                .map_err(|e| format!("the old session after a reset: {e}"))?;
+                let r = ctx.client().post("/api/auth.resetPassword", &reset).await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("a used reset token: {e}"))?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_error(&r, "BAD_REQUEST", msg::CREDENTIALS)?;
+                let new = json!({"email": ADMIN_EMAIL, "password": "a new password"}).to_string();
+                expect_status(&ctx.client().post("/api/auth.login", &new).await, 200)
             }
         ),
     ]

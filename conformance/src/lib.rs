@@ -6,6 +6,7 @@ pub mod checks;
 pub mod client;
 pub mod model;
 pub mod runner;
+pub mod smtp;
 pub mod target;
 pub mod totp;
 

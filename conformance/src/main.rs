@@ -56,7 +56,7 @@ async fn main() -> ExitCode {
         seed,
     } = Cli::parse().command;
     let (target, resets): (Arc<dyn conformance::Target>, bool) = match (target, spawn) {
-        (_, Some(command)) => match SpawnTarget::new(&command) {
+        (_, Some(command)) => match SpawnTarget::new(&command).await {
             // A new process per check and per model sequence: every one is fresh.
             Ok(target) => (Arc::new(target), true),
             Err(why) => {
@@ -82,7 +82,9 @@ async fn main() -> ExitCode {
     let mut report = run(target.clone(), filter.as_deref()).await;
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {
         let started = std::time::Instant::now();
-        let verdict = if !resets {
+        let verdict = if report.cloud {
+            Verdict::Skipped("the model is written for self-hosted mode".into())
+        } else if !resets {
             Verdict::Skipped(
                 "the model needs a fresh instance per sequence (/__mock/reset or --spawn)".into(),
             )

@@ -26,6 +26,8 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub target: String,
+    /// Whether the target answered as a cloud-mode instance.
+    pub cloud: bool,
     pub results: Vec<CheckResult>,
 }
 
@@ -151,13 +153,21 @@ pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
         .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
         .collect();
     let can_move_clock = target.advance_clock(0).await;
+    let cloud = match target.shared().await {
+        Ok(addr) => crate::target::is_cloud(addr).await,
+        Err(_) => false,
+    };
     let mut report = Report {
         target: target.name(),
+        cloud,
         results: Vec::new(),
     };
     for check in checks {
         let started = Instant::now();
-        let verdict = if check.moves_clock && !can_move_clock {
+        let verdict = if !check.mode.applies(cloud) {
+            let mode = if cloud { "cloud" } else { "self-hosted" };
+            Verdict::Skipped(format!("not for a {mode} target"))
+        } else if check.moves_clock && !can_move_clock {
             Verdict::Skipped("the target's clock cannot be moved".into())
         } else {
             let instance = if check.stateless {

@@ -22,6 +22,45 @@ pub trait Target: Send + Sync {
     fn advance_clock(&self, ms: i64) -> BoxFuture<'_, bool>;
     /// A name for reports.
     fn name(&self) -> String;
+    /// The emails the target has sent since its instance was made, oldest first, as
+    /// text (enough to read links and tokens); `None` when the suite cannot read them.
+    fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async { None })
+    }
+}
+
+/// Whether the instance at `addr` runs in cloud mode: self-hosted answers the reset
+/// request with 404, cloud with 200 (and, for an unknown email, sends nothing).
+pub async fn is_cloud(addr: SocketAddr) -> bool {
+    send(
+        addr,
+        "POST",
+        "/api/auth.sendResetPasswordEmail",
+        &[("content-type", "application/json")],
+        r#"{"email":"nobody@conformance.invalid"}"#,
+    )
+    .await
+    .status
+        == 200
+}
+
+/// The texts of the mock's outbox (`GET /__mock/outbox`).
+pub async fn mock_outbox(addr: SocketAddr) -> Option<Vec<String>> {
+    let r = try_send(addr, "GET", "/__mock/outbox", &[], "").await?;
+    let emails = serde_json::from_str::<serde_json::Value>(&r.body).ok()?;
+    Some(
+        emails
+            .as_array()?
+            .iter()
+            .map(|e| {
+                format!(
+                    "To: {}\n{}",
+                    e["to"].as_str().unwrap_or(""),
+                    e["text"].as_str().unwrap_or("")
+                )
+            })
+            .collect(),
+    )
 }
 
 fn system_now_ms() -> i64 {
@@ -119,19 +158,32 @@ impl Target for UrlTarget {
     fn name(&self) -> String {
         self.url.clone()
     }
+
+    fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async move {
+            if !self.has_control_plane {
+                return None;
+            }
+            mock_outbox(self.addr).await
+        })
+    }
 }
 
 /// Any implementation started by a command, a new process for each check (and each
-/// model sequence): in the command, `{addr}` becomes a free loopback address and
-/// `{dir}` a new empty directory. The clock is the system's and cannot be moved.
+/// model sequence): in the command, `{addr}` becomes a free loopback address, `{dir}`
+/// a new empty directory, and `{smtp_port}` the port of an SMTP server the suite
+/// runs (so a cloud-mode target's emails can be read). The clock is the system's
+/// and cannot be moved.
 ///
 /// ```text
 /// conformance run --spawn 'dokploy-auth --data-dir {dir}/data --bcrypt-cost 4 serve --listen {addr}'
 /// ```
 pub struct SpawnTarget {
     command: String,
+    smtp: Option<crate::smtp::SmtpSink>,
+    /// Messages the sink had received when the current instance started.
+    emails_before: std::sync::atomic::AtomicUsize,
     current: tokio::sync::Mutex<Option<Spawned>>,
-    started: std::sync::atomic::AtomicU64,
 }
 
 struct Spawned {
@@ -148,31 +200,48 @@ impl Spawned {
 }
 
 impl SpawnTarget {
-    pub fn new(command: &str) -> Result<SpawnTarget, String> {
+    /// Needs a tokio runtime (the SMTP server, when the command names `{smtp_port}`).
+    pub async fn new(command: &str) -> Result<SpawnTarget, String> {
         if !command.contains("{addr}") {
             return Err("the --spawn command must contain {addr} (where to listen)".into());
         }
+        let smtp = if command.contains("{smtp_port}") {
+            Some(
+                crate::smtp::SmtpSink::start()
+                    .await
+                    .map_err(|e| format!("cannot start the SMTP server: {e}"))?,
+            )
+        } else {
+            None
+        };
         Ok(SpawnTarget {
             command: command.to_string(),
+            smtp,
+            emails_before: std::sync::atomic::AtomicUsize::new(0),
             current: tokio::sync::Mutex::new(None),
-            started: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     async fn start(&self) -> Result<Spawned, String> {
-        let n = self
-            .started
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Unique in this process, whichever target asks (tests run several at once).
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("conformance-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?;
+        let smtp_port = self.smtp.as_ref().map_or(0, |s| s.addr.port());
         let command = self
             .command
             .replace("{addr}", &addr.to_string())
-            .replace("{dir}", &dir.to_string_lossy());
+            .replace("{dir}", &dir.to_string_lossy())
+            .replace("{smtp_port}", &smtp_port.to_string());
+        if let Some(smtp) = &self.smtp {
+            self.emails_before
+                .store(smtp.messages().len(), std::sync::atomic::Ordering::SeqCst);
+        }
         // `exec`: the shell becomes the implementation, so killing it stops it.
         let child = tokio::process::Command::new("sh")
             .arg("-c")
@@ -231,6 +300,14 @@ impl Target for SpawnTarget {
 
     fn name(&self) -> String {
         self.command.clone()
+    }
+
+    fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async move {
+            let smtp = self.smtp.as_ref()?;
+            let before = self.emails_before.load(std::sync::atomic::Ordering::SeqCst);
+            Some(smtp.messages().into_iter().skip(before).collect())
+        })
     }
 }
 

@@ -8,10 +8,38 @@ use conformance::{run, Report};
 use std::sync::Arc;
 
 fn assert_all_pass(report: &Report) {
+    assert_mode_passes(report, false);
+}
+
+/// Every check for the mode passes; only those for the other mode are skipped.
+fn assert_mode_passes(report: &Report, cloud: bool) {
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
-    assert_eq!(report.skipped(), 0);
-    assert_eq!(report.passed(), conformance::checks::all().len());
+    let for_mode = conformance::checks::all()
+        .iter()
+        .filter(|c| c.mode.applies(cloud))
+        .count();
+    assert_eq!(report.passed(), for_mode);
+    assert_eq!(
+        report.skipped(),
+        conformance::checks::all().len() - for_mode
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_conforms_in_cloud_mode() {
+    let report = run(Arc::new(InProcessServer::cloud()), None).await;
+    assert_mode_passes(&report, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_conforms_in_cloud_mode() {
+    let mock = mock::MockServer::builder()
+        .mode(mock::Mode::Cloud)
+        .start()
+        .await;
+    let report = run(Arc::new(InProcessMock(mock)), None).await;
+    assert_mode_passes(&report, true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

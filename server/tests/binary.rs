@@ -356,24 +356,43 @@ async fn the_binary_passes_the_conformance_suite_one_process_per_check() {
     let command = format!(
         "{BIN} --data-dir {{dir}}/data --bcrypt-cost 4 serve --listen {{addr}} --throttle-free-per-account 0"
     );
-    let target = std::sync::Arc::new(conformance::SpawnTarget::new(&command).unwrap());
+    let target = std::sync::Arc::new(conformance::SpawnTarget::new(&command).await.unwrap());
     let report = conformance::run(target.clone(), None).await;
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
-    let clock_checks = conformance::checks::all()
+    // Skipped: the checks that move the clock, and those for cloud mode.
+    let skipped = conformance::checks::all()
         .iter()
-        .filter(|c| c.moves_clock)
+        .filter(|c| c.moves_clock || c.mode == conformance::checks::Only::Cloud)
         .count();
-    assert_eq!(
-        report.skipped(),
-        clock_checks,
-        "only the checks that move the clock are skipped"
-    );
-    assert_eq!(
-        report.passed() + clock_checks,
-        conformance::checks::all().len()
-    );
+    assert_eq!(report.skipped(), skipped);
+    assert_eq!(report.passed() + skipped, conformance::checks::all().len());
     conformance::model::property(target.as_ref(), 16, 11)
         .await
         .unwrap_or_else(|failure| panic!("the binary disagrees with the model:\n{failure}"));
+}
+
+/// The same in cloud mode: each process sends its emails to an SMTP server the suite
+/// runs, where the cloud checks read their links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_in_cloud_mode_passes_the_conformance_suite() {
+    let command = format!(
+        "{BIN} --data-dir {{dir}}/data --bcrypt-cost 4 serve --listen {{addr}} --mode cloud \
+         --smtp-server 127.0.0.1 --smtp-port {{smtp_port}} --smtp-security plain \
+         --smtp-from-address auth@example.com --throttle-free-per-account 0"
+    );
+    let target = std::sync::Arc::new(conformance::SpawnTarget::new(&command).await.unwrap());
+    let report = conformance::run(target, None).await;
+    println!("{}", report.render());
+    assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
+    let cloud_checks = conformance::checks::all()
+        .iter()
+        .filter(|c| c.mode == conformance::checks::Only::Cloud)
+        .count();
+    assert!(cloud_checks >= 3);
+    let stateless = conformance::checks::all()
+        .iter()
+        .filter(|c| c.mode == conformance::checks::Only::Any)
+        .count();
+    assert_eq!(report.passed(), cloud_checks + stateless);
 }

@@ -3,95 +3,18 @@
 
 mod common;
 use common::*;
+use conformance::smtp::{unfold, SmtpSink};
 use serde_json::{json, Value};
 use server::core::{Config, Deps, Mode};
 use server::mail::{Security, SmtpMailer, SmtpSettings};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A small SMTP server: it keeps what it is sent, or refuses recipients.
-struct SmtpSink {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<String>>>,
-    refusing: Arc<AtomicBool>,
-}
-
-impl SmtpSink {
-    async fn start() -> SmtpSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sink = SmtpSink {
-            addr: listener.local_addr().unwrap(),
-            received: Default::default(),
-            refusing: Default::default(),
-        };
-        let (received, refusing) = (sink.received.clone(), sink.refusing.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (received, refusing) = (received.clone(), refusing.clone());
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    let _ = write.write_all(b"220 sink ESMTP\r\n").await;
-                    let mut data: Option<String> = None;
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if let Some(message) = data.as_mut() {
-                            if line == "." {
-                                received.lock().unwrap().push(std::mem::take(message));
-                                data = None;
-                                let _ = write.write_all(b"250 2.0.0 queued\r\n").await;
-                            } else {
-                                message.push_str(&line);
-                                message.push('\n');
-                            }
-                            continue;
-                        }
-                        let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
-                        let answer: &[u8] = match verb.as_str() {
-                            "EHLO" | "HELO" => b"250 sink\r\n",
-                            "RCPT" if refusing.load(Ordering::SeqCst) => {
-                                b"550 5.1.1 no such user\r\n"
-                            }
-                            "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 2.0.0 ok\r\n",
-                            "DATA" => {
-                                data = Some(String::new());
-                                b"354 go ahead\r\n"
-                            }
-                            "QUIT" => {
-                                let _ = write.write_all(b"221 bye\r\n").await;
-                                return;
-                            }
-                            _ => b"502 5.5.2 not implemented\r\n",
-                        };
-                        let _ = write.write_all(answer).await;
-                    }
-                });
-            }
-        });
-        sink
-    }
-
-    fn messages(&self) -> Vec<String> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-/// Quoted-printable soft breaks and `=3D` undone, enough to read links.
-fn unfold(message: &str) -> String {
-    message.replace("=\n", "").replace("=3D", "=")
-}
-
 fn token_after(message: &str, marker: &str) -> String {
-    let text = unfold(message);
-    let start = text
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in {text}"))
-        + marker.len();
-    text[start..start + 64].to_string()
+    conformance::smtp::token_after(&[message.to_string()], marker)
+        .unwrap_or_else(|| panic!("no {marker} in {}", unfold(message)))
 }
 
 /// A cloud-mode server sending through SMTP on `smtp_port`; its data directory lives
@@ -141,7 +64,7 @@ const ADMIN: &str = r#"{"email":"owner@example.com","password":"password123"}"#;
 
 #[tokio::test]
 async fn confirmation_and_reset_by_real_email() {
-    let sink = SmtpSink::start().await;
+    let sink = SmtpSink::start().await.unwrap();
     let (server, _dir) = cloud_server(sink.addr.port(), None).await;
     let r = Client::new(server.addr)
         .post("/api/auth.createAdmin", ADMIN)
@@ -236,8 +159,8 @@ async fn a_mail_server_that_is_down_or_refuses() {
     assert_eq!((r.status, r.body), (500, unavailable.clone()));
 
     // Refusing, then accepting: the request is simply made again.
-    let sink = SmtpSink::start().await;
-    sink.refusing.store(true, Ordering::SeqCst);
+    let sink = SmtpSink::start().await.unwrap();
+    sink.set_refusing(true);
     let (server, _dir) = cloud_server(sink.addr.port(), None).await;
     let r = Client::new(server.addr)
         .post("/api/auth.createAdmin", ADMIN)
@@ -250,7 +173,7 @@ async fn a_mail_server_that_is_down_or_refuses() {
         r.status, 500,
         "login re-sends the confirmation, which fails again"
     );
-    sink.refusing.store(false, Ordering::SeqCst);
+    sink.set_refusing(false);
     let r = Client::new(server.addr)
         .post("/api/auth.login", ADMIN)
         .await;
@@ -269,7 +192,7 @@ async fn a_mail_server_that_is_down_or_refuses() {
 }
 
 async fn sign_up_with_webhook(webhook: &MockServer) -> (Resp, Duration) {
-    let sink = SmtpSink::start().await;
+    let sink = SmtpSink::start().await.unwrap();
     let (server, _dir) =
         cloud_server(sink.addr.port(), Some(format!("{}/hook", webhook.uri()))).await;
     let started = Instant::now();

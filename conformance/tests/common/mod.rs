@@ -8,10 +8,38 @@ use server::time::ManualClock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-/// A new sled-backed server per check, on a manual clock.
+/// A new sled-backed server per check, on a manual clock; in cloud mode its emails
+/// are captured.
 #[derive(Default)]
 pub struct InProcessServer {
     current: Mutex<Option<(server::app::Running, Arc<ManualClock>, tempfile::TempDir)>>,
+    cloud: bool,
+    sent: Arc<Mutex<Vec<String>>>,
+}
+
+impl InProcessServer {
+    pub fn cloud() -> InProcessServer {
+        InProcessServer {
+            cloud: true,
+            ..InProcessServer::default()
+        }
+    }
+}
+
+/// Keeps each email as `To: …` and its text.
+struct CapturedMail(Arc<Mutex<Vec<String>>>);
+
+impl server::core::ports::Mailer for CapturedMail {
+    fn send(
+        &self,
+        mail: server::core::ports::Mail,
+    ) -> server::core::ports::BoxFuture<'static, Result<(), server::core::ports::MailError>> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("To: {}\n{}", mail.to, mail.text));
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl Target for InProcessServer {
@@ -26,9 +54,10 @@ impl Target for InProcessServer {
                 clock: clock.clone(),
                 random: Arc::new(server::crypto::OsRandom::new()),
                 hasher: Arc::new(server::hashing::Bcrypt::new(4)),
-                mailer: Arc::new(server::core::ports::NoMail),
+                mailer: Arc::new(CapturedMail(self.sent.clone())),
                 notifier: Arc::new(server::core::ports::NoNotifier),
             };
+            self.sent.lock().unwrap().clear();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(|e| e.to_string())?;
@@ -36,6 +65,11 @@ impl Target for InProcessServer {
             // pins on purpose (throttling has its own tests in server/tests/throttle.rs).
             let config = server::core::Config {
                 throttle: None,
+                mode: if self.cloud {
+                    server::core::Mode::Cloud
+                } else {
+                    server::core::Mode::SelfHosted
+                },
                 ..Default::default()
             };
             let running = server::app::start(listener, deps, config, Default::default())
@@ -67,6 +101,11 @@ impl Target for InProcessServer {
     fn name(&self) -> String {
         "in-process server (sled)".into()
     }
+
+    fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        let sent = self.sent.lock().unwrap().clone();
+        Box::pin(async move { Some(sent) })
+    }
 }
 
 /// One mock, reset before each check.
@@ -92,6 +131,16 @@ impl Target for InProcessMock {
 
     fn name(&self) -> String {
         "in-process mock".into()
+    }
+
+    fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        let sent = self
+            .0
+            .outbox()
+            .into_iter()
+            .map(|e| format!("To: {}\n{}", e.to, e.text))
+            .collect();
+        Box::pin(async move { Some(sent) })
     }
 }
 
