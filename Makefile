@@ -34,7 +34,7 @@ conformance:
 ## Benchmarks, as ratios against figures measured in the same run (bench/README.md).
 BENCH_SECONDS ?= 4
 bench:
-	@command -v wrk >/dev/null 2>&1 || (apt-get install -y wrk || (sudo apt-get update && sudo apt-get install -y wrk))
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || (apt-get update && apt-get install -y wrk) || (echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1)
 	@test -x bench/node/node_modules/.bin/prism || (cd bench/node && npm ci --no-audit --no-fund) || echo "Prism could not be installed: its comparison is skipped"
 	$(CARGO) build --release -p server -p mock -p bench
 	./target/release/bench --seconds $(BENCH_SECONDS) --out bench/results/latest.json
