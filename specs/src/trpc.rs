@@ -28,15 +28,16 @@ pub fn too_many_calls(count: usize) -> String {
     format!("A batch may hold at most {MAX_BATCH_CALLS} calls, this one has {count}")
 }
 
-/// A procedure's output as a success item, as JSON text:
+/// A procedure's output (JSON text) as a success item, as JSON text:
 /// `{"result":{"data":{"json":<output>}}}`; `None` (JavaScript's `undefined`) is
 /// `{"json":null,"meta":{"values":["undefined"]}}`. Written straight to text: this
 /// is every successful tRPC answer's path.
-pub fn result_item(output: Option<&Value>) -> String {
+pub fn result_item(output: Option<&str>) -> String {
     match output {
-        Some(value) => {
-            let mut text = String::from(r#"{"result":{"data":{"json":"#);
-            text.push_str(&value.to_string());
+        Some(json) => {
+            let mut text = String::with_capacity(json.len() + 30);
+            text.push_str(r#"{"result":{"data":{"json":"#);
+            text.push_str(json);
             text.push_str("}}}");
             text
         }
@@ -181,7 +182,7 @@ mod tests {
             r#"{"result":{"data":{"json":null,"meta":{"values":["undefined"]}}}}"#
         );
         assert_eq!(
-            result_item(Some(&json!({"a": [1, "x"]}))),
+            result_item(Some(r#"{"a":[1,"x"]}"#)),
             r#"{"result":{"data":{"json":{"a":[1,"x"]}}}}"#
         );
         let error = ApiError::validation(vec![Issue::InvalidEmail {

@@ -76,24 +76,25 @@ pub struct Call {
     pub client: Option<std::net::IpAddr>,
 }
 
-/// What a call answers: the output (`Ok(None)` is "no output") and the
-/// `Set-Cookie` header to send, if any.
+/// What a call answers: the output as JSON text (`Ok(None)` is "no output") and
+/// the `Set-Cookie` header to send, if any.
 #[derive(Debug)]
 pub struct Reply {
-    pub result: Result<Option<Value>, ApiError>,
+    pub result: Result<Option<String>, ApiError>,
     pub set_cookie: Option<String>,
 }
 
-/// A procedure's output and what it does to the session cookie.
+/// A procedure's output (serialized once, here: both transports embed the text)
+/// and what it does to the session cookie.
 pub(crate) struct Output {
-    value: Option<Value>,
+    value: Option<String>,
     cookie: Option<CookieChange>,
 }
 
 impl Output {
     fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
         Ok(Output {
-            value: Some(serde_json::to_value(value).expect("outputs always serialize")),
+            value: Some(serde_json::to_string(value).expect("outputs always serialize")),
             cookie: None,
         })
     }

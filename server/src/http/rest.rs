@@ -86,10 +86,7 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
 pub fn render(reply: Reply) -> HttpResponse {
     let retry_after = reply.result.as_ref().err().and_then(|e| e.retry_after_secs);
     let mut response = match reply.result {
-        Ok(Some(value)) => api_response(
-            200,
-            Bytes::from(serde_json::to_vec(&value).expect("JSON value serializes")),
-        ),
+        Ok(Some(json)) => api_response(200, Bytes::from(json)),
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };

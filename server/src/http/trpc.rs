@@ -158,13 +158,13 @@ where
 }
 
 fn answer(
-    result: Result<Option<Value>, ApiError>,
+    result: Result<Option<String>, ApiError>,
     path: &str,
     set_cookie: Option<String>,
 ) -> Answered {
     match result {
         Ok(output) => Answered {
-            item: trpc::result_item(output.as_ref()),
+            item: trpc::result_item(output.as_deref()),
             status: 200,
             set_cookie,
             retry_after_secs: None,
