@@ -119,7 +119,7 @@ fn main() {
 
     println!("== baseline: a bare hyper server (kept running: measured beside each target)");
     let baseline_address = free_address();
-    let _baseline_process = Process::spawn(bin("baseline").as_os_str(), &[&baseline_address], None);
+    let _baseline_process = Process::spawn(bin("baseline").as_os_str(), &[&baseline_address], &[]);
     wait_until_answering(&baseline_address, "/", Duration::from_secs(10)).expect("baseline starts");
     let baseline_wrk = || {
         Wrk::get(&baseline_address, "/")
@@ -498,7 +498,7 @@ fn start_server(binary: &Path, data: &Path) -> Started {
 fn start_server_with(binary: &Path, data: &Path, env: &[(&str, &str)]) -> Started {
     let address = free_address();
     let started = Instant::now();
-    let process = Process::spawn_with_env(
+    let process = Process::spawn(
         binary.as_os_str(),
         &[
             "--data-dir",
@@ -528,7 +528,7 @@ fn start_mock(binary: &Path, fixture: Option<&Path>) -> Started {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let process = Process::spawn(binary.as_os_str(), &args, None);
+    let process = Process::spawn(binary.as_os_str(), &args, &[]);
     wait_until_answering(&address, "/health", Duration::from_secs(30)).expect("the mock starts");
     Started {
         process,

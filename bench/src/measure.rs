@@ -13,30 +13,17 @@ use std::time::{Duration, Instant};
 pub struct Process(Child);
 
 impl Process {
-    pub fn spawn(program: &OsStr, args: &[&str], dir: Option<&Path>) -> Process {
-        Process::start(program, args, dir, &[])
-    }
-
-    pub fn spawn_with_env(program: &OsStr, args: &[&str], env: &[(&str, &str)]) -> Process {
-        Process::start(program, args, None, env)
-    }
-
-    fn start(program: &OsStr, args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(program);
-        command.envs(env.iter().copied());
-        command
+    /// Starts `program` with `args` and these environment variables, output discarded.
+    pub fn spawn(program: &OsStr, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(dir) = dir {
-            command.current_dir(dir);
-        }
-        Process(
-            command
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.to_string_lossy())),
-        )
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.to_string_lossy()));
+        Process(child)
     }
 
     /// Resident memory (VmRSS), in MB.
@@ -368,7 +355,7 @@ pub fn prism(seconds: u64) -> Option<WrkRun> {
             "--port",
             &port,
         ],
-        None,
+        &[],
     );
     if wait_until_answering(&address, "/auth.get", Duration::from_secs(60)).is_none() {
         println!("  Prism did not start: skipped");

@@ -23,7 +23,7 @@ pub trait Target: Send + Sync {
     /// A name for reports.
     fn name(&self) -> String;
     /// The emails the target has sent since its instance was made, oldest first, as
-    /// text (enough to read links and tokens); `None` when the suite cannot read them.
+    /// text (their links and tokens); `None` when the suite cannot read them.
     fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
         Box::pin(async { None })
     }
@@ -52,13 +52,7 @@ pub async fn mock_outbox(addr: SocketAddr) -> Option<Vec<String>> {
         emails
             .as_array()?
             .iter()
-            .map(|e| {
-                format!(
-                    "To: {}\n{}",
-                    e["to"].as_str().unwrap_or(""),
-                    e["text"].as_str().unwrap_or("")
-                )
-            })
+            .map(|e| e["text"].as_str().unwrap_or_default().to_string())
             .collect(),
     )
 }

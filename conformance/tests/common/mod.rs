@@ -26,7 +26,7 @@ impl InProcessServer {
     }
 }
 
-/// Keeps each email as `To: …` and its text.
+/// Keeps the text of each email.
 struct CapturedMail(Arc<Mutex<Vec<String>>>);
 
 impl server::core::ports::Mailer for CapturedMail {
@@ -34,10 +34,7 @@ impl server::core::ports::Mailer for CapturedMail {
         &self,
         mail: server::core::ports::Mail,
     ) -> server::core::ports::BoxFuture<'static, Result<(), server::core::ports::MailError>> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("To: {}\n{}", mail.to, mail.text));
+        self.0.lock().unwrap().push(mail.text);
         Box::pin(async { Ok(()) })
     }
 }
@@ -134,12 +131,7 @@ impl Target for InProcessMock {
     }
 
     fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
-        let sent = self
-            .0
-            .outbox()
-            .into_iter()
-            .map(|e| format!("To: {}\n{}", e.to, e.text))
-            .collect();
+        let sent = self.0.outbox().into_iter().map(|e| e.text).collect();
         Box::pin(async move { Some(sent) })
     }
 }

@@ -159,6 +159,23 @@ pub fn api_response(status: u16, body: Bytes) -> HttpResponse {
         .expect("static headers are valid")
 }
 
+/// `Retry-After` and every `Set-Cookie` the calls of a request ask for.
+fn add_reply_headers(
+    response: &mut HttpResponse,
+    retry_after_secs: Option<u64>,
+    cookies: impl IntoIterator<Item = String>,
+) {
+    let headers = response.headers_mut();
+    if let Some(secs) = retry_after_secs {
+        headers.insert(hyper::header::RETRY_AFTER, secs.into());
+    }
+    for cookie in cookies {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&cookie) {
+            headers.append(hyper::header::SET_COOKIE, value);
+        }
+    }
+}
+
 /// An error in the contract's envelope.
 pub fn error_response(error: &ApiError) -> HttpResponse {
     api_response(error.http_status(), Bytes::from(error.to_json()))

@@ -1,7 +1,7 @@
 //! The REST transport: `GET /api/<query>` with the input in the query string,
 //! `POST /api/<mutation>` with a JSON body, plain JSON out.
 
-use super::{api_response, error_response, ApiInner, BoxError, HttpResponse};
+use super::{add_reply_headers, api_response, error_response, ApiInner, BoxError, HttpResponse};
 use crate::core::{Call, Credentials, Reply};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -90,18 +90,7 @@ pub fn render(reply: Reply) -> HttpResponse {
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };
-    if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert(hyper::header::RETRY_AFTER, secs.into());
-    }
-    if let Some(cookie) = reply.set_cookie {
-        if let Ok(value) = cookie.parse() {
-            response
-                .headers_mut()
-                .insert(hyper::header::SET_COOKIE, value);
-        }
-    }
+    add_reply_headers(&mut response, retry_after, reply.set_cookie);
     response
 }
 

@@ -2,11 +2,10 @@
 //! superjson, batched (`?batch=1`) or not, over the same core as REST.
 
 use super::rest::{credentials, read_body};
-use super::{api_response, ApiInner, BoxError, HttpResponse};
+use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
 use crate::core::Call;
 use bytes::Bytes;
 use hyper::body::Body;
-use hyper::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
 use hyper::{Method, Request};
 use serde_json::Value;
 use specs::messages as msg;
@@ -53,7 +52,8 @@ where
     // tRPC tests `!!query.get("batch")`: any non-empty value makes a batch.
     let is_batch = param("batch").is_some_and(|v| !v.is_empty());
     let names: Vec<String> = if is_batch {
-        let decoded = percent_decode(paths);
+        // `decodeURIComponent`: a batch's commas may arrive as `%2C`.
+        let decoded = percent_encoding::percent_decode_str(paths).decode_utf8_lossy();
         decoded.split(',').map(str::to_string).collect()
     } else {
         vec![paths.to_string()]
@@ -107,28 +107,26 @@ where
     // In call order, one after another: a batch answers the same bytes every time.
     let mut answered = Vec::with_capacity(names.len());
     for (name, input) in names.iter().zip(inputs) {
-        let procedure = specs::find(name).filter(|p| p.kind == kind);
-        let result = match procedure {
-            None => Err(ApiError::not_found(trpc::no_procedure(kind.as_str(), name))),
+        let (result, set_cookie) = match specs::find(name).filter(|p| p.kind == kind) {
+            None => {
+                let error = ApiError::not_found(trpc::no_procedure(kind.as_str(), name));
+                (Err(error), None)
+            }
             Some(procedure) => match api.before_call(procedure, &headers).await {
-                Some(forced) => Err(forced),
+                Some(forced) => (Err(forced), None),
                 None => {
-                    let reply = api
-                        .core
-                        .call(Call {
-                            procedure,
-                            input,
-                            credentials: credentials.clone(),
-                            client,
-                        })
-                        .await;
-                    let set_cookie = reply.set_cookie;
-                    answered.push(answer(reply.result, name, set_cookie));
-                    continue;
+                    let call = Call {
+                        procedure,
+                        input,
+                        credentials: credentials.clone(),
+                        client,
+                    };
+                    let reply = api.core.call(call).await;
+                    (reply.result, reply.set_cookie)
                 }
             },
         };
-        answered.push(answer(result, name, None));
+        answered.push(answer(result, name, set_cookie));
     }
 
     let statuses: Vec<u16> = answered.iter().map(|a| a.status).collect();
@@ -145,15 +143,7 @@ where
         items.pop().expect("an unbatched call has one item")
     };
     let mut response = api_response(status, Bytes::from(body));
-    let headers = response.headers_mut();
-    if let Some(secs) = retry_after {
-        headers.insert(RETRY_AFTER, secs.into());
-    }
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            headers.append(SET_COOKIE, value);
-        }
-    }
+    add_reply_headers(&mut response, retry_after, cookies);
     response
 }
 
@@ -199,25 +189,4 @@ fn declares_no_body<B>(request: &Request<B>) -> bool {
 
 fn parse_error() -> ApiError {
     ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)
-}
-
-/// `decodeURIComponent` of the path (a batch's commas may arrive as `%2C`);
-/// invalid escapes are kept as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
