@@ -53,16 +53,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    use std::io::IsTerminal;
-    // Log lines are written by a background thread; the guard flushes them at exit.
-    let (writer, _logs) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer)
-        .init();
+    // Keep the guard until exit: dropping it writes the last lines.
+    let _logs = server::logs::init(server::logs::Format::Text);
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

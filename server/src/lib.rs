@@ -9,6 +9,8 @@ pub mod crypto;
 pub mod hashing;
 pub mod http;
 pub mod keyfile;
+#[cfg(feature = "logs")]
+pub mod logs;
 #[cfg(feature = "cloud-transports")]
 pub mod mail;
 pub mod storage;

@@ -7,15 +7,29 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        since.as_millis() as i64
+        unix_ms()
     }
+}
+
+/// The system's time in milliseconds since the Unix epoch.
+pub fn unix_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    since.as_millis() as i64
 }
 
 /// `2024-10-28T09:15:02.123Z` for milliseconds since the epoch.
 pub fn iso8601(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    push_iso8601(&mut out, ms);
+    out
+}
+
+/// Appends `iso8601(ms)` to `out`. Digits are placed by hand for years 0 to 9999:
+/// every `auth.get` answer and every log line has a timestamp, and `format!` cost
+/// ten times as much.
+pub fn push_iso8601(out: &mut String, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
@@ -25,7 +39,31 @@ pub fn iso8601(ms: i64) -> String {
         rem / 1000 % 60,
         rem % 1000,
     );
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    if !(0..=9999).contains(&year) {
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z"
+        );
+        return;
+    }
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (range, value) in [
+        (0..4, year),
+        (5..7, i64::from(month)),
+        (8..10, i64::from(day)),
+        (11..13, h),
+        (14..16, m),
+        (17..19, s),
+        (20..23, milli),
+    ] {
+        let mut value = value;
+        for digit in text[range].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -84,6 +122,37 @@ mod tests {
         assert_eq!(iso8601(1_730_106_902_123), "2024-10-28T09:15:02.123Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn digits_by_hand_match_format() {
+        let reference = |ms: i64| {
+            let days = ms.div_euclid(86_400_000);
+            let rem = ms.rem_euclid(86_400_000);
+            let (year, month, day) = civil_from_days(days);
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3_600_000,
+                rem / 60_000 % 60,
+                rem / 1000 % 60,
+                rem % 1000
+            )
+        };
+        // Year 0, year 9999's last millisecond, year 10000 (no fast path), and a
+        // spread of instants in between.
+        let edges = [
+            -62_167_219_200_000,
+            253_402_300_799_999,
+            253_402_300_800_000,
+        ];
+        let spread = (0..10_000i64).map(|n| n * 25_340_230_079_999 / 1000 - 62_167_219_200_000);
+        for ms in edges.into_iter().chain(spread) {
+            assert_eq!(iso8601(ms), reference(ms), "{ms}");
+        }
+        assert_eq!(iso8601(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
+        let mut out = String::from("at ");
+        push_iso8601(&mut out, 0);
+        assert_eq!(out, "at 1970-01-01T00:00:00.000Z");
     }
 
     #[test]

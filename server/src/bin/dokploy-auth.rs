@@ -208,22 +208,12 @@ impl ServeArgs {
     }
 }
 
-/// Log lines go to stderr from a background thread, so a request never waits on a
-/// write; keep the guard until exit (it flushes what is left).
-fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
+/// Log lines to stderr in batches (`server::logs`); keep the guard until exit.
+fn init_logs(format: LogFormat) -> server::logs::LogGuard {
+    server::logs::init(match format {
+        LogFormat::Text => server::logs::Format::Text,
+        LogFormat::Json => server::logs::Format::Json,
+    })
 }
 
 /// The data directory as stored (sealed values: for backups and restores).
