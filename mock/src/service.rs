@@ -8,35 +8,30 @@ use crate::tee::TeeBody;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
+use server::app::Stack;
 use server::http::{api_response, Api, HttpResponse, Limits, RequestIdLayer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tower::util::BoxCloneService;
 use tower::ServiceExt;
-
-type Inner = BoxCloneService<Request<TeeBody<Incoming>>, HttpResponse, Infallible>;
 
 #[derive(Clone)]
 pub struct MockService {
     state: Arc<MockState>,
-    inner: Inner,
+    inner: Stack,
 }
 
 impl MockService {
     pub fn new(state: Arc<MockState>, limits: &Limits) -> MockService {
         let api = Api::new(state.core.clone(), limits).with_call_hook(state.faults.clone());
-        let stack = server::app::stack_with::<TeeBody<Incoming>>(
+        let inner = server::app::stack_with(
             api,
             limits,
             RequestIdLayer::with_counter(state.request_ids.clone()),
         );
-        MockService {
-            state,
-            inner: BoxCloneService::new(stack),
-        }
+        MockService { state, inner }
     }
 }
 
@@ -69,26 +64,33 @@ impl MockService {
         {
             return self.preflight(origin.as_deref(), &request);
         }
+        let state = self.state.clone();
         let mut response = if request.uri().path().starts_with("/__mock/") {
-            control::handle(&self.state, request).await
+            control::handle(&state, request).await
         } else {
-            self.clone().answer_and_journal(request).await
+            self.answer_and_journal(request).await
         };
-        self.allow_origin(origin.as_deref(), &mut response);
+        allow_origin(&state, origin.as_deref(), &mut response);
         response
     }
 
     async fn answer_and_journal(self, request: Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let (body, copied) = TeeBody::new(body, BODY_KEPT);
-        let request = Request::from_parts(parts.clone(), body);
+        // What the journal keeps (`Uri` and header values share their bytes).
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let request = Request::from_parts(parts, body);
         let state = self.state.clone();
         let response = self.answer(request).await;
         let copied = std::mem::take(&mut *copied.lock().unwrap_or_else(|p| p.into_inner()));
         state.journal.record(Recorded {
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
+            method,
+            uri,
+            headers,
             body: copied.bytes,
             body_truncated: copied.truncated,
             status: response.status().as_u16(),
@@ -121,28 +123,29 @@ impl MockService {
                 ));
             headers.insert("access-control-allow-headers", asked);
             headers.insert("access-control-max-age", HeaderValue::from_static("600"));
-            self.allow_origin(Some(origin), &mut response);
+            allow_origin(&self.state, Some(origin), &mut response);
         }
         response
     }
+}
 
-    fn allow_origin(&self, origin: Option<&str>, response: &mut HttpResponse) {
-        let Some(origin) = origin.filter(|o| self.state.cors.allows(o)) else {
-            return;
-        };
-        let Ok(value) = HeaderValue::from_str(origin) else {
-            return;
-        };
-        let headers = response.headers_mut();
-        headers.insert("access-control-allow-origin", value);
-        headers.insert(
-            "access-control-allow-credentials",
-            HeaderValue::from_static("true"),
-        );
-        headers.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("x-request-id"),
-        );
-        headers.append("vary", HeaderValue::from_static("Origin"));
-    }
+/// CORS headers for an allowed `Origin`, with credentials.
+fn allow_origin(state: &MockState, origin: Option<&str>, response: &mut HttpResponse) {
+    let Some(origin) = origin.filter(|o| state.cors.allows(o)) else {
+        return;
+    };
+    let Ok(value) = HeaderValue::from_str(origin) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", value);
+    headers.insert(
+        "access-control-allow-credentials",
+        HeaderValue::from_static("true"),
+    );
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-request-id"),
+    );
+    headers.append("vary", HeaderValue::from_static("Origin"));
 }

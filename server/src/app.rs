@@ -2,46 +2,26 @@
 //! running server that tests and the binary start and stop.
 
 use crate::core::{Config, Core, Deps};
-use crate::http::{serve, Api, HttpResponse, Limits, RequestIdLayer, TimeoutLayer};
-use hyper::body::Incoming;
-use hyper::Request;
-use std::convert::Infallible;
+use crate::http::{serve, Api, Limits, RequestId, RequestIdLayer, Timeout, TimeoutLayer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower::{Service, ServiceBuilder};
+use tower::ServiceBuilder;
 
-/// The API with its layers: request id and log line outside, timeout inside.
-pub fn stack(
-    api: Api,
-    limits: &Limits,
-) -> impl Service<
-    Request<Incoming>,
-    Response = HttpResponse,
-    Error = Infallible,
-    Future: Send + 'static,
-> + Clone
-       + Send
-       + 'static {
+/// The API with its layers: request id and log line outside, timeout inside. A
+/// `tower::Service` for any request body the API reads; cheap to clone.
+pub type Stack = RequestId<Timeout<Api>>;
+
+/// The `Stack` over `api`.
+pub fn stack(api: Api, limits: &Limits) -> Stack {
     stack_with(api, limits, RequestIdLayer::new())
 }
 
-/// `stack` over any body type, numbering requests with `request_ids` (the mock
-/// restarts its numbering on reset).
-pub fn stack_with<B>(
-    api: Api,
-    limits: &Limits,
-    request_ids: RequestIdLayer,
-) -> impl Service<Request<B>, Response = HttpResponse, Error = Infallible, Future: Send + 'static>
-       + Clone
-       + Send
-       + 'static
-where
-    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<crate::http::BoxError>,
-{
+/// `stack`, numbering requests with `request_ids` (the mock restarts its numbering
+/// on reset).
+pub fn stack_with(api: Api, limits: &Limits, request_ids: RequestIdLayer) -> Stack {
     ServiceBuilder::new()
         .layer(request_ids)
         .layer(TimeoutLayer::new(limits.request_timeout))

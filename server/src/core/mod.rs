@@ -6,6 +6,7 @@ pub mod ports;
 pub mod records;
 
 mod accounts;
+mod auth_cache;
 mod cloud;
 mod fixtures;
 mod invitations;
@@ -94,7 +95,12 @@ pub(crate) struct Output {
 impl Output {
     fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
         Ok(Output {
-            value: Some(serde_json::to_string(value).expect("outputs always serialize")),
+            value: Some({
+                // Sized for an `auth.get` answer: no regrowing on the way.
+                let mut json = Vec::with_capacity(512);
+                serde_json::to_writer(&mut json, value).expect("outputs always serialize");
+                String::from_utf8(json).expect("serde_json writes UTF-8")
+            }),
             cookie: None,
         })
     }
@@ -120,7 +126,7 @@ pub(crate) enum CookieChange {
 
 /// The authenticated caller of a protected procedure.
 pub(crate) struct Caller {
-    account: Account,
+    account: Arc<Account>,
     /// The digest of the session that authenticated the call.
     session_digest: String,
     /// Whether that session came from the cookie (not the Bearer token).
@@ -134,6 +140,7 @@ pub struct Core {
     /// verification like a hit.
     dummy_hash: String,
     throttle: Option<throttle::Throttle>,
+    auth_cache: auth_cache::AuthCache,
 }
 
 /// The message of every internal error on the wire; details go to the log.
@@ -170,6 +177,7 @@ impl Core {
             config,
             dummy_hash,
             throttle,
+            auth_cache: auth_cache::AuthCache::default(),
         }
     }
 

@@ -59,6 +59,10 @@ pub trait Store: Send + Sync + 'static {
     fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort>;
     /// Resolves once every write made so far is durable.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// A number that grows whenever what reads see changes (a committed write): two
+    /// equal readings mean nothing was written in between. Lets the core keep
+    /// decoded records while it holds.
+    fn version(&self) -> u64;
 }
 
 pub trait Clock: Send + Sync + 'static {

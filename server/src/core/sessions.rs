@@ -7,6 +7,7 @@ use super::{Caller, CookieChange, Core};
 use crate::crypto;
 use specs::lifetimes::{API_TOKEN_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS};
 use specs::ApiError;
+use std::sync::Arc;
 
 /// The credentials a request carried, as the transport read them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl Core {
         }
     }
 
-    fn caller(&self, account: Account, session_digest: String, via_cookie: bool) -> Caller {
+    fn caller(&self, account: Arc<Account>, session_digest: String, via_cookie: bool) -> Caller {
         Caller {
             account,
             session_digest,
@@ -76,7 +77,10 @@ impl Core {
 
     /// The account of a live session, and the session's digest. Expired or
     /// orphaned sessions are removed on sight.
-    pub(crate) fn live_session(&self, id: &str) -> Result<Option<(Account, String)>, ApiError> {
+    pub(crate) fn live_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Arc<Account>, String)>, ApiError> {
         Ok(self
             .live_session_record(id)?
             .map(|(account, digest, _)| (account, digest)))
@@ -86,14 +90,12 @@ impl Core {
     fn live_session_record(
         &self,
         id: &str,
-    ) -> Result<Option<(Account, String, Session)>, ApiError> {
+    ) -> Result<Option<(Arc<Account>, String, Session)>, ApiError> {
         let digest = crypto::digest(id);
-        let key = keys::session(&digest);
-        let store = self.store();
-        let Some(session) = store.record::<Session>(&key)? else {
-            return Ok(None);
+        let (session, account) = match self.stored_session(&digest)? {
+            Some((session, account)) => (session, account),
+            None => return Ok(None),
         };
-        let account = store.account(&session.account_id)?;
         let live = match &account {
             Some(account) => {
                 session.expires_at > self.now()
@@ -103,10 +105,37 @@ impl Core {
             None => false,
         };
         if !live {
-            self.transaction(|tx| Ok(tx.remove(&key)?))?;
+            self.transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
             return Ok(None);
         }
         Ok(account.map(|a| (a, digest, session)))
+    }
+
+    /// The session stored under `digest` and its account (`None`: orphaned), from
+    /// the cache while nothing was written, else from the store.
+    fn stored_session(
+        &self,
+        digest: &str,
+    ) -> Result<Option<(Session, Option<Arc<Account>>)>, ApiError> {
+        let store = self.store();
+        // Read before the records: a write in between makes the entry unusable.
+        let version = store.version();
+        if let Some((session, account)) = self.auth_cache.get(digest, version) {
+            return Ok(Some((session, Some(account))));
+        }
+        let Some(session) = store.record::<Session>(&keys::session(digest))? else {
+            return Ok(None);
+        };
+        let account = store.account(&session.account_id)?.map(Arc::new);
+        if let Some(account) = &account {
+            self.auth_cache.put(
+                digest.to_string(),
+                version,
+                session.clone(),
+                account.clone(),
+            );
+        }
+        Ok(Some((session, account)))
     }
 
     /// Extends a cookie session with half its life or less left; true if it did.

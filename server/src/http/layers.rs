@@ -67,7 +67,8 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let method = request.method().clone();
-        let path = request.uri().path().to_string();
+        // A `Uri` clone shares its bytes: no copy of the path.
+        let uri = request.uri().clone();
         // Take the service that was polled ready, leave a clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -78,15 +79,14 @@ where
             tracing::info!(
                 request_id = id,
                 %method,
-                path,
+                path = uri.path(),
                 status,
                 ms = started.elapsed().as_millis() as u64,
                 "request"
             );
-            response.headers_mut().insert(
-                "x-request-id",
-                id.to_string().parse().expect("digits are a valid header"),
-            );
+            response
+                .headers_mut()
+                .insert("x-request-id", hyper::header::HeaderValue::from(id));
             Ok(response)
         })
     }

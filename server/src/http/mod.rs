@@ -7,7 +7,7 @@ mod rest;
 mod serve;
 mod trpc;
 
-pub use layers::{RequestIdLayer, TimeoutLayer};
+pub use layers::{RequestId, RequestIdLayer, Timeout, TimeoutLayer};
 pub use rest::{credentials, read_json_object, render};
 pub use serve::{reject_over_limit, serve, ClientAddr, Limits};
 
@@ -139,8 +139,8 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let path = request.uri().path().to_string();
-            Ok(match path.strip_prefix("/api/trpc/") {
+            let uri = request.uri().clone();
+            Ok(match uri.path().strip_prefix("/api/trpc/") {
                 Some(procedures) => trpc::handle(&inner, request, procedures).await,
                 None => rest::handle(&inner, request).await,
             })
@@ -150,13 +150,16 @@ where
 
 /// Headers every API answer carries.
 pub fn api_response(status: u16, body: Bytes) -> HttpResponse {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .header("x-content-type-options", "nosniff")
-        .body(Full::new(body))
-        .expect("static headers are valid")
+    use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+    let mut response = Response::new(Full::new(body));
+    // Every status the contract uses is a valid one.
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// `Retry-After` and every `Set-Cookie` the calls of a request ask for.

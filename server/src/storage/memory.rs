@@ -4,11 +4,14 @@
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct MemoryStore {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Bumped under the lock after every change (see `Store::version`).
+    version: AtomicU64,
 }
 
 impl MemoryStore {
@@ -18,7 +21,9 @@ impl MemoryStore {
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut map = self.lock();
+        map.clear();
+        self.version.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Number of keys stored (records and indexes).
@@ -83,17 +88,25 @@ impl Store for MemoryStore {
         };
         work(&staged)?;
         let writes = staged.writes.into_inner();
+        if writes.is_empty() {
+            return Ok(());
+        }
         for (key, value) in writes {
             match value {
                 Some(value) => map.insert(key, value),
                 None => map.remove(&key),
             };
         }
+        self.version.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 }
 

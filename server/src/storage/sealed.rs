@@ -142,6 +142,10 @@ impl Store for SealedStore {
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.flush()
     }
+
+    fn version(&self) -> u64 {
+        self.inner.version()
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ impl SledStore {
         }
         self.tree.apply_batch(batch).map_err(engine)?;
         self.db.flush().map_err(engine)?;
+        self.flusher.committed.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -239,6 +240,12 @@ impl Store for SledStore {
                 Durable::Failed(e) => Err(StoreError::Engine(format!("flush failed: {e}"))),
             }
         })
+    }
+
+    /// The committed transactions: counted after each commit, so a reader that
+    /// sees a number also sees the writes it counts.
+    fn version(&self) -> u64 {
+        self.flusher.committed.load(Ordering::SeqCst)
     }
 }
 

@@ -1,0 +1,139 @@
+//! Decoded sessions with their accounts, so that authenticating a request reads and
+//! decodes no record while nothing is written (two reads, two unsealings and two
+//! JSON decodings were a third of an `auth.get`).
+//!
+//! Never stale: an entry is used only while the store's version is the one it was
+//! read at, and any write changes the version, which empties the cache. Liveness
+//! (expiry, password epoch) is still checked on every use, from the cached copy.
+
+use super::records::{Account, Session};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The most entries kept; one more empties the cache (a few MB at most).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// The store version every entry was read at.
+    version: u64,
+    by_digest: HashMap<String, (Session, Arc<Account>)>,
+}
+
+impl AuthCache {
+    /// The session stored under `digest` and its account, if cached at the store's
+    /// current `version`.
+    pub(crate) fn get(&self, digest: &str, version: u64) -> Option<(Session, Arc<Account>)> {
+        let mut entries = self.lock();
+        if entries.version != version {
+            // Written since: what is here may be stale. (An older version comes
+            // from a reader that started before the last write: it only misses.)
+            if version > entries.version {
+                entries.by_digest.clear();
+                entries.version = version;
+            }
+            return None;
+        }
+        entries.by_digest.get(digest).cloned()
+    }
+
+    /// Keeps a session and its account, read after the store was at `read_at`.
+    pub(crate) fn put(
+        &self,
+        digest: String,
+        read_at: u64,
+        session: Session,
+        account: Arc<Account>,
+    ) {
+        let mut entries = self.lock();
+        if read_at < entries.version {
+            return;
+        }
+        if read_at > entries.version || entries.by_digest.len() >= MAX_ENTRIES {
+            entries.by_digest.clear();
+            entries.version = read_at;
+        }
+        entries.by_digest.insert(digest, (session, account));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        // Entries are whole values; a panic elsewhere cannot leave one half-written.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::records::SessionKind;
+
+    fn session(account_id: &str) -> Session {
+        Session {
+            account_id: account_id.into(),
+            kind: SessionKind::ApiToken,
+            expires_at: 1,
+            epoch: 0,
+        }
+    }
+
+    fn account(id: &str) -> Arc<Account> {
+        Arc::new(Account {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            role: specs::wire::Role::Admin,
+            image: String::new(),
+            password_hash: None,
+            totp_secret: None,
+            two_factor_enabled: false,
+            api_token: None,
+            created_at: 0,
+            session_epoch: 0,
+            last_totp_step: None,
+            pending_2fa_until: None,
+            admin_id: None,
+            member_id: None,
+            email_confirmed: true,
+            reset_digest: None,
+            reset_expires_at: None,
+            confirmation_digest: None,
+            confirmation_expires_at: None,
+        })
+    }
+
+    #[test]
+    fn an_entry_serves_only_the_version_it_was_read_at() {
+        let cache = AuthCache::default();
+        cache.put("d1".into(), 3, session("a"), account("a"));
+        assert_eq!(cache.get("d1", 3).unwrap().1.id, "a");
+        assert!(cache.get("d2", 3).is_none());
+        // A write happened: gone, and stays gone when asked at the new version.
+        assert!(cache.get("d1", 4).is_none());
+        assert!(cache.get("d1", 4).is_none());
+    }
+
+    #[test]
+    fn a_slow_reader_never_brings_back_an_older_version() {
+        let cache = AuthCache::default();
+        cache.put("new".into(), 5, session("b"), account("b"));
+        // Read before the write that made version 5: not kept, not served.
+        cache.put("old".into(), 4, session("a"), account("a"));
+        assert!(cache.get("old", 5).is_none());
+        assert!(cache.get("new", 4).is_none());
+        assert_eq!(cache.get("new", 5).unwrap().1.id, "b");
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let cache = AuthCache::default();
+        for n in 0..MAX_ENTRIES + 1 {
+            cache.put(format!("d{n}"), 1, session("a"), account("a"));
+        }
+        assert!(cache.lock().by_digest.len() <= MAX_ENTRIES);
+        assert!(cache.get(&format!("d{MAX_ENTRIES}"), 1).is_some());
+    }
+}
