@@ -38,6 +38,9 @@ impl Credentials {
     }
 }
 
+/// A stored session and its account (`None`: the account is gone).
+type StoredSession = (Session, Option<Arc<Account>>);
+
 impl Core {
     /// The caller, Bearer token first, then cookie, and what to do to the cookie:
     /// send it again when a cookie session was extended, blank it when it names
@@ -113,10 +116,7 @@ impl Core {
 
     /// The session stored under `digest` and its account (`None`: orphaned), from
     /// the cache while nothing was written, else from the store.
-    fn stored_session(
-        &self,
-        digest: &str,
-    ) -> Result<Option<(Session, Option<Arc<Account>>)>, ApiError> {
+    fn stored_session(&self, digest: &str) -> Result<Option<StoredSession>, ApiError> {
         let store = self.store();
         // Read before the records: a write in between makes the entry unusable.
         let version = store.version();
