@@ -255,3 +255,78 @@ async fn session_ids_are_not_stored() {
         );
     }
 }
+
+/// Authentication is served from a cache of decoded sessions: every credential that
+/// was just used (so is cached) must stop working the moment a write ends it.
+#[tokio::test]
+async fn credentials_just_used_end_at_once() {
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let get = |client: &Client| {
+        let mut client = client.clone();
+        async move { client.get("/api/auth.get").await.status }
+    };
+    let new_token = |owner: &Client| {
+        let mut owner = owner.clone();
+        async move {
+            owner.post_empty("/api/auth.generateToken").await.json()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+
+    // A replaced API token (clients with the token only: no cookie to fall back on).
+    let first = h.client().with_bearer(&new_token(&admin).await);
+    assert_eq!(get(&first).await, 200);
+    let second = h.client().with_bearer(&new_token(&admin).await);
+    assert_eq!(get(&first).await, 401, "the replaced token still worked");
+    assert_eq!(get(&second).await, 200);
+
+    // A logged-out cookie session.
+    let mut other = h.client();
+    let r = other
+        .post(
+            "/api/auth.login",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&other).await, 200);
+    let kept = other.clone();
+    assert_eq!(other.post_empty("/api/auth.logout").await.status, 200);
+    assert_eq!(get(&kept).await, 401, "the logged-out session still worked");
+
+    // Another cookie session after a password change.
+    let mut third = h.client();
+    third
+        .post(
+            "/api/auth.login",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    assert_eq!(get(&third).await, 200);
+    let r = admin
+        .post(
+            "/api/auth.update",
+            r#"{"email":null,"password":"newpassword1"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&third).await, 401, "a session older than the password");
+
+    // A removed member, by cookie and by token.
+    let (member, member_id) = h.member(&mut admin, "member@example.com").await;
+    let member_token = h.client().with_bearer(&new_token(&member).await);
+    assert_eq!(get(&member).await, 200);
+    assert_eq!(get(&member_token).await, 200);
+    let r = admin
+        .post(
+            "/api/admin.removeUser",
+            &serde_json::json!({ "authId": member_id }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&member).await, 401, "a removed member's cookie");
+    assert_eq!(get(&member_token).await, 401, "a removed member's token");
+}
