@@ -1,12 +1,25 @@
 //! The small decoders at the edge: superjson inputs (also inside a batch object),
-//! and the `Authorization` and `Cookie` headers. No panic; a decoded superjson input
-//! never holds more keys than the payload's `json`.
+//! the `Authorization` and `Cookie` headers, and stored records (binary or JSON, as
+//! a damaged disk could hand them back). No panic; a decoded superjson input never
+//! holds more keys than the payload's `json`; a decoded record encodes back to a
+//! record that decodes the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use server::core::records::{decode, encode, Account, Member, Session};
 use server::core::Credentials;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(account) = decode::<Account>(data) {
+        assert_eq!(decode::<Account>(&encode(&account)).ok(), Some(account));
+    }
+    if let Ok(member) = decode::<Member>(data) {
+        assert_eq!(decode::<Member>(&encode(&member)).ok(), Some(member));
+    }
+    if let Ok(session) = decode::<Session>(data) {
+        assert_eq!(decode::<Session>(&encode(&session)).ok(), Some(session));
+    }
+
     let text = String::from_utf8_lossy(data);
     let (authorization, cookie) = text.split_once('\n').unwrap_or((&text, ""));
     let credentials = Credentials::from_headers(Some(authorization), cookie.split('\n'));
