@@ -241,7 +241,7 @@ impl Core {
         };
         let account = self.transaction(|tx| {
             let mut account = tx
-                .account(&caller.account.id)?
+                .account(&caller.account().id)?
                 .ok_or_else(ApiError::unauthorized)?;
             let previous_email = account.email.clone();
             if let Some(email) = &new_email {
@@ -268,10 +268,10 @@ impl Core {
     }
 
     pub(crate) fn generate_token(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let (token, digest, session) = self.new_session(&caller.account, SessionKind::ApiToken);
+        let (token, digest, session) = self.new_session(caller.account(), SessionKind::ApiToken);
         let account = self.transaction(|tx| {
             let mut account = tx
-                .account(&caller.account.id)?
+                .account(&caller.account().id)?
                 .ok_or_else(ApiError::unauthorized)?;
             if let Some(previous) = &account.api_token {
                 tx.remove(&keys::session(&crypto::digest(previous)))?;
@@ -288,7 +288,7 @@ impl Core {
         let store = self.store();
         let not_found = || ApiError::not_found(msg::AUTH_NOT_FOUND);
         let account = store.account(&input.id)?.ok_or_else(not_found)?;
-        let own = account.id == caller.account.id;
+        let own = account.id == caller.account().id;
         if !own && !self.is_member_of(&account, caller)? {
             return Err(not_found());
         }

@@ -8,7 +8,28 @@
 
 use super::records::{Account, Session};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+/// A session and its account as authentication found them, shared by the cache and
+/// the calls they authenticate.
+pub(crate) struct Authenticated {
+    pub session: Session,
+    pub account: Account,
+    /// The caller's `auth.get` answer, rendered on first use: the account cannot
+    /// change while this is shared (a write empties the cache), and the frontend
+    /// asks for it on every page.
+    pub own_view: OnceLock<String>,
+}
+
+impl Authenticated {
+    pub(crate) fn new(session: Session, account: Account) -> Arc<Authenticated> {
+        Arc::new(Authenticated {
+            session,
+            account,
+            own_view: OnceLock::new(),
+        })
+    }
+}
 
 /// The most entries kept; one more empties the cache (a few MB at most).
 const MAX_ENTRIES: usize = 10_000;
@@ -22,13 +43,13 @@ pub(crate) struct AuthCache {
 struct Entries {
     /// The store version every entry was read at.
     version: u64,
-    by_digest: HashMap<String, (Session, Arc<Account>)>,
+    by_digest: HashMap<String, Arc<Authenticated>>,
 }
 
 impl AuthCache {
     /// The session stored under `digest` and its account, if cached at the store's
     /// current `version`.
-    pub(crate) fn get(&self, digest: &str, version: u64) -> Option<(Session, Arc<Account>)> {
+    pub(crate) fn get(&self, digest: &str, version: u64) -> Option<Arc<Authenticated>> {
         let mut entries = self.lock();
         if entries.version != version {
             // Written since: what is here may be stale. (An older version comes
@@ -43,13 +64,7 @@ impl AuthCache {
     }
 
     /// Keeps a session and its account, read after the store was at `read_at`.
-    pub(crate) fn put(
-        &self,
-        digest: String,
-        read_at: u64,
-        session: Session,
-        account: Arc<Account>,
-    ) {
+    pub(crate) fn put(&self, digest: String, read_at: u64, found: Arc<Authenticated>) {
         let mut entries = self.lock();
         if read_at < entries.version {
             return;
@@ -58,7 +73,7 @@ impl AuthCache {
             entries.by_digest.clear();
             entries.version = read_at;
         }
-        entries.by_digest.insert(digest, (session, account));
+        entries.by_digest.insert(digest, found);
     }
 
     fn lock(&self) -> MutexGuard<'_, Entries> {
@@ -81,8 +96,12 @@ mod tests {
         }
     }
 
-    fn account(id: &str) -> Arc<Account> {
-        Arc::new(Account {
+    fn found(id: &str) -> Arc<Authenticated> {
+        Authenticated::new(session(id), account(id))
+    }
+
+    fn account(id: &str) -> Account {
+        Account {
             id: id.into(),
             email: format!("{id}@example.com"),
             role: specs::wire::Role::Admin,
@@ -102,14 +121,14 @@ mod tests {
             reset_expires_at: None,
             confirmation_digest: None,
             confirmation_expires_at: None,
-        })
+        }
     }
 
     #[test]
     fn an_entry_serves_only_the_version_it_was_read_at() {
         let cache = AuthCache::default();
-        cache.put("d1".into(), 3, session("a"), account("a"));
-        assert_eq!(cache.get("d1", 3).unwrap().1.id, "a");
+        cache.put("d1".into(), 3, found("a"));
+        assert_eq!(cache.get("d1", 3).unwrap().account.id, "a");
         assert!(cache.get("d2", 3).is_none());
         // A write happened: gone, and stays gone when asked at the new version.
         assert!(cache.get("d1", 4).is_none());
@@ -119,19 +138,19 @@ mod tests {
     #[test]
     fn a_slow_reader_never_brings_back_an_older_version() {
         let cache = AuthCache::default();
-        cache.put("new".into(), 5, session("b"), account("b"));
+        cache.put("new".into(), 5, found("b"));
         // Read before the write that made version 5: not kept, not served.
-        cache.put("old".into(), 4, session("a"), account("a"));
+        cache.put("old".into(), 4, found("a"));
         assert!(cache.get("old", 5).is_none());
         assert!(cache.get("new", 4).is_none());
-        assert_eq!(cache.get("new", 5).unwrap().1.id, "b");
+        assert_eq!(cache.get("new", 5).unwrap().account.id, "b");
     }
 
     #[test]
     fn stays_bounded() {
         let cache = AuthCache::default();
         for n in 0..MAX_ENTRIES + 1 {
-            cache.put(format!("d{n}"), 1, session("a"), account("a"));
+            cache.put(format!("d{n}"), 1, found("a"));
         }
         assert!(cache.lock().by_digest.len() <= MAX_ENTRIES);
         assert!(cache.get(&format!("d{MAX_ENTRIES}"), 1).is_some());

@@ -26,7 +26,8 @@ impl Core {
 
     /// The member record of `account` if it belongs to the caller's organisation.
     fn membership(&self, account: &Account, caller: &Caller) -> Result<Option<Member>, ApiError> {
-        let (Some(user_id), Some(admin_id)) = (&account.member_id, &caller.account.admin_id) else {
+        let (Some(user_id), Some(admin_id)) = (&account.member_id, &caller.account().admin_id)
+        else {
             return Ok(None);
         };
         Ok(self
@@ -50,7 +51,7 @@ impl Core {
     ) -> Result<Output, ApiError> {
         let duplicate = || ApiError::bad_request(msg::INVITATION_DUPLICATE);
         let admin_id = caller
-            .account
+            .account()
             .admin_id
             .clone()
             .ok_or_else(|| super::internal("an admin account without an admin id"))?;
@@ -131,7 +132,7 @@ impl Core {
     }
 
     pub(crate) fn all_members(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let Some(admin_id) = &caller.account.admin_id else {
+        let Some(admin_id) = &caller.account().admin_id else {
             return Output::json(&Vec::<MemberView>::new());
         };
         let store = self.store();

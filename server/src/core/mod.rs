@@ -95,12 +95,7 @@ pub(crate) struct Output {
 impl Output {
     fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
         Ok(Output {
-            value: Some({
-                // Sized for an `auth.get` answer: no regrowing on the way.
-                let mut json = Vec::with_capacity(512);
-                serde_json::to_writer(&mut json, value).expect("outputs always serialize");
-                String::from_utf8(json).expect("serde_json writes UTF-8")
-            }),
+            value: Some(to_json(value)),
             cookie: None,
         })
     }
@@ -116,6 +111,10 @@ impl Output {
     }
 }
 
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("outputs always serialize")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CookieChange {
     /// Send this session id (new or extended).
@@ -124,9 +123,15 @@ pub(crate) enum CookieChange {
     Blank,
 }
 
+impl Caller {
+    fn account(&self) -> &Account {
+        &self.found.account
+    }
+}
+
 /// The authenticated caller of a protected procedure.
 pub(crate) struct Caller {
-    account: Arc<Account>,
+    found: Arc<auth_cache::Authenticated>,
     /// The digest of the session that authenticated the call.
     session_digest: String,
     /// Whether that session came from the cookie (not the Bearer token).
@@ -274,7 +279,7 @@ impl Core {
         let caller = match (procedure.access, caller) {
             (Access::Public, caller) => caller,
             (_, None) => return Err(ApiError::unauthorized()),
-            (Access::Admin, Some(c)) if c.account.role != specs::wire::Role::Admin => {
+            (Access::Admin, Some(c)) if c.account().role != specs::wire::Role::Admin => {
                 return Err(ApiError::unauthorized())
             }
             (_, caller) => caller,
@@ -299,7 +304,15 @@ impl Core {
                 let guesses = self.guesses(Subject::Account(input.email.to_lowercase()), client);
                 self.throttled(guesses, self.login(input)).await
             }
-            "auth.get" => Output::json(&self.view_own(&me().account)),
+            "auth.get" => Ok(Output {
+                value: Some(
+                    me().found
+                        .own_view
+                        .get_or_init(|| to_json(&self.view_own(me().account())))
+                        .clone(),
+                ),
+                cookie: None,
+            }),
             "auth.verifyToken" => Output::json(&true),
             "auth.logout" => self.logout(credentials),
             "auth.update" => self.update(me(), schema().parse(input)?).await,

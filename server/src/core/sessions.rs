@@ -1,6 +1,7 @@
 //! Sessions: finding the caller from the Bearer token or the cookie, sliding cookie
 //! sessions, making and ending sessions.
 
+use super::auth_cache::Authenticated;
 use super::ports::{Abort, Tx};
 use super::records::{keys, Account, Read, Session, SessionKind, Write};
 use super::{Caller, CookieChange, Core};
@@ -38,8 +39,13 @@ impl Credentials {
     }
 }
 
-/// A stored session and its account (`None`: the account is gone).
-type StoredSession = (Session, Option<Arc<Account>>);
+/// What is stored under a session's digest.
+enum Stored {
+    Found(Arc<Authenticated>),
+    /// The session, but its account is gone.
+    Orphaned,
+    Missing,
+}
 
 impl Core {
     /// The caller, Bearer token first, then cookie, and what to do to the cookie:
@@ -50,92 +56,82 @@ impl Core {
         credentials: &Credentials,
     ) -> Result<(Option<Caller>, Option<CookieChange>), ApiError> {
         if let Some(token) = &credentials.bearer {
-            if let Some((account, digest)) = self.live_session(token)? {
-                return Ok((Some(self.caller(account, digest, false)), None));
+            if let Some((found, digest)) = self.live_session(token)? {
+                return Ok((Some(self.caller(found, digest, false)), None));
             }
         }
         let Some(id) = &credentials.cookie else {
             return Ok((None, None));
         };
-        match self.live_session_record(id)? {
-            Some((account, digest, session)) => {
+        match self.live_session(id)? {
+            Some((found, digest)) => {
                 // Most requests come nowhere near the refresh point: no write for them.
+                let session = &found.session;
                 let due = session.kind == SessionKind::Cookie
                     && session.expires_at - self.now() <= SESSION_REFRESH_BELOW_MS;
                 let extended = due && self.slide(&digest)?;
                 let change = extended.then(|| CookieChange::Set(id.clone()));
-                Ok((Some(self.caller(account, digest, true)), change))
+                Ok((Some(self.caller(found, digest, true)), change))
             }
             None => Ok((None, Some(CookieChange::Blank))),
         }
     }
 
-    fn caller(&self, account: Arc<Account>, session_digest: String, via_cookie: bool) -> Caller {
+    fn caller(
+        &self,
+        found: Arc<Authenticated>,
+        session_digest: String,
+        via_cookie: bool,
+    ) -> Caller {
         Caller {
-            account,
+            found,
             session_digest,
             via_cookie,
         }
     }
 
-    /// The account of a live session, and the session's digest. Expired or
-    /// orphaned sessions are removed on sight.
+    /// The live session named by `id` with its account, and the session's digest.
+    /// Expired or orphaned sessions are removed on sight.
     pub(crate) fn live_session(
         &self,
         id: &str,
-    ) -> Result<Option<(Arc<Account>, String)>, ApiError> {
-        Ok(self
-            .live_session_record(id)?
-            .map(|(account, digest, _)| (account, digest)))
-    }
-
-    /// `live_session`, with the session record.
-    fn live_session_record(
-        &self,
-        id: &str,
-    ) -> Result<Option<(Arc<Account>, String, Session)>, ApiError> {
+    ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let (session, account) = match self.stored_session(&digest)? {
-            Some((session, account)) => (session, account),
-            None => return Ok(None),
+        let found = match self.stored_session(&digest)? {
+            Stored::Found(found) => Some(found),
+            Stored::Orphaned => None,
+            Stored::Missing => return Ok(None),
         };
-        let live = match &account {
-            Some(account) => {
-                session.expires_at > self.now()
-                    && (session.kind == SessionKind::ApiToken
-                        || session.epoch >= account.session_epoch)
-            }
-            None => false,
-        };
-        if !live {
+        let live = found.filter(|found| {
+            let (session, account) = (&found.session, &found.account);
+            session.expires_at > self.now()
+                && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
+        });
+        if live.is_none() {
             self.transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
-            return Ok(None);
         }
-        Ok(account.map(|a| (a, digest, session)))
+        Ok(live.map(|found| (found, digest)))
     }
 
-    /// The session stored under `digest` and its account (`None`: orphaned), from
-    /// the cache while nothing was written, else from the store.
-    fn stored_session(&self, digest: &str) -> Result<Option<StoredSession>, ApiError> {
+    /// The session stored under `digest` with its account, from the cache while
+    /// nothing was written, else from the store.
+    fn stored_session(&self, digest: &str) -> Result<Stored, ApiError> {
         let store = self.store();
         // Read before the records: a write in between makes the entry unusable.
         let version = store.version();
-        if let Some((session, account)) = self.auth_cache.get(digest, version) {
-            return Ok(Some((session, Some(account))));
+        if let Some(found) = self.auth_cache.get(digest, version) {
+            return Ok(Stored::Found(found));
         }
         let Some(session) = store.record::<Session>(&keys::session(digest))? else {
-            return Ok(None);
+            return Ok(Stored::Missing);
         };
-        let account = store.account(&session.account_id)?.map(Arc::new);
-        if let Some(account) = &account {
-            self.auth_cache.put(
-                digest.to_string(),
-                version,
-                session.clone(),
-                account.clone(),
-            );
-        }
-        Ok(Some((session, account)))
+        let Some(account) = store.account(&session.account_id)? else {
+            return Ok(Stored::Orphaned);
+        };
+        let found = Authenticated::new(session, account);
+        self.auth_cache
+            .put(digest.to_string(), version, found.clone());
+        Ok(Stored::Found(found))
     }
 
     /// Extends a cookie session with half its life or less left; true if it did.

@@ -73,7 +73,7 @@ fn awaits_pin(account: &Account, now: i64) -> bool {
 impl Core {
     pub(crate) fn generate_2fa_secret(&self, caller: &Caller) -> Result<Output, ApiError> {
         let secret = crypto::new_totp_secret(&*self.deps.random);
-        let totp = totp(&secret, &caller.account.email)
+        let totp = totp(&secret, &caller.account().email)
             .ok_or_else(|| super::internal("a new TOTP secret did not decode"))?;
         let png = totp.get_qr_base64().map_err(super::internal)?;
         Output::json(&TwoFactorSecret {
@@ -92,7 +92,7 @@ impl Core {
         };
         let account = self.transaction(|tx| {
             let mut account = tx
-                .account(&caller.account.id)?
+                .account(&caller.account().id)?
                 .ok_or_else(ApiError::unauthorized)?;
             account.totp_secret = Some(input.secret.to_ascii_uppercase());
             account.two_factor_enabled = true;
@@ -139,7 +139,7 @@ impl Core {
     pub(crate) fn disable_2fa(&self, caller: &Caller) -> Result<Output, ApiError> {
         let account = self.transaction(|tx| {
             let mut account = tx
-                .account(&caller.account.id)?
+                .account(&caller.account().id)?
                 .ok_or_else(ApiError::unauthorized)?;
             account.totp_secret = None;
             account.two_factor_enabled = false;

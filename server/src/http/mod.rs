@@ -68,13 +68,16 @@ impl ApiInner {
 
     /// The client: the socket's peer, or, behind a trusted proxy, the address that
     /// proxy added last to `X-Forwarded-For`.
-    fn client_address<B>(&self, request: &Request<B>) -> Option<std::net::IpAddr> {
-        let peer = request.extensions().get::<ClientAddr>()?.0.ip();
+    fn client_address(
+        &self,
+        headers: &hyper::HeaderMap,
+        extensions: &hyper::http::Extensions,
+    ) -> Option<std::net::IpAddr> {
+        let peer = extensions.get::<ClientAddr>()?.0.ip();
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
-        let forwarded = request
-            .headers()
+        let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())

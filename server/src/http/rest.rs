@@ -42,7 +42,7 @@ where
         return error_response(&forced);
     }
     let credentials = credentials(request.headers());
-    let client = api.client_address(&request);
+    let client = api.client_address(request.headers(), request.extensions());
     let input = match (procedure.kind, procedure.input) {
         (_, None) => None,
         (Kind::Query, Some(schema)) => {
@@ -102,7 +102,8 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_body(request, limit).await?;
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(&parts.headers, body, limit).await?;
     if bytes.is_empty() {
         return Ok(Value::Object(Map::new()));
     }
@@ -113,13 +114,13 @@ where
     }
 }
 
-/// Checks the content type, then reads at most `limit` bytes of body.
-pub async fn read_body<B>(request: Request<B>, limit: usize) -> Result<Bytes, ApiError>
+/// Checks the content type in `headers`, then reads at most `limit` bytes of `body`.
+pub async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match request.headers().get(hyper::header::CONTENT_TYPE) {
+    match headers.get(hyper::header::CONTENT_TYPE) {
         None => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
@@ -137,15 +138,14 @@ where
         }
     }
     let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, msg::BODY_TOO_LARGE);
-    let declared = request
-        .headers()
+    let declared = headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),

@@ -62,13 +62,10 @@ where
         let error = ApiError::bad_request(trpc::too_many_calls(names.len()));
         return whole_request_error(&error);
     }
-    let credentials = credentials(request.headers());
-    let client = api.client_address(&request);
-    // Kept for the call hook only (the mock's faults); the server has none.
-    let headers = match api.hook {
-        Some(_) => request.headers().clone(),
-        None => hyper::HeaderMap::new(),
-    };
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let credentials = credentials(headers);
+    let client = api.client_address(headers, &parts.extensions);
 
     let raw_input = match kind {
         Kind::Query => match param("input") {
@@ -78,8 +75,8 @@ where
                 Err(_) => return whole_request_error(&parse_error()),
             },
         },
-        Kind::Mutation if declares_no_body(&request) => None,
-        Kind::Mutation => match read_body(request, api.max_body_bytes).await {
+        Kind::Mutation if declares_no_body(headers) => None,
+        Kind::Mutation => match read_body(headers, body, api.max_body_bytes).await {
             Err(error) => return whole_request_error(&error),
             Ok(bytes) if bytes.is_empty() => None,
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
@@ -112,7 +109,7 @@ where
                 let error = ApiError::not_found(trpc::no_procedure(kind.as_str(), name));
                 (Err(error), None)
             }
-            Some(procedure) => match api.before_call(procedure, &headers).await {
+            Some(procedure) => match api.before_call(procedure, headers).await {
                 Some(forced) => (Err(forced), None),
                 None => {
                     let call = Call {
@@ -178,8 +175,7 @@ fn whole_request_error(error: &ApiError) -> HttpResponse {
 /// A POST with neither a content type nor a body: a mutation called without input
 /// (as `curl -X POST` does). A body must be declared `application/json`, which a
 /// cross-site form cannot send without a CORS preflight.
-fn declares_no_body<B>(request: &Request<B>) -> bool {
-    let headers = request.headers();
+fn declares_no_body(headers: &hyper::HeaderMap) -> bool {
     !headers.contains_key(hyper::header::CONTENT_TYPE)
         && !headers.contains_key(hyper::header::TRANSFER_ENCODING)
         && headers
