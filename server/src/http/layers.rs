@@ -4,18 +4,17 @@
 //! body, where passwords, tokens and session ids travel.
 
 use super::{error_response, HttpResponse};
-use hyper::Request;
+use hyper::{Method, Request, Uri};
+use pin_project_lite::pin_project;
 use specs::{ApiError, ErrorCode};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Numbers requests from 1 (per layer) and logs each one when answered.
 #[derive(Clone, Default)]
@@ -52,43 +51,61 @@ pub struct RequestId<S> {
 
 impl<S, B> Service<Request<B>> for RequestId<S>
 where
-    S: Service<Request<B>, Response = HttpResponse, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<Request<B>, Response = HttpResponse, Error = Infallible>,
 {
     type Response = HttpResponse;
     type Error = Infallible;
-    type Future = BoxFuture<Result<HttpResponse, Infallible>>;
+    type Future = RequestIdFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let method = request.method().clone();
-        // A `Uri` clone shares its bytes: no copy of the path.
-        let uri = request.uri().clone();
-        // Take the service that was polled ready, leave a clone in its place.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let started = Instant::now();
-            let mut response = inner.call(request).await?;
-            let status = response.status().as_u16();
-            tracing::info!(
-                request_id = id,
-                %method,
-                path = uri.path(),
-                status,
-                ms = started.elapsed().as_millis() as u64,
-                "request"
-            );
-            response
-                .headers_mut()
-                .insert("x-request-id", hyper::header::HeaderValue::from(id));
-            Ok(response)
-        })
+        RequestIdFuture {
+            id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            method: request.method().clone(),
+            // A `Uri` clone shares its bytes: no copy of the path.
+            uri: request.uri().clone(),
+            started: Instant::now(),
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner service's answer, logged and given its `x-request-id` when ready.
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: F,
+        id: u64,
+        method: Method,
+        uri: Uri,
+        started: Instant,
+    }
+}
+
+impl<F> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<HttpResponse, Infallible>>,
+{
+    type Output = Result<HttpResponse, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(cx));
+        tracing::info!(
+            request_id = *this.id,
+            method = %this.method,
+            path = this.uri.path(),
+            status = response.status().as_u16(),
+            ms = this.started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+            .headers_mut()
+            .insert("x-request-id", hyper::header::HeaderValue::from(*this.id));
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -123,27 +140,43 @@ pub struct Timeout<S> {
 impl<S, B> Service<Request<B>> for Timeout<S>
 where
     S: Service<Request<B>, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = HttpResponse;
     type Error = Infallible;
-    type Future = BoxFuture<Result<HttpResponse, Infallible>>;
+    type Future = TimeoutFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let future = self.inner.call(request);
-        let limit = self.limit;
-        Box::pin(async move {
-            match tokio::time::timeout(limit, future).await {
-                Ok(answer) => answer,
-                Err(_) => Ok(error_response(&ApiError::new(
-                    ErrorCode::Timeout,
-                    "The request took too long to answer",
-                ))),
-            }
+        TimeoutFuture {
+            inner: tokio::time::timeout(self.limit, self.inner.call(request)),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner service's answer, or 408 once the limit has passed.
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+    }
+}
+
+impl<F> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<HttpResponse, Infallible>>,
+{
+    type Output = Result<HttpResponse, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match ready!(self.project().inner.poll(cx)) {
+            Ok(answer) => answer,
+            Err(_elapsed) => Ok(error_response(&ApiError::new(
+                ErrorCode::Timeout,
+                "The request took too long to answer",
+            ))),
         })
     }
 }
