@@ -136,6 +136,16 @@ impl WrkRun {
 pub struct RunningWrk {
     child: Child,
     label: String,
+    _script: Option<Script>,
+}
+
+/// wrk's Lua script for a POST body, removed when the run is over.
+struct Script(std::path::PathBuf);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl RunningWrk {
@@ -181,7 +191,7 @@ impl Wrk {
         self
     }
 
-    fn command(&self) -> Command {
+    fn command(&self) -> (Command, Option<Script>) {
         let mut command = Command::new("wrk");
         command.args([
             "-t1",
@@ -197,6 +207,7 @@ impl Wrk {
         for (name, value) in &self.headers {
             command.args(["-H", &format!("{name}: {value}")]);
         }
+        let mut kept = None;
         if let Some(body) = &self.post_body {
             let script = std::env::temp_dir().join(format!(
                 "bench-post-{}-{}.lua",
@@ -210,24 +221,25 @@ impl Wrk {
             )
             .expect("the wrk script");
             command.args(["-s", script.to_str().expect("UTF-8 path")]);
+            kept = Some(Script(script));
         }
         command.arg(&self.url);
         command.stdout(Stdio::piped()).stderr(Stdio::null());
-        command
+        (command, kept)
     }
 
     pub fn run(&self) -> WrkRun {
-        let output = self
-            .command()
-            .output()
-            .expect("wrk runs (apt-get install wrk)");
+        let (mut command, _script) = self.command();
+        let output = command.output().expect("wrk runs (apt-get install wrk)");
         parse_wrk(&self.label, &String::from_utf8_lossy(&output.stdout))
     }
 
     pub fn spawn(&self) -> RunningWrk {
+        let (mut command, script) = self.command();
         RunningWrk {
-            child: self.command().spawn().expect("wrk runs"),
+            child: command.spawn().expect("wrk runs"),
             label: self.label.clone(),
+            _script: script,
         }
     }
 }
