@@ -145,20 +145,15 @@ fn main() {
         let (ratio, run) = rounds.swap_remove(ROUNDS / 2);
         (run, ratio)
     };
+    let get_against_baseline = |address: &str, trpc: bool| {
+        against_baseline(&|| auth_get(address, trpc).connections(32).seconds(seconds))
+    };
 
     println!("== server (sled, sealed), 1,000 accounts");
     let small = prepare_server_data(&work.join("small"), 1_000);
     let server = start_server(&bin("dokploy-auth"), &small);
-    let (get_rest, get_rest_ratio) = against_baseline(&|| {
-        auth_get(&server.address, false)
-            .connections(32)
-            .seconds(seconds)
-    });
-    let (get_trpc, get_trpc_ratio) = against_baseline(&|| {
-        auth_get(&server.address, true)
-            .connections(32)
-            .seconds(seconds)
-    });
+    let (get_rest, get_rest_ratio) = get_against_baseline(&server.address, false);
+    let (get_trpc, get_trpc_ratio) = get_against_baseline(&server.address, true);
     let get_alone = auth_get(&server.address, false)
         .connections(8)
         .seconds(seconds)
@@ -182,11 +177,7 @@ fn main() {
     drop(server);
     // The same server without its access log (RUST_LOG=warn): what one log line costs.
     let quiet = start_server_with(&bin("dokploy-auth"), &small, &[("RUST_LOG", "warn")]);
-    let (get_quiet, get_quiet_ratio) = against_baseline(&|| {
-        auth_get(&quiet.address, false)
-            .connections(32)
-            .seconds(seconds)
-    });
+    let (get_quiet, get_quiet_ratio) = get_against_baseline(&quiet.address, false);
     drop(quiet);
     record("server_get_rest", get_rest.to_json());
     record("server_get_trpc", get_trpc.to_json());
@@ -230,16 +221,8 @@ fn main() {
     let fixture = write_mock_fixture(&work, 1_000);
     let mock = start_mock(&bin("dokploy-auth-mock"), Some(&fixture));
     record("mock_1k_startup_ms", json!(round(mock.startup_ms)));
-    let (mock_rest, mock_rest_ratio) = against_baseline(&|| {
-        auth_get(&mock.address, false)
-            .connections(32)
-            .seconds(seconds)
-    });
-    let (mock_trpc, mock_trpc_ratio) = against_baseline(&|| {
-        auth_get(&mock.address, true)
-            .connections(32)
-            .seconds(seconds)
-    });
+    let (mock_rest, mock_rest_ratio) = get_against_baseline(&mock.address, false);
+    let (mock_trpc, mock_trpc_ratio) = get_against_baseline(&mock.address, true);
     record("mock_get_rest", mock_rest.to_json());
     record("mock_get_trpc", mock_trpc.to_json());
 

@@ -28,7 +28,7 @@ pub fn iso8601(ms: i64) -> String {
 
 /// Appends `iso8601(ms)` to `out`. Digits are placed by hand for years 0 to 9999:
 /// every `auth.get` answer and every log line has a timestamp, and `format!` cost
-/// ten times as much.
+/// about four times as much (instructions counted with callgrind).
 pub fn push_iso8601(out: &mut String, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);

@@ -266,15 +266,6 @@ async fn credentials_just_used_end_at_once() {
         let mut client = client.clone();
         async move { client.get("/api/auth.get").await.status }
     };
-    let new_token = |owner: &Client| {
-        let mut owner = owner.clone();
-        async move {
-            owner.post_empty("/api/auth.generateToken").await.json()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
 
     // A replaced API token (clients with the token only: no cookie to fall back on).
     let first = h.client().with_bearer(&new_token(&admin).await);
@@ -284,27 +275,14 @@ async fn credentials_just_used_end_at_once() {
     assert_eq!(get(&second).await, 200);
 
     // A logged-out cookie session.
-    let mut other = h.client();
-    let r = other
-        .post(
-            "/api/auth.login",
-            r#"{"email":"admin@example.com","password":"password123"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    let mut other = h.admin_login().await;
     assert_eq!(get(&other).await, 200);
     let kept = other.clone();
     assert_eq!(other.post_empty("/api/auth.logout").await.status, 200);
     assert_eq!(get(&kept).await, 401, "the logged-out session still worked");
 
     // Another cookie session after a password change.
-    let mut third = h.client();
-    third
-        .post(
-            "/api/auth.login",
-            r#"{"email":"admin@example.com","password":"password123"}"#,
-        )
-        .await;
+    let third = h.admin_login().await;
     assert_eq!(get(&third).await, 200);
     let r = admin
         .post(

@@ -85,6 +85,7 @@ impl AuthCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::records::tests::member_account;
     use crate::core::records::SessionKind;
 
     fn session(account_id: &str) -> Session {
@@ -97,31 +98,7 @@ mod tests {
     }
 
     fn found(id: &str) -> Arc<Authenticated> {
-        Authenticated::new(session(id), account(id))
-    }
-
-    fn account(id: &str) -> Account {
-        Account {
-            id: id.into(),
-            email: format!("{id}@example.com"),
-            role: specs::wire::Role::Admin,
-            image: String::new(),
-            password_hash: None,
-            totp_secret: None,
-            two_factor_enabled: false,
-            api_token: None,
-            created_at: 0,
-            session_epoch: 0,
-            last_totp_step: None,
-            pending_2fa_until: None,
-            admin_id: None,
-            member_id: None,
-            email_confirmed: true,
-            reset_digest: None,
-            reset_expires_at: None,
-            confirmation_digest: None,
-            confirmation_expires_at: None,
-        }
+        Authenticated::new(session(id), member_account(id))
     }
 
     #[test]

@@ -94,8 +94,12 @@ pub(crate) struct Output {
 
 impl Output {
     fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
+        Output::text(to_json(value))
+    }
+    /// An output already serialized.
+    fn text(json: String) -> Result<Output, ApiError> {
         Ok(Output {
-            value: Some(to_json(value)),
+            value: Some(json),
             cookie: None,
         })
     }
@@ -123,12 +127,6 @@ pub(crate) enum CookieChange {
     Blank,
 }
 
-impl Caller {
-    fn account(&self) -> &Account {
-        &self.found.account
-    }
-}
-
 /// The authenticated caller of a protected procedure.
 pub(crate) struct Caller {
     found: Arc<auth_cache::Authenticated>,
@@ -136,6 +134,12 @@ pub(crate) struct Caller {
     session_digest: String,
     /// Whether that session came from the cookie (not the Bearer token).
     via_cookie: bool,
+}
+
+impl Caller {
+    fn account(&self) -> &Account {
+        &self.found.account
+    }
 }
 
 pub struct Core {
@@ -304,15 +308,12 @@ impl Core {
                 let guesses = self.guesses(Subject::Account(input.email.to_lowercase()), client);
                 self.throttled(guesses, self.login(input)).await
             }
-            "auth.get" => Ok(Output {
-                value: Some(
-                    me().found
-                        .own_view
-                        .get_or_init(|| to_json(&self.view_own(me().account())))
-                        .clone(),
-                ),
-                cookie: None,
-            }),
+            "auth.get" => Output::text(
+                me().found
+                    .own_view
+                    .get_or_init(|| to_json(&self.view_own(me().account())))
+                    .clone(),
+            ),
             "auth.verifyToken" => Output::json(&true),
             "auth.logout" => self.logout(credentials),
             "auth.update" => self.update(me(), schema().parse(input)?).await,

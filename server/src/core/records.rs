@@ -110,8 +110,8 @@ pub mod keys {
 }
 
 /// The first byte of a record in the binary format: postcard (fields in declaration
-/// order, no names; a third the size of JSON, which sled holds about twice over in
-/// memory). Changing a record's fields means a new format byte, and decoding the
+/// order, no names; under half the size of JSON, which sled holds about twice over
+/// in memory). Changing a record's fields means a new format byte, and decoding the
 /// old one, since postcard cannot tell which fields a record was written with.
 const BINARY_V1: u8 = 0x01;
 
@@ -242,12 +242,13 @@ impl Write for dyn Tx + '_ {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn member_account() -> Account {
+    /// An invited member with a password and 2FA: most fields set.
+    pub(crate) fn member_account(id: &str) -> Account {
         Account {
-            id: "dtrYY17g9DHYtBiWYZC-K".into(),
+            id: id.into(),
             email: "member1@example.com".into(),
             role: Role::User,
             image: "/avatars/avatar-3.png".into(),
@@ -273,7 +274,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_in_under_half_of_json() {
-        let account = member_account();
+        let account = member_account("dtrYY17g9DHYtBiWYZC-K");
         let binary = encode(&account);
         assert_eq!(binary[0], BINARY_V1);
         assert_eq!(decode::<Account>(&binary).unwrap(), account);

@@ -129,6 +129,19 @@ impl Harness {
         admin
     }
 
+    /// Another cookie session of the admin that `admin` made.
+    pub async fn admin_login(&self) -> Client {
+        let mut admin = self.client();
+        let r = admin
+            .post(
+                "/api/auth.login",
+                r#"{"email":"admin@example.com","password":"password123"}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        admin
+    }
+
     /// A member invited by `admin` who accepted; logged in by cookie.
     pub async fn member(&self, admin: &mut Client, email: &str) -> (Client, String) {
         let r = admin
@@ -152,6 +165,15 @@ impl Harness {
         assert_eq!(r.status, 200, "{}", r.body);
         (member, invitation["authId"].as_str().unwrap().to_string())
     }
+}
+
+/// A new API token for `owner` (it replaces the one before).
+pub async fn new_token(owner: &Client) -> String {
+    let mut owner = owner.clone();
+    owner.post_empty("/api/auth.generateToken").await.json()["token"]
+        .as_str()
+        .expect("a token")
+        .to_string()
 }
 
 #[allow(unused_imports)]
