@@ -251,370 +251,407 @@ impl Model {
         Ok(())
     }
 
+    /// Runs one step: one call (or a move of the clock), checked against the model.
     async fn step(&mut self, op: &Op) -> Step {
         match *op {
             Op::Login {
                 who,
                 right_password,
                 shout,
-            } => {
-                let who = who % self.accounts.len();
-                let account = self.accounts[who].clone();
-                let email = if shout {
-                    account.email.to_uppercase()
-                } else {
-                    account.email.clone()
-                };
-                let password = match (&account.password, right_password) {
-                    (Some(p), true) => p.clone(),
-                    _ => "wrong-password".to_string(),
-                };
-                let body = json!({"email": email, "password": password}).to_string();
-                let r = self
-                    .call("POST", "/api/auth.login", None, Some(&body))
-                    .await;
-                let can = right_password && account.password.is_some() && !account.removed;
-                if can && account.totp_secret.is_some() {
-                    let expected = json!({"is2FAEnabled": true, "authId": account.id}).to_string();
-                    expect(&r, 200, Some(&expected), "login of a 2FA account")?;
-                    if r.set_cookie().is_some() {
-                        return Err(format!(
-                            "a 2FA login set a cookie before the pin: {:?}",
-                            r.set_cookie()
-                        ));
-                    }
-                    self.accounts[who].pending_until = Some(self.now + PENDING_2FA_MS);
-                    Ok(())
-                } else if can {
-                    let expected = json!({"is2FAEnabled": false, "authId": account.id}).to_string();
-                    expect(&r, 200, Some(&expected), "login")?;
-                    self.new_session(who, &r)
-                } else {
-                    expect(
-                        &r,
-                        400,
-                        Some(&error("BAD_REQUEST", msg::CREDENTIALS)),
-                        "failed login",
-                    )
-                }
+            } => self.login(who, right_password, shout).await,
+            Op::Get { session } => self.get(session).await,
+            Op::Logout { session } => self.logout(session).await,
+            Op::GenerateToken { session } => self.generate_token(session).await,
+            Op::ChangePassword { session } => self.change_password(session).await,
+            Op::Invite { session, email } => self.invite(session, email).await,
+            Op::Accept { member, right_id } => self.accept(member, right_id).await,
+            Op::Remove { session, member } => self.remove(session, member).await,
+            Op::Advance { hours } => self.advance(hours).await,
+            Op::Enable2FA { session } => self.enable_2fa(session).await,
+            Op::Pin { who, right } => self.pin(who, right).await,
+            Op::BadLogin => self.bad_login().await,
+        }
+    }
+
+    /// `auth.login` with the right or a wrong password, the email as typed or shouted.
+    async fn login(&mut self, who: usize, right_password: bool, shout: bool) -> Step {
+        let who = who % self.accounts.len();
+        let account = self.accounts[who].clone();
+        let email = if shout {
+            account.email.to_uppercase()
+        } else {
+            account.email.clone()
+        };
+        let password = match (&account.password, right_password) {
+            (Some(p), true) => p.clone(),
+            _ => "wrong-password".to_string(),
+        };
+        let body = json!({"email": email, "password": password}).to_string();
+        let r = self
+            .call("POST", "/api/auth.login", None, Some(&body))
+            .await;
+        let can = right_password && account.password.is_some() && !account.removed;
+        if can && account.totp_secret.is_some() {
+            let expected = json!({"is2FAEnabled": true, "authId": account.id}).to_string();
+            expect(&r, 200, Some(&expected), "login of a 2FA account")?;
+            if r.set_cookie().is_some() {
+                return Err(format!(
+                    "a 2FA login set a cookie before the pin: {:?}",
+                    r.set_cookie()
+                ));
             }
-            Op::Get { session } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let r = self.call("GET", "/api/auth.get", Some(s), None).await;
-                if live {
-                    expect(&r, 200, None, "auth.get")?;
-                    let email = &self.accounts[self.sessions[s].owner].email;
-                    if r.json()["email"] != email.as_str() {
-                        return Err(format!(
-                            "auth.get: email {} instead of {email}",
-                            r.json()["email"]
-                        ));
-                    }
-                    Ok(())
-                } else {
-                    expect(
-                        &r,
-                        401,
-                        Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
-                        "auth.get on a dead session",
-                    )
-                }
+            self.accounts[who].pending_until = Some(self.now + PENDING_2FA_MS);
+            Ok(())
+        } else if can {
+            let expected = json!({"is2FAEnabled": false, "authId": account.id}).to_string();
+            expect(&r, 200, Some(&expected), "login")?;
+            self.new_session(who, &r)
+        } else {
+            expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::CREDENTIALS)),
+                "failed login",
+            )
+        }
+    }
+
+    /// `auth.get` on a session, live or not.
+    async fn get(&mut self, session: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let r = self.call("GET", "/api/auth.get", Some(s), None).await;
+        if live {
+            expect(&r, 200, None, "auth.get")?;
+            let email = &self.accounts[self.sessions[s].owner].email;
+            if r.json()["email"] != email.as_str() {
+                return Err(format!(
+                    "auth.get: email {} instead of {email}",
+                    r.json()["email"]
+                ));
             }
-            Op::Logout { session } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let r = self.call("POST", "/api/auth.logout", Some(s), None).await;
-                match (live, self.sessions[s].token) {
-                    (false, _) => expect(&r, 401, None, "logout on a dead session"),
-                    (true, true) => expect(&r, 200, Some("false"), "logout with a token"),
-                    (true, false) => {
-                        self.sessions[s].alive = false;
-                        expect(&r, 200, Some("true"), "logout")
-                    }
-                }
-            }
-            Op::GenerateToken { session } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let r = self
-                    .call("POST", "/api/auth.generateToken", Some(s), None)
-                    .await;
-                if !live {
-                    return expect(&r, 401, None, "generateToken on a dead session");
-                }
-                expect(&r, 200, None, "generateToken")?;
-                let owner = self.sessions[s].owner;
-                for other in self
-                    .sessions
-                    .iter_mut()
-                    .filter(|x| x.owner == owner && x.token)
-                {
-                    other.alive = false;
-                }
-                let id = r.json()["token"].as_str().unwrap_or_default().to_string();
-                self.sessions.push(Session {
-                    owner,
-                    id,
-                    token: true,
-                    expires_at: self.now + API_TOKEN_MS,
-                    alive: true,
-                });
-                Ok(())
-            }
-            Op::ChangePassword { session } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let password = format!("changed-{}", self.transcript.len());
-                let body = json!({"email": null, "password": password}).to_string();
-                let r = self
-                    .call("POST", "/api/auth.update", Some(s), Some(&body))
-                    .await;
-                if !live {
-                    return expect(&r, 401, None, "update on a dead session");
-                }
-                expect(&r, 200, None, "update")?;
-                let owner = self.sessions[s].owner;
-                self.accounts[owner].password = Some(password);
-                for (i, other) in self.sessions.iter_mut().enumerate() {
-                    if other.owner == owner && !other.token && i != s {
-                        other.alive = false;
-                    }
-                }
-                Ok(())
-            }
-            Op::Invite { session, email } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let is_admin = self.accounts[self.sessions[s].owner].admin;
-                let email = EMAILS[email];
-                let body = json!({"email": email}).to_string();
-                let r = self
-                    .call(
-                        "POST",
-                        "/api/admin.createUserInvitation",
-                        Some(s),
-                        Some(&body),
-                    )
-                    .await;
-                if !live || !is_admin {
-                    return expect(
-                        &r,
-                        401,
-                        Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
-                        "invite without an admin session",
-                    );
-                }
-                if self.accounts.iter().any(|a| a.email == email && !a.removed) {
-                    return expect(
-                        &r,
-                        400,
-                        Some(&error("BAD_REQUEST", msg::INVITATION_DUPLICATE)),
-                        "duplicate invite",
-                    );
-                }
-                expect(&r, 200, Some(""), "invite")?;
-                let all = self
-                    .call("GET", "/api/user.all", Some(s), None)
-                    .await
-                    .json();
-                let member = all
-                    .as_array()
-                    .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                self.accounts.push(Account {
-                    email: email.to_string(),
-                    id: member["authId"].as_str().unwrap_or_default().to_string(),
-                    password: None,
-                    admin: false,
-                    invitation: Some((
-                        member["token"].as_str().unwrap_or_default().to_string(),
-                        self.now + INVITATION_MS,
-                    )),
-                    removed: false,
-                    totp_secret: None,
-                    last_step: None,
-                    pending_until: None,
-                });
-                Ok(())
-            }
-            Op::Accept { member, right_id } => {
-                let members: Vec<usize> = (0..self.accounts.len())
-                    .filter(|&i| self.accounts[i].invitation.is_some())
-                    .collect();
-                let Some(&m) = members.get(member % members.len().max(1)) else {
-                    return Ok(());
-                };
-                let account = self.accounts[m].clone();
-                let (token, expires_at) = account.invitation.clone().unwrap_or_default();
-                let id = if right_id {
-                    account.id.clone()
-                } else {
-                    self.accounts[0].id.clone()
-                };
-                let body = json!({"password": "memberpass1", "id": id, "token": token}).to_string();
-                let r = self
-                    .call("POST", "/api/auth.createUser", None, Some(&body))
-                    .await;
-                let pending = account.password.is_none() && !account.removed;
-                if !right_id || !pending {
-                    return expect(
-                        &r,
-                        400,
-                        Some(&error("BAD_REQUEST", msg::INVALID_TOKEN)),
-                        "accepting with a wrong id or used token",
-                    );
-                }
-                if self.now > expires_at {
-                    return expect(
-                        &r,
-                        400,
-                        Some(&error("BAD_REQUEST", msg::INVITATION_EXPIRED)),
-                        "accepting an expired invitation",
-                    );
-                }
-                expect(&r, 200, Some("true"), "accepting an invitation")?;
-                self.accounts[m].password = Some("memberpass1".into());
-                self.new_session(m, &r)
-            }
-            Op::Remove { session, member } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let members: Vec<usize> = (0..self.accounts.len())
-                    .filter(|&i| !self.accounts[i].admin)
-                    .collect();
-                let Some(&m) = members.get(member % members.len().max(1)) else {
-                    return Ok(());
-                };
-                let live = self.live(s);
-                let is_admin = self.accounts[self.sessions[s].owner].admin;
-                let body = json!({"authId": self.accounts[m].id}).to_string();
-                let r = self
-                    .call("POST", "/api/admin.removeUser", Some(s), Some(&body))
-                    .await;
-                if !live || !is_admin {
-                    return expect(&r, 401, None, "remove without an admin session");
-                }
-                if self.accounts[m].removed {
-                    return expect(
-                        &r,
-                        404,
-                        Some(&error("NOT_FOUND", msg::USER_NOT_MEMBER)),
-                        "removing twice",
-                    );
-                }
-                expect(&r, 200, Some(""), "remove")?;
-                self.accounts[m].removed = true;
-                Ok(())
-            }
-            Op::Advance { hours } => {
-                let ms = i64::from(hours) * HOUR_MS;
-                self.now += ms;
-                self.transcript.push(format!("# the clock moves {hours} h"));
-                Ok(())
-            }
-            Op::Enable2FA { session } => {
-                let Some(s) = self.pick(session) else {
-                    return Ok(());
-                };
-                let owner = self.sessions[s].owner;
-                if self.accounts[owner].totp_secret.is_some() {
-                    return Ok(());
-                }
-                let live = self.live(s);
-                let r = self
-                    .call("GET", "/api/auth.generate2FASecret", Some(s), None)
-                    .await;
-                if !live {
-                    return expect(&r, 401, None, "generate2FASecret on a dead session");
-                }
-                expect(&r, 200, None, "generate2FASecret")?;
-                let secret = r.json()["secret"].as_str().unwrap_or_default().to_string();
-                let pin = pin_at(&secret, self.clock_ms);
-                let body = json!({"pin": pin, "secret": secret}).to_string();
-                let r = self
-                    .call("POST", "/api/auth.verify2FASetup", Some(s), Some(&body))
-                    .await;
-                expect(&r, 200, None, "verify2FASetup")?;
-                if r.json()["is2FAEnabled"] != true {
-                    return Err(format!("verify2FASetup left 2FA off: {}", r.body));
-                }
-                let account = &mut self.accounts[owner];
-                account.totp_secret = Some(secret);
-                account.last_step = Some(step_of(self.clock_ms));
-                Ok(())
-            }
-            Op::Pin { who, right } => {
-                let enrolled: Vec<usize> = (0..self.accounts.len())
-                    .filter(|&a| self.accounts[a].totp_secret.is_some())
-                    .collect();
-                let Some(&a) = enrolled.get(who % enrolled.len().max(1)) else {
-                    return Ok(());
-                };
-                let account = self.accounts[a].clone();
-                let secret = account.totp_secret.clone().unwrap_or_default();
-                let step = step_of(self.clock_ms);
-                let pin = if right {
-                    pin_at(&secret, self.clock_ms)
-                } else {
-                    // A pin valid at no step the target accepts now.
-                    let valid: Vec<String> = [-30_000, 0, 30_000]
-                        .iter()
-                        .map(|d| pin_at(&secret, self.clock_ms + d))
-                        .collect();
-                    (0..4)
-                        .map(|n| format!("{n}{n}{n}{n}{n}{n}"))
-                        .find(|p| !valid.contains(p))
-                        .unwrap_or_default()
-                };
-                let body = json!({"pin": pin, "id": account.id}).to_string();
-                let r = self
-                    .call("POST", "/api/auth.verifyLogin2FA", None, Some(&body))
-                    .await;
-                let accepted = right
-                    && !account.removed
-                    && account.pending_until.is_some_and(|until| until > self.now)
-                    && account.last_step.is_none_or(|last| step > last);
-                if accepted {
-                    expect(&r, 200, Some("true"), "a fresh pin after the password")?;
-                    self.accounts[a].pending_until = None;
-                    self.accounts[a].last_step = Some(step);
-                    self.new_session(a, &r)
-                } else {
-                    expect(
-                        &r,
-                        400,
-                        Some(&error("BAD_REQUEST", msg::INVALID_2FA)),
-                        "a wrong, replayed or unexpected pin",
-                    )
-                }
-            }
-            Op::BadLogin => {
-                let r = self
-                    .call("POST", "/api/auth.login", None, Some(r#"{"email":"nope"}"#))
-                    .await;
-                expect(
-                    &r,
-                    400,
-                    Some(
-                        r#"{"message":"Input validation failed","code":"BAD_REQUEST","issues":[{"validation":"email","code":"invalid_string","message":"Invalid email","path":["email"]},{"code":"invalid_type","expected":"string","received":"undefined","path":["password"],"message":"Required"}]}"#,
-                    ),
-                    "bad input",
-                )
+            Ok(())
+        } else {
+            expect(
+                &r,
+                401,
+                Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
+                "auth.get on a dead session",
+            )
+        }
+    }
+
+    /// `auth.logout` of a session.
+    async fn logout(&mut self, session: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let r = self.call("POST", "/api/auth.logout", Some(s), None).await;
+        match (live, self.sessions[s].token) {
+            (false, _) => expect(&r, 401, None, "logout on a dead session"),
+            (true, true) => expect(&r, 200, Some("false"), "logout with a token"),
+            (true, false) => {
+                self.sessions[s].alive = false;
+                expect(&r, 200, Some("true"), "logout")
             }
         }
+    }
+
+    /// `auth.generateToken`: a new API token replaces the old one.
+    async fn generate_token(&mut self, session: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let r = self
+            .call("POST", "/api/auth.generateToken", Some(s), None)
+            .await;
+        if !live {
+            return expect(&r, 401, None, "generateToken on a dead session");
+        }
+        expect(&r, 200, None, "generateToken")?;
+        let owner = self.sessions[s].owner;
+        for other in self
+            .sessions
+            .iter_mut()
+            .filter(|x| x.owner == owner && x.token)
+        {
+            other.alive = false;
+        }
+        let id = r.json()["token"].as_str().unwrap_or_default().to_string();
+        self.sessions.push(Session {
+            owner,
+            id,
+            token: true,
+            expires_at: self.now + API_TOKEN_MS,
+            alive: true,
+        });
+        Ok(())
+    }
+
+    /// `auth.update` with a new password: other cookie sessions end.
+    async fn change_password(&mut self, session: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let password = format!("changed-{}", self.transcript.len());
+        let body = json!({"email": null, "password": password}).to_string();
+        let r = self
+            .call("POST", "/api/auth.update", Some(s), Some(&body))
+            .await;
+        if !live {
+            return expect(&r, 401, None, "update on a dead session");
+        }
+        expect(&r, 200, None, "update")?;
+        let owner = self.sessions[s].owner;
+        self.accounts[owner].password = Some(password);
+        for (i, other) in self.sessions.iter_mut().enumerate() {
+            if other.owner == owner && !other.token && i != s {
+                other.alive = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// `admin.createUserInvitation`.
+    async fn invite(&mut self, session: usize, email: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let is_admin = self.accounts[self.sessions[s].owner].admin;
+        let email = EMAILS[email];
+        let body = json!({"email": email}).to_string();
+        let r = self
+            .call(
+                "POST",
+                "/api/admin.createUserInvitation",
+                Some(s),
+                Some(&body),
+            )
+            .await;
+        if !live || !is_admin {
+            return expect(
+                &r,
+                401,
+                Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
+                "invite without an admin session",
+            );
+        }
+        if self.accounts.iter().any(|a| a.email == email && !a.removed) {
+            return expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::INVITATION_DUPLICATE)),
+                "duplicate invite",
+            );
+        }
+        expect(&r, 200, Some(""), "invite")?;
+        let all = self
+            .call("GET", "/api/user.all", Some(s), None)
+            .await
+            .json();
+        let member = all
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email))
+            .cloned()
+            .unwrap_or(Value::Null);
+        self.accounts.push(Account {
+            email: email.to_string(),
+            id: member["authId"].as_str().unwrap_or_default().to_string(),
+            password: None,
+            admin: false,
+            invitation: Some((
+                member["token"].as_str().unwrap_or_default().to_string(),
+                self.now + INVITATION_MS,
+            )),
+            removed: false,
+            totp_secret: None,
+            last_step: None,
+            pending_until: None,
+        });
+        Ok(())
+    }
+
+    /// `auth.createUser` with an invitation, with the right or a wrong id.
+    async fn accept(&mut self, member: usize, right_id: bool) -> Step {
+        let members: Vec<usize> = (0..self.accounts.len())
+            .filter(|&i| self.accounts[i].invitation.is_some())
+            .collect();
+        let Some(&m) = members.get(member % members.len().max(1)) else {
+            return Ok(());
+        };
+        let account = self.accounts[m].clone();
+        let (token, expires_at) = account.invitation.clone().unwrap_or_default();
+        let id = if right_id {
+            account.id.clone()
+        } else {
+            self.accounts[0].id.clone()
+        };
+        let body = json!({"password": "memberpass1", "id": id, "token": token}).to_string();
+        let r = self
+            .call("POST", "/api/auth.createUser", None, Some(&body))
+            .await;
+        let pending = account.password.is_none() && !account.removed;
+        if !right_id || !pending {
+            return expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::INVALID_TOKEN)),
+                "accepting with a wrong id or used token",
+            );
+        }
+        if self.now > expires_at {
+            return expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::INVITATION_EXPIRED)),
+                "accepting an expired invitation",
+            );
+        }
+        expect(&r, 200, Some("true"), "accepting an invitation")?;
+        self.accounts[m].password = Some("memberpass1".into());
+        self.new_session(m, &r)
+    }
+
+    /// `admin.removeUser`.
+    async fn remove(&mut self, session: usize, member: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let members: Vec<usize> = (0..self.accounts.len())
+            .filter(|&i| !self.accounts[i].admin)
+            .collect();
+        let Some(&m) = members.get(member % members.len().max(1)) else {
+            return Ok(());
+        };
+        let live = self.live(s);
+        let is_admin = self.accounts[self.sessions[s].owner].admin;
+        let body = json!({"authId": self.accounts[m].id}).to_string();
+        let r = self
+            .call("POST", "/api/admin.removeUser", Some(s), Some(&body))
+            .await;
+        if !live || !is_admin {
+            return expect(&r, 401, None, "remove without an admin session");
+        }
+        if self.accounts[m].removed {
+            return expect(
+                &r,
+                404,
+                Some(&error("NOT_FOUND", msg::USER_NOT_MEMBER)),
+                "removing twice",
+            );
+        }
+        expect(&r, 200, Some(""), "remove")?;
+        self.accounts[m].removed = true;
+        Ok(())
+    }
+
+    /// Moves the clock.
+    async fn advance(&mut self, hours: u32) -> Step {
+        let ms = i64::from(hours) * HOUR_MS;
+        self.now += ms;
+        self.transcript.push(format!("# the clock moves {hours} h"));
+        Ok(())
+    }
+
+    /// `auth.generate2FASecret` then `auth.verify2FASetup`.
+    async fn enable_2fa(&mut self, session: usize) -> Step {
+        let Some(s) = self.pick(session) else {
+            return Ok(());
+        };
+        let owner = self.sessions[s].owner;
+        if self.accounts[owner].totp_secret.is_some() {
+            return Ok(());
+        }
+        let live = self.live(s);
+        let r = self
+            .call("GET", "/api/auth.generate2FASecret", Some(s), None)
+            .await;
+        if !live {
+            return expect(&r, 401, None, "generate2FASecret on a dead session");
+        }
+        expect(&r, 200, None, "generate2FASecret")?;
+        let secret = r.json()["secret"].as_str().unwrap_or_default().to_string();
+        let pin = pin_at(&secret, self.clock_ms);
+        let body = json!({"pin": pin, "secret": secret}).to_string();
+        let r = self
+            .call("POST", "/api/auth.verify2FASetup", Some(s), Some(&body))
+            .await;
+        expect(&r, 200, None, "verify2FASetup")?;
+        if r.json()["is2FAEnabled"] != true {
+            return Err(format!("verify2FASetup left 2FA off: {}", r.body));
+        }
+        let account = &mut self.accounts[owner];
+        account.totp_secret = Some(secret);
+        account.last_step = Some(step_of(self.clock_ms));
+        Ok(())
+    }
+
+    /// `auth.verifyLogin2FA` with the pin of now or a wrong one.
+    async fn pin(&mut self, who: usize, right: bool) -> Step {
+        let enrolled: Vec<usize> = (0..self.accounts.len())
+            .filter(|&a| self.accounts[a].totp_secret.is_some())
+            .collect();
+        let Some(&a) = enrolled.get(who % enrolled.len().max(1)) else {
+            return Ok(());
+        };
+        let account = self.accounts[a].clone();
+        let secret = account.totp_secret.clone().unwrap_or_default();
+        let step = step_of(self.clock_ms);
+        let pin = if right {
+            pin_at(&secret, self.clock_ms)
+        } else {
+            // A pin valid at no step the target accepts now.
+            let valid: Vec<String> = [-30_000, 0, 30_000]
+                .iter()
+                .map(|d| pin_at(&secret, self.clock_ms + d))
+                .collect();
+            (0..4)
+                .map(|n| format!("{n}{n}{n}{n}{n}{n}"))
+                .find(|p| !valid.contains(p))
+                .unwrap_or_default()
+        };
+        let body = json!({"pin": pin, "id": account.id}).to_string();
+        let r = self
+            .call("POST", "/api/auth.verifyLogin2FA", None, Some(&body))
+            .await;
+        let accepted = right
+            && !account.removed
+            && account.pending_until.is_some_and(|until| until > self.now)
+            && account.last_step.is_none_or(|last| step > last);
+        if accepted {
+            expect(&r, 200, Some("true"), "a fresh pin after the password")?;
+            self.accounts[a].pending_until = None;
+            self.accounts[a].last_step = Some(step);
+            self.new_session(a, &r)
+        } else {
+            expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::INVALID_2FA)),
+                "a wrong, replayed or unexpected pin",
+            )
+        }
+    }
+
+    /// `auth.login` with invalid input.
+    async fn bad_login(&mut self) -> Step {
+        let r = self
+            .call("POST", "/api/auth.login", None, Some(r#"{"email":"nope"}"#))
+            .await;
+        expect(
+            &r,
+            400,
+            Some(
+                r#"{"message":"Input validation failed","code":"BAD_REQUEST","issues":[{"validation":"email","code":"invalid_string","message":"Invalid email","path":["email"]},{"code":"invalid_type","expected":"string","received":"undefined","path":["password"],"message":"Required"}]}"#,
+            ),
+            "bad input",
+        )
     }
 }
 

@@ -343,13 +343,29 @@ fn assert_snapshots(target: &dyn Target, runtime: &tokio::runtime::Runtime) {
             settings.add_redaction(&format!("{scope}{selector}"), volatile());
         }
     }
+    // Every snapshot is compared, and every mismatch reported: one failing snapshot
+    // does not hide the others.
+    let mut mismatched = Vec::new();
     settings.bind(|| {
         for (transport, prefix) in [(Transport::Rest, ""), (Transport::Trpc, "trpc--")] {
             for (name, response) in runtime.block_on(exemplars(target, transport)) {
-                insta::assert_json_snapshot!(format!("{prefix}{name}"), snapshot_value(&response));
+                let name = format!("{prefix}{name}");
+                let value = snapshot_value(&response);
+                let compared = std::panic::catch_unwind(|| {
+                    insta::assert_json_snapshot!(name.clone(), value);
+                });
+                if compared.is_err() {
+                    mismatched.push(name);
+                }
             }
         }
     });
+    assert!(
+        mismatched.is_empty(),
+        "{} snapshots differ (each diff is printed above): {}",
+        mismatched.len(),
+        mismatched.join(", ")
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use server::core::records::{decode, encode, Account, Member, Session};
-use server::core::Credentials;
+use server::http::parse_credentials;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(account) = decode::<Account>(data) {
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
 
     let text = String::from_utf8_lossy(data);
     let (authorization, cookie) = text.split_once('\n').unwrap_or((&text, ""));
-    let credentials = Credentials::from_headers(Some(authorization), cookie.split('\n'));
+    let credentials = parse_credentials(Some(authorization), cookie.split('\n'));
     if let Some(bearer) = &credentials.bearer {
         assert!(authorization.starts_with("Bearer ") && !bearer.is_empty());
     }

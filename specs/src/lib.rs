@@ -9,7 +9,10 @@ pub mod validate;
 pub mod wire;
 
 pub use error::{messages, ApiError, ErrorCode};
-pub use procedures::{find, Access, Kind, Procedure, PROCEDURES};
+pub use procedures::{
+    access, find, parse_input, Access, Definition, Id, Kind, NoInput, NoOutput, Procedure,
+    PROCEDURES,
+};
 pub use validate::{Issue, ObjectSchema};
 
 /// The OpenAPI 3.1 document of the REST transport, as checked in.

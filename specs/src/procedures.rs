@@ -37,6 +37,7 @@ pub enum Access {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Procedure {
+    pub id: Id,
     pub name: &'static str,
     pub kind: Kind,
     pub access: Access,
@@ -55,8 +56,22 @@ const fn string(checks: &'static [Check]) -> Type {
 }
 const PLAIN: Type = string(&[]);
 const EMAIL: Type = string(&[Check::Email]);
-const PASSWORD: Type = string(&[Check::Min(8)]);
+const PASSWORD_CHECKS: &[Check] = &[Check::Min(8)];
+const PASSWORD: Type = string(PASSWORD_CHECKS);
 const NON_EMPTY: Type = string(&[Check::Min(1)]);
+
+/// The contract's rule for a new password, outside any procedure (the operator's
+/// `user reset-password`): zod's issues on the path `password`.
+pub fn check_password(password: &str) -> Result<(), Vec<crate::Issue>> {
+    let mut issues = Vec::new();
+    let path = ["password".to_string()];
+    crate::validate::check_string(password, PASSWORD_CHECKS, &path, &mut issues);
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(issues)
+    }
+}
 
 pub mod schemas {
     use super::*;
@@ -138,96 +153,178 @@ pub mod schemas {
     };
 }
 
-const fn procedure(
-    name: &'static str,
-    kind: Kind,
-    access: Access,
-    input: Option<&'static ObjectSchema>,
-) -> Procedure {
-    Procedure {
-        name,
-        kind,
-        access,
-        input,
+/// Who may call a procedure, as a type, so that a handler's signature can require
+/// the caller its access level guarantees (see `Definition::Access`).
+pub mod access {
+    use super::Access;
+
+    /// Implemented by exactly the three markers below.
+    pub trait Level: Send + Sync + 'static {
+        const ACCESS: Access;
+    }
+    /// No session needed.
+    pub struct Public;
+    /// A valid session.
+    pub struct Protected;
+    /// A valid session of an admin.
+    pub struct Admin;
+
+    impl Level for Public {
+        const ACCESS: Access = Access::Public;
+    }
+    impl Level for Protected {
+        const ACCESS: Access = Access::Protected;
+    }
+    impl Level for Admin {
+        const ACCESS: Access = Access::Admin;
     }
 }
 
-use Access::{Admin, Protected, Public};
-use Kind::{Mutation, Query};
+/// A procedure's input when it takes none (whatever is sent is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoInput;
 
-/// Every procedure of the contract, in the order of `specs/CONTRACT.md`.
-pub static PROCEDURES: &[Procedure] = &[
-    procedure(
-        "auth.createAdmin",
-        Mutation,
-        Public,
-        Some(&schemas::CREATE_ADMIN),
-    ),
-    procedure(
-        "auth.createUser",
-        Mutation,
-        Public,
-        Some(&schemas::CREATE_USER),
-    ),
-    procedure("auth.login", Mutation, Public, Some(&schemas::LOGIN)),
-    procedure("auth.get", Query, Protected, None),
-    procedure("auth.verifyToken", Mutation, Protected, None),
-    procedure("auth.logout", Mutation, Protected, None),
-    procedure("auth.update", Mutation, Protected, Some(&schemas::UPDATE)),
-    procedure("auth.generateToken", Mutation, Protected, None),
-    procedure("auth.one", Query, Admin, Some(&schemas::ONE)),
-    procedure("auth.generate2FASecret", Query, Protected, None),
-    procedure(
-        "auth.verify2FASetup",
-        Mutation,
-        Protected,
-        Some(&schemas::VERIFY_2FA_SETUP),
-    ),
-    procedure(
-        "auth.verifyLogin2FA",
-        Mutation,
-        Public,
-        Some(&schemas::VERIFY_LOGIN_2FA),
-    ),
-    procedure("auth.disable2FA", Mutation, Protected, None),
-    procedure(
-        "auth.sendResetPasswordEmail",
-        Mutation,
-        Public,
-        Some(&schemas::SEND_RESET_PASSWORD_EMAIL),
-    ),
-    procedure(
-        "auth.resetPassword",
-        Mutation,
-        Public,
-        Some(&schemas::RESET_PASSWORD),
-    ),
-    procedure(
-        "auth.confirmEmail",
-        Mutation,
-        Public,
-        Some(&schemas::CONFIRM_EMAIL),
-    ),
-    procedure(
-        "admin.createUserInvitation",
-        Mutation,
-        Admin,
-        Some(&schemas::CREATE_USER_INVITATION),
-    ),
-    procedure(
-        "admin.getUserByToken",
-        Query,
-        Public,
-        Some(&schemas::GET_USER_BY_TOKEN),
-    ),
-    procedure(
-        "admin.removeUser",
-        Mutation,
-        Admin,
-        Some(&schemas::REMOVE_USER),
-    ),
-    procedure("user.all", Query, Admin, None),
-];
+/// A procedure's output when it answers an empty 200 (`admin.createUserInvitation`,
+/// `auth.sendResetPasswordEmail`); it has no JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoOutput;
+
+/// A procedure of the contract as a type: everything about it but its handler. An
+/// implementation writes one handler per `Definition` (the server's `Handler`), and
+/// dispatches on `Id` with an exhaustive `match`, so a procedure added here without
+/// a handler does not build.
+pub trait Definition: Send + Sync + 'static {
+    /// Name, kind, access and input schema, as the table lists them.
+    const PROCEDURE: Procedure;
+    /// The validated input (`NoInput` for none).
+    type Input: serde::de::DeserializeOwned + Send + 'static;
+    /// The output on success (`NoOutput` for an empty answer).
+    type Output: 'static;
+    /// Who may call it: `access::Public`, `access::Protected` or `access::Admin`.
+    type Access: access::Level;
+}
+
+/// Validates `input` against `P`'s schema and converts it to `P::Input`: the
+/// contract's 400 `Input validation failed` with zod's issues when it does not fit.
+/// A procedure without a schema takes `NoInput`, whatever was sent.
+pub fn parse_input<P: Definition>(
+    input: Option<&serde_json::Value>,
+) -> Result<P::Input, crate::ApiError> {
+    match P::PROCEDURE.input {
+        Some(schema) => schema.parse(input),
+        // `NoInput` reads from anything; the table and the type agree (tested).
+        None => serde_json::from_value(serde_json::Value::Null).map_err(|e| {
+            crate::ApiError::new(
+                crate::ErrorCode::InternalServerError,
+                format!("{} has no schema but an input type: {e}", P::PROCEDURE.name),
+            )
+        }),
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NoInput {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<NoInput, D::Error> {
+        Ok(NoInput)
+    }
+}
+
+/// Declares every procedure once: its type (implementing `Definition`), its `Id`,
+/// and its row in `PROCEDURES`.
+macro_rules! procedures {
+    (@schema) => { None };
+    (@schema $schema:expr) => { Some(&$schema) };
+    (@input) => { NoInput };
+    (@input $input:ty) => { $input };
+    ($(
+        $(#[$doc:meta])*
+        $ty:ident = $name:literal, $kind:ident, $access:ident,
+        ($($input:ty = $schema:expr)?) => $output:ty;
+    )*) => {
+        /// Every procedure, as a value to `match` on (exhaustively).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Id {
+            $($ty,)*
+        }
+
+        $(
+            $(#[$doc])*
+            pub struct $ty;
+
+            impl Definition for $ty {
+                const PROCEDURE: Procedure = Procedure {
+                    id: Id::$ty,
+                    name: $name,
+                    kind: Kind::$kind,
+                    access: <access::$access as access::Level>::ACCESS,
+                    input: procedures!(@schema $($schema)?),
+                };
+                type Input = procedures!(@input $($input)?);
+                type Output = $output;
+                type Access = access::$access;
+            }
+        )*
+
+        /// Every procedure of the contract, in the order of `specs/CONTRACT.md`.
+        pub static PROCEDURES: &[Procedure] = &[$(<$ty as Definition>::PROCEDURE,)*];
+    };
+}
+
+use crate::wire::*;
+
+procedures! {
+    /// `auth.createAdmin`: the first admin (self-hosted) or a sign-up (cloud).
+    CreateAdmin = "auth.createAdmin", Mutation, Public,
+        (CreateAdminInput = schemas::CREATE_ADMIN) => bool;
+    /// `auth.createUser`: an invited member sets a password.
+    CreateUser = "auth.createUser", Mutation, Public,
+        (CreateUserInput = schemas::CREATE_USER) => bool;
+    /// `auth.login`
+    Login = "auth.login", Mutation, Public,
+        (LoginInput = schemas::LOGIN) => LoginOutput;
+    /// `auth.get`: the caller's own account.
+    Get = "auth.get", Query, Protected, () => AuthView;
+    /// `auth.verifyToken`
+    VerifyToken = "auth.verifyToken", Mutation, Protected, () => bool;
+    /// `auth.logout`: ends the cookie session.
+    Logout = "auth.logout", Mutation, Protected, () => bool;
+    /// `auth.update`: email, password, avatar.
+    Update = "auth.update", Mutation, Protected,
+        (UpdateAuthInput = schemas::UPDATE) => AuthView;
+    /// `auth.generateToken`: a new API token.
+    GenerateToken = "auth.generateToken", Mutation, Protected, () => AuthView;
+    /// `auth.one`: an account of the admin's organisation.
+    One = "auth.one", Query, Admin, (IdInput = schemas::ONE) => AuthView;
+    /// `auth.generate2FASecret`
+    Generate2FASecret = "auth.generate2FASecret", Query, Protected, () => TwoFactorSecret;
+    /// `auth.verify2FASetup`: enables 2FA.
+    Verify2FASetup = "auth.verify2FASetup", Mutation, Protected,
+        (Verify2FASetupInput = schemas::VERIFY_2FA_SETUP) => AuthView;
+    /// `auth.verifyLogin2FA`: the pin that finishes a login.
+    VerifyLogin2FA = "auth.verifyLogin2FA", Mutation, Public,
+        (VerifyLogin2FAInput = schemas::VERIFY_LOGIN_2FA) => bool;
+    /// `auth.disable2FA`
+    Disable2FA = "auth.disable2FA", Mutation, Protected, () => AuthView;
+    /// `auth.sendResetPasswordEmail` (cloud).
+    SendResetPasswordEmail = "auth.sendResetPasswordEmail", Mutation, Public,
+        (EmailInput = schemas::SEND_RESET_PASSWORD_EMAIL) => NoOutput;
+    /// `auth.resetPassword` (cloud).
+    ResetPassword = "auth.resetPassword", Mutation, Public,
+        (ResetPasswordInput = schemas::RESET_PASSWORD) => bool;
+    /// `auth.confirmEmail` (cloud).
+    ConfirmEmail = "auth.confirmEmail", Mutation, Public,
+        (ConfirmEmailInput = schemas::CONFIRM_EMAIL) => bool;
+    /// `admin.createUserInvitation`
+    CreateUserInvitation = "admin.createUserInvitation", Mutation, Admin,
+        (EmailInput = schemas::CREATE_USER_INVITATION) => NoOutput;
+    /// `admin.getUserByToken`: the invitation behind a link.
+    GetUserByToken = "admin.getUserByToken", Query, Public,
+        (TokenInput = schemas::GET_USER_BY_TOKEN) => InvitationView;
+    /// `admin.removeUser`
+    RemoveUser = "admin.removeUser", Mutation, Admin,
+        (RemoveUserInput = schemas::REMOVE_USER) => NoOutput;
+    /// `user.all`: the admin's members.
+    All = "user.all", Query, Admin, () => Vec<MemberView>;
+}
 
 /// The procedure with this exact (case-sensitive) name.
 pub fn find(name: &str) -> Option<&'static Procedure> {

@@ -228,7 +228,7 @@ fn js_length(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-fn check_string(s: &str, checks: &[Check], path: &[String], issues: &mut Vec<Issue>) {
+pub(crate) fn check_string(s: &str, checks: &[Check], path: &[String], issues: &mut Vec<Issue>) {
     for check in checks {
         let failed = match *check {
             Check::Min(min) => js_length(s) < min,

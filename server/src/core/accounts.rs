@@ -1,16 +1,22 @@
 //! Accounts: the first admin, accepting an invitation, login, reading and changing
-//! one's own account, API tokens.
+//! one's own account, API tokens; and passwords, the one place bcrypt is called.
 
-use super::records::{keys, Account, Read, SessionKind, Write};
-use super::{Caller, CookieChange, Core, Credentials, Mode, Output};
+use super::handler::{Admin, Answer, Caller, Handler, Request};
+use super::ports::{HashError, PasswordHasher, Random};
+use super::records::{keys, Account, Member, Read, SessionKind, Write};
+use super::sessions::CookieChange;
+use super::throttle::Subject;
+use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
 use specs::messages as msg;
+use specs::procedures::{CreateAdmin, CreateUser, GenerateToken, Login, One, Update};
 use specs::wire::{
     AuthView, CreateAdminInput, CreateUserInput, IdInput, LoginInput, LoginOutput, Role,
     UpdateAuthInput,
 };
-use specs::{ApiError, ErrorCode};
+use specs::{ApiError, ErrorCode, NoInput};
+use std::sync::Arc;
 
 /// bcrypt reads at most this many bytes of a password.
 const BCRYPT_MAX_BYTES: usize = 72;
@@ -18,7 +24,79 @@ const BCRYPT_MAX_BYTES: usize = 72;
 /// Dokploy's avatars: `/avatars/avatar-1.png` … `avatar-12.png`.
 const AVATARS: u8 = 12;
 
-impl Core {
+/// Setting and checking passwords.
+pub(crate) struct Passwords {
+    hasher: Arc<dyn PasswordHasher>,
+    random: Arc<dyn Random>,
+    /// Verified against when an email is unknown, so that a miss costs a bcrypt
+    /// verification like a hit.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub(crate) fn new(
+        hasher: Arc<dyn PasswordHasher>,
+        random: Arc<dyn Random>,
+        dummy_hash: String,
+    ) -> Passwords {
+        Passwords {
+            hasher,
+            random,
+            dummy_hash,
+        }
+    }
+
+    /// Fixed input: the dummy hash only has to cost a verification, and making it
+    /// draws nothing from `Random`, so a seeded core starts in a known state.
+    pub(crate) async fn make_dummy_hash(hasher: &dyn PasswordHasher) -> Result<String, HashError> {
+        hasher
+            .hash("no password matches this".to_string(), [0x5a; 16])
+            .await
+    }
+
+    /// The one place a password is set: it must fit bcrypt's 72 bytes (a longer one
+    /// would be cut silently, so it is refused).
+    pub(crate) async fn hash(&self, password: String) -> Result<String, ApiError> {
+        if password.len() > BCRYPT_MAX_BYTES {
+            return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
+        }
+        let salt = crypto::new_salt(&*self.random);
+        self.hasher
+            .hash(password, salt)
+            .await
+            .map_err(super::internal)
+    }
+
+    /// Whether `password` matches `stored`; always one bcrypt verification, so a
+    /// missing hash takes as long as a wrong password.
+    async fn matches(&self, password: &str, stored: Option<&str>) -> bool {
+        let hash = stored.unwrap_or(&self.dummy_hash).to_string();
+        // No password over 72 bytes was ever set: a longer one never matches.
+        let fits = password.len() <= BCRYPT_MAX_BYTES;
+        let matches = self.hasher.verify(password.to_string(), hash).await;
+        matches && fits && stored.is_some()
+    }
+
+    /// Whether `hash` was made at a lower cost than new hashes are.
+    fn weaker_than_configured(&self, hash: Option<&str>) -> bool {
+        let stored_cost = hash
+            .and_then(|h| h.get(4..6))
+            .and_then(|c| c.parse::<u32>().ok());
+        stored_cost.is_some_and(|cost| cost < self.hasher.cost())
+    }
+}
+
+/// Account records and their views.
+pub(crate) struct Accounts {
+    ports: Ports,
+    pub(crate) passwords: Passwords,
+}
+
+impl Accounts {
+    pub(crate) fn new(ports: Ports, passwords: Passwords) -> Accounts {
+        Accounts { ports, passwords }
+    }
+
     /// The contract's view of an account; `show_token` only for its owner.
     pub(crate) fn view(&self, account: &Account, show_token: bool) -> AuthView {
         AuthView {
@@ -48,7 +126,7 @@ impl Core {
         role: Role,
         password_hash: Option<String>,
     ) -> Account {
-        let random = &*self.deps.random;
+        let random = self.ports.random();
         Account {
             id: crypto::new_id(random),
             email: email.to_lowercase(),
@@ -61,7 +139,7 @@ impl Core {
             totp_secret: None,
             two_factor_enabled: false,
             api_token: None,
-            created_at: self.now(),
+            created_at: self.ports.now(),
             session_epoch: 0,
             last_totp_step: None,
             pending_2fa_until: None,
@@ -75,132 +153,25 @@ impl Core {
         }
     }
 
-    /// The one place a password is set: it must fit bcrypt's 72 bytes (a longer one
-    /// would be cut silently, so it is refused).
-    pub(crate) async fn hash_password(&self, password: String) -> Result<String, ApiError> {
-        if password.len() > BCRYPT_MAX_BYTES {
-            return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
-        }
-        let salt = crypto::new_salt(&*self.deps.random);
-        self.deps
-            .hasher
-            .hash(password, salt)
-            .await
-            .map_err(super::internal)
-    }
-
-    pub(crate) async fn create_admin(&self, input: CreateAdminInput) -> Result<Output, ApiError> {
-        if self.config.mode == Mode::Cloud {
-            return self.sign_up(input).await;
-        }
-        let admin_exists = || ApiError::bad_request(msg::ADMIN_EXISTS);
-        if self.store().get(keys::SELF_HOSTED_ADMIN)?.is_some() {
-            return Err(admin_exists());
-        }
-        let hash = self.hash_password(input.password).await?;
-        let mut account = self.new_account(&input.email, Role::Admin, Some(hash));
-        account.admin_id = Some(crypto::new_id(&*self.deps.random));
-        let (id, digest, session) = self.new_session(&account, SessionKind::Cookie);
-        self.transaction(|tx| {
-            if tx.get(keys::SELF_HOSTED_ADMIN)?.is_some()
-                || tx.account_by_email(&account.email)?.is_some()
-            {
-                return Err(admin_exists().into());
-            }
-            tx.put_account(&account, None)?;
-            tx.insert(keys::SELF_HOSTED_ADMIN, account.id.clone().into_bytes())?;
-            tx.put_session(&digest, &session)?;
-            Ok(())
-        })?;
-        Ok(Output::json(&true)?.with_cookie(CookieChange::Set(id)))
-    }
-
-    pub(crate) async fn create_user(&self, input: CreateUserInput) -> Result<Output, ApiError> {
-        let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
-        let token_digest = crypto::digest(&input.token);
-        let pending = |member: Option<super::records::Member>| {
-            member.filter(|m| {
-                crypto::secrets_equal(m.auth_id.as_bytes(), input.id.as_bytes()) && !m.registered
-            })
-        };
-        let store = self.store();
-        let member = match store.text(&keys::invitation(&token_digest))? {
-            Some(user_id) => pending(store.member(&user_id)?),
-            None => None,
-        }
-        .ok_or_else(invalid)?;
-        if self.now() > member.expires_at {
-            return Err(ApiError::bad_request(msg::INVITATION_EXPIRED));
-        }
-        let hash = self.hash_password(input.password).await?;
-        let id = self.transaction(|tx| {
-            let mut member = pending(tx.member(&member.user_id)?).ok_or_else(invalid)?;
-            let mut account = tx.account(&member.auth_id)?.ok_or_else(invalid)?;
-            member.registered = true;
-            account.password_hash = Some(hash.clone());
-            let (id, digest, session) = self.new_session(&account, SessionKind::Cookie);
-            tx.put_member(&member, &token_digest)?;
-            tx.put_account(&account, None)?;
-            tx.put_session(&digest, &session)?;
-            Ok(id)
-        })?;
-        Ok(Output::json(&true)?.with_cookie(CookieChange::Set(id)))
-    }
-
-    pub(crate) async fn login(&self, input: LoginInput) -> Result<Output, ApiError> {
-        let account = self.store().account_by_email(&input.email.to_lowercase())?;
-        let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
-        // Always one bcrypt verification, so a miss takes as long as a hit.
-        let hash = stored_hash
-            .clone()
-            .unwrap_or_else(|| self.dummy_hash.clone());
-        // No password over 72 bytes was ever set: a longer one never matches.
-        let fits = input.password.len() <= BCRYPT_MAX_BYTES;
-        let matches = self.deps.hasher.verify(input.password.clone(), hash).await && fits;
-        let account = match account {
-            Some(account) if matches && stored_hash.is_some() => account,
-            _ => return Err(ApiError::bad_request(msg::CREDENTIALS)),
-        };
-        self.strengthen_hash(&account, input.password).await?;
-        if !account.email_confirmed {
-            return self.resend_confirmation(&account).await;
-        }
-        if account.two_factor_enabled {
-            let until = self.now() + specs::lifetimes::PENDING_2FA_MS;
-            self.transaction(|tx| {
-                if let Some(mut fresh) = tx.account(&account.id)? {
-                    fresh.pending_2fa_until = Some(until);
-                    tx.put_account(&fresh, None)?;
-                }
-                Ok(())
-            })?;
-            return Output::json(&LoginOutput {
-                is_2fa_enabled: true,
-                auth_id: account.id,
-            });
-        }
-        let cookie = self.start_cookie_session(&account)?;
-        Ok(Output::json(&LoginOutput {
-            is_2fa_enabled: false,
-            auth_id: account.id,
-        })?
-        .with_cookie(cookie))
+    /// A new admin account with its organisation id (not stored).
+    pub(crate) fn new_admin(&self, email: &str, password_hash: String) -> Account {
+        let mut account = self.new_account(email, Role::Admin, Some(password_hash));
+        account.admin_id = Some(crypto::new_id(self.ports.random()));
+        account
     }
 
     /// Re-hashes a password whose hash is weaker than the configured cost (at a
     /// successful login, the only time the password is known).
     async fn strengthen_hash(&self, account: &Account, password: String) -> Result<(), ApiError> {
-        let stored_cost = account
-            .password_hash
-            .as_deref()
-            .and_then(|h| h.get(4..6))
-            .and_then(|c| c.parse::<u32>().ok());
-        if stored_cost.is_none_or(|cost| cost >= self.deps.hasher.cost()) {
+        if !self
+            .passwords
+            .weaker_than_configured(account.password_hash.as_deref())
+        {
             return Ok(());
         }
-        let hash = self.hash_password(password).await?;
+        let hash = self.passwords.hash(password).await?;
         let old = account.password_hash.clone();
-        self.transaction(|tx| {
+        self.ports.transaction(|tx| {
             if let Some(mut fresh) = tx.account(&account.id)? {
                 // Only if the password did not change meanwhile.
                 if fresh.password_hash == old {
@@ -212,37 +183,175 @@ impl Core {
         })
     }
 
-    /// Ends the session named by the request's cookie, if it is live.
-    pub(crate) fn logout(&self, credentials: &Credentials) -> Result<Output, ApiError> {
-        let Some(id) = &credentials.cookie else {
-            return Output::json(&false);
-        };
-        let ended = match self.live_session(id)? {
-            Some((_, digest)) => {
-                self.transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
-                true
-            }
-            None => false,
-        };
-        Ok(Output::json(&ended)?.with_cookie(CookieChange::Blank))
+    /// The caller's account as stored now (it may have changed since it was read).
+    fn fresh(&self, tx: &dyn super::ports::Tx, caller: &Caller) -> Result<Account, ApiError> {
+        tx.account(&caller.account().id)?
+            .ok_or_else(ApiError::unauthorized)
     }
 
-    pub(crate) async fn update(
+    /// Writes `change` to the caller's account in one transaction; the result.
+    pub(crate) fn change_own(
         &self,
         caller: &Caller,
+        mut change: impl FnMut(&dyn super::ports::Tx, &mut Account) -> Result<(), super::ports::Abort>,
+    ) -> Result<Account, ApiError> {
+        self.ports.transaction(|tx| {
+            let mut account = self.fresh(tx, caller)?;
+            change(tx, &mut account)?;
+            tx.put_account(&account, None)?;
+            Ok(account)
+        })
+    }
+}
+
+impl Handler for CreateAdmin {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: CreateAdminInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        if let Some(cloud) = &core.cloud {
+            return cloud.sign_up(&core.accounts, input).await;
+        }
+        let admin_exists = || ApiError::bad_request(msg::ADMIN_EXISTS);
+        if core.ports.store().get(keys::SELF_HOSTED_ADMIN)?.is_some() {
+            return Err(admin_exists());
+        }
+        let accounts = &core.accounts;
+        let hash = accounts.passwords.hash(input.password).await?;
+        let account = accounts.new_admin(&input.email, hash);
+        let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
+        core.ports.transaction(|tx| {
+            if tx.get(keys::SELF_HOSTED_ADMIN)?.is_some()
+                || tx.account_by_email(&account.email)?.is_some()
+            {
+                return Err(admin_exists().into());
+            }
+            tx.put_account(&account, None)?;
+            tx.insert(keys::SELF_HOSTED_ADMIN, account.id.clone().into_bytes())?;
+            tx.put_session(&digest, &session)?;
+            Ok(())
+        })?;
+        Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+    }
+}
+
+impl Handler for CreateUser {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: CreateUserInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        let guesses = core.token_guesses(request.client);
+        core.throttled(guesses, create_user(core, input)).await
+    }
+}
+
+async fn create_user(core: &Core, input: CreateUserInput) -> Result<Answer<bool>, ApiError> {
+    let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
+    let token_digest = crypto::digest(&input.token);
+    let pending = |member: Option<Member>| {
+        member.filter(|m| {
+            crypto::secrets_equal(m.auth_id.as_bytes(), input.id.as_bytes()) && !m.registered
+        })
+    };
+    let store = core.ports.store();
+    let member = match store.text(&keys::invitation(&token_digest))? {
+        Some(user_id) => pending(store.member(&user_id)?),
+        None => None,
+    }
+    .ok_or_else(invalid)?;
+    if core.ports.now() > member.expires_at {
+        return Err(ApiError::bad_request(msg::INVITATION_EXPIRED));
+    }
+    let hash = core.accounts.passwords.hash(input.password).await?;
+    let id = core.ports.transaction(|tx| {
+        let mut member = pending(tx.member(&member.user_id)?).ok_or_else(invalid)?;
+        let mut account = tx.account(&member.auth_id)?.ok_or_else(invalid)?;
+        member.registered = true;
+        account.password_hash = Some(hash.clone());
+        let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
+        tx.put_member(&member, &token_digest)?;
+        tx.put_account(&account, None)?;
+        tx.put_session(&digest, &session)?;
+        Ok(id)
+    })?;
+    Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+}
+
+impl Handler for Login {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: LoginInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<LoginOutput>, ApiError> {
+        let account = Subject::Account(input.email.to_lowercase());
+        let guesses = core.guesses(account, request.client);
+        core.throttled(guesses, login(core, input)).await
+    }
+}
+
+async fn login(core: &Core, input: LoginInput) -> Result<Answer<LoginOutput>, ApiError> {
+    let accounts = &core.accounts;
+    let account = core
+        .ports
+        .store()
+        .account_by_email(&input.email.to_lowercase())?;
+    let stored_hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
+    let matches = accounts
+        .passwords
+        .matches(&input.password, stored_hash)
+        .await;
+    let account = match account {
+        Some(account) if matches => account,
+        _ => return Err(ApiError::bad_request(msg::CREDENTIALS)),
+    };
+    accounts.strengthen_hash(&account, input.password).await?;
+    if !account.email_confirmed {
+        return Err(core.cloud()?.resend_confirmation(&account).await);
+    }
+    if account.two_factor_enabled {
+        let until = core.ports.now() + specs::lifetimes::PENDING_2FA_MS;
+        core.ports.transaction(|tx| {
+            if let Some(mut fresh) = tx.account(&account.id)? {
+                fresh.pending_2fa_until = Some(until);
+                tx.put_account(&fresh, None)?;
+            }
+            Ok(())
+        })?;
+        return Ok(Answer::json(&LoginOutput {
+            is_2fa_enabled: true,
+            auth_id: account.id,
+        }));
+    }
+    let cookie = core.sessions.start_cookie_session(&account)?;
+    Ok(Answer::json(&LoginOutput {
+        is_2fa_enabled: false,
+        auth_id: account.id,
+    })
+    .with_cookie(cookie))
+}
+
+impl Handler for Update {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
         input: UpdateAuthInput,
-    ) -> Result<Output, ApiError> {
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
+        let accounts = &core.accounts;
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let new_email = non_empty(input.email).map(|e| e.to_lowercase());
         let new_image = non_empty(input.image);
         let new_hash = match non_empty(input.password) {
-            Some(password) => Some(self.hash_password(password).await?),
+            Some(password) => Some(accounts.passwords.hash(password).await?),
             None => None,
         };
-        let account = self.transaction(|tx| {
-            let mut account = tx
-                .account(&caller.account().id)?
-                .ok_or_else(ApiError::unauthorized)?;
+        let account = core.ports.transaction(|tx| {
+            let mut account = accounts.fresh(tx, caller)?;
             let previous_email = account.email.clone();
             if let Some(email) = &new_email {
                 if *email != account.email && tx.account_by_email(email)?.is_some() {
@@ -258,41 +367,60 @@ impl Core {
                 account.session_epoch += 1;
                 // Every other cookie session ends; the one making the change stays.
                 if caller.via_cookie {
-                    self.restamp_session(tx, &caller.session_digest, account.session_epoch)?;
+                    core.sessions.restamp_session(
+                        tx,
+                        &caller.session_digest,
+                        account.session_epoch,
+                    )?;
                 }
             }
             tx.put_account(&account, Some(&previous_email))?;
             Ok(account)
         })?;
-        Output::json(&self.view_own(&account))
+        Ok(Answer::json(&accounts.view_own(&account)))
     }
+}
 
-    pub(crate) fn generate_token(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let (token, digest, session) = self.new_session(caller.account(), SessionKind::ApiToken);
-        let account = self.transaction(|tx| {
-            let mut account = tx
-                .account(&caller.account().id)?
-                .ok_or_else(ApiError::unauthorized)?;
+impl Handler for GenerateToken {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
+        let (token, digest, session) = core
+            .sessions
+            .new_session(caller.account(), SessionKind::ApiToken);
+        let account = core.accounts.change_own(caller, |tx, account| {
             if let Some(previous) = &account.api_token {
                 tx.remove(&keys::session(&crypto::digest(previous)))?;
             }
             account.api_token = Some(token.clone());
-            tx.put_account(&account, None)?;
             tx.put_session(&digest, &session)?;
-            Ok(account)
+            Ok(())
         })?;
-        Output::json(&self.view_own(&account))
+        Ok(Answer::json(&core.accounts.view_own(&account)))
     }
+}
 
-    pub(crate) fn one(&self, caller: &Caller, input: IdInput) -> Result<Output, ApiError> {
-        let store = self.store();
+impl Handler for One {
+    async fn handle(
+        core: &Core,
+        admin: Admin<'_>,
+        input: IdInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
         let not_found = || ApiError::not_found(msg::AUTH_NOT_FOUND);
-        let account = store.account(&input.id)?.ok_or_else(not_found)?;
-        let own = account.id == caller.account().id;
-        if !own && !self.is_member_of(&account, caller)? {
+        let account = core
+            .ports
+            .store()
+            .account(&input.id)?
+            .ok_or_else(not_found)?;
+        let own = account.id == admin.account().id;
+        if !own && core.invitations.membership(&account, &admin)?.is_none() {
             return Err(not_found());
         }
-        Output::json(&self.view(&account, own))
+        Ok(Answer::json(&core.accounts.view(&account, own)))
     }
 }
 
@@ -310,7 +438,7 @@ pub struct AccountSummary {
 impl Core {
     pub fn list_accounts(&self) -> Result<Vec<AccountSummary>, ApiError> {
         let mut accounts = Vec::new();
-        for (_, bytes) in self.store().scan_prefix(keys::ACCOUNT_PREFIX)? {
+        for (_, bytes) in self.ports.store().scan_prefix(keys::ACCOUNT_PREFIX)? {
             let account: Account = super::records::decode(&bytes)?;
             accounts.push(AccountSummary {
                 id: account.id,
@@ -327,25 +455,22 @@ impl Core {
     /// Sets a new password for `email` and ends its cookie sessions (for a
     /// locked-out admin). The password must meet the contract's rule.
     pub async fn set_password(&self, email: &str, password: String) -> Result<(), ApiError> {
-        specs::procedures::schemas::RESET_PASSWORD
-            .validate(Some(&serde_json::json!({
-                "resetPasswordToken": "-", "password": password
-            })))
-            .map_err(ApiError::validation)?;
+        specs::procedures::check_password(&password).map_err(ApiError::validation)?;
         let email = email.to_lowercase();
         let not_found = || ApiError::not_found(msg::USER_NOT_FOUND);
-        self.store()
+        self.ports
+            .store()
             .account_by_email(&email)?
             .ok_or_else(not_found)?;
-        let hash = self.hash_password(password).await?;
-        self.transaction(|tx| {
+        let hash = self.accounts.passwords.hash(password).await?;
+        self.ports.transaction(|tx| {
             let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;
             account.password_hash = Some(hash.clone());
             account.session_epoch += 1;
             account.pending_2fa_until = None;
             Ok(tx.put_account(&account, None)?)
         })?;
-        self.store().flush().await?;
+        self.ports.store().flush().await?;
         Ok(())
     }
 }

@@ -1,13 +1,17 @@
 //! Cloud mode: sign-up with email confirmation, password reset. In self-hosted mode
 //! these procedures answer 404 `This feature is only available in the cloud version`.
 
-use super::ports::Mail;
+use super::accounts::Accounts;
+use super::handler::{Answer, Handler, Request};
+use super::ports::{Mail, Mailer, Notifier, Tx};
 use super::records::{keys, Account, Read, Write};
-use super::{Core, Mode, Output};
+use super::{Core, Ports};
 use crate::crypto;
 use specs::messages as msg;
-use specs::wire::{ConfirmEmailInput, CreateAdminInput, EmailInput, ResetPasswordInput, Role};
-use specs::{ApiError, ErrorCode};
+use specs::procedures::{ConfirmEmail, ResetPassword, SendResetPasswordEmail};
+use specs::wire::{ConfirmEmailInput, CreateAdminInput, EmailInput, ResetPasswordInput};
+use specs::{ApiError, ErrorCode, NoOutput};
+use std::sync::Arc;
 
 /// Which single-use emailed token.
 #[derive(Clone, Copy)]
@@ -63,7 +67,8 @@ impl Purpose {
     }
 }
 
-fn cloud_only() -> ApiError {
+/// What self-hosted mode answers to a cloud procedure.
+pub(crate) fn cloud_only() -> ApiError {
     ApiError::not_found(msg::CLOUD_ONLY)
 }
 
@@ -71,20 +76,35 @@ fn mail_unavailable() -> ApiError {
     ApiError::new(ErrorCode::InternalServerError, msg::MAIL_UNAVAILABLE)
 }
 
-impl Core {
-    fn require_cloud(&self) -> Result<(), ApiError> {
-        match self.config.mode {
-            Mode::Cloud => Ok(()),
-            Mode::SelfHosted => Err(cloud_only()),
+/// Cloud mode's service: exists only in cloud mode (chosen at start).
+pub(crate) struct Cloud {
+    ports: Ports,
+    mailer: Arc<dyn Mailer>,
+    notifier: Arc<dyn Notifier>,
+    /// Where links in emails point.
+    public_url: String,
+}
+
+impl Cloud {
+    pub(crate) fn new(
+        ports: Ports,
+        mailer: Arc<dyn Mailer>,
+        notifier: Arc<dyn Notifier>,
+        public_url: String,
+    ) -> Cloud {
+        Cloud {
+            ports,
+            mailer,
+            notifier,
+            public_url,
         }
     }
-
     /// Issues a new token for `purpose` (replacing any previous one) and returns it.
     fn issue_token(&self, account_id: &str, purpose: Purpose) -> Result<String, ApiError> {
-        let token = crypto::new_token(&*self.deps.random);
+        let token = crypto::new_token(self.ports.random());
         let digest = crypto::digest(&token);
-        let expires_at = self.now() + purpose.lifetime();
-        self.transaction(|tx| {
+        let expires_at = self.ports.now() + purpose.lifetime();
+        self.ports.transaction(|tx| {
             let Some(mut account) = tx.account(account_id)? else {
                 return Err(ApiError::not_found(msg::USER_NOT_FOUND).into());
             };
@@ -103,13 +123,13 @@ impl Core {
     /// The account a live token names, consuming nothing.
     fn account_for_token(&self, token: &str, purpose: Purpose) -> Result<Account, ApiError> {
         let not_found = || ApiError::not_found(msg::TOKEN_NOT_FOUND);
-        let store = self.store();
+        let store = self.ports.store();
         let id = store
             .text(&purpose.index(&crypto::digest(token)))?
             .ok_or_else(not_found)?;
         let mut account = store.account(&id)?.ok_or_else(not_found)?;
         let (_, expiry) = purpose.slot(&mut account);
-        if expiry.is_none_or(|at| self.now() > at) {
+        if expiry.is_none_or(|at| self.ports.now() > at) {
             return Err(ApiError::not_found(purpose.expired_message()));
         }
         Ok(account)
@@ -117,7 +137,7 @@ impl Core {
 
     /// Clears the token of `purpose` if it is still `digest`; false if it was used.
     fn consume_token(
-        tx: &dyn super::ports::Tx,
+        tx: &dyn Tx,
         account: &mut Account,
         purpose: Purpose,
         digest: &str,
@@ -133,7 +153,7 @@ impl Core {
     }
 
     async fn send(&self, mail: Mail) -> Result<(), ApiError> {
-        self.deps.mailer.send(mail).await.map_err(|e| {
+        self.mailer.send(mail).await.map_err(|e| {
             tracing::warn!(error = %e, "email not sent");
             mail_unavailable()
         })
@@ -142,7 +162,7 @@ impl Core {
     fn link(&self, path: &str, token: &str) -> String {
         format!(
             "{}/{path}?token={token}",
-            self.config.public_url.trim_end_matches('/')
+            self.public_url.trim_end_matches('/')
         )
     }
 
@@ -163,90 +183,123 @@ impl Core {
     }
 
     /// Cloud `auth.createAdmin`: an unconfirmed admin and a confirmation email.
-    pub(crate) async fn sign_up(&self, input: CreateAdminInput) -> Result<Output, ApiError> {
+    pub(crate) async fn sign_up(
+        &self,
+        accounts: &Accounts,
+        input: CreateAdminInput,
+    ) -> Result<Answer<bool>, ApiError> {
         let in_use = || ApiError::bad_request(msg::EMAIL_IN_USE);
-        if self
-            .store()
+        let store = self.ports.store();
+        if store
             .account_by_email(&input.email.to_lowercase())?
             .is_some()
         {
             return Err(in_use());
         }
-        let hash = self.hash_password(input.password).await?;
-        let mut account = self.new_account(&input.email, Role::Admin, Some(hash));
-        account.admin_id = Some(crypto::new_id(&*self.deps.random));
+        let hash = accounts.passwords.hash(input.password).await?;
+        let mut account = accounts.new_admin(&input.email, hash);
         account.email_confirmed = false;
-        self.transaction(|tx| {
+        self.ports.transaction(|tx| {
             if tx.account_by_email(&account.email)?.is_some() {
                 return Err(in_use().into());
             }
             Ok(tx.put_account(&account, None)?)
         })?;
-        self.deps
-            .notifier
+        self.notifier
             .admin_signed_up(&account.email, account.created_at);
         self.email_token(&account, Purpose::Confirmation).await?;
-        Output::json(&true)
+        Ok(Answer::json(&true))
     }
 
-    /// `auth.login` on an unconfirmed account: a new confirmation email.
-    pub(crate) async fn resend_confirmation(&self, account: &Account) -> Result<Output, ApiError> {
-        self.email_token(account, Purpose::Confirmation).await?;
-        Err(ApiError::bad_request(msg::EMAIL_NOT_CONFIRMED))
+    /// `auth.login` on an unconfirmed account: a new confirmation email, and the
+    /// error to answer.
+    pub(crate) async fn resend_confirmation(&self, account: &Account) -> ApiError {
+        match self.email_token(account, Purpose::Confirmation).await {
+            Ok(()) => ApiError::bad_request(msg::EMAIL_NOT_CONFIRMED),
+            Err(e) => e,
+        }
     }
 
-    pub(crate) fn confirm_email(&self, input: ConfirmEmailInput) -> Result<Output, ApiError> {
-        self.require_cloud()?;
-        let purpose = Purpose::Confirmation;
-        let account = self.account_for_token(&input.confirmation_token, purpose)?;
-        let digest = crypto::digest(&input.confirmation_token);
-        self.transaction(|tx| {
-            let mut fresh = tx
-                .account(&account.id)?
-                .ok_or_else(|| ApiError::not_found(msg::TOKEN_NOT_FOUND))?;
-            if !Self::consume_token(tx, &mut fresh, purpose, &digest)? {
-                return Err(ApiError::not_found(msg::TOKEN_NOT_FOUND).into());
-            }
-            fresh.email_confirmed = true;
-            Ok(tx.put_account(&fresh, None)?)
-        })?;
-        Output::json(&true)
-    }
-
-    pub(crate) async fn send_reset_password_email(
+    /// Consumes a live token of `purpose` and applies `change` to its account.
+    fn redeem(
         &self,
+        token: &str,
+        purpose: Purpose,
+        mut change: impl FnMut(&mut Account),
+    ) -> Result<(), ApiError> {
+        let account = self.account_for_token(token, purpose)?;
+        let digest = crypto::digest(token);
+        let not_found = || ApiError::not_found(msg::TOKEN_NOT_FOUND);
+        self.ports.transaction(|tx| {
+            let mut fresh = tx.account(&account.id)?.ok_or_else(not_found)?;
+            if !Self::consume_token(tx, &mut fresh, purpose, &digest)? {
+                return Err(not_found().into());
+            }
+            change(&mut fresh);
+            Ok(tx.put_account(&fresh, None)?)
+        })
+    }
+}
+
+impl Handler for ConfirmEmail {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: ConfirmEmailInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        let guesses = core.token_guesses(request.client);
+        let token = &input.confirmation_token;
+        // Inside the throttle, as every refusal of a token guess is counted.
+        core.throttled(guesses, async {
+            core.cloud()?
+                .redeem(token, Purpose::Confirmation, |account| {
+                    account.email_confirmed = true;
+                })
+        })
+        .await?;
+        Ok(Answer::json(&true))
+    }
+}
+
+impl Handler for SendResetPasswordEmail {
+    async fn handle(
+        core: &Core,
+        _: (),
         input: EmailInput,
-    ) -> Result<Output, ApiError> {
-        self.require_cloud()?;
+        _: &Request<'_>,
+    ) -> Result<Answer<NoOutput>, ApiError> {
+        let cloud = core.cloud()?;
         // An unknown email gets the same answer and no email.
-        let Some(account) = self.store().account_by_email(&input.email.to_lowercase())? else {
-            return Output::nothing();
-        };
-        self.email_token(&account, Purpose::Reset).await?;
-        Output::nothing()
+        let store = cloud.ports.store();
+        if let Some(account) = store.account_by_email(&input.email.to_lowercase())? {
+            cloud.email_token(&account, Purpose::Reset).await?;
+        }
+        Ok(Answer::nothing())
     }
+}
 
-    pub(crate) async fn reset_password(
-        &self,
+impl Handler for ResetPassword {
+    async fn handle(
+        core: &Core,
+        _: (),
         input: ResetPasswordInput,
-    ) -> Result<Output, ApiError> {
-        self.require_cloud()?;
-        let purpose = Purpose::Reset;
-        let account = self.account_for_token(&input.reset_password_token, purpose)?;
-        let digest = crypto::digest(&input.reset_password_token);
-        let hash = self.hash_password(input.password).await?;
-        self.transaction(|tx| {
-            let mut fresh = tx
-                .account(&account.id)?
-                .ok_or_else(|| ApiError::not_found(msg::TOKEN_NOT_FOUND))?;
-            if !Self::consume_token(tx, &mut fresh, purpose, &digest)? {
-                return Err(ApiError::not_found(msg::TOKEN_NOT_FOUND).into());
-            }
-            fresh.password_hash = Some(hash.clone());
-            // Every cookie session of the account ends.
-            fresh.session_epoch += 1;
-            Ok(tx.put_account(&fresh, None)?)
-        })?;
-        Output::json(&true)
+        request: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        let guesses = core.token_guesses(request.client);
+        core.throttled(guesses, async {
+            let cloud = core.cloud()?;
+            let token = &input.reset_password_token;
+            // Refused before hashing when the token is unknown or expired.
+            cloud.account_for_token(token, Purpose::Reset)?;
+            let hash = core.accounts.passwords.hash(input.password).await?;
+            cloud.redeem(token, Purpose::Reset, |account| {
+                account.password_hash = Some(hash.clone());
+                // Every cookie session of the account ends.
+                account.session_epoch += 1;
+            })
+        })
+        .await?;
+        Ok(Answer::json(&true))
     }
 }

@@ -3,7 +3,7 @@
 //! records, so fixtures obey the same invariants as the procedures.
 
 use super::records::{keys, Member, Read, Session, SessionKind, Write};
-use super::{Core, Mode};
+use super::Core;
 use crate::crypto;
 use serde::Deserialize;
 use specs::wire::Role;
@@ -54,7 +54,7 @@ fn refuse(message: String) -> ApiError {
 
 impl Core {
     pub async fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
-        if self.config.mode == Mode::SelfHosted && fixtures.admins.len() > 1 {
+        if self.cloud.is_none() && fixtures.admins.len() > 1 {
             return Err(refuse("self-hosted mode has one admin".into()));
         }
         for fixture in &fixtures.admins {
@@ -71,6 +71,7 @@ impl Core {
                 .as_deref()
                 .ok_or_else(|| refuse(format!("member {} needs invitedBy", fixture.email)))?;
             let admin = self
+                .ports
                 .store()
                 .account_by_email(&inviter.to_lowercase())?
                 .and_then(|a| a.admin_id)
@@ -78,7 +79,7 @@ impl Core {
             self.load_account(fixture, Role::User, fixture.password.clone(), Some(admin))
                 .await?;
         }
-        self.store().flush().await?;
+        self.ports.store().flush().await?;
         Ok(())
     }
 
@@ -90,11 +91,11 @@ impl Core {
         admin_id: Option<String>,
     ) -> Result<(), ApiError> {
         let hash = match password {
-            Some(password) => Some(self.hash_password(password).await?),
+            Some(password) => Some(self.accounts.passwords.hash(password).await?),
             None => None,
         };
-        let random = &*self.deps.random;
-        let mut account = self.new_account(&fixture.email, role, hash);
+        let random = self.ports.random();
+        let mut account = self.accounts.new_account(&fixture.email, role, hash);
         if let Some(id) = &fixture.id {
             account.id = id.clone();
         }
@@ -113,7 +114,7 @@ impl Core {
         }
         account.api_token = fixture.api_token.clone();
         let member = admin_id.map(|admin_id| {
-            let now = self.now();
+            let now = self.ports.now();
             Member {
                 user_id: crypto::new_id(random),
                 auth_id: account.id.clone(),
@@ -137,16 +138,16 @@ impl Core {
             .sessions
             .iter()
             .map(|id| {
-                let (_, _, session) = self.new_session(&account, SessionKind::Cookie);
+                let (_, _, session) = self.sessions.new_session(&account, SessionKind::Cookie);
                 (crypto::digest(id), session)
             })
             .collect();
         if let Some(token) = &fixture.api_token {
-            let (_, _, session) = self.new_session(&account, SessionKind::ApiToken);
+            let (_, _, session) = self.sessions.new_session(&account, SessionKind::ApiToken);
             sessions.push((crypto::digest(token), session));
         }
-        let self_hosted = self.config.mode == Mode::SelfHosted;
-        self.transaction(|tx| {
+        let self_hosted = self.cloud.is_none();
+        self.ports.transaction(|tx| {
             if tx.account_by_email(&account.email)?.is_some() || tx.account(&account.id)?.is_some()
             {
                 return Err(refuse(format!("{} already exists", account.email)).into());
@@ -174,10 +175,7 @@ impl Core {
 
     /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
     pub fn current_pin(&self, email: &str) -> Result<Option<String>, ApiError> {
-        let account = self.store().account_by_email(&email.to_lowercase())?;
-        let now_secs = u64::try_from(self.now() / 1000).unwrap_or(0);
-        Ok(account
-            .and_then(|a| a.totp_secret)
-            .and_then(|secret| super::totp_code(&secret, now_secs)))
+        let account = self.ports.store().account_by_email(&email.to_lowercase())?;
+        Ok(account.and_then(|a| self.two_factor.current_pin(&a)))
     }
 }

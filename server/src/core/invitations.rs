@@ -1,68 +1,81 @@
 //! Invitations and members: an admin invites by email, the invited person sets a
 //! password with the token, the admin lists and removes members.
 
+use super::accounts::Accounts;
+use super::handler::{Admin, Answer, Caller, Handler, Request};
 use super::records::{keys, Account, Member, Read, Write};
-use super::{Caller, Core, Output};
+use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
 use specs::messages as msg;
+use specs::procedures::{All, CreateUserInvitation, GetUserByToken, RemoveUser};
 use specs::wire::{EmailInput, InvitationView, MemberView, RemoveUserInput, Role, TokenInput};
-use specs::ApiError;
+use specs::{ApiError, NoInput, NoOutput};
 
-impl Core {
-    fn member_view(&self, member: &Member, account: &Account) -> MemberView {
-        MemberView {
-            user_id: member.user_id.clone(),
-            token: member.token.clone(),
-            is_registered: member.registered,
-            expiration_date: iso8601(member.expires_at),
-            created_at: iso8601(member.created_at),
-            permissions: member.permissions.clone(),
-            admin_id: member.admin_id.clone(),
-            auth_id: member.auth_id.clone(),
-            auth: self.view(account, false),
-        }
+/// Members of an admin's organisation, and the invitations that make them.
+pub(crate) struct Invitations {
+    ports: Ports,
+}
+
+fn member_view(accounts: &Accounts, member: &Member, account: &Account) -> MemberView {
+    MemberView {
+        user_id: member.user_id.clone(),
+        token: member.token.clone(),
+        is_registered: member.registered,
+        expiration_date: iso8601(member.expires_at),
+        created_at: iso8601(member.created_at),
+        permissions: member.permissions.clone(),
+        admin_id: member.admin_id.clone(),
+        auth_id: member.auth_id.clone(),
+        auth: accounts.view(account, false),
+    }
+}
+
+impl Invitations {
+    pub(crate) fn new(ports: Ports) -> Invitations {
+        Invitations { ports }
     }
 
     /// The member record of `account` if it belongs to the caller's organisation.
-    fn membership(&self, account: &Account, caller: &Caller) -> Result<Option<Member>, ApiError> {
+    pub(crate) fn membership(
+        &self,
+        account: &Account,
+        caller: &Caller,
+    ) -> Result<Option<Member>, ApiError> {
         let (Some(user_id), Some(admin_id)) = (&account.member_id, &caller.account().admin_id)
         else {
             return Ok(None);
         };
         Ok(self
+            .ports
             .store()
             .member(user_id)?
             .filter(|m| m.admin_id == *admin_id))
     }
+}
 
-    pub(crate) fn is_member_of(
-        &self,
-        account: &Account,
-        caller: &Caller,
-    ) -> Result<bool, ApiError> {
-        Ok(self.membership(account, caller)?.is_some())
-    }
-
-    pub(crate) fn create_user_invitation(
-        &self,
-        caller: &Caller,
+impl Handler for CreateUserInvitation {
+    async fn handle(
+        core: &Core,
+        admin: Admin<'_>,
         input: EmailInput,
-    ) -> Result<Output, ApiError> {
+        _: &Request<'_>,
+    ) -> Result<Answer<NoOutput>, ApiError> {
+        let ports = &core.invitations.ports;
         let duplicate = || ApiError::bad_request(msg::INVITATION_DUPLICATE);
-        let admin_id = caller
+        let admin_id = admin
             .account()
             .admin_id
             .clone()
             .ok_or_else(|| super::internal("an admin account without an admin id"))?;
         let email = input.email.to_lowercase();
-        if self.store().account_by_email(&email)?.is_some() {
+        if ports.store().account_by_email(&email)?.is_some() {
             return Err(duplicate());
         }
-        let random = &*self.deps.random;
-        let mut account = self.new_account(&email, Role::User, None);
+        let random = ports.random();
+        let mut account = core.accounts.new_account(&email, Role::User, None);
         let token = crypto::new_token(random);
-        let now = self.now();
+        let now = ports.now();
         let member = Member {
             user_id: crypto::new_id(random),
             auth_id: account.id.clone(),
@@ -76,7 +89,7 @@ impl Core {
         };
         account.member_id = Some(member.user_id.clone());
         let token_digest = crypto::digest(&token);
-        self.transaction(|tx| {
+        ports.transaction(|tx| {
             if tx.account_by_email(&email)?.is_some() {
                 return Err(duplicate().into());
             }
@@ -88,35 +101,56 @@ impl Core {
             tx.put_member(&member, &token_digest)?;
             Ok(())
         })?;
-        Output::nothing()
+        Ok(Answer::nothing())
     }
+}
 
-    pub(crate) fn get_user_by_token(&self, input: TokenInput) -> Result<Output, ApiError> {
-        let not_found = || ApiError::not_found(msg::INVITATION_NOT_FOUND);
-        let store = self.store();
-        let user_id = store
-            .text(&keys::invitation(&crypto::digest(&input.token)))?
-            .ok_or_else(not_found)?;
-        let member = store.member(&user_id)?.ok_or_else(not_found)?;
-        let account = store.account(&member.auth_id)?.ok_or_else(not_found)?;
-        Output::json(&InvitationView {
-            is_expired: member.registered || self.now() > member.expires_at,
-            member: self.member_view(&member, &account),
-        })
+impl Handler for GetUserByToken {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: TokenInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<InvitationView>, ApiError> {
+        let guesses = core.token_guesses(request.client);
+        core.throttled(guesses, async { invitation(core, input) })
+            .await
     }
+}
 
-    pub(crate) fn remove_user(
-        &self,
-        caller: &Caller,
+fn invitation(core: &Core, input: TokenInput) -> Result<Answer<InvitationView>, ApiError> {
+    let not_found = || ApiError::not_found(msg::INVITATION_NOT_FOUND);
+    let ports = &core.invitations.ports;
+    let store = ports.store();
+    let user_id = store
+        .text(&keys::invitation(&crypto::digest(&input.token)))?
+        .ok_or_else(not_found)?;
+    let member = store.member(&user_id)?.ok_or_else(not_found)?;
+    let account = store.account(&member.auth_id)?.ok_or_else(not_found)?;
+    Ok(Answer::json(&InvitationView {
+        is_expired: member.registered || ports.now() > member.expires_at,
+        member: member_view(&core.accounts, &member, &account),
+    }))
+}
+
+impl Handler for RemoveUser {
+    async fn handle(
+        core: &Core,
+        admin: Admin<'_>,
         input: RemoveUserInput,
-    ) -> Result<Output, ApiError> {
+        _: &Request<'_>,
+    ) -> Result<Answer<NoOutput>, ApiError> {
         let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
-        let account = self
+        let invitations = &core.invitations;
+        let account = invitations
+            .ports
             .store()
             .account(&input.auth_id)?
             .ok_or_else(not_found)?;
-        let member = self.membership(&account, caller)?.ok_or_else(not_found)?;
-        self.transaction(|tx| {
+        let member = invitations
+            .membership(&account, &admin)?
+            .ok_or_else(not_found)?;
+        invitations.ports.transaction(|tx| {
             let Some(account) = tx.account(&account.id)? else {
                 return Err(not_found().into());
             };
@@ -128,14 +162,21 @@ impl Core {
             // Its cookie sessions now name no account and are removed when seen.
             Ok(())
         })?;
-        Output::nothing()
+        Ok(Answer::nothing())
     }
+}
 
-    pub(crate) fn all_members(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let Some(admin_id) = &caller.account().admin_id else {
-            return Output::json(&Vec::<MemberView>::new());
+impl Handler for All {
+    async fn handle(
+        core: &Core,
+        admin: Admin<'_>,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<Vec<MemberView>>, ApiError> {
+        let Some(admin_id) = &admin.account().admin_id else {
+            return Ok(Answer::json(&Vec::new()));
         };
-        let store = self.store();
+        let store = core.invitations.ports.store();
         let prefix = keys::members_of(admin_id);
         let mut members = Vec::new();
         for (key, _) in store.scan_prefix(&prefix)? {
@@ -151,8 +192,8 @@ impl Core {
         members.sort_by_key(|(member, _)| (member.created_at, member.seq));
         let views: Vec<MemberView> = members
             .iter()
-            .map(|(m, a)| self.member_view(m, a))
+            .map(|(m, a)| member_view(&core.accounts, m, a))
             .collect();
-        Output::json(&views)
+        Ok(Answer::json(&views))
     }
 }

@@ -1,6 +1,11 @@
 //! The domain core: every procedure of the contract, written against the narrow
 //! traits of `ports`. No HTTP and no storage engine in here, so the server and the
 //! mock run the very same code.
+//!
+//! Each procedure is a type from `specs::procedures` (its name, kind, access, input
+//! and output); its `Handler` lives in the module of its subject. `Core::call`
+//! dispatches with an exhaustive `match` on `specs::Id`, so a procedure without a
+//! handler does not build.
 
 pub mod ports;
 pub mod records;
@@ -9,6 +14,7 @@ mod accounts;
 mod auth_cache;
 mod cloud;
 mod fixtures;
+mod handler;
 mod invitations;
 mod sessions;
 pub mod throttle;
@@ -16,15 +22,19 @@ mod two_factor;
 
 pub use accounts::AccountSummary;
 pub use fixtures::{AccountFixture, Fixtures};
-pub use sessions::Credentials;
+pub use handler::{handler_exists, Admin, Answer, Caller, Handler, Request};
+pub use sessions::{CookieChange, Credentials};
 pub use two_factor::{totp_code, totp_uri};
 
+use accounts::{Accounts, Passwords};
+use cloud::Cloud;
+use invitations::Invitations;
 use ports::{Abort, Clock, Mailer, Notifier, PasswordHasher, Random, Store, StoreError, Tx};
-use records::Account;
-use serde::Serialize;
 use serde_json::Value;
-use specs::{Access, ApiError, ErrorCode, Procedure};
+use sessions::Sessions;
+use specs::{ApiError, ErrorCode, Procedure};
 use std::sync::Arc;
+use two_factor::TwoFactor;
 
 /// Self-hosted (one admin, Dokploy's default) or cloud (sign-up, email confirmation,
 /// password reset).
@@ -39,7 +49,7 @@ pub struct Config {
     pub mode: Mode,
     /// Where links in emails point, e.g. `https://dokploy.example.com`.
     pub public_url: String,
-    /// Adds `Secure` to the session cookie.
+    /// Adds `Secure` to the session cookie (the HTTP layer renders it).
     pub cookie_secure: bool,
     /// Limits on failed guesses; `None` turns throttling off (the mock's default).
     pub throttle: Option<throttle::ThrottleLimits>,
@@ -78,78 +88,65 @@ pub struct Call {
 }
 
 /// What a call answers: the output as JSON text (`Ok(None)` is "no output") and
-/// the `Set-Cookie` header to send, if any.
+/// what to do to the session cookie, if anything.
 #[derive(Debug)]
 pub struct Reply {
     pub result: Result<Option<String>, ApiError>,
-    pub set_cookie: Option<String>,
+    pub cookie: Option<CookieChange>,
 }
 
-/// A procedure's output (serialized once, here: both transports embed the text)
-/// and what it does to the session cookie.
-pub(crate) struct Output {
-    value: Option<String>,
-    cookie: Option<CookieChange>,
+/// The store, the clock and the generator: what every subject reads and writes
+/// through.
+#[derive(Clone)]
+pub(crate) struct Ports {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
 }
 
-impl Output {
-    fn json<T: Serialize>(value: &T) -> Result<Output, ApiError> {
-        Output::text(to_json(value))
+impl Ports {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
-    /// An output already serialized.
-    fn text(json: String) -> Result<Output, ApiError> {
-        Ok(Output {
-            value: Some(json),
-            cookie: None,
-        })
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
-    fn nothing() -> Result<Output, ApiError> {
-        Ok(Output {
-            value: None,
-            cookie: None,
-        })
+
+    fn random(&self) -> &dyn Random {
+        &*self.random
     }
-    fn with_cookie(mut self, change: CookieChange) -> Output {
-        self.cookie = Some(change);
-        self
-    }
-}
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("outputs always serialize")
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CookieChange {
-    /// Send this session id (new or extended).
-    Set(String),
-    /// Tell the browser to forget its session.
-    Blank,
-}
-
-/// The authenticated caller of a protected procedure.
-pub(crate) struct Caller {
-    found: Arc<auth_cache::Authenticated>,
-    /// The digest of the session that authenticated the call.
-    session_digest: String,
-    /// Whether that session came from the cookie (not the Bearer token).
-    via_cookie: bool,
-}
-
-impl Caller {
-    fn account(&self) -> &Account {
-        &self.found.account
+    /// Runs `work` as one transaction and maps its failures to contract errors.
+    fn transaction<T>(
+        &self,
+        mut work: impl FnMut(&dyn Tx) -> Result<T, Abort>,
+    ) -> Result<T, ApiError> {
+        let mut out = None;
+        let result = self.store.transaction(&mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        });
+        match (result, out) {
+            (Ok(()), Some(out)) => Ok(out),
+            (Ok(()), None) => Err(internal("a committed transaction did not run its work")),
+            (Err(Abort::Refused(e)), _) => Err(e),
+            (Err(Abort::Store(e)), _) => Err(e.into()),
+        }
     }
 }
 
+/// The core: one small service per subject, each holding the ports it needs.
 pub struct Core {
-    deps: Deps,
+    ports: Ports,
     config: Config,
-    /// Verified against when an email is unknown, so that a miss costs a bcrypt
-    /// verification like a hit.
-    dummy_hash: String,
+    sessions: Sessions,
+    accounts: Accounts,
+    two_factor: TwoFactor,
+    invitations: Invitations,
+    /// Chosen once, at start: `Some` in cloud mode only.
+    cloud: Option<Cloud>,
     throttle: Option<throttle::Throttle>,
-    auth_cache: auth_cache::AuthCache,
 }
 
 /// The message of every internal error on the wire; details go to the log.
@@ -168,25 +165,36 @@ impl From<StoreError> for ApiError {
 
 impl Core {
     pub async fn new(deps: Deps, config: Config) -> Result<Core, ports::HashError> {
-        // Fixed input: the dummy hash only has to cost a verification, and making it
-        // draws nothing from `Random`, so a seeded core starts in a known state.
-        let dummy_hash = deps
-            .hasher
-            .hash("no password matches this".to_string(), [0x5a; 16])
-            .await?;
+        let dummy_hash = Passwords::make_dummy_hash(&*deps.hasher).await?;
         Ok(Core::with_dummy_hash(deps, config, dummy_hash))
     }
 
     /// A core with a given dummy hash, skipping the hash `new` makes (for tests
     /// whose hasher never answers).
     pub fn with_dummy_hash(deps: Deps, config: Config, dummy_hash: String) -> Core {
-        let throttle = config.throttle.clone().map(throttle::Throttle::new);
+        let ports = Ports {
+            store: deps.store,
+            clock: deps.clock,
+            random: deps.random,
+        };
+        let passwords = Passwords::new(deps.hasher, ports.random.clone(), dummy_hash);
+        let cloud = (config.mode == Mode::Cloud).then(|| {
+            Cloud::new(
+                ports.clone(),
+                deps.mailer,
+                deps.notifier,
+                config.public_url.clone(),
+            )
+        });
         Core {
-            deps,
+            sessions: Sessions::new(ports.clone()),
+            accounts: Accounts::new(ports.clone(), passwords),
+            two_factor: TwoFactor::new(ports.clone()),
+            invitations: Invitations::new(ports.clone()),
+            cloud,
+            throttle: config.throttle.clone().map(throttle::Throttle::new),
+            ports,
             config,
-            dummy_hash,
-            throttle,
-            auth_cache: auth_cache::AuthCache::default(),
         }
     }
 
@@ -194,172 +202,61 @@ impl Core {
         &self.config
     }
 
-    fn now(&self) -> i64 {
-        self.deps.clock.now_ms()
-    }
-
-    fn store(&self) -> &dyn Store {
-        &*self.deps.store
-    }
-
-    /// Runs `work` as one transaction and maps its failures to contract errors.
-    fn transaction<T>(
-        &self,
-        mut work: impl FnMut(&dyn Tx) -> Result<T, Abort>,
-    ) -> Result<T, ApiError> {
-        let mut out = None;
-        let result = self.store().transaction(&mut |tx| {
-            out = Some(work(tx)?);
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(out.expect("a committed transaction ran its work")),
-            Err(Abort::Refused(e)) => Err(e),
-            Err(Abort::Store(e)) => Err(e.into()),
-        }
-    }
-
     /// Answers one call: authenticates, checks access, validates the input, runs the
     /// procedure, and makes a mutation's writes durable before answering.
     pub async fn call(&self, call: Call) -> Reply {
-        let (caller, mut cookie) = match self.authenticate(&call.credentials) {
+        let (caller, refreshed) = match self.sessions.authenticate(&call.credentials) {
             Ok(found) => found,
             Err(e) => {
                 return Reply {
                     result: Err(e),
-                    set_cookie: None,
+                    cookie: None,
                 }
             }
         };
-        let result = self
-            .dispatch(
-                call.procedure,
-                call.input,
-                caller,
-                &call.credentials,
-                call.client,
-            )
-            .await;
-        let result = match result {
-            Ok(output) => {
-                if let Some(change) = output.cookie {
-                    cookie = Some(change);
-                }
-                if call.procedure.kind == specs::Kind::Mutation {
-                    match self.store().flush().await {
-                        Ok(()) => Ok(output.value),
-                        Err(e) => Err(internal(e)),
-                    }
-                } else {
-                    Ok(output.value)
-                }
-            }
-            Err(e) => Err(e),
+        let request = Request {
+            credentials: &call.credentials,
+            client: call.client,
+        };
+        let (result, changed) = match handler::dispatch(
+            self,
+            call.procedure,
+            caller.as_ref(),
+            call.input.as_ref(),
+            &request,
+        )
+        .await
+        {
+            Ok((json, change)) => (self.durable(call.procedure, json).await, change),
+            Err(e) => (Err(e), None),
         };
         Reply {
             result,
-            set_cookie: cookie.map(|c| self.render_cookie(&c)),
+            cookie: changed.or(refreshed),
         }
     }
 
-    fn render_cookie(&self, change: &CookieChange) -> String {
-        let secure = self.config.cookie_secure;
-        match change {
-            CookieChange::Set(id) => {
-                specs::cookie::session(id, specs::lifetimes::SESSION_MS / 1000, secure)
-            }
-            CookieChange::Blank => specs::cookie::blank(secure),
-        }
-    }
-
-    async fn dispatch(
+    /// A mutation answers only once its writes are durable.
+    async fn durable(
         &self,
-        procedure: &'static Procedure,
-        input: Option<Value>,
-        caller: Option<Caller>,
-        credentials: &Credentials,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<Output, ApiError> {
-        let caller = match (procedure.access, caller) {
-            (Access::Public, caller) => caller,
-            (_, None) => return Err(ApiError::unauthorized()),
-            (Access::Admin, Some(c)) if c.account().role != specs::wire::Role::Admin => {
-                return Err(ApiError::unauthorized())
-            }
-            (_, caller) => caller,
-        };
-        let input = input.as_ref();
-        let schema = || {
-            procedure
-                .input
-                .expect("the procedure table gives this procedure an input")
-        };
-        // Protected and admin procedures always have a caller past the check above.
-        let me = || caller.as_ref().expect("checked above");
-        match procedure.name {
-            "auth.createAdmin" => self.create_admin(schema().parse(input)?).await,
-            "auth.createUser" => {
-                let guesses = self.token_guesses(client);
-                self.throttled(guesses, self.create_user(schema().parse(input)?))
-                    .await
-            }
-            "auth.login" => {
-                let input: specs::wire::LoginInput = schema().parse(input)?;
-                let guesses = self.guesses(Subject::Account(input.email.to_lowercase()), client);
-                self.throttled(guesses, self.login(input)).await
-            }
-            "auth.get" => Output::text(
-                me().found
-                    .own_view
-                    .get_or_init(|| to_json(&self.view_own(me().account())))
-                    .clone(),
-            ),
-            "auth.verifyToken" => Output::json(&true),
-            "auth.logout" => self.logout(credentials),
-            "auth.update" => self.update(me(), schema().parse(input)?).await,
-            "auth.generateToken" => self.generate_token(me()),
-            "auth.one" => self.one(me(), schema().parse(input)?),
-            "auth.generate2FASecret" => self.generate_2fa_secret(me()),
-            "auth.verify2FASetup" => self.verify_2fa_setup(me(), schema().parse(input)?),
-            "auth.verifyLogin2FA" => {
-                let input: specs::wire::VerifyLogin2FAInput = schema().parse(input)?;
-                let guesses = self.guesses(Subject::Account(input.id.clone()), client);
-                self.throttled(guesses, async { self.verify_login_2fa(input) })
-                    .await
-            }
-            "auth.disable2FA" => self.disable_2fa(me()),
-            "auth.sendResetPasswordEmail" => {
-                self.send_reset_password_email(schema().parse(input)?).await
-            }
-            "auth.resetPassword" => {
-                let guesses = self.token_guesses(client);
-                self.throttled(guesses, self.reset_password(schema().parse(input)?))
-                    .await
-            }
-            "auth.confirmEmail" => {
-                let guesses = self.token_guesses(client);
-                let input = schema().parse(input)?;
-                self.throttled(guesses, async { self.confirm_email(input) })
-                    .await
-            }
-            "admin.createUserInvitation" => {
-                self.create_user_invitation(me(), schema().parse(input)?)
-            }
-            "admin.getUserByToken" => {
-                let guesses = self.token_guesses(client);
-                let input = schema().parse(input)?;
-                self.throttled(guesses, async { self.get_user_by_token(input) })
-                    .await
-            }
-            "admin.removeUser" => self.remove_user(me(), schema().parse(input)?),
-            "user.all" => self.all_members(me()),
-            other => Err(internal(format!("procedure {other} has no implementation"))),
+        procedure: &Procedure,
+        json: Option<String>,
+    ) -> Result<Option<String>, ApiError> {
+        if procedure.kind == specs::Kind::Mutation {
+            self.ports.store().flush().await.map_err(internal)?;
         }
+        Ok(json)
+    }
+
+    /// Cloud mode's service, or the contract's 404 in self-hosted mode.
+    fn cloud(&self) -> Result<&Cloud, ApiError> {
+        self.cloud.as_ref().ok_or_else(cloud::cloud_only)
     }
 }
 
 use throttle::Subject;
 
+/// Throttling of guesses (passwords, pins, tokens), around the handlers that take one.
 impl Core {
     /// What a password or pin guess counts against: the account and the address.
     fn guesses(&self, account: Subject, client: Option<std::net::IpAddr>) -> Vec<Subject> {
@@ -375,15 +272,15 @@ impl Core {
 
     /// Runs `work` unless one of `subjects` must wait; counts its refusal as a failed
     /// guess and its success as clearing the account.
-    async fn throttled(
+    async fn throttled<T>(
         &self,
         subjects: Vec<Subject>,
-        work: impl std::future::Future<Output = Result<Output, ApiError>>,
-    ) -> Result<Output, ApiError> {
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let Some(throttle) = &self.throttle else {
             return work.await;
         };
-        throttle.check(&subjects, self.now())?;
+        throttle.check(&subjects, self.ports.now())?;
         let result = work.await;
         match &result {
             Ok(_) => {
@@ -396,7 +293,7 @@ impl Core {
                 if e.issues.is_none()
                     && matches!(e.code, ErrorCode::BadRequest | ErrorCode::NotFound) =>
             {
-                throttle.failed(&subjects, self.now());
+                throttle.failed(&subjects, self.ports.now());
             }
             Err(_) => {}
         }

@@ -1,13 +1,16 @@
 //! Sessions: finding the caller from the Bearer token or the cookie, sliding cookie
 //! sessions, making and ending sessions.
 
-use super::auth_cache::Authenticated;
+use super::auth_cache::{AuthCache, Authenticated};
+use super::handler::{to_json, Answer, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
 use super::records::{keys, Account, Read, Session, SessionKind, Write};
-use super::{Caller, CookieChange, Core};
+use super::{Core, Ports};
 use crate::crypto;
 use specs::lifetimes::{API_TOKEN_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS};
-use specs::ApiError;
+use specs::procedures::{Get, Logout, VerifyToken};
+use specs::wire::AuthView;
+use specs::{ApiError, NoInput};
 use std::sync::Arc;
 
 /// The credentials a request carried, as the transport read them.
@@ -19,24 +22,13 @@ pub struct Credentials {
     pub cookie: Option<String>,
 }
 
-impl Credentials {
-    /// Reads the `Authorization` and `Cookie` header values.
-    pub fn from_headers<'a>(
-        authorization: Option<&str>,
-        cookies: impl IntoIterator<Item = &'a str>,
-    ) -> Credentials {
-        let bearer = authorization
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, token)| *scheme == "Bearer" && !token.is_empty())
-            .map(|(_, token)| token.to_string());
-        let cookie = cookies
-            .into_iter()
-            .flat_map(|header| header.split("; "))
-            .find_map(|pair| pair.strip_prefix(specs::cookie::NAME)?.strip_prefix('='))
-            .filter(|value| !value.is_empty())
-            .map(str::to_string);
-        Credentials { bearer, cookie }
-    }
+/// What a call does to the session cookie; the HTTP layer renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieChange {
+    /// Send this session id (new or extended).
+    Set(String),
+    /// Tell the browser to forget its session.
+    Blank,
 }
 
 /// What is stored under a session's digest.
@@ -47,7 +39,24 @@ enum Stored {
     Missing,
 }
 
-impl Core {
+/// Finding the caller, and making, sliding and ending sessions.
+pub(crate) struct Sessions {
+    ports: Ports,
+    cache: AuthCache,
+}
+
+impl Sessions {
+    pub(crate) fn new(ports: Ports) -> Sessions {
+        Sessions {
+            ports,
+            cache: AuthCache::default(),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.ports.now()
+    }
+
     /// The caller, Bearer token first, then cookie, and what to do to the cookie:
     /// send it again when a cookie session was extended, blank it when it names
     /// no live session.
@@ -108,7 +117,8 @@ impl Core {
                 && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
         });
         if live.is_none() {
-            self.transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
+            self.ports
+                .transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
         }
         Ok(live.map(|found| (found, digest)))
     }
@@ -116,10 +126,10 @@ impl Core {
     /// The session stored under `digest` with its account, from the cache while
     /// nothing was written, else from the store.
     fn stored_session(&self, digest: &str) -> Result<Stored, ApiError> {
-        let store = self.store();
+        let store = self.ports.store();
         // Read before the records: a write in between makes the entry unusable.
         let version = store.version();
-        if let Some(found) = self.auth_cache.get(digest, version) {
+        if let Some(found) = self.cache.get(digest, version) {
             return Ok(Stored::Found(found));
         }
         let Some(session) = store.record::<Session>(&keys::session(digest))? else {
@@ -129,15 +139,14 @@ impl Core {
             return Ok(Stored::Orphaned);
         };
         let found = Authenticated::new(session, account);
-        self.auth_cache
-            .put(digest.to_string(), version, found.clone());
+        self.cache.put(digest.to_string(), version, found.clone());
         Ok(Stored::Found(found))
     }
 
     /// Extends a cookie session with half its life or less left; true if it did.
     fn slide(&self, digest: &str) -> Result<bool, ApiError> {
         let now = self.now();
-        self.transaction(|tx| {
+        self.ports.transaction(|tx| {
             let key = keys::session(digest);
             let Some(mut session) = tx.record::<Session>(&key)? else {
                 return Ok(false);
@@ -159,7 +168,7 @@ impl Core {
         account: &Account,
         kind: SessionKind,
     ) -> (String, String, Session) {
-        let id = crypto::new_session_id(&*self.deps.random);
+        let id = crypto::new_session_id(self.ports.random());
         let digest = crypto::digest(&id);
         let lifetime = match kind {
             SessionKind::Cookie => SESSION_MS,
@@ -191,43 +200,63 @@ impl Core {
     /// Makes and stores a cookie session for `account`; the change to send.
     pub(crate) fn start_cookie_session(&self, account: &Account) -> Result<CookieChange, ApiError> {
         let (id, digest, session) = self.new_session(account, SessionKind::Cookie);
-        self.transaction(|tx| Ok(tx.put_session(&digest, &session)?))?;
+        self.ports
+            .transaction(|tx| Ok(tx.put_session(&digest, &session)?))?;
         Ok(CookieChange::Set(id))
+    }
+
+    /// Ends the session named by the request's cookie, if it is live; whether it was.
+    fn end_cookie_session(&self, credentials: &Credentials) -> Result<bool, ApiError> {
+        let Some(id) = &credentials.cookie else {
+            return Ok(false);
+        };
+        match self.live_session(id)? {
+            Some((_, digest)) => {
+                self.ports
+                    .transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Credentials;
+impl Handler for Get {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
+        // Rendered once per cached session: the frontend asks on every page.
+        let own = &caller.found.own_view;
+        let json = own.get_or_init(|| to_json(&core.accounts.view_own(caller.account())));
+        Ok(Answer::text(json.clone()))
+    }
+}
 
-    #[test]
-    fn reads_bearer_and_cookie_like_lucia() {
-        let c = Credentials::from_headers(Some("Bearer abc"), ["a=1; auth_session=xyz; b=2"]);
-        assert_eq!(c.bearer.as_deref(), Some("abc"));
-        assert_eq!(c.cookie.as_deref(), Some("xyz"));
-        assert_eq!(
-            Credentials::from_headers(Some("bearer abc"), []).bearer,
-            None
-        );
-        assert_eq!(Credentials::from_headers(Some("Bearer "), []).bearer, None);
-        assert_eq!(
-            Credentials::from_headers(Some("Basic abc"), []).bearer,
-            None
-        );
-        // Split on "; " exactly: a cookie after ";" without the space is not found.
-        assert_eq!(
-            Credentials::from_headers(None, ["a=1;auth_session=xyz"]).cookie,
-            None
-        );
-        assert_eq!(
-            Credentials::from_headers(None, ["auth_session="]).cookie,
-            None
-        );
-        assert_eq!(
-            Credentials::from_headers(None, ["x=1", "auth_session=q"])
-                .cookie
-                .as_deref(),
-            Some("q")
-        );
+impl Handler for VerifyToken {
+    async fn handle(
+        _: &Core,
+        _: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        Ok(Answer::json(&true))
+    }
+}
+
+impl Handler for Logout {
+    async fn handle(
+        core: &Core,
+        _: &Caller,
+        _: NoInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        if request.credentials.cookie.is_none() {
+            return Ok(Answer::json(&false));
+        }
+        let ended = core.sessions.end_cookie_session(request.credentials)?;
+        Ok(Answer::json(&ended).with_cookie(CookieChange::Blank))
     }
 }

@@ -1,11 +1,15 @@
 //! TOTP two-factor authentication (SHA1, 6 digits, 30 s steps, ±1 step accepted).
 
+use super::handler::{Answer, Caller, Handler, Request};
 use super::records::{Account, Read, SessionKind, Write};
-use super::{Caller, CookieChange, Core, Output};
+use super::sessions::CookieChange;
+use super::throttle::Subject;
+use super::{Core, Ports};
 use crate::crypto;
 use specs::messages as msg;
-use specs::wire::{TwoFactorSecret, Verify2FASetupInput, VerifyLogin2FAInput};
-use specs::ApiError;
+use specs::procedures::{Disable2FA, Generate2FASecret, Verify2FASetup, VerifyLogin2FA};
+use specs::wire::{AuthView, TwoFactorSecret, Verify2FASetupInput, VerifyLogin2FAInput};
+use specs::{ApiError, NoInput};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 const ISSUER: &str = "Dokploy";
@@ -70,44 +74,28 @@ fn awaits_pin(account: &Account, now: i64) -> bool {
     account.pending_2fa_until.is_some_and(|until| until > now)
 }
 
-impl Core {
-    pub(crate) fn generate_2fa_secret(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let secret = crypto::new_totp_secret(&*self.deps.random);
-        let totp = totp(&secret, &caller.account().email)
-            .ok_or_else(|| super::internal("a new TOTP secret did not decode"))?;
-        let png = totp.get_qr_base64().map_err(super::internal)?;
-        Output::json(&TwoFactorSecret {
-            qr_code_url: format!("data:image/png;base64,{png}"),
-            secret,
-        })
+/// Pins: what the clock says now, and the pin a login waits for.
+pub(crate) struct TwoFactor {
+    ports: Ports,
+}
+
+impl TwoFactor {
+    pub(crate) fn new(ports: Ports) -> TwoFactor {
+        TwoFactor { ports }
     }
 
-    pub(crate) fn verify_2fa_setup(
-        &self,
-        caller: &Caller,
-        input: Verify2FASetupInput,
-    ) -> Result<Output, ApiError> {
-        let Some(step) = matching_step(&input.secret, &input.pin, self.now()) else {
-            return Err(ApiError::bad_request(msg::INVALID_2FA));
-        };
-        let account = self.transaction(|tx| {
-            let mut account = tx
-                .account(&caller.account().id)?
-                .ok_or_else(ApiError::unauthorized)?;
-            account.totp_secret = Some(input.secret.to_ascii_uppercase());
-            account.two_factor_enabled = true;
-            // The setup pin is spent: it cannot also open a login.
-            account.last_totp_step = Some(step);
-            tx.put_account(&account, None)?;
-            Ok(account)
-        })?;
-        Output::json(&self.view_own(&account))
+    /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
+    pub(crate) fn current_pin(&self, account: &Account) -> Option<String> {
+        let now_secs = u64::try_from(self.ports.now() / 1000).unwrap_or(0);
+        totp_code(account.totp_secret.as_deref()?, now_secs)
     }
 
-    pub(crate) fn verify_login_2fa(&self, input: VerifyLogin2FAInput) -> Result<Output, ApiError> {
+    /// Finishes a login with a pin: of two requests with the same pin, only one
+    /// succeeds. The new session's id.
+    fn finish_login(&self, core: &Core, input: &VerifyLogin2FAInput) -> Result<String, ApiError> {
         let invalid = || ApiError::bad_request(msg::INVALID_2FA);
-        let now = self.now();
-        let account = self.store().account(&input.id)?.ok_or_else(invalid)?;
+        let now = self.ports.now();
+        let account = self.ports.store().account(&input.id)?.ok_or_else(invalid)?;
         let secret = account
             .totp_secret
             .as_deref()
@@ -119,7 +107,7 @@ impl Core {
             _ => None,
         }
         .ok_or_else(invalid)?;
-        let id = self.transaction(|tx| {
+        self.ports.transaction(|tx| {
             // Checked again inside the transaction: of two requests with the same
             // pin, only one can succeed.
             let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
@@ -128,25 +116,84 @@ impl Core {
             }
             account.pending_2fa_until = None;
             account.last_totp_step = Some(step);
-            let (id, digest, session) = self.new_session(&account, SessionKind::Cookie);
+            let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
             tx.put_account(&account, None)?;
             tx.put_session(&digest, &session)?;
             Ok(id)
-        })?;
-        Ok(Output::json(&true)?.with_cookie(CookieChange::Set(id)))
+        })
     }
+}
 
-    pub(crate) fn disable_2fa(&self, caller: &Caller) -> Result<Output, ApiError> {
-        let account = self.transaction(|tx| {
-            let mut account = tx
-                .account(&caller.account().id)?
-                .ok_or_else(ApiError::unauthorized)?;
+impl Handler for Generate2FASecret {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<TwoFactorSecret>, ApiError> {
+        let secret = crypto::new_totp_secret(core.two_factor.ports.random());
+        let totp = totp(&secret, &caller.account().email)
+            .ok_or_else(|| super::internal("a new TOTP secret did not decode"))?;
+        let png = totp.get_qr_base64().map_err(super::internal)?;
+        Ok(Answer::json(&TwoFactorSecret {
+            qr_code_url: format!("data:image/png;base64,{png}"),
+            secret,
+        }))
+    }
+}
+
+impl Handler for Verify2FASetup {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        input: Verify2FASetupInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
+        let now = core.two_factor.ports.now();
+        let Some(step) = matching_step(&input.secret, &input.pin, now) else {
+            return Err(ApiError::bad_request(msg::INVALID_2FA));
+        };
+        let account = core.accounts.change_own(caller, |_, account| {
+            account.totp_secret = Some(input.secret.to_ascii_uppercase());
+            account.two_factor_enabled = true;
+            // The setup pin is spent: it cannot also open a login.
+            account.last_totp_step = Some(step);
+            Ok(())
+        })?;
+        Ok(Answer::json(&core.accounts.view_own(&account)))
+    }
+}
+
+impl Handler for VerifyLogin2FA {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: VerifyLogin2FAInput,
+        request: &Request<'_>,
+    ) -> Result<Answer<bool>, ApiError> {
+        let guesses = core.guesses(Subject::Account(input.id.clone()), request.client);
+        let id = core
+            .throttled(guesses, async {
+                core.two_factor.finish_login(core, &input)
+            })
+            .await?;
+        Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+    }
+}
+
+impl Handler for Disable2FA {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Result<Answer<AuthView>, ApiError> {
+        let account = core.accounts.change_own(caller, |_, account| {
             account.totp_secret = None;
             account.two_factor_enabled = false;
-            tx.put_account(&account, None)?;
-            Ok(account)
+            Ok(())
         })?;
-        Output::json(&self.view_own(&account))
+        Ok(Answer::json(&core.accounts.view_own(&account)))
     }
 }
 

@@ -2,13 +2,15 @@
 //! transports over the domain core, two small layers (request id + log line, per-request
 //! timeout), and the accept loop that serves any such service with hyper 1.x.
 
+mod cookies;
 mod layers;
 mod rest;
 mod serve;
 mod trpc;
 
+pub use cookies::{credentials, parse_credentials, set_cookie};
 pub use layers::{RequestId, RequestIdLayer, Timeout, TimeoutLayer};
-pub use rest::{credentials, read_json_object, render};
+pub use rest::{read_json_object, render};
 pub use serve::{reject_over_limit, serve, ClientAddr, Limits};
 
 use crate::core::Core;
@@ -38,6 +40,8 @@ struct ApiInner {
     core: Arc<Core>,
     openapi_json: Bytes,
     max_body_bytes: usize,
+    /// Adds `Secure` to the session cookie.
+    cookie_secure: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<std::net::IpAddr>,
     hook: Option<Arc<dyn CallHook>>,
@@ -92,11 +96,13 @@ impl Api {
     pub fn new(core: Arc<Core>, limits: &Limits) -> Api {
         let openapi_json =
             serde_json::to_vec(&specs::openapi_json()).expect("JSON value serializes");
+        let cookie_secure = core.config().cookie_secure;
         Api {
             inner: Arc::new(ApiInner {
                 core,
                 openapi_json: Bytes::from(openapi_json),
                 max_body_bytes: limits.max_body_bytes,
+                cookie_secure,
                 trusted_proxies: Vec::new(),
                 hook: None,
             }),

@@ -1,8 +1,9 @@
 //! The REST transport: `GET /api/<query>` with the input in the query string,
 //! `POST /api/<mutation>` with a JSON body, plain JSON out.
 
+use super::cookies::{credentials, set_cookie};
 use super::{add_reply_headers, api_response, error_response, ApiInner, BoxError, HttpResponse};
-use crate::core::{Call, Credentials, Reply};
+use crate::core::{Call, Reply};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
@@ -66,31 +67,20 @@ where
             client,
         })
         .await;
-    render(reply)
-}
-
-/// The `Authorization` and `Cookie` headers as credentials.
-pub fn credentials(headers: &HeaderMap) -> Credentials {
-    let authorization = headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let cookies = headers
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    Credentials::from_headers(authorization, cookies)
+    render(reply, api.cookie_secure)
 }
 
 /// A reply as an HTTP answer: the output as JSON (an empty body for none), or the
 /// error envelope; `Set-Cookie` either way.
-pub fn render(reply: Reply) -> HttpResponse {
+pub fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
     let retry_after = reply.result.as_ref().err().and_then(|e| e.retry_after_secs);
     let mut response = match reply.result {
         Ok(Some(json)) => api_response(200, Bytes::from(json)),
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };
-    add_reply_headers(&mut response, retry_after, reply.set_cookie);
+    let cookie = reply.cookie.map(|c| set_cookie(&c, cookie_secure));
+    add_reply_headers(&mut response, retry_after, cookie);
     response
 }
 

@@ -1,7 +1,8 @@
 //! The tRPC transport: `/api/trpc/<procedure>[,<procedure>…]`, tRPC v10 with
 //! superjson, batched (`?batch=1`) or not, over the same core as REST.
 
-use super::rest::{credentials, read_body};
+use super::cookies::{credentials, set_cookie};
+use super::rest::read_body;
 use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
 use crate::core::Call;
 use bytes::Bytes;
@@ -119,7 +120,8 @@ where
                         client,
                     };
                     let reply = api.core.call(call).await;
-                    (reply.result, reply.set_cookie)
+                    let cookie = reply.cookie.map(|c| set_cookie(&c, api.cookie_secure));
+                    (reply.result, cookie)
                 }
             },
         };

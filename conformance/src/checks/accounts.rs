@@ -1,0 +1,263 @@
+//! Accounts: the first admin, accepting an invitation, login, update, API tokens, `auth.one`.
+
+use super::*;
+
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        check!(
+            "auth.createAdmin",
+            "success: true and a session cookie",
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.createAdmin",
+                        r#"{"email":"Admin@Example.com","password":"password123"}"#,
+                    )
+                    .await;
+                expect(&r, 200, "true")?;
+                let id = expect_session_cookie(&r)?;
+                let me = send(
+                    ctx.addr,
+                    "GET",
+                    "/api/auth.get",
+                    &[("cookie", &format!("auth_session={id}"))],
+                    "",
+                )
+                .await;
+                expect_auth_shape(&me.json(), ADMIN_EMAIL)?;
+                ensure!(me.json()["rol"] == "admin", "rol {}", me.json()["rol"]);
+                Ok(())
+            }
+        ),
+        check!("auth.createAdmin", "400 once an admin exists", |ctx| {
+            ctx.admin().await?;
+            let r = ctx
+                .client()
+                .post(
+                    "/api/auth.createAdmin",
+                    r#"{"email":"other@example.com","password":"password123"}"#,
+                )
+                .await;
+            expect_error(&r, "BAD_REQUEST", msg::ADMIN_EXISTS)?;
+            ensure!(r.set_cookie().is_none(), "a cookie on a refusal");
+            Ok(())
+        }),
+        check!(
+            "auth.createUser",
+            "success: the invited account logs in",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let invitation = ctx.invite(&mut admin, "dev@example.com").await?;
+                let mut member = ctx.client();
+                let r = member.post("/api/auth.createUser", &json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]}).to_string()).await;
+                expect(&r, 200, "true")?;
+                expect_session_cookie(&r)?;
+                let me = member.get("/api/auth.get").await.json();
+                ensure!(me["rol"] == "user", "rol {}", me["rol"]);
+                Ok(())
+            }
+        ),
+        check!(
+            "auth.createUser",
+            "400 for a token of another account or used twice",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let admin_id = admin.get("/api/auth.get").await.json()["id"].clone();
+                let invitation = ctx.invite(&mut admin, "dev@example.com").await?;
+                let hijack =
+                    json!({"password": "hijacked1", "id": admin_id, "token": invitation["token"]});
+                expect_error(
+                    &ctx.client()
+                        .post("/api/auth.createUser", &hijack.to_string())
+                        .await,
+                    "BAD_REQUEST",
+                    msg::INVALID_TOKEN,
+                )?;
+                let accept = json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]}).to_string();
+                expect(
+                    &ctx.client().post("/api/auth.createUser", &accept).await,
+                    200,
+                    "true",
+                )?;
+                expect_error(
+                    &ctx.client().post("/api/auth.createUser", &accept).await,
+                    "BAD_REQUEST",
+                    msg::INVALID_TOKEN,
+                )
+            }
+        ),
+        check!(
+            "auth.createUser",
+            "400 for an invitation over 24 h old",
+            clock,
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let invitation = ctx.invite(&mut admin, "dev@example.com").await?;
+                ctx.advance(24 * 3_600_000 + 1000).await?;
+                let accept = json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]});
+                expect_error(
+                    &ctx.client()
+                        .post("/api/auth.createUser", &accept.to_string())
+                        .await,
+                    "BAD_REQUEST",
+                    msg::INVITATION_EXPIRED,
+                )
+            }
+        ),
+        check!("auth.login", "success without 2FA", |ctx| {
+            let mut admin = ctx.admin().await?;
+            let id = admin.get("/api/auth.get").await.json()["id"].clone();
+            let r = ctx
+                .client()
+                .post(
+                    "/api/auth.login",
+                    r#"{"email":"ADMIN@example.com","password":"password123"}"#,
+                )
+                .await;
+            expect(
+                &r,
+                200,
+                &json!({"is2FAEnabled": false, "authId": id}).to_string(),
+            )?;
+            expect_session_cookie(&r).map(|_| ())
+        }),
+        check!(
+            "auth.login",
+            "one message for a wrong password and an unknown email",
+            |ctx| {
+                ctx.admin().await?;
+                for body in [
+                    r#"{"email":"admin@example.com","password":"wrongpass1"}"#,
+                    r#"{"email":"nobody@example.com","password":"password123"}"#,
+                ] {
+                    let r = ctx.client().post("/api/auth.login", body).await;
+                    expect_error(&r, "BAD_REQUEST", msg::CREDENTIALS)?;
+                    ensure!(r.set_cookie().is_none(), "a cookie on a failed login");
+                }
+                Ok(())
+            }
+        ),
+        check!(
+            "auth.login",
+            "400 for a password over 72 bytes when set; never cut to match",
+            |ctx| {
+                let long = "é".repeat(37); // 74 bytes, 37 characters
+                let body = json!({"email": ADMIN_EMAIL, "password": long}).to_string();
+                let r = ctx.client().post("/api/auth.createAdmin", &body).await;
+                expect_error(&r, "BAD_REQUEST", msg::PASSWORD_TOO_LONG)?;
+                let mut admin = ctx.admin().await?;
+                let set = |password: &str| json!({"email": null, "password": password}).to_string();
+                let r = admin.post("/api/auth.update", &set(&"x".repeat(73))).await;
+                expect_error(&r, "BAD_REQUEST", msg::PASSWORD_TOO_LONG)?;
+                let exactly = "y".repeat(72);
+                expect_status(&admin.post("/api/auth.update", &set(&exactly)).await, 200)?;
+                let login = |password: &str| {
+                    json!({"email": ADMIN_EMAIL, "password": password}).to_string()
+                };
+                // bcrypt would cut it to the stored password: refused all the same.
+                let r = ctx
+                    .client()
+                    .post("/api/auth.login", &login(&format!("{exactly}zzz")))
+                    .await;
+                expect_error(&r, "BAD_REQUEST", msg::CREDENTIALS)?;
+                expect_status(
+                    &ctx.client().post("/api/auth.login", &login(&exactly)).await,
+                    200,
+                )
+            }
+        ),
+        check!(
+            "auth.update",
+            "returns the record after, email lowercased",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let r = admin.post("/api/auth.update", r#"{"email":"New@Example.com","password":null,"image":"/avatars/avatar-2.png","rol":"user"}"#).await;
+                expect_status(&r, 200)?;
+                expect_auth_shape(&r.json(), "new@example.com")?;
+                ensure!(
+                    r.json()["image"] == "/avatars/avatar-2.png" && r.json()["rol"] == "admin",
+                    "{}",
+                    r.body
+                );
+                Ok(())
+            }
+        ),
+        check!("auth.update", "409 for another account's email", |ctx| {
+            let mut admin = ctx.admin().await?;
+            ctx.invite(&mut admin, "dev@example.com").await?;
+            let r = admin
+                .post(
+                    "/api/auth.update",
+                    r#"{"email":"dev@example.com","password":null}"#,
+                )
+                .await;
+            expect_error(&r, "CONFLICT", msg::EMAIL_IN_USE)
+        }),
+        check!(
+            "auth.update",
+            "a new password ends the other sessions",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let mut other = ctx.client();
+                expect_status(&other.post("/api/auth.login", ADMIN).await, 200)?;
+                expect_status(
+                    &admin
+                        .post(
+                            "/api/auth.update",
+                            r#"{"email":null,"password":"newpassword1"}"#,
+                        )
+                        .await,
+                    200,
+                )?;
+                expect_status(&admin.get("/api/auth.get").await, 200)?;
+                expect_status(&other.get("/api/auth.get").await, 401)
+            }
+        ),
+        check!(
+            "auth.generateToken",
+            "a new token; the old one is refused",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let first =
+                    admin.post_empty("/api/auth.generateToken").await.json()["token"].clone();
+                let second = admin.post_empty("/api/auth.generateToken").await.json();
+                expect_auth_shape(&second, ADMIN_EMAIL)?;
+                let second = second["token"].as_str().unwrap_or_default().to_string();
+                ensure!(
+                    second.len() == 40 && first != second.as_str(),
+                    "tokens {first} {second}"
+                );
+                expect_status(
+                    &admin
+                        .with_bearer(first.as_str().unwrap_or_default())
+                        .get("/api/auth.get")
+                        .await,
+                    401,
+                )?;
+                expect_status(&admin.with_bearer(&second).get("/api/auth.get").await, 200)
+            }
+        ),
+        check!(
+            "auth.one",
+            "own account and members; 404; 401 for members",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let (mut member, member_id) = ctx.member(&mut admin, "dev@example.com").await?;
+                let r = admin.get(&format!("/api/auth.one?id={member_id}")).await;
+                expect_auth_shape(&r.json(), "dev@example.com")?;
+                ensure!(r.json()["token"].is_null(), "another account's token shown");
+                expect_error(
+                    &admin.get("/api/auth.one?id=nobody").await,
+                    "NOT_FOUND",
+                    msg::AUTH_NOT_FOUND,
+                )?;
+                expect_error(
+                    &member.get(&format!("/api/auth.one?id={member_id}")).await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+            }
+        ),
+    ]
+}

@@ -1,0 +1,158 @@
+//! Cloud mode: sign-up and confirmation, password reset by email; 404 in self-hosted mode.
+
+use super::*;
+
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        check!(
+            "auth.sendResetPasswordEmail",
+            "404 in self-hosted mode",
+            stateless_self_hosted,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.sendResetPasswordEmail",
+                        r#"{"email":"a@example.com"}"#,
+                    )
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+            }
+        ),
+        check!(
+            "auth.resetPassword",
+            "404 in self-hosted mode",
+            stateless_self_hosted,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.resetPassword",
+                        r#"{"resetPasswordToken":"x","password":"password123"}"#,
+                    )
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+            }
+        ),
+        check!(
+            "auth.confirmEmail",
+            "404 in self-hosted mode",
+            stateless_self_hosted,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+            }
+        ),
+        check!(
+            "auth.createAdmin",
+            "cloud: sign-up without a cookie, confirmation by email, then login",
+            cloud,
+            |ctx| {
+                let r = ctx.client().post("/api/auth.createAdmin", ADMIN).await;
+                expect(&r, 200, "true")?;
+                ensure!(
+                    r.set_cookie().is_none(),
+                    "a cookie before confirmation: {:?}",
+                    r.set_cookie()
+                );
+                let first = ctx.email_token("confirm-email?token=").await?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_error(&r, "BAD_REQUEST", msg::EMAIL_NOT_CONFIRMED)?;
+                let resent = ctx.email_token("confirm-email?token=").await?;
+                ensure!(
+                    resent != first,
+                    "login did not send a new confirmation token"
+                );
+                let confirm = |token: &str| json!({"confirmationToken": token}).to_string();
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&first))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("the replaced token: {e}"))?;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&resent))
+                    .await;
+                expect(&r, 200, "true")?;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&resent))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("a used token: {e}"))?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_status(&r, 200)?;
+                expect_session_cookie(&r).map(|_| ())
+            }
+        ),
+        check!(
+            "auth.createAdmin",
+            "cloud: many admins; 400 for an email in use",
+            cloud,
+            |ctx| {
+                expect(
+                    &ctx.client().post("/api/auth.createAdmin", ADMIN).await,
+                    200,
+                    "true",
+                )?;
+                let other = r#"{"email":"second@example.com","password":"password123"}"#;
+                expect(
+                    &ctx.client().post("/api/auth.createAdmin", other).await,
+                    200,
+                    "true",
+                )?;
+                let shouted = r#"{"email":"ADMIN@example.com","password":"password123"}"#;
+                let r = ctx.client().post("/api/auth.createAdmin", shouted).await;
+                expect_error(&r, "BAD_REQUEST", msg::EMAIL_IN_USE)
+            }
+        ),
+        check!(
+            "auth.resetPassword",
+            "cloud: a reset by email sets the password once and ends the sessions",
+            cloud,
+            |ctx| {
+                let mut admin = ctx.confirmed_cloud_admin().await?;
+                let sent_before = ctx.target.emails().await.map_or(0, |e| e.len());
+                let unknown = r#"{"email":"nobody@example.com"}"#;
+                let r = ctx
+                    .client()
+                    .post("/api/auth.sendResetPasswordEmail", unknown)
+                    .await;
+                expect(&r, 200, "")?;
+                let sent_after = ctx.target.emails().await.map_or(0, |e| e.len());
+                ensure!(
+                    sent_after == sent_before,
+                    "an email sent to an unknown address"
+                );
+                let known = json!({"email": ADMIN_EMAIL}).to_string();
+                let r = ctx
+                    .client()
+                    .post("/api/auth.sendResetPasswordEmail", &known)
+                    .await;
+                expect(&r, 200, "")?;
+                let token = ctx.email_token("reset-password?token=").await?;
+                let reset =
+                    json!({"resetPasswordToken": token, "password": "a new password"}).to_string();
+                let r = ctx.client().post("/api/auth.resetPassword", &reset).await;
+                expect(&r, 200, "true")?;
+                expect_error(
+                    &admin.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+                .map_err(|e| format!("the old session after a reset: {e}"))?;
+                let r = ctx.client().post("/api/auth.resetPassword", &reset).await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_NOT_FOUND)
+                    .map_err(|e| format!("a used reset token: {e}"))?;
+                let r = ctx.client().post("/api/auth.login", ADMIN).await;
+                expect_error(&r, "BAD_REQUEST", msg::CREDENTIALS)?;
+                let new = json!({"email": ADMIN_EMAIL, "password": "a new password"}).to_string();
+                expect_status(&ctx.client().post("/api/auth.login", &new).await, 200)
+            }
+        ),
+    ]
+}

@@ -1,0 +1,129 @@
+//! Invitations and members: invite, read by token, remove, list.
+
+use super::*;
+
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        check!(
+            "admin.createUserInvitation",
+            "success; duplicate 400; members 401",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let (mut member, _) = ctx.member(&mut admin, "dev@example.com").await?;
+                let r = admin
+                    .post(
+                        "/api/admin.createUserInvitation",
+                        r#"{"email":"DEV@example.com"}"#,
+                    )
+                    .await;
+                expect_error(&r, "BAD_REQUEST", msg::INVITATION_DUPLICATE)?;
+                let r = member
+                    .post(
+                        "/api/admin.createUserInvitation",
+                        r#"{"email":"x@example.com"}"#,
+                    )
+                    .await;
+                expect_error(&r, "UNAUTHORIZED", msg::UNAUTHORIZED)
+            }
+        ),
+        check!(
+            "admin.getUserByToken",
+            "the invitation; 404 for an unknown token",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let invitation = ctx.invite(&mut admin, "dev@example.com").await?;
+                let token = invitation["token"].as_str().unwrap_or_default();
+                ensure!(token.len() == 64, "token {token:?}");
+                let r = send(
+                    ctx.addr,
+                    "GET",
+                    &format!("/api/admin.getUserByToken?token={token}"),
+                    &[],
+                    "",
+                )
+                .await;
+                expect_status(&r, 200)?;
+                ensure!(
+                    r.json()["isExpired"] == false
+                        && r.json()["auth"]["email"] == "dev@example.com",
+                    "{}",
+                    r.body
+                );
+                let r = send(
+                    ctx.addr,
+                    "GET",
+                    "/api/admin.getUserByToken?token=unknown",
+                    &[],
+                    "",
+                )
+                .await;
+                expect_error(&r, "NOT_FOUND", msg::INVITATION_NOT_FOUND)
+            }
+        ),
+        check!(
+            "admin.removeUser",
+            "removes a member and its sessions; 404 for oneself",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let me = admin.get("/api/auth.get").await.json()["id"].clone();
+                let (mut member, member_id) = ctx.member(&mut admin, "dev@example.com").await?;
+                expect_error(
+                    &admin
+                        .post("/api/admin.removeUser", &json!({"authId": me}).to_string())
+                        .await,
+                    "NOT_FOUND",
+                    msg::USER_NOT_MEMBER,
+                )?;
+                expect(
+                    &admin
+                        .post(
+                            "/api/admin.removeUser",
+                            &json!({"authId": member_id}).to_string(),
+                        )
+                        .await,
+                    200,
+                    "",
+                )?;
+                expect_status(&member.get("/api/auth.get").await, 401)
+            }
+        ),
+        check!(
+            "user.all",
+            "the members with their accounts; 401 for members",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let (mut member, _) = ctx.member(&mut admin, "dev@example.com").await?;
+                ctx.invite(&mut admin, "pending@example.com").await?;
+                let all = admin.get("/api/user.all").await.json();
+                let emails: Vec<&str> = all
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|m| m["auth"]["email"].as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ensure!(
+                    emails == ["dev@example.com", "pending@example.com"],
+                    "members {emails:?}"
+                );
+                ensure!(
+                    all[0]["isRegistered"] == true && all[1]["isRegistered"] == false,
+                    "{all}"
+                );
+                for m in all.as_array().into_iter().flatten() {
+                    expect_auth_shape(&m["auth"], m["auth"]["email"].as_str().unwrap_or_default())?;
+                    ensure!(
+                        m["auth"]["token"].is_null(),
+                        "a member's token shown to the admin"
+                    );
+                }
+                expect_error(
+                    &member.get("/api/user.all").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+            }
+        ),
+    ]
+}

@@ -1,0 +1,315 @@
+//! The contract's checks: one per procedure and outcome (success and each error),
+//! each from a fresh instance, over HTTP only. Expectations come from `specs`.
+
+use crate::client::{envelope, send, Client, Resp};
+use crate::target::{BoxFuture, Target};
+use serde_json::{json, Value};
+use specs::messages as msg;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What a check gets: the fresh instance and the target (for its clock).
+#[derive(Clone)]
+pub struct Ctx {
+    pub addr: SocketAddr,
+    pub target: Arc<dyn Target>,
+}
+
+pub type Outcome = Result<(), String>;
+
+pub struct Check {
+    pub procedure: &'static str,
+    pub outcome: &'static str,
+    /// Needs to move the target's clock (skipped where it cannot).
+    pub moves_clock: bool,
+    /// Changes nothing and needs no account: runs on any instance, fresh or not.
+    pub stateless: bool,
+    /// The mode the target must run in.
+    pub mode: Only,
+    pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
+}
+
+/// Which targets a check applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Any,
+    SelfHosted,
+    Cloud,
+}
+
+impl Only {
+    pub fn applies(self, cloud: bool) -> bool {
+        match self {
+            Only::Any => true,
+            Only::SelfHosted => !cloud,
+            Only::Cloud => cloud,
+        }
+    }
+}
+
+impl Check {
+    pub fn name(&self) -> String {
+        format!("{} / {}", self.procedure, self.outcome)
+    }
+}
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
+const BLANK: &str = "auth_session=; HttpOnly; Max-Age=0; Path=/; SameSite=Lax";
+const AUTH_KEYS: [&str; 12] = [
+    "id",
+    "email",
+    "rol",
+    "image",
+    "secret",
+    "token",
+    "is2FAEnabled",
+    "createdAt",
+    "resetPasswordToken",
+    "resetPasswordExpiresAt",
+    "confirmationToken",
+    "confirmationExpiresAt",
+];
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Status and exact body.
+fn expect(r: &Resp, status: u16, body: &str) -> Outcome {
+    ensure!(
+        r.status == status && r.body == body,
+        "expected {status} {body}\n     got {} {}",
+        r.status,
+        r.body
+    );
+    Ok(())
+}
+
+fn expect_error(r: &Resp, code: &str, message: &str) -> Outcome {
+    let status = specs::ErrorCode::from_name(code).map_or(0, |c| c.http_status());
+    expect(r, status, &envelope(code, message))
+}
+
+fn expect_status(r: &Resp, status: u16) -> Outcome {
+    ensure!(
+        r.status == status,
+        "expected status {status}, got {} {}",
+        r.status,
+        r.body
+    );
+    Ok(())
+}
+
+/// An `auth` record as the contract shapes it.
+fn expect_auth_shape(value: &Value, email: &str) -> Outcome {
+    let keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    ensure!(
+        keys == AUTH_KEYS,
+        "auth keys {keys:?}, expected {AUTH_KEYS:?}"
+    );
+    ensure!(
+        value["email"] == email,
+        "email {} instead of {email}",
+        value["email"]
+    );
+    for always_null in ["secret", "resetPasswordToken", "confirmationToken"] {
+        ensure!(
+            value[always_null].is_null(),
+            "{always_null} must be null, is {}",
+            value[always_null]
+        );
+    }
+    let id = value["id"].as_str().unwrap_or("");
+    ensure!(
+        id.len() == 21
+            && id
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-'),
+        "id {id:?} is no nanoid"
+    );
+    ensure!(
+        !value.to_string().contains("$2"),
+        "a password hash in the output"
+    );
+    Ok(())
+}
+
+fn expect_session_cookie(r: &Resp) -> Result<String, String> {
+    let id = r
+        .session_id()
+        .ok_or_else(|| format!("no session cookie: {:?}", r.set_cookie()))?;
+    let expected = format!("auth_session={id}; HttpOnly; Max-Age=86400; Path=/; SameSite=Lax");
+    let cookie = r.set_cookie().unwrap_or_default();
+    ensure!(
+        cookie == expected || cookie == format!("{expected}; Secure"),
+        "cookie {cookie:?}"
+    );
+    ensure!(id.len() == 40, "session id of {} characters", id.len());
+    Ok(id)
+}
+
+impl Ctx {
+    fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+
+    /// The token after `marker` in the newest email the target sent.
+    async fn email_token(&self, marker: &str) -> Result<String, String> {
+        let emails = self
+            .target
+            .emails()
+            .await
+            .ok_or("the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port})")?;
+        crate::smtp::token_after(&emails, marker)
+            .ok_or_else(|| format!("no email with {marker}<token> among {} sent", emails.len()))
+    }
+
+    /// A cloud admin who signed up, confirmed and logged in (by cookie).
+    async fn confirmed_cloud_admin(&self) -> Result<Client, String> {
+        expect(
+            &self.client().post("/api/auth.createAdmin", ADMIN).await,
+            200,
+            "true",
+        )?;
+        let token = self.email_token("confirm-email?token=").await?;
+        let body = json!({"confirmationToken": token}).to_string();
+        expect(
+            &self.client().post("/api/auth.confirmEmail", &body).await,
+            200,
+            "true",
+        )?;
+        let mut admin = self.client();
+        expect_status(&admin.post("/api/auth.login", ADMIN).await, 200)?;
+        Ok(admin)
+    }
+
+    async fn admin(&self) -> Result<Client, String> {
+        let mut admin = self.client();
+        let r = admin.post("/api/auth.createAdmin", ADMIN).await;
+        expect(&r, 200, "true")?;
+        Ok(admin)
+    }
+
+    /// Invites `email` and returns the member record from `user.all`.
+    async fn invite(&self, admin: &mut Client, email: &str) -> Result<Value, String> {
+        let r = admin
+            .post(
+                "/api/admin.createUserInvitation",
+                &json!({"email": email}).to_string(),
+            )
+            .await;
+        expect(&r, 200, "")?;
+        let all = admin.get("/api/user.all").await.json();
+        all.as_array()
+            .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email).cloned())
+            .ok_or_else(|| format!("{email} not in user.all: {all}"))
+    }
+
+    /// A member who accepted the invitation, logged in by cookie; and its id.
+    async fn member(&self, admin: &mut Client, email: &str) -> Result<(Client, String), String> {
+        let invitation = self.invite(admin, email).await?;
+        let mut member = self.client();
+        let accept = json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]});
+        expect(
+            &member
+                .post("/api/auth.createUser", &accept.to_string())
+                .await,
+            200,
+            "true",
+        )?;
+        Ok((
+            member,
+            invitation["authId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ))
+    }
+
+    async fn pin(&self, secret: &str, offset_steps: i64) -> String {
+        let now = self.target.now_ms().await / 1000 + offset_steps * 30;
+        crate::totp::pin(secret, now.max(0) as u64).unwrap_or_default()
+    }
+
+    async fn advance(&self, ms: i64) -> Outcome {
+        ensure!(
+            self.target.advance_clock(ms).await,
+            "the target's clock cannot be moved"
+        );
+        Ok(())
+    }
+
+    /// Enables 2FA for `client`; the secret and the pin that enabled it (kept: on a
+    /// real clock the step may change before the pin is tried again).
+    async fn enable_2fa(&self, client: &mut Client) -> Result<(String, String), String> {
+        let out = client.get("/api/auth.generate2FASecret").await.json();
+        let secret = out["secret"].as_str().ok_or("no secret")?.to_string();
+        let pin = self.pin(&secret, 0).await;
+        let body = json!({"pin": pin, "secret": secret});
+        expect_status(
+            &client
+                .post("/api/auth.verify2FASetup", &body.to_string())
+                .await,
+            200,
+        )?;
+        Ok((secret, pin))
+    }
+}
+
+macro_rules! check {
+    ($procedure:literal, $outcome:literal, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, false, Only::SelfHosted, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, clock, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, true, false, Only::SelfHosted, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, stateless, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, true, Only::Any, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, stateless_self_hosted, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, true, Only::SelfHosted, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, cloud, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, false, Only::Cloud, |$ctx| $body)
+    };
+    (@make $procedure:literal, $outcome:literal, $clock:expr, $stateless:expr, $mode:expr, |$ctx:ident| $body:block) => {
+        Check {
+            procedure: $procedure,
+            outcome: $outcome,
+            moves_clock: $clock,
+            stateless: $stateless,
+            mode: $mode,
+            run: |$ctx| Box::pin(async move { $body }),
+        }
+    };
+}
+
+mod accounts;
+mod cloud;
+mod invitations;
+mod sessions;
+mod transport;
+mod two_factor;
+
+/// Every check of the suite, by subject in the contract's order.
+pub fn all() -> Vec<Check> {
+    [
+        transport::checks(),
+        accounts::checks(),
+        sessions::checks(),
+        two_factor::checks(),
+        invitations::checks(),
+        cloud::checks(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

@@ -1,0 +1,210 @@
+//! The transports: REST framing and errors, tRPC envelopes and batches.
+
+use super::*;
+
+pub(super) fn checks() -> Vec<Check> {
+    vec![
+        check!(
+            "transport",
+            "415 without a JSON content type",
+            stateless,
+            |ctx| {
+                let body = r#"{"email":"a@b.co","password":"password1"}"#;
+                let r = send(ctx.addr, "POST", "/api/auth.login", &[], body).await;
+                expect_error(&r, "UNSUPPORTED_MEDIA_TYPE", msg::MISSING_CONTENT_TYPE)?;
+                let r = send(
+                    ctx.addr,
+                    "POST",
+                    "/api/auth.login",
+                    &[("content-type", "text/plain")],
+                    body,
+                )
+                .await;
+                expect_error(
+                    &r,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    &msg::unsupported_content_type("text/plain"),
+                )
+            }
+        ),
+        check!("transport", "413 over 100,000 bytes", stateless, |ctx| {
+            let big = format!(
+                r#"{{"email":"{}@b.co","password":"password1"}}"#,
+                "a".repeat(100_001)
+            );
+            let r = send(
+                ctx.addr,
+                "POST",
+                "/api/auth.login",
+                &[("content-type", "application/json")],
+                &big,
+            )
+            .await;
+            expect_error(&r, "PAYLOAD_TOO_LARGE", msg::BODY_TOO_LARGE)
+        }),
+        check!(
+            "transport",
+            "400 PARSE_ERROR for a body that is not JSON",
+            stateless,
+            |ctx| {
+                let r = send(
+                    ctx.addr,
+                    "POST",
+                    "/api/auth.login",
+                    &[("content-type", "application/json")],
+                    "{nope",
+                )
+                .await;
+                expect_error(&r, "PARSE_ERROR", msg::PARSE_BODY)
+            }
+        ),
+        check!(
+            "transport",
+            "404 for unknown paths, wrong methods, wrong case",
+            stateless,
+            |ctx| {
+                for (method, path) in [
+                    ("GET", "/api/auth.nope"),
+                    ("POST", "/api/auth.get"),
+                    ("GET", "/api/auth.login"),
+                    ("GET", "/api/Auth.get"),
+                    ("GET", "/api/authXget"),
+                ] {
+                    let r = send(ctx.addr, method, path, &[], "").await;
+                    expect_error(&r, "NOT_FOUND", msg::NOT_FOUND)
+                        .map_err(|e| format!("{method} {path}: {e}"))?;
+                }
+                Ok(())
+            }
+        ),
+        check!("transport", "204 for HEAD", stateless, |ctx| {
+            expect(
+                &send(ctx.addr, "HEAD", "/api/anything", &[], "").await,
+                204,
+                "",
+            )
+        }),
+        check!(
+            "transport",
+            "zod issues, every field, schema order",
+            stateless,
+            |ctx| {
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.login",
+                        r#"{"password":"short","email":"bad","extra":1}"#,
+                    )
+                    .await;
+                expect(
+                    &r,
+                    400,
+                    r#"{"message":"Input validation failed","code":"BAD_REQUEST","issues":[{"validation":"email","code":"invalid_string","message":"Invalid email","path":["email"]},{"code":"too_small","minimum":8,"type":"string","inclusive":true,"exact":false,"message":"String must contain at least 8 character(s)","path":["password"]}]}"#,
+                )
+            }
+        ),
+        check!(
+            "trpc",
+            "a batch answers its items in call order, 207 when statuses differ",
+            stateless,
+            |ctx| {
+                let input = r#"{"0":{"json":null,"meta":{"values":["undefined"]}},"1":{"json":{"id":"x"}}}"#;
+                let encoded: String = form_urlencoded::byte_serialize(input.as_bytes()).collect();
+                let path =
+                    format!("/api/trpc/auth.get,auth.nope,auth.login?batch=1&input={encoded}");
+                let r = send(ctx.addr, "GET", &path, &[], "").await;
+                expect(
+                    &r,
+                    207,
+                    &json!([
+                        {"error": {"json": {"message": msg::UNAUTHORIZED, "code": -32001,
+                            "data": {"code": "UNAUTHORIZED", "httpStatus": 401, "path": "auth.get", "zodError": null}}}},
+                        {"error": {"json": {"message": "No \"query\"-procedure on path \"auth.nope\"", "code": -32004,
+                            "data": {"code": "NOT_FOUND", "httpStatus": 404, "path": "auth.nope", "zodError": null}}}},
+                        {"error": {"json": {"message": "No \"query\"-procedure on path \"auth.login\"", "code": -32004,
+                            "data": {"code": "NOT_FOUND", "httpStatus": 404, "path": "auth.login", "zodError": null}}}},
+                    ])
+                    .to_string(),
+                )
+            }
+        ),
+        check!(
+            "trpc",
+            "a validation error: the issues as message, zodError as flatten()",
+            stateless,
+            |ctx| {
+                let r = send(
+                    ctx.addr,
+                    "POST",
+                    "/api/trpc/auth.login",
+                    &[("content-type", "application/json")],
+                    r#"{"json":{"email":"bad","password":"short"}}"#,
+                )
+                .await;
+                let issues = r#"[{"validation":"email","code":"invalid_string","message":"Invalid email","path":["email"]},{"code":"too_small","minimum":8,"type":"string","inclusive":true,"exact":false,"message":"String must contain at least 8 character(s)","path":["password"]}]"#;
+                let pretty = serde_json::to_string_pretty(
+                    &serde_json::from_str::<Value>(issues).expect("valid JSON"),
+                )
+                .expect("serializes");
+                expect(
+                    &r,
+                    400,
+                    &json!({"error": {"json": {"message": pretty, "code": -32600, "data": {
+                        "code": "BAD_REQUEST", "httpStatus": 400, "path": "auth.login",
+                        "zodError": {"formErrors": [], "fieldErrors": {
+                            "email": ["Invalid email"],
+                            "password": ["String must contain at least 8 character(s)"]}}}}}})
+                    .to_string(),
+                )
+            }
+        ),
+        check!(
+            "trpc",
+            "an unreadable request: one error item without a path",
+            stateless,
+            |ctx| {
+                let item = |status: u16, code: &str, number: i32, message: &str| {
+                    json!({"error": {"json": {"message": message, "code": number,
+                        "data": {"code": code, "httpStatus": status, "zodError": null}}}})
+                    .to_string()
+                };
+                let r = send(ctx.addr, "GET", "/api/trpc/auth.get?batch=1", &[], "").await;
+                let message = r#""input" needs to be an object when doing a batch call"#;
+                expect(&r, 400, &item(400, "BAD_REQUEST", -32600, message))?;
+                let r = send(
+                    ctx.addr,
+                    "POST",
+                    "/api/trpc/auth.login?batch=1",
+                    &[("content-type", "application/json")],
+                    "{nope",
+                )
+                .await;
+                expect(&r, 400, &item(400, "PARSE_ERROR", -32700, msg::PARSE_BODY))?;
+                let r = send(ctx.addr, "PUT", "/api/trpc/auth.get", &[], "").await;
+                let message = "Unexpected request method PUT";
+                expect(&r, 405, &item(405, "METHOD_NOT_SUPPORTED", -32005, message))
+            }
+        ),
+        check!("trpc", "each call of a batch sets its own cookie", |ctx| {
+            let body = format!(r#"{{"0":{{"json":{ADMIN}}},"1":{{"json":{ADMIN}}}}}"#);
+            let r = send(
+                ctx.addr,
+                "POST",
+                "/api/trpc/auth.createAdmin,auth.login?batch=1",
+                &[("content-type", "application/json")],
+                &body,
+            )
+            .await;
+            expect_status(&r, 200)?;
+            let items = r.json();
+            ensure!(
+                items[0] == json!({"result": {"data": {"json": true}}})
+                    && items[1]["result"]["data"]["json"]["is2FAEnabled"] == false,
+                "items {items}"
+            );
+            let cookies = r.headers.get_all("set-cookie").iter().count();
+            ensure!(cookies == 2, "{cookies} Set-Cookie headers, expected 2");
+            Ok(())
+        }),
+    ]
+}

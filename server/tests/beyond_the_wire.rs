@@ -1,0 +1,105 @@
+//! What the conformance suite cannot see from outside: the QR code's content and
+//! the stored hash's cost. Every procedure's behaviour on the wire is specified by
+//! the conformance checks, which run against this server in `conformance/tests`.
+
+mod common;
+use base64::Engine;
+use common::*;
+use serde_json::json;
+use std::sync::Arc;
+
+fn decode_qr(data_url: &str) -> String {
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            data_url
+                .strip_prefix("data:image/png;base64,")
+                .expect("a PNG data URL"),
+        )
+        .unwrap();
+    let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+        .unwrap()
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test]
+async fn the_qr_code_holds_the_otpauth_uri_of_the_secret() {
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let r = admin.get("/api/auth.generate2FASecret").await;
+    assert_eq!(r.status, 200);
+    let out = r.json();
+    let secret = out["secret"].as_str().unwrap().to_string();
+    let uri = decode_qr(out["qrCodeUrl"].as_str().unwrap());
+    assert!(
+        uri.starts_with("otpauth://totp/Dokploy:admin%40example.com?"),
+        "{uri}"
+    );
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(uri.contains("issuer=Dokploy"), "{uri}");
+    for default in ["algorithm=SHA1", "digits=6", "period=30"] {
+        // Key Uri Format defaults: either stated or left out.
+        let key = default.split('=').next().unwrap();
+        assert!(uri.contains(default) || !uri.contains(key), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_weak_hash_is_strengthened_at_login() {
+    use server::core::records::Read;
+    use server::core::{Call, Core, Deps};
+    let store = Arc::new(server::storage::MemoryStore::new());
+    let core_with_cost = |cost: u32| {
+        let deps = Deps {
+            store: store.clone(),
+            clock: Arc::new(server::time::SystemClock),
+            random: Arc::new(server::crypto::OsRandom::new()),
+            hasher: Arc::new(server::hashing::Bcrypt::new(cost)),
+            mailer: Arc::new(server::core::ports::NoMail),
+            notifier: Arc::new(server::core::ports::NoNotifier),
+        };
+        Core::new(deps, Default::default())
+    };
+    // An account hashed at cost 4, as by an older configuration …
+    let old = core_with_cost(4).await.unwrap();
+    let fixtures = serde_json::from_value(
+        json!({"admins": [{"email": "admin@example.com", "password": "password123"}]}),
+    )
+    .unwrap();
+    old.load_fixtures(&fixtures).await.unwrap();
+    let hash = |store: &Arc<server::storage::MemoryStore>| {
+        let store: &dyn server::core::ports::Store = &**store;
+        store
+            .account_by_email("admin@example.com")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    };
+    assert!(hash(&store).starts_with("$2b$04$"));
+    // … logs in to a server configured for cost 5.
+    let new = core_with_cost(5).await.unwrap();
+    let login = |password: &str| Call {
+        procedure: specs::find("auth.login").unwrap(),
+        input: Some(json!({"email": "admin@example.com", "password": password})),
+        credentials: Default::default(),
+        client: None,
+    };
+    assert!(new.call(login("wrongpass1")).await.result.is_err());
+    assert!(
+        hash(&store).starts_with("$2b$04$"),
+        "a failed login changes nothing"
+    );
+    assert!(new.call(login("password123")).await.result.is_ok());
+    assert!(
+        hash(&store).starts_with("$2b$05$"),
+        "re-hashed at the configured cost"
+    );
+    assert!(
+        new.call(login("password123")).await.result.is_ok(),
+        "and the password still works"
+    );
+}
