@@ -40,7 +40,7 @@ pub fn digest(secret: &str) -> String {
 }
 
 /// Constant-time equality for secrets.
-pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
@@ -48,7 +48,7 @@ const NANOID_ALPHABET: &[u8; 64] =
     b"ModuleSymbhasOwnPr-0123456789ABCDEFGHNRVfgctiUvz_KqYTJkLxpZXIjQW";
 
 /// A nanoid: 21 characters of `A-Za-z0-9_-` (126 bits).
-pub fn new_id(random: &dyn Random) -> String {
+pub(crate) fn new_id(random: &dyn Random) -> String {
     random_bytes::<21>(random)
         .iter()
         .map(|b| NANOID_ALPHABET[(b & 63) as usize] as char)
@@ -56,7 +56,7 @@ pub fn new_id(random: &dyn Random) -> String {
 }
 
 /// A session id or API token: 40 lowercase base32 characters (200 bits), as lucia makes them.
-pub fn new_session_id(random: &dyn Random) -> String {
+pub(crate) fn new_session_id(random: &dyn Random) -> String {
     BASE32_NOPAD
         .encode(&random_bytes::<25>(random))
         .to_ascii_lowercase()
@@ -68,12 +68,12 @@ pub fn new_token(random: &dyn Random) -> String {
 }
 
 /// A TOTP secret: base32 of 15 random bytes (24 characters).
-pub fn new_totp_secret(random: &dyn Random) -> String {
+pub(crate) fn new_totp_secret(random: &dyn Random) -> String {
     BASE32_NOPAD.encode(&random_bytes::<15>(random))
 }
 
 /// A number in `1..=n`, without modulo bias.
-pub fn uniform_1_to(random: &dyn Random, n: u8) -> u8 {
+pub(crate) fn uniform_1_to(random: &dyn Random, n: u8) -> u8 {
     let limit = u8::MAX - (u8::MAX % n);
     loop {
         let [b] = random_bytes::<1>(random);
@@ -84,7 +84,7 @@ pub fn uniform_1_to(random: &dyn Random, n: u8) -> u8 {
 }
 
 /// A bcrypt salt.
-pub fn new_salt(random: &dyn Random) -> [u8; 16] {
+pub(crate) fn new_salt(random: &dyn Random) -> [u8; 16] {
     random_bytes::<16>(random)
 }
 

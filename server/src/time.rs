@@ -12,7 +12,7 @@ impl Clock for SystemClock {
 }
 
 /// The system's time in milliseconds since the Unix epoch.
-pub fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -29,7 +29,7 @@ pub fn iso8601(ms: i64) -> String {
 /// Appends `iso8601(ms)` to `out`. Digits are placed by hand for years 0 to 9999:
 /// every `auth.get` answer and every log line has a timestamp, and `format!` cost
 /// about four times as much (instructions counted with callgrind).
-pub fn push_iso8601(out: &mut String, ms: i64) {
+pub(crate) fn push_iso8601(out: &mut String, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);

@@ -20,7 +20,7 @@ pub struct DiscordWebhook {
 }
 
 /// Dokploy's message: an embed with title, colour, the email, a timestamp and a footer.
-pub fn signup_payload(email: &str, at_ms: i64) -> serde_json::Value {
+pub(crate) fn signup_payload(email: &str, at_ms: i64) -> serde_json::Value {
     serde_json::json!({
         "embeds": [{
             "title": "✅ New User Registered",

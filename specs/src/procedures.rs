@@ -231,15 +231,27 @@ impl<'de> serde::Deserialize<'de> for NoInput {
 /// Declares every procedure once: its type (implementing `Definition`), its `Id`,
 /// and its row in `PROCEDURES`.
 macro_rules! procedures {
+    // `$` handed to the arm below, so that it can define a macro of its own.
+    (@with_dollar ($d:tt) $($rows:tt)*) => { procedures!(@rows ($d) $($rows)*); };
     (@schema) => { None };
     (@schema $schema:expr) => { Some(&$schema) };
     (@input) => { NoInput };
     (@input $input:ty) => { $input };
-    ($(
+    (@rows ($d:tt) $(
         $(#[$doc:meta])*
         $ty:ident = $name:literal, $kind:ident, $access:ident,
         ($($input:ty = $schema:expr)?) => $output:ty;
     )*) => {
+        /// Calls `callback!(args… [Procedure, …])` with every procedure type of
+        /// the contract, so an implementation can generate its dispatch from the
+        /// one list (see the server's `core/handler.rs`).
+        #[macro_export]
+        macro_rules! with_every_procedure {
+            ($d callback:ident ! ($d ($d args:tt)*)) => {
+                $d callback!($d ($d args)* [$($ty),*])
+            };
+        }
+
         /// Every procedure, as a value to `match` on (exhaustively).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Id {
@@ -272,6 +284,7 @@ macro_rules! procedures {
 use crate::wire::*;
 
 procedures! {
+    @with_dollar ($)
     /// `auth.createAdmin`: the first admin (self-hosted) or a sign-up (cloud).
     CreateAdmin = "auth.createAdmin", Mutation, Public,
         (CreateAdminInput = schemas::CREATE_ADMIN) => bool;

@@ -222,9 +222,10 @@ async fn run<P: Handler>(
 }
 
 /// The variant of `Id` and the procedure type share one name, so no procedure can
-/// be sent to another's handler; the `match` is exhaustive, so none is left out.
+/// be sent to another's handler; the list comes from `specs`, and the `match` is
+/// exhaustive, so none is left out.
 macro_rules! dispatch {
-    ($procedure:expr, ($core:expr, $caller:expr, $input:expr, $request:expr), [$($name:ident),* $(,)?]) => {
+    ($procedure:expr, $core:expr, $caller:expr, $input:expr, $request:expr, [$($name:ident),*]) => {
         match $procedure.id {
             $(Id::$name => run::<def::$name>($core, $caller, $input, $request).await,)*
         }
@@ -238,30 +239,5 @@ pub(super) async fn dispatch(
     input: Option<&Value>,
     request: &Request<'_>,
 ) -> Result<(Option<String>, Option<CookieChange>), ApiError> {
-    dispatch!(
-        procedure,
-        (core, caller, input, request),
-        [
-            CreateAdmin,
-            CreateUser,
-            Login,
-            Get,
-            VerifyToken,
-            Logout,
-            Update,
-            GenerateToken,
-            One,
-            Generate2FASecret,
-            Verify2FASetup,
-            VerifyLogin2FA,
-            Disable2FA,
-            SendResetPasswordEmail,
-            ResetPassword,
-            ConfirmEmail,
-            CreateUserInvitation,
-            GetUserByToken,
-            RemoveUser,
-            All,
-        ]
-    )
+    specs::with_every_procedure!(dispatch!(procedure, core, caller, input, request,))
 }

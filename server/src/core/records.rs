@@ -74,7 +74,7 @@ pub struct Member {
 }
 
 /// The key layout of the one ordered keyspace.
-pub mod keys {
+pub(crate) mod keys {
     pub fn account(id: &str) -> Vec<u8> {
         format!("account/{id}").into_bytes()
     }

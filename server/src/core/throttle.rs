@@ -37,7 +37,7 @@ impl Default for ThrottleLimits {
 
 /// What is counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Subject {
+pub(crate) enum Subject {
     /// An account, by lowercased email or id.
     Account(String),
     /// A client address guessing passwords or pins.
@@ -56,7 +56,7 @@ struct Count {
 /// Bound on remembered subjects; past it, forgotten counts are dropped.
 const REMEMBERED: usize = 100_000;
 
-pub struct Throttle {
+pub(crate) struct Throttle {
     limits: ThrottleLimits,
     counts: Mutex<HashMap<Subject, Count>>,
 }
