@@ -46,7 +46,7 @@ fn target() -> &'static Target {
         let api = runtime.block_on(async {
             let deps = Deps {
                 store: Arc::new(server::storage::MemoryStore::default()),
-                clock: Arc::new(server::time::ManualClock::new(1_730_106_902_123)),
+                clock: Arc::new(mock::ManualClock::new(1_730_106_902_123)),
                 random: Arc::new(server::crypto::OsRandom::new()),
                 hasher: Arc::new(server::hashing::Bcrypt::new(4)),
                 mailer: Arc::new(server::core::ports::NoMail),

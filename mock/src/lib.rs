@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+mod clock;
 mod control;
 pub mod faults;
 pub mod journal;
@@ -21,6 +22,7 @@ mod service;
 pub mod state;
 mod tee;
 
+pub use clock::ManualClock;
 pub use faults::Fault;
 pub use journal::ReceivedRequest;
 pub use outbox::SentEmail;
@@ -56,12 +58,20 @@ pub async fn serve(
 /// A running mock. Stops when dropped.
 ///
 /// ```
-/// # #[tokio::main] async fn main() {
-/// let mock = mock::MockServer::start().await;
-/// let url = format!("{}/health", mock.uri());
-/// # let _ = url;
-/// drop(mock); // stops the server and its thread
+/// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+/// #     use std::io::{Read, Write};
+/// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+/// #     stream.write_all(request.as_bytes()).unwrap();
+/// #     let mut answer = String::new();
+/// #     stream.read_to_string(&mut answer).unwrap();
+/// #     answer
 /// # }
+/// let mock = mock::MockServer::builder().start_blocking();
+/// let addr = mock.address();
+/// let answer = http(addr, "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+/// assert!(answer.starts_with("HTTP/1.1 200"));
+/// drop(mock); // stops the server and its thread
+/// assert!(std::net::TcpStream::connect(addr).is_err());
 /// ```
 pub struct MockServer {
     addr: SocketAddr,
@@ -89,8 +99,8 @@ impl MockBuilder {
     /// The seed every id, token and secret derives from (default 0).
     ///
     /// ```
-    /// let builder = mock::MockServer::builder().seed(42);
-    /// # let _ = builder;
+    /// let mock = mock::MockServer::builder().seed(42).start_blocking();
+    /// assert_eq!(mock.seed(), 42);
     /// ```
     pub fn seed(mut self, seed: u64) -> MockBuilder {
         self.settings.seed = seed;
@@ -100,8 +110,8 @@ impl MockBuilder {
     /// Self-hosted (default) or cloud.
     ///
     /// ```
-    /// let builder = mock::MockServer::builder().mode(mock::Mode::Cloud);
-    /// # let _ = builder;
+    /// let mock = mock::MockServer::builder().mode(mock::Mode::Cloud).start_blocking();
+    /// assert_eq!(mock.state().core.config().mode, mock::Mode::Cloud);
     /// ```
     pub fn mode(mut self, mode: Mode) -> MockBuilder {
         self.settings.mode = mode;
@@ -112,10 +122,12 @@ impl MockBuilder {
     ///
     /// ```
     /// let fixtures: mock::Fixtures = serde_json::from_str(
-    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123","sessions":["s1"]}]}"#,
+    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123",
+    ///         "twoFactorSecret":"JBSWY3DPEHPK3PXP","sessions":["s1"]}]}"#,
     /// ).unwrap();
-    /// let builder = mock::MockServer::builder().fixtures(fixtures);
-    /// # let _ = builder;
+    /// let mock = mock::MockServer::builder().fixtures(fixtures).start_blocking();
+    /// assert_eq!(mock.totp_for("admin@example.com").map(|pin| pin.len()), Some(6));
+    /// assert_eq!(mock.totp_for("nobody@example.com"), None);
     /// ```
     pub fn fixtures(mut self, fixtures: Fixtures) -> MockBuilder {
         self.settings.fixtures = Some(fixtures);
@@ -125,8 +137,14 @@ impl MockBuilder {
     /// bcrypt's cost (default 4: fast).
     ///
     /// ```
-    /// let builder = mock::MockServer::builder().bcrypt_cost(10);
-    /// # let _ = builder;
+    /// use server::core::{ports::Store, records::Read};
+    /// let fixtures: mock::Fixtures = serde_json::from_str(
+    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123"}]}"#,
+    /// ).unwrap();
+    /// let mock = mock::MockServer::builder().bcrypt_cost(5).fixtures(fixtures).start_blocking();
+    /// let store: &dyn Store = &*mock.state().store;
+    /// let admin = store.account_by_email("admin@example.com").unwrap().unwrap();
+    /// assert!(admin.password_hash.unwrap().starts_with("$2b$05$"));
     /// ```
     pub fn bcrypt_cost(mut self, cost: u32) -> MockBuilder {
         self.settings.bcrypt_cost = cost;
@@ -136,8 +154,19 @@ impl MockBuilder {
     /// How many requests the journal keeps (default 2000).
     ///
     /// ```
-    /// let builder = mock::MockServer::builder().journal_capacity(100);
-    /// # let _ = builder;
+    /// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     stream.write_all(request.as_bytes()).unwrap();
+    /// #     let mut answer = String::new();
+    /// #     stream.read_to_string(&mut answer).unwrap();
+    /// #     answer
+    /// # }
+    /// let mock = mock::MockServer::builder().journal_capacity(2).start_blocking();
+    /// for _ in 0..3 {
+    ///     http(mock.address(), "GET /api/auth.get HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    /// }
+    /// assert_eq!(mock.received_requests().len(), 2);
     /// ```
     pub fn journal_capacity(mut self, capacity: usize) -> MockBuilder {
         self.settings.journal_capacity = capacity;
@@ -147,9 +176,22 @@ impl MockBuilder {
     /// Origins allowed to call with credentials from a browser (default: any).
     ///
     /// ```
-    /// let builder = mock::MockServer::builder()
-    ///     .cors(mock::CorsOrigins::List(vec!["http://localhost:5173".into()]));
-    /// # let _ = builder;
+    /// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     stream.write_all(request.as_bytes()).unwrap();
+    /// #     let mut answer = String::new();
+    /// #     stream.read_to_string(&mut answer).unwrap();
+    /// #     answer
+    /// # }
+    /// let mock = mock::MockServer::builder()
+    ///     .cors(mock::CorsOrigins::List(vec!["http://localhost:5173".into()]))
+    ///     .start_blocking();
+    /// let from = |origin: &str| http(mock.address(), &format!(
+    ///     "GET /api/auth.get HTTP/1.1\r\nhost: x\r\norigin: {origin}\r\nconnection: close\r\n\r\n"));
+    /// let allowed = "access-control-allow-origin: http://localhost:5173";
+    /// assert!(from("http://localhost:5173").contains(allowed));
+    /// assert!(!from("http://evil.example").contains("access-control-allow-origin"));
     /// ```
     pub fn cors(mut self, origins: CorsOrigins) -> MockBuilder {
         self.settings.cors = origins;
@@ -159,8 +201,21 @@ impl MockBuilder {
     /// Throttle failed guesses as the server does (off by default in the mock).
     ///
     /// ```
-    /// let builder = mock::MockServer::builder().throttle(Default::default());
-    /// # let _ = builder;
+    /// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     stream.write_all(request.as_bytes()).unwrap();
+    /// #     let mut answer = String::new();
+    /// #     stream.read_to_string(&mut answer).unwrap();
+    /// #     answer
+    /// # }
+    /// let mock = mock::MockServer::builder().throttle(Default::default()).start_blocking();
+    /// let body = r#"{"email":"a@example.com","password":"wrong-password"}"#;
+    /// let login = format!("POST /api/auth.login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+    ///     content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    /// let statuses: Vec<String> = (0..7).map(|_| http(mock.address(), &login)[9..12].to_string()).collect();
+    /// assert_eq!(statuses.first().map(String::as_str), Some("400"));
+    /// assert_eq!(statuses.last().map(String::as_str), Some("429"));
     /// ```
     pub fn throttle(mut self, limits: server::core::throttle::ThrottleLimits) -> MockBuilder {
         self.settings.throttle = Some(limits);
@@ -171,8 +226,9 @@ impl MockBuilder {
     ///
     /// ```
     /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let builder = mock::MockServer::builder().listener(listener);
-    /// # let _ = builder;
+    /// let addr = listener.local_addr().unwrap();
+    /// let mock = mock::MockServer::builder().listener(listener).start_blocking();
+    /// assert_eq!(mock.address(), addr);
     /// ```
     pub fn listener(mut self, listener: std::net::TcpListener) -> MockBuilder {
         self.listener = Some(listener);
@@ -184,7 +240,7 @@ impl MockBuilder {
     /// ```
     /// # #[tokio::main] async fn main() {
     /// let mock = mock::MockServer::builder().seed(1).start().await;
-    /// # let _ = mock;
+    /// assert_eq!(mock.seed(), 1);
     /// # }
     /// ```
     pub async fn start(self) -> MockServer {
@@ -276,7 +332,8 @@ impl MockServer {
     /// ```
     /// # #[tokio::main] async fn main() {
     /// let mock = mock::MockServer::start().await;
-    /// # let _ = mock;
+    /// assert_eq!((mock.seed(), mock.now_ms()), (0, mock::START_MS));
+    /// assert_eq!(mock.state().core.config().mode, mock::Mode::SelfHosted);
     /// # }
     /// ```
     pub async fn start() -> MockServer {
@@ -286,8 +343,8 @@ impl MockServer {
     /// Settings first, then `start`.
     ///
     /// ```
-    /// let builder = mock::MockServer::builder();
-    /// # let _ = builder;
+    /// let mock = mock::MockServer::builder().seed(3).start_blocking();
+    /// assert_eq!(mock.seed(), 3);
     /// ```
     pub fn builder() -> MockBuilder {
         MockBuilder::default()

@@ -1,6 +1,7 @@
 //! The mock's state: the server's core over in-memory parts, and what the control
 //! plane drives (clock, seed, outbox, journal, faults).
 
+use crate::clock::ManualClock;
 use crate::faults::Faults;
 use crate::journal::Journal;
 use crate::outbox::{Outbox, OutboxMailer};
@@ -8,7 +9,6 @@ use crate::random::SeededRandom;
 use server::core::{Config, Core, Deps, Fixtures, Mode};
 use server::hashing::Bcrypt;
 use server::storage::MemoryStore;
-use server::time::ManualClock;
 use specs::ApiError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -164,31 +164,3 @@ mod tests {
         assert_eq!(parse_iso8601("yesterday"), None);
     }
 }
-
-/// A clock that moves only when told (the mock's, and tests').
-#[derive(Debug)]
-pub struct ManualClock {
-    now_ms: std::sync::atomic::AtomicI64,
-}
-
-impl ManualClock {
-    pub fn new(start_ms: i64) -> ManualClock {
-        ManualClock {
-            now_ms: std::sync::atomic::AtomicI64::new(start_ms),
-        }
-    }
-    pub fn set(&self, ms: i64) {
-        self.now_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
-    }
-    pub fn advance(&self, ms: i64) -> i64 {
-        self.now_ms
-            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst)
-            + ms
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.now_ms.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}

@@ -63,13 +63,17 @@ async fn a_weak_hash_is_strengthened_at_login() {
         };
         Core::new(deps, Default::default())
     };
+    let call = |name: &str, input: serde_json::Value| Call {
+        procedure: specs::find(name).unwrap(),
+        input: Some(input),
+        credentials: Default::default(),
+        client: None,
+    };
+    let admin = json!({"email": "admin@example.com", "password": "password123"});
     // An account hashed at cost 4, as by an older configuration …
     let old = core_with_cost(4).await.unwrap();
-    let fixtures = serde_json::from_value(
-        json!({"admins": [{"email": "admin@example.com", "password": "password123"}]}),
-    )
-    .unwrap();
-    old.load_fixtures(&fixtures).await.unwrap();
+    let created = old.call(call("auth.createAdmin", admin)).await;
+    assert!(created.result.is_ok(), "{:?}", created.result);
     let hash = |store: &Arc<server::storage::MemoryStore>| {
         let store: &dyn server::core::ports::Store = &**store;
         store
@@ -82,11 +86,11 @@ async fn a_weak_hash_is_strengthened_at_login() {
     assert!(hash(&store).starts_with("$2b$04$"));
     // … logs in to a server configured for cost 5.
     let new = core_with_cost(5).await.unwrap();
-    let login = |password: &str| Call {
-        procedure: specs::find("auth.login").unwrap(),
-        input: Some(json!({"email": "admin@example.com", "password": password})),
-        credentials: Default::default(),
-        client: None,
+    let login = |password: &str| {
+        call(
+            "auth.login",
+            json!({"email": "admin@example.com", "password": password}),
+        )
     };
     assert!(new.call(login("wrongpass1")).await.result.is_err());
     assert!(

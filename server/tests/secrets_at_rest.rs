@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use server::core::{totp_code, Config, Mode};
+use server::core::{Config, Mode};
 
 fn token_in(text: &str, path: &str) -> String {
     let marker = format!("{path}?token=");
@@ -86,7 +86,7 @@ async fn no_secret_reaches_the_data_directory() {
         .as_str()
         .unwrap()
         .to_string();
-    let pin = totp_code(&secret, h.now_secs()).unwrap();
+    let pin = conformance::totp::pin(&secret, h.now_secs()).unwrap();
     let r = admin
         .post(
             "/api/auth.verify2FASetup",

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// A server behind a "proxy" on 127.0.0.1, so tests can speak from several addresses.
-async fn behind_proxy() -> (SocketAddr, Arc<server::time::ManualClock>) {
-    let clock = Arc::new(server::time::ManualClock::new(START_MS));
+async fn behind_proxy() -> (SocketAddr, Arc<mock::ManualClock>) {
+    let clock = Arc::new(mock::ManualClock::new(START_MS));
     let deps = Deps {
         store: Arc::new(server::storage::MemoryStore::new()),
         clock: clock.clone(),

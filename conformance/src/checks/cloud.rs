@@ -154,5 +154,59 @@ pub(super) fn checks() -> Vec<Check> {
                 expect_status(&ctx.client().post("/api/auth.login", &new).await, 200)
             }
         ),
+        check!(
+            "auth.confirmEmail",
+            "cloud: emailed tokens expire after 24 h",
+            cloud_clock,
+            |ctx| {
+                expect(
+                    &ctx.client().post("/api/auth.createAdmin", ADMIN).await,
+                    200,
+                    "true",
+                )?;
+                let first = ctx.email_token("confirm-email?token=").await?;
+                ctx.advance(specs::lifetimes::CONFIRMATION_TOKEN_MS + 1000)
+                    .await?;
+                let confirm = |token: &str| json!({"confirmationToken": token}).to_string();
+                let r = ctx
+                    .client()
+                    .post("/api/auth.confirmEmail", &confirm(&first))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::CONFIRMATION_EXPIRED)?;
+                // Logging in sends a new one, which still works.
+                ctx.client().post("/api/auth.login", ADMIN).await;
+                let resent = ctx.email_token("confirm-email?token=").await?;
+                expect(
+                    &ctx.client()
+                        .post("/api/auth.confirmEmail", &confirm(&resent))
+                        .await,
+                    200,
+                    "true",
+                )?;
+                let mut admin = ctx.client();
+                expect_status(&admin.post("/api/auth.login", ADMIN).await, 200)?;
+                let known = json!({"email": ADMIN_EMAIL}).to_string();
+                expect(
+                    &ctx.client()
+                        .post("/api/auth.sendResetPasswordEmail", &known)
+                        .await,
+                    200,
+                    "",
+                )?;
+                let token = ctx.email_token("reset-password?token=").await?;
+                let me = admin.get("/api/auth.get").await.json();
+                ensure!(
+                    me["resetPasswordExpiresAt"].is_string() && me["resetPasswordToken"].is_null(),
+                    "auth.get shows when a reset expires, never its token: {me}"
+                );
+                ctx.advance(specs::lifetimes::RESET_TOKEN_MS + 1000).await?;
+                let reset = json!({"resetPasswordToken": token, "password": "a new password"});
+                let r = ctx
+                    .client()
+                    .post("/api/auth.resetPassword", &reset.to_string())
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::TOKEN_EXPIRED)
+            }
+        ),
     ]
 }

@@ -280,6 +280,9 @@ macro_rules! check {
     ($procedure:literal, $outcome:literal, cloud, |$ctx:ident| $body:block) => {
         check!(@make $procedure, $outcome, false, false, Only::Cloud, |$ctx| $body)
     };
+    ($procedure:literal, $outcome:literal, cloud_clock, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, true, false, Only::Cloud, |$ctx| $body)
+    };
     (@make $procedure:literal, $outcome:literal, $clock:expr, $stateless:expr, $mode:expr, |$ctx:ident| $body:block) => {
         Check {
             procedure: $procedure,

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use conformance::target::{BoxFuture, Target};
+use mock::ManualClock;
 use server::core::ports::Clock;
-use server::time::ManualClock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 

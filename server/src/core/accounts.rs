@@ -1,7 +1,7 @@
 //! Accounts: the first admin, accepting an invitation, login, reading and changing
 //! one's own account, API tokens; and passwords, the one place bcrypt is called.
 
-use super::handler::{Admin, Answer, Caller, Handler, Request};
+use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{HashError, PasswordHasher, Random};
 use super::records::{keys, Account, Member, Read, SessionKind, Write};
 use super::sessions::CookieChange;
@@ -210,7 +210,7 @@ impl Handler for CreateAdmin {
         _: (),
         input: CreateAdminInput,
         _: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
+    ) -> Answered<bool> {
         if let Some(cloud) = &core.cloud {
             return cloud.sign_up(&core.accounts, input).await;
         }
@@ -243,13 +243,12 @@ impl Handler for CreateUser {
         _: (),
         input: CreateUserInput,
         request: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
-        let guesses = core.token_guesses(request.client);
-        core.throttled(guesses, create_user(core, input)).await
+    ) -> Answered<bool> {
+        core.guessing_token(request, create_user(core, input)).await
     }
 }
 
-async fn create_user(core: &Core, input: CreateUserInput) -> Result<Answer<bool>, ApiError> {
+async fn create_user(core: &Core, input: CreateUserInput) -> Answered<bool> {
     let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
     let token_digest = crypto::digest(&input.token);
     let pending = |member: Option<Member>| {
@@ -287,14 +286,14 @@ impl Handler for Login {
         _: (),
         input: LoginInput,
         request: &Request<'_>,
-    ) -> Result<Answer<LoginOutput>, ApiError> {
+    ) -> Answered<LoginOutput> {
         let account = Subject::Account(input.email.to_lowercase());
         let guesses = core.guesses(account, request.client);
         core.throttled(guesses, login(core, input)).await
     }
 }
 
-async fn login(core: &Core, input: LoginInput) -> Result<Answer<LoginOutput>, ApiError> {
+async fn login(core: &Core, input: LoginInput) -> Answered<LoginOutput> {
     let accounts = &core.accounts;
     let account = core
         .ports
@@ -341,7 +340,7 @@ impl Handler for Update {
         caller: &Caller,
         input: UpdateAuthInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         let accounts = &core.accounts;
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let new_email = non_empty(input.email).map(|e| e.to_lowercase());
@@ -387,7 +386,7 @@ impl Handler for GenerateToken {
         caller: &Caller,
         _: NoInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         let (token, digest, session) = core
             .sessions
             .new_session(caller.account(), SessionKind::ApiToken);
@@ -409,7 +408,7 @@ impl Handler for One {
         admin: Admin<'_>,
         input: IdInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         let not_found = || ApiError::not_found(msg::AUTH_NOT_FOUND);
         let account = core
             .ports

@@ -2,7 +2,7 @@
 //! these procedures answer 404 `This feature is only available in the cloud version`.
 
 use super::accounts::Accounts;
-use super::handler::{Answer, Handler, Request};
+use super::handler::{Answer, Answered, Handler, Request};
 use super::ports::{Mail, Mailer, Notifier, Tx};
 use super::records::{keys, Account, Read, Write};
 use super::{Core, Ports};
@@ -187,7 +187,7 @@ impl Cloud {
         &self,
         accounts: &Accounts,
         input: CreateAdminInput,
-    ) -> Result<Answer<bool>, ApiError> {
+    ) -> Answered<bool> {
         let in_use = || ApiError::bad_request(msg::EMAIL_IN_USE);
         let store = self.ports.store();
         if store
@@ -247,11 +247,10 @@ impl Handler for ConfirmEmail {
         _: (),
         input: ConfirmEmailInput,
         request: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
-        let guesses = core.token_guesses(request.client);
+    ) -> Answered<bool> {
         let token = &input.confirmation_token;
         // Inside the throttle, as every refusal of a token guess is counted.
-        core.throttled(guesses, async {
+        core.guessing_token(request, async {
             core.cloud()?
                 .redeem(token, Purpose::Confirmation, |account| {
                     account.email_confirmed = true;
@@ -263,12 +262,7 @@ impl Handler for ConfirmEmail {
 }
 
 impl Handler for SendResetPasswordEmail {
-    async fn handle(
-        core: &Core,
-        _: (),
-        input: EmailInput,
-        _: &Request<'_>,
-    ) -> Result<Answer<NoOutput>, ApiError> {
+    async fn handle(core: &Core, _: (), input: EmailInput, _: &Request<'_>) -> Answered<NoOutput> {
         let cloud = core.cloud()?;
         // An unknown email gets the same answer and no email.
         let store = cloud.ports.store();
@@ -285,9 +279,8 @@ impl Handler for ResetPassword {
         _: (),
         input: ResetPasswordInput,
         request: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
-        let guesses = core.token_guesses(request.client);
-        core.throttled(guesses, async {
+    ) -> Answered<bool> {
+        core.guessing_token(request, async {
             let cloud = core.cloud()?;
             let token = &input.reset_password_token;
             // Refused before hashing when the token is unknown or expired.

@@ -103,7 +103,7 @@ impl Core {
             account.image = image.clone();
         }
         if let Some(secret) = &fixture.two_factor_secret {
-            if super::totp_code(secret, 0).is_none() {
+            if super::two_factor::totp_code(secret, 0).is_none() {
                 return Err(refuse(format!(
                     "the 2FA secret of {} is not base32",
                     fixture.email

@@ -19,7 +19,7 @@
 //! }
 //! impl Handler for Ping {
 //!     async fn handle(_: &Core, _caller: &Caller, _: NoInput, _: &Request<'_>)
-//!         -> Result<Answer<bool>, ApiError> {
+//!         -> Answered<bool> {
 //!         Ok(Answer::json(&true))
 //!     }
 //! }
@@ -44,7 +44,7 @@
 //! }
 //! impl Handler for Ping {
 //!     async fn handle(_: &Core, _caller: (), _: NoInput, _: &Request<'_>)
-//!         -> Result<Answer<bool>, ApiError> {
+//!         -> Answered<bool> {
 //!         Ok(Answer::json(&true))
 //!     }
 //! }
@@ -89,7 +89,7 @@ pub trait Handler: Definition<Access: Admit> {
         caller: <Self::Access as Admit>::Caller<'a>,
         input: Self::Input,
         request: &'a Request<'a>,
-    ) -> impl Future<Output = Result<Answer<Self::Output>, ApiError>> + Send + 'a;
+    ) -> impl Future<Output = Answered<Self::Output>> + Send + 'a;
 }
 
 /// What an access level lets through, and as which caller type.
@@ -153,6 +153,9 @@ pub struct Request<'a> {
     /// The client's address, for throttling.
     pub client: Option<std::net::IpAddr>,
 }
+
+/// What a handler answers.
+pub type Answered<T> = Result<Answer<T>, ApiError>;
 
 /// A procedure's output, serialized once here (both transports embed the text), and
 /// what it does to the session cookie. Typed by the procedure's `Output`.

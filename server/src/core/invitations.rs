@@ -2,7 +2,7 @@
 //! password with the token, the admin lists and removes members.
 
 use super::accounts::Accounts;
-use super::handler::{Admin, Answer, Caller, Handler, Request};
+use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::records::{keys, Account, Member, Read, Write};
 use super::{Core, Ports};
 use crate::crypto;
@@ -60,7 +60,7 @@ impl Handler for CreateUserInvitation {
         admin: Admin<'_>,
         input: EmailInput,
         _: &Request<'_>,
-    ) -> Result<Answer<NoOutput>, ApiError> {
+    ) -> Answered<NoOutput> {
         let ports = &core.invitations.ports;
         let duplicate = || ApiError::bad_request(msg::INVITATION_DUPLICATE);
         let admin_id = admin
@@ -111,14 +111,13 @@ impl Handler for GetUserByToken {
         _: (),
         input: TokenInput,
         request: &Request<'_>,
-    ) -> Result<Answer<InvitationView>, ApiError> {
-        let guesses = core.token_guesses(request.client);
-        core.throttled(guesses, async { invitation(core, input) })
+    ) -> Answered<InvitationView> {
+        core.guessing_token(request, async { invitation(core, input) })
             .await
     }
 }
 
-fn invitation(core: &Core, input: TokenInput) -> Result<Answer<InvitationView>, ApiError> {
+fn invitation(core: &Core, input: TokenInput) -> Answered<InvitationView> {
     let not_found = || ApiError::not_found(msg::INVITATION_NOT_FOUND);
     let ports = &core.invitations.ports;
     let store = ports.store();
@@ -139,7 +138,7 @@ impl Handler for RemoveUser {
         admin: Admin<'_>,
         input: RemoveUserInput,
         _: &Request<'_>,
-    ) -> Result<Answer<NoOutput>, ApiError> {
+    ) -> Answered<NoOutput> {
         let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
         let invitations = &core.invitations;
         let account = invitations
@@ -172,7 +171,7 @@ impl Handler for All {
         admin: Admin<'_>,
         _: NoInput,
         _: &Request<'_>,
-    ) -> Result<Answer<Vec<MemberView>>, ApiError> {
+    ) -> Answered<Vec<MemberView>> {
         let Some(admin_id) = &admin.account().admin_id else {
             return Ok(Answer::json(&Vec::new()));
         };

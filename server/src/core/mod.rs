@@ -13,6 +13,7 @@ pub mod records;
 mod accounts;
 mod auth_cache;
 mod cloud;
+#[cfg(feature = "fixtures")]
 mod fixtures;
 mod handler;
 mod invitations;
@@ -21,10 +22,10 @@ pub mod throttle;
 mod two_factor;
 
 pub use accounts::AccountSummary;
+#[cfg(feature = "fixtures")]
 pub use fixtures::{AccountFixture, Fixtures};
-pub use handler::{handler_exists, Admin, Answer, Caller, Handler, Request};
+pub use handler::{handler_exists, Admin, Answer, Answered, Caller, Handler, Request};
 pub use sessions::{CookieChange, Credentials};
-pub use two_factor::{totp_code, totp_uri};
 
 use accounts::{Accounts, Passwords};
 use cloud::Cloud;
@@ -265,9 +266,18 @@ impl Core {
         subjects
     }
 
-    /// What a token guess counts against: the address.
-    fn token_guesses(&self, client: Option<std::net::IpAddr>) -> Vec<Subject> {
-        client.map(Subject::TokenGuesses).into_iter().collect()
+    /// Runs `work`, a guess at an emailed or invitation token, throttled per address.
+    async fn guessing_token<T>(
+        &self,
+        request: &Request<'_>,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let guesses = request
+            .client
+            .map(Subject::TokenGuesses)
+            .into_iter()
+            .collect();
+        self.throttled(guesses, work).await
     }
 
     /// Runs `work` unless one of `subjects` must wait; counts its refusal as a failed

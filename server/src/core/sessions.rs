@@ -2,7 +2,7 @@
 //! sessions, making and ending sessions.
 
 use super::auth_cache::{AuthCache, Authenticated};
-use super::handler::{to_json, Answer, Caller, Handler, Request};
+use super::handler::{to_json, Answer, Answered, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
 use super::records::{keys, Account, Read, Session, SessionKind, Write};
 use super::{Core, Ports};
@@ -227,7 +227,7 @@ impl Handler for Get {
         caller: &Caller,
         _: NoInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         // Rendered once per cached session: the frontend asks on every page.
         let own = &caller.found.own_view;
         let json = own.get_or_init(|| to_json(&core.accounts.view_own(caller.account())));
@@ -236,23 +236,13 @@ impl Handler for Get {
 }
 
 impl Handler for VerifyToken {
-    async fn handle(
-        _: &Core,
-        _: &Caller,
-        _: NoInput,
-        _: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
+    async fn handle(_: &Core, _: &Caller, _: NoInput, _: &Request<'_>) -> Answered<bool> {
         Ok(Answer::json(&true))
     }
 }
 
 impl Handler for Logout {
-    async fn handle(
-        core: &Core,
-        _: &Caller,
-        _: NoInput,
-        request: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
+    async fn handle(core: &Core, _: &Caller, _: NoInput, request: &Request<'_>) -> Answered<bool> {
         if request.credentials.cookie.is_none() {
             return Ok(Answer::json(&false));
         }

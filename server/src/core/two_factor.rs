@@ -1,6 +1,6 @@
 //! TOTP two-factor authentication (SHA1, 6 digits, 30 s steps, ±1 step accepted).
 
-use super::handler::{Answer, Caller, Handler, Request};
+use super::handler::{Answer, Answered, Caller, Handler, Request};
 use super::records::{Account, Read, SessionKind, Write};
 use super::sessions::CookieChange;
 use super::throttle::Subject;
@@ -35,12 +35,14 @@ fn totp(secret: &str, email: &str) -> Option<TOTP> {
 }
 
 /// The pin for a base32 secret at a Unix time (seconds); `None` for a bad secret.
-pub fn totp_code(secret: &str, unix_secs: u64) -> Option<String> {
+#[cfg(any(test, feature = "fixtures"))]
+pub(crate) fn totp_code(secret: &str, unix_secs: u64) -> Option<String> {
     Some(totp(secret, "")?.generate(unix_secs))
 }
 
 /// The `otpauth://` URI an authenticator app reads from the QR code.
-pub fn totp_uri(secret: &str, email: &str) -> Option<String> {
+#[cfg(test)]
+fn totp_uri(secret: &str, email: &str) -> Option<String> {
     Some(totp(secret, email)?.get_url())
 }
 
@@ -85,6 +87,7 @@ impl TwoFactor {
     }
 
     /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
+    #[cfg(feature = "fixtures")]
     pub(crate) fn current_pin(&self, account: &Account) -> Option<String> {
         let now_secs = u64::try_from(self.ports.now() / 1000).unwrap_or(0);
         totp_code(account.totp_secret.as_deref()?, now_secs)
@@ -130,7 +133,7 @@ impl Handler for Generate2FASecret {
         caller: &Caller,
         _: NoInput,
         _: &Request<'_>,
-    ) -> Result<Answer<TwoFactorSecret>, ApiError> {
+    ) -> Answered<TwoFactorSecret> {
         let secret = crypto::new_totp_secret(core.two_factor.ports.random());
         let totp = totp(&secret, &caller.account().email)
             .ok_or_else(|| super::internal("a new TOTP secret did not decode"))?;
@@ -148,7 +151,7 @@ impl Handler for Verify2FASetup {
         caller: &Caller,
         input: Verify2FASetupInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         let now = core.two_factor.ports.now();
         let Some(step) = matching_step(&input.secret, &input.pin, now) else {
             return Err(ApiError::bad_request(msg::INVALID_2FA));
@@ -170,7 +173,7 @@ impl Handler for VerifyLogin2FA {
         _: (),
         input: VerifyLogin2FAInput,
         request: &Request<'_>,
-    ) -> Result<Answer<bool>, ApiError> {
+    ) -> Answered<bool> {
         let guesses = core.guesses(Subject::Account(input.id.clone()), request.client);
         let id = core
             .throttled(guesses, async {
@@ -187,7 +190,7 @@ impl Handler for Disable2FA {
         caller: &Caller,
         _: NoInput,
         _: &Request<'_>,
-    ) -> Result<Answer<AuthView>, ApiError> {
+    ) -> Answered<AuthView> {
         let account = core.accounts.change_own(caller, |_, account| {
             account.totp_secret = None;
             account.two_factor_enabled = false;

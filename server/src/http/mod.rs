@@ -10,8 +10,7 @@ mod trpc;
 
 pub use cookies::{credentials, parse_credentials, set_cookie};
 pub use layers::{RequestId, RequestIdLayer, Timeout, TimeoutLayer};
-pub use rest::{read_json_object, render};
-pub use serve::{reject_over_limit, serve, ClientAddr, Limits};
+pub use serve::{serve, ClientAddr, Limits};
 
 use crate::core::Core;
 use bytes::Bytes;

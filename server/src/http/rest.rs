@@ -72,7 +72,7 @@ where
 
 /// A reply as an HTTP answer: the output as JSON (an empty body for none), or the
 /// error envelope; `Set-Cookie` either way.
-pub fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
+pub(crate) fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
     let retry_after = reply.result.as_ref().err().and_then(|e| e.retry_after_secs);
     let mut response = match reply.result {
         Ok(Some(json)) => api_response(200, Bytes::from(json)),
@@ -87,7 +87,10 @@ pub fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
 /// Reads a mutation's body as Dokploy does: `Content-Type` must start with
 /// `application/json`; at most `limit` bytes; an empty body is `{}`; a JSON value
 /// that is not an object is spread into one (so it counts as `{}`).
-pub async fn read_json_object<B>(request: Request<B>, limit: usize) -> Result<Value, ApiError>
+pub(crate) async fn read_json_object<B>(
+    request: Request<B>,
+    limit: usize,
+) -> Result<Value, ApiError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -105,7 +108,11 @@ where
 }
 
 /// Checks the content type in `headers`, then reads at most `limit` bytes of `body`.
-pub async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, ApiError>
+pub(crate) async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

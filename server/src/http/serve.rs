@@ -55,7 +55,7 @@ impl Default for Limits {
 pub struct ClientAddr(pub SocketAddr);
 
 /// Answers a connection over the limit with 429 in the contract envelope, then closes it.
-pub async fn reject_over_limit(mut stream: TcpStream) {
+pub(crate) async fn reject_over_limit(mut stream: TcpStream) {
     let body = specs::ApiError::new(
         specs::ErrorCode::TooManyRequests,
         "Too many open connections, try again shortly",

@@ -1,6 +1,7 @@
 //! A server on a real socket for the integration tests, and a small HTTP client.
 #![allow(dead_code)]
 
+use mock::ManualClock;
 use server::app::{start, Running};
 use server::core::ports::{BoxFuture, Mail, MailError, Mailer};
 use server::core::{Config, Deps};
@@ -8,7 +9,6 @@ use server::crypto::OsRandom;
 use server::hashing::Bcrypt;
 use server::http::Limits;
 use server::storage::SledStore;
-use server::time::ManualClock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
