@@ -228,7 +228,10 @@ impl Client {
         if let Some(b) = &bearer {
             headers.push(("authorization", b.as_str()));
         }
-        if body.is_some() {
+        // A cookie session's change declares JSON, as a page's `fetch` does (the
+        // contract refuses it otherwise, difference 22); a Bearer call need not.
+        let by_cookie = self.cookie.is_some() && self.bearer.is_none();
+        if body.is_some() || (method == "POST" && by_cookie) {
             headers.push(("content-type", "application/json"));
         }
         let r = send_over(
@@ -255,7 +258,8 @@ impl Client {
         self.call("POST", path, Some(body)).await
     }
 
-    /// A POST with no body and no content type.
+    /// A POST with no body: no content type with a Bearer token or no credentials,
+    /// `application/json` with a cookie session.
     pub async fn post_empty(&mut self, path: &str) -> Resp {
         self.call("POST", path, None).await
     }

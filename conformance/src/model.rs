@@ -197,7 +197,10 @@ impl Model {
         if let Some((name, value)) = &credential {
             headers.push((name, value.as_str()));
         }
-        if body.is_some() {
+        // A cookie session's change declares JSON, as a page's `fetch` does (the
+        // contract refuses it otherwise, difference 22).
+        let by_cookie = matches!(credential, Some(("cookie", _)));
+        if body.is_some() || (method == "POST" && by_cookie) {
             headers.push(("content-type", "application/json"));
         }
         let (path, body) = self.transport.request(method, path, body.unwrap_or(""));

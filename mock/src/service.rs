@@ -3,13 +3,13 @@
 
 use crate::control;
 use crate::journal::{Recorded, BODY_KEPT};
-use crate::state::MockState;
+use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
 use server::app::Stack;
-use server::http::{api_response, Api, HttpResponse, Limits, RequestIdLayer};
+use server::http::{api_response, AllowedOrigins, Api, HttpResponse, Limits, RequestIdLayer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +25,14 @@ pub struct MockService {
 
 impl MockService {
     pub fn new(state: Arc<MockState>, limits: &Limits) -> MockService {
-        let api = Api::new(state.core.clone(), limits).with_call_hook(state.faults.clone());
+        // The pages that may call with credentials (CORS) may also make changes.
+        let origins = match &state.cors {
+            CorsOrigins::Any => AllowedOrigins::Any,
+            CorsOrigins::List(list) => AllowedOrigins::List(list.clone()),
+        };
+        let api = Api::new(state.core.clone(), limits)
+            .with_call_hook(state.faults.clone())
+            .with_allowed_origins(origins);
         let inner = server::app::stack_with(
             api,
             limits,

@@ -107,3 +107,93 @@ async fn a_weak_hash_is_strengthened_at_login() {
         "and the password still works"
     );
 }
+
+/// Bcrypt, recording the cost of every hash it verifies against.
+struct RecordingHasher {
+    bcrypt: server::hashing::Bcrypt,
+    verified_costs: std::sync::Mutex<Vec<u32>>,
+}
+
+impl server::core::ports::PasswordHasher for RecordingHasher {
+    fn hash(
+        &self,
+        password: String,
+        salt: [u8; 16],
+    ) -> server::core::ports::BoxFuture<'static, Result<String, server::core::ports::HashError>>
+    {
+        self.bcrypt.hash(password, salt)
+    }
+    fn verify(
+        &self,
+        password: String,
+        hash: String,
+    ) -> server::core::ports::BoxFuture<'static, bool> {
+        let cost = hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(0);
+        self.verified_costs.lock().unwrap().push(cost);
+        self.bcrypt.verify(password, hash)
+    }
+    fn cost(&self) -> u32 {
+        self.bcrypt.cost()
+    }
+}
+
+/// A login against an account hashed at a lower cost than configured would answer
+/// faster than one for an unknown email (which verifies against a hash at the
+/// configured cost), telling which emails exist: it verifies at the configured cost
+/// too. Counted by cost, not timed.
+#[tokio::test]
+async fn a_weak_hash_costs_a_login_as_much_as_an_unknown_email() {
+    use server::core::{Call, Core, Deps};
+    let store = Arc::new(server::storage::MemoryStore::new());
+    let hasher = |cost: u32| {
+        Arc::new(RecordingHasher {
+            bcrypt: server::hashing::Bcrypt::new(cost),
+            verified_costs: Default::default(),
+        })
+    };
+    let core_with = |hasher: Arc<RecordingHasher>| {
+        let deps = Deps {
+            store: store.clone(),
+            clock: Arc::new(server::time::SystemClock),
+            random: Arc::new(server::crypto::OsRandom::new()),
+            hasher,
+            mailer: Arc::new(server::core::ports::NoMail),
+            notifier: Arc::new(server::core::ports::NoNotifier),
+        };
+        Core::new(deps, Default::default())
+    };
+    let call = |name: &str, email: &str| Call {
+        procedure: specs::find(name).unwrap(),
+        input: Some(json!({"email": email, "password": "wrongpass1"})),
+        credentials: Default::default(),
+        client: None,
+    };
+    let old = core_with(hasher(4)).await.unwrap();
+    let mut admin = call("auth.createAdmin", "admin@example.com");
+    admin.input = Some(json!({"email": "admin@example.com", "password": "password123"}));
+    assert!(old.call(admin).await.result.is_ok());
+
+    let recording = hasher(6);
+    let new = core_with(recording.clone()).await.unwrap();
+    let costs = || std::mem::take(&mut *recording.verified_costs.lock().unwrap());
+    assert!(new
+        .call(call("auth.login", "nobody@example.com"))
+        .await
+        .result
+        .is_err());
+    assert_eq!(
+        costs(),
+        [6],
+        "an unknown email: one verification at the configured cost"
+    );
+    assert!(new
+        .call(call("auth.login", "admin@example.com"))
+        .await
+        .result
+        .is_err());
+    assert_eq!(
+        costs(),
+        [4, 6],
+        "a weak hash: and one at the configured cost"
+    );
+}

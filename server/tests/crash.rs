@@ -255,7 +255,7 @@ async fn edit_profile_forever(
     };
     for n in 0.. {
         if n % 2 == 0 {
-            let image = format!("/img/{round}-{n}.png");
+            let image = format!("/avatars/{round}-{n}.png");
             acked.lock().unwrap().in_flight = Some(("image", image.clone()));
             let body = json!({"email": null, "password": null, "image": image}).to_string();
             match client.try_post("/api/auth.update", &body).await {

@@ -207,3 +207,62 @@ async fn a_request_that_takes_too_long_is_answered_408() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// A connection from `from` (an address of the loopback range) to `to`.
+async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let limits = Limits {
+        max_connections_per_address: 3,
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect_from("127.0.0.1", h.addr()).await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let mut extra = connect_from("127.0.0.1", h.addr()).await;
+    let answer = read_all(&mut extra, Duration::from_secs(3)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    // Another address is served meanwhile.
+    let mut other = connect_from("127.0.0.2", h.addr()).await;
+    other
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_all(&mut other, Duration::from_secs(3)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_held_only_to_the_global_limit() {
+    let limits = Limits {
+        max_connections_per_address: 1,
+        unlimited_addresses: vec!["127.0.0.1".parse().unwrap()],
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect_from("127.0.0.1", h.addr()).await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+}

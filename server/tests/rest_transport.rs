@@ -133,6 +133,26 @@ async fn every_answer_is_json_and_not_cached() {
         assert_eq!(r.headers["cache-control"], "no-store");
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
         assert!(r.headers.contains_key("x-request-id"));
+        assert!(
+            !r.headers.contains_key("strict-transport-security"),
+            "not over http"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_https_public_url_adds_hsts() {
+    let config = server::core::Config {
+        public_url: "https://dokploy.example.com".into(),
+        ..Default::default()
+    };
+    let h = Harness::start_with(config, Default::default()).await;
+    for path in ["/api/auth.get", "/api/trpc/auth.get", "/health"] {
+        let r = send(h.addr(), "GET", path, &[], "").await;
+        assert_eq!(
+            r.headers["strict-transport-security"], "max-age=31536000",
+            "{path}"
+        );
     }
 }
 

@@ -193,6 +193,8 @@ pub mod messages {
     pub const PASSWORD_TOO_LONG: &str = "Password must be at most 72 bytes";
     pub const TOO_MANY_ATTEMPTS: &str = "Too many failed attempts, try again later";
     pub const MAIL_UNAVAILABLE: &str = "The email could not be sent, please try again later";
+    /// A mutation made with the session cookie from another site (difference 22).
+    pub const CROSS_SITE: &str = "Cross-site request refused";
 
     /// `Unsupported content-type "<type>` (sic: Dokploy leaves the quote open).
     pub fn unsupported_content_type(content_type: &str) -> String {

@@ -55,7 +55,9 @@ const fn string(checks: &'static [Check]) -> Type {
     Type::String(checks)
 }
 const PLAIN: Type = string(&[]);
-const EMAIL: Type = string(&[Check::Email]);
+/// The longest email (RFC 5321's path limit); longer ones are refused (difference 23).
+pub const MAX_EMAIL_CHARS: usize = 254;
+const EMAIL: Type = string(&[Check::Email, Check::Max(MAX_EMAIL_CHARS)]);
 const PASSWORD_CHECKS: &[Check] = &[Check::Min(8)];
 const PASSWORD: Type = string(PASSWORD_CHECKS);
 const NON_EMPTY: Type = string(&[Check::Min(1)]);
@@ -98,10 +100,14 @@ pub mod schemas {
     pub static UPDATE: ObjectSchema = ObjectSchema {
         fields: &[
             Field::optional("id", PLAIN),
-            Field::required("email", string(&[Check::EmailUnlessEmpty])).nullable(),
+            Field::required(
+                "email",
+                string(&[Check::EmailUnlessEmpty, Check::Max(MAX_EMAIL_CHARS)]),
+            )
+            .nullable(),
             Field::required("password", string(&[Check::MinUnlessEmpty(8)])).nullable(),
             Field::optional("rol", Type::Enum(&["admin", "user"])),
-            Field::optional("image", PLAIN),
+            Field::optional("image", string(&[Check::Image])),
             Field::optional("secret", PLAIN).nullable(),
             Field::optional("token", PLAIN).nullable(),
             Field::optional("is2FAEnabled", Type::Boolean),
@@ -130,7 +136,7 @@ pub mod schemas {
     pub static SEND_RESET_PASSWORD_EMAIL: ObjectSchema = ObjectSchema {
         fields: &[Field::required(
             "email",
-            string(&[Check::Min(1), Check::Email]),
+            string(&[Check::Min(1), Check::Email, Check::Max(MAX_EMAIL_CHARS)]),
         )],
     };
     pub static RESET_PASSWORD: ObjectSchema = ObjectSchema {

@@ -16,6 +16,46 @@ pub enum Check {
     MinUnlessEmpty(usize),
     /// `Email` that lets the empty string through.
     EmailUnlessEmpty,
+    /// At most this many UTF-16 code units (zod's `.max()`).
+    Max(usize),
+    /// An avatar Dokploy's frontend can show: one of its `/avatars/…` paths, an
+    /// `https://` URL, or a `data:image/…;base64,` URL; `""` (unchanged) passes.
+    Image,
+}
+
+/// The longest `image` accepted (a data URL of about 48 KB of image).
+pub const MAX_IMAGE_CHARS: usize = 65_536;
+
+/// The message of an `image` that is none of what `Check::Image` accepts.
+pub const INVALID_IMAGE: &str =
+    "Invalid image: an /avatars/ path, an https URL or a data:image URL of at most 65536 characters";
+
+fn is_avatar(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if s.encode_utf16().count() > MAX_IMAGE_CHARS {
+        return false;
+    }
+    let plain = |rest: &str, extra: &str| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c) || extra.contains(c))
+    };
+    if let Some(name) = s.strip_prefix("/avatars/") {
+        return plain(name, "");
+    }
+    if let Some(rest) = s.strip_prefix("https://") {
+        return plain(rest, "/?#[]@!$&'()*+,;=%:");
+    }
+    if let Some(rest) = s.strip_prefix("data:image/") {
+        let Some((kind, data)) = rest.split_once(";base64,") else {
+            return false;
+        };
+        return matches!(kind, "png" | "jpeg" | "gif" | "webp" | "svg+xml") && plain(data, "+/=");
+    }
+    false
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +121,15 @@ pub enum Issue {
         minimum: usize,
         path: Vec<String>,
     },
+    TooBig {
+        maximum: usize,
+        path: Vec<String>,
+    },
+    /// A `.refine()` that failed.
+    Custom {
+        message: &'static str,
+        path: Vec<String>,
+    },
     InvalidEnumValue {
         received: String,
         options: &'static [&'static str],
@@ -94,6 +143,8 @@ impl Issue {
             Issue::InvalidType { path, .. }
             | Issue::InvalidEmail { path }
             | Issue::TooSmall { path, .. }
+            | Issue::TooBig { path, .. }
+            | Issue::Custom { path, .. }
             | Issue::InvalidEnumValue { path, .. } => path,
         }
     }
@@ -111,6 +162,10 @@ impl Issue {
             Issue::TooSmall { minimum, .. } => {
                 format!("String must contain at least {minimum} character(s)")
             }
+            Issue::TooBig { maximum, .. } => {
+                format!("String must contain at most {maximum} character(s)")
+            }
+            Issue::Custom { message, .. } => message.to_string(),
             Issue::InvalidEnumValue {
                 received, options, ..
             } => format!(
@@ -153,6 +208,24 @@ impl Serialize for Issue {
                 map.serialize_entry("type", "string")?;
                 map.serialize_entry("inclusive", &true)?;
                 map.serialize_entry("exact", &false)?;
+                map.serialize_entry("message", &message)?;
+                map.serialize_entry("path", path)?;
+                map.end()
+            }
+            Issue::TooBig { maximum, path } => {
+                let mut map = serializer.serialize_map(Some(7))?;
+                map.serialize_entry("code", "too_big")?;
+                map.serialize_entry("maximum", maximum)?;
+                map.serialize_entry("type", "string")?;
+                map.serialize_entry("inclusive", &true)?;
+                map.serialize_entry("exact", &false)?;
+                map.serialize_entry("message", &message)?;
+                map.serialize_entry("path", path)?;
+                map.end()
+            }
+            Issue::Custom { path, .. } => {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("code", "custom")?;
                 map.serialize_entry("message", &message)?;
                 map.serialize_entry("path", path)?;
                 map.end()
@@ -235,6 +308,8 @@ pub(crate) fn check_string(s: &str, checks: &[Check], path: &[String], issues: &
             Check::MinUnlessEmpty(min) => !s.is_empty() && js_length(s) < min,
             Check::Email => !is_zod_email(s),
             Check::EmailUnlessEmpty => !s.is_empty() && !is_zod_email(s),
+            Check::Max(max) => js_length(s) > max,
+            Check::Image => !is_avatar(s),
         };
         if failed {
             issues.push(match *check {
@@ -243,6 +318,14 @@ pub(crate) fn check_string(s: &str, checks: &[Check], path: &[String], issues: &
                     path: path.to_vec(),
                 },
                 Check::Email | Check::EmailUnlessEmpty => Issue::InvalidEmail {
+                    path: path.to_vec(),
+                },
+                Check::Max(maximum) => Issue::TooBig {
+                    maximum,
+                    path: path.to_vec(),
+                },
+                Check::Image => Issue::Custom {
+                    message: INVALID_IMAGE,
                     path: path.to_vec(),
                 },
             });

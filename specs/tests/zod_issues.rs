@@ -265,3 +265,57 @@ fn zod_email_rule() {
         assert!(!is_zod_email(bad), "{bad}");
     }
 }
+
+#[test]
+fn emails_over_254_characters_are_too_big() {
+    let at_most = format!("{}@example.com", "a".repeat(242));
+    assert_eq!(at_most.encode_utf16().count(), 254);
+    assert!(schemas::LOGIN
+        .validate(Some(&json!({"email": at_most, "password": "password1"})))
+        .is_ok());
+    let over = format!("a{at_most}");
+    assert_eq!(
+        issues_json(
+            &schemas::LOGIN,
+            json!({"email": over, "password": "password1"})
+        ),
+        r#"[{"code":"too_big","maximum":254,"type":"string","inclusive":true,"exact":false,"message":"String must contain at most 254 character(s)","path":["email"]}]"#
+    );
+    // `auth.update`'s email, and the reset request's, are bounded too.
+    let update = json!({"email": over, "password": null});
+    assert!(issues_json(&schemas::UPDATE, update).contains("too_big"));
+    let reset = json!({ "email": over });
+    assert!(issues_json(&schemas::SEND_RESET_PASSWORD_EMAIL, reset).contains("too_big"));
+}
+
+#[test]
+fn an_image_is_an_avatar_path_an_https_url_or_a_data_image_url() {
+    let with = |image: &str| json!({"email": null, "password": null, "image": image});
+    for good in [
+        "",
+        "/avatars/avatar-12.png",
+        "https://cdn.example.com/u/1.png?s=64#x",
+        "data:image/webp;base64,UklGRg==",
+    ] {
+        assert!(
+            schemas::UPDATE.validate(Some(&with(good))).is_ok(),
+            "{good}"
+        );
+    }
+    let too_long = format!("data:image/png;base64,{}", "A".repeat(65_536));
+    for bad in [
+        "javascript:alert(1)",
+        "http://example.com/a.png",
+        "https://exa mple.com/",
+        "/avatars/../../etc/passwd",
+        "data:text/html;base64,PGI+",
+        "data:image/png,raw",
+        too_long.as_str(),
+    ] {
+        assert_eq!(
+            issues_json(&schemas::UPDATE, with(bad)),
+            r#"[{"code":"custom","message":"Invalid image: an /avatars/ path, an https URL or a data:image URL of at most 65536 characters","path":["image"]}]"#,
+            "{bad}"
+        );
+    }
+}

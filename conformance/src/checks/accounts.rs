@@ -169,6 +169,55 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check!(
             "auth.update",
+            "400 for an email over 254 characters or an image no page should load (difference 23)",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let issue =
+                    |issue: specs::Issue| specs::ApiError::validation(vec![issue]).to_json();
+                let too_long = format!("{}@example.com", "a".repeat(243));
+                let body = json!({"email": too_long, "password": null}).to_string();
+                let r = admin.post("/api/auth.update", &body).await;
+                let path = vec!["email".to_string()];
+                expect(&r, 400, &issue(specs::Issue::TooBig { maximum: 254, path }))?;
+                let invite = json!({ "email": too_long }).to_string();
+                let r = admin.post("/api/admin.createUserInvitation", &invite).await;
+                expect_status(&r, 400)?;
+                for image in [
+                    "javascript:alert(1)",
+                    "http://plain.example/a.png",
+                    "<svg onload=x>",
+                ] {
+                    let body = json!({"email": null, "password": null, "image": image}).to_string();
+                    let r = admin.post("/api/auth.update", &body).await;
+                    let invalid = specs::Issue::Custom {
+                        message: specs::validate::INVALID_IMAGE,
+                        path: vec!["image".to_string()],
+                    };
+                    expect(&r, 400, &issue(invalid)).map_err(|e| format!("image {image}: {e}"))?;
+                }
+                for image in [
+                    "/avatars/avatar-3.png",
+                    "https://cdn.example.com/me.png?size=64",
+                    "data:image/png;base64,iVBORw0KGgo=",
+                ] {
+                    let body = json!({"email": null, "password": null, "image": image}).to_string();
+                    let r = admin.post("/api/auth.update", &body).await;
+                    expect_status(&r, 200).map_err(|e| format!("image {image}: {e}"))?;
+                    ensure!(
+                        r.json()["image"] == image,
+                        "image {image} not kept: {}",
+                        r.body
+                    );
+                }
+                // The longest email still fits the 2FA QR code.
+                let longest = format!("{}@example.com", "b".repeat(242));
+                let body = json!({"email": longest, "password": null}).to_string();
+                expect_status(&admin.post("/api/auth.update", &body).await, 200)?;
+                expect_status(&admin.get("/api/auth.generate2FASecret").await, 200)
+            }
+        ),
+        check!(
+            "auth.update",
             "returns the record after, email lowercased",
             |ctx| {
                 let mut admin = ctx.admin().await?;

@@ -206,5 +206,46 @@ pub(super) fn checks() -> Vec<Check> {
             ensure!(cookies == 2, "{cookies} Set-Cookie headers, expected 2");
             Ok(())
         }),
+        check!(
+            "transport",
+            "a cookie session's change must declare JSON (difference 22)",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let cookie = format!("auth_session={}", admin.cookie.clone().ok_or("no cookie")?);
+                for path in ["/api/auth.logout", "/api/trpc/auth.logout"] {
+                    for content_type in [None, Some("text/plain")] {
+                        let mut headers = vec![("cookie", cookie.as_str())];
+                        headers.extend(content_type.map(|t| ("content-type", t)));
+                        let r = send(ctx.addr, "POST", path, &headers, "").await;
+                        ensure!(
+                            r.status == 415,
+                            "{path} with the cookie and content type {content_type:?}: {} {}",
+                            r.status,
+                            r.body
+                        );
+                    }
+                }
+                let form = "application/x-www-form-urlencoded";
+                let headers = [("cookie", cookie.as_str()), ("content-type", form)];
+                let r = send(ctx.addr, "POST", "/api/auth.disable2FA", &headers, "").await;
+                expect_error(
+                    &r,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    &msg::unsupported_content_type(form),
+                )?;
+                expect_status(&admin.get("/api/auth.get").await, 200)
+                    .map_err(|e| format!("the refused logout ended the session: {e}"))?;
+                // From a page of the server's own host, JSON declared: accepted.
+                let own = format!("http://{}", ctx.addr);
+                let headers = [
+                    ("cookie", cookie.as_str()),
+                    ("content-type", "application/json"),
+                    ("origin", own.as_str()),
+                    ("sec-fetch-site", "same-origin"),
+                ];
+                let r = send(ctx.addr, "POST", "/api/auth.verifyToken", &headers, "").await;
+                expect(&r, 200, "true")
+            }
+        ),
     ]
 }

@@ -87,6 +87,13 @@ struct ServeArgs {
     /// Most open connections at once.
     #[arg(long, env = "DOKPLOY_AUTH_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Most open connections from one client address (trusted proxies excepted).
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 128
+    )]
+    max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "DOKPLOY_AUTH_HEADER_TIMEOUT", default_value_t = 10)]
     header_timeout_secs: u64,
@@ -121,6 +128,15 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Another origin whose pages may make changes with the session cookie, e.g.
+    /// `https://app.example.com` (repeat it). The server's own host and the public
+    /// URL's origin are always allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "DOKPLOY_AUTH_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
     /// Where cloud mode announces sign-ups (Discord webhook format).
     #[arg(long, env = "SIGNUP_WEBHOOK_URL")]
     signup_webhook_url: Option<String>,
@@ -136,7 +152,7 @@ enum SecurityArg {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a consistent copy of the data, while the server runs or not.
     Backup {
         #[arg(long)]
@@ -180,7 +196,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             None => serve(&storage, cli.bcrypt_cost, default_serve()).await,
-            Some(Command::Serve(args)) => serve(&storage, cli.bcrypt_cost, args).await,
+            Some(Command::Serve(args)) => serve(&storage, cli.bcrypt_cost, *args).await,
             Some(Command::Backup { out }) => run_backup(&cli.data_dir, &out).await,
             Some(Command::Restore { from }) => run_restore(&storage, &from),
             Some(Command::User(command)) => run_user(&storage, cli.bcrypt_cost, command).await,
@@ -334,10 +350,13 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
         cookie_secure: args
             .cookie_secure
             .unwrap_or(args.public_url.starts_with("https://")),
-        public_url: args.public_url,
+        public_url: args.public_url.clone(),
     };
     let limits = Limits {
         max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
+        // A proxy's connections carry many clients.
+        unlimited_addresses: args.trusted_proxies.clone(),
         header_read_timeout: Duration::from_secs(args.header_timeout_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
@@ -349,8 +368,15 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
     let control = backup::serve_control_socket(data_dir, engine.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
-    let api =
-        server::http::Api::new(core, &limits).with_trusted_proxies(args.trusted_proxies.clone());
+    let mut origins = vec![server::http::origin_of(&args.public_url)];
+    origins.extend(
+        args.allowed_origins
+            .iter()
+            .map(|o| server::http::origin_of(o)),
+    );
+    let api = server::http::Api::new(core, &limits)
+        .with_trusted_proxies(args.trusted_proxies.clone())
+        .with_allowed_origins(server::http::AllowedOrigins::List(origins));
     let service = server::app::stack(api, &limits);
     server::http::serve(listener, service, limits, shutdown_signal()).await;
     control.abort();

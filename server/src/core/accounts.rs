@@ -74,6 +74,14 @@ impl Passwords {
         // No password over 72 bytes was ever set: a longer one never matches.
         let fits = password.len() <= BCRYPT_MAX_BYTES;
         let matches = self.hasher.verify(password.to_string(), hash).await;
+        if self.weaker_than_configured(stored) {
+            // A hash made at a lower cost verifies faster, which would tell that the
+            // email exists: one more verification at the configured cost evens it.
+            let _ = self
+                .hasher
+                .verify(password.to_string(), self.dummy_hash.clone())
+                .await;
+        }
         matches && fits && stored.is_some()
     }
 

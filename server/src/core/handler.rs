@@ -4,7 +4,7 @@
 //! A handler that matches its definition builds:
 //!
 //! ```
-//! use server::core::{Answer, Caller, Core, Handler, Request};
+//! use server::core::{Answer, Answered, Caller, Core, Handler, Request};
 //! use specs::{access, ApiError, Definition, Id, Kind, NoInput, Procedure};
 //!
 //! struct Ping;
@@ -28,8 +28,8 @@
 //!
 //! A protected handler that asks for no caller does not:
 //!
-//! ```compile_fail
-//! use server::core::{Answer, Core, Handler, Request};
+//! ```compile_fail,E0053
+//! use server::core::{Answer, Answered, Core, Handler, Request};
 //! use specs::{access, ApiError, Definition, Id, Kind, NoInput, Procedure};
 //!
 //! struct Ping;
@@ -52,7 +52,7 @@
 //!
 //! Nor does a procedure without a handler (the dispatch asks for one per procedure):
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use specs::{access, Definition, Id, Kind, NoInput, Procedure};
 //!
 //! struct Ping;

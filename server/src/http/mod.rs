@@ -3,12 +3,14 @@
 //! timeout), and the accept loop that serves any such service with hyper 1.x.
 
 mod cookies;
+mod cross_site;
 mod layers;
 mod rest;
 mod serve;
 mod trpc;
 
 pub use cookies::{credentials, parse_credentials, set_cookie};
+pub use cross_site::{origin_of, AllowedOrigins};
 pub use layers::{RequestId, RequestIdLayer, Timeout, TimeoutLayer};
 pub use serve::{serve, ClientAddr, Limits};
 
@@ -41,6 +43,10 @@ struct ApiInner {
     max_body_bytes: usize,
     /// Adds `Secure` to the session cookie.
     cookie_secure: bool,
+    /// Pages that may make mutations with the session cookie.
+    allowed_origins: AllowedOrigins,
+    /// The public URL is https: answers carry `Strict-Transport-Security`.
+    https: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<std::net::IpAddr>,
     hook: Option<Arc<dyn CallHook>>,
@@ -96,12 +102,17 @@ impl Api {
         let openapi_json =
             serde_json::to_vec(&specs::openapi_json()).expect("JSON value serializes");
         let cookie_secure = core.config().cookie_secure;
+        let public_url = &core.config().public_url;
+        let allowed_origins = AllowedOrigins::List(vec![origin_of(public_url)]);
+        let https = public_url.starts_with("https://");
         Api {
             inner: Arc::new(ApiInner {
                 core,
                 openapi_json: Bytes::from(openapi_json),
                 max_body_bytes: limits.max_body_bytes,
                 cookie_secure,
+                allowed_origins,
+                https,
                 trusted_proxies: Vec::new(),
                 hook: None,
             }),
@@ -111,6 +122,12 @@ impl Api {
     /// Trust `X-Forwarded-For` from these proxies (`--trusted-proxy`).
     pub fn with_trusted_proxies(self, proxies: Vec<std::net::IpAddr>) -> Api {
         self.changed(|inner| inner.trusted_proxies = proxies)
+    }
+
+    /// Pages that may make mutations with the session cookie (by default the
+    /// public URL's origin; the server's own host is always allowed).
+    pub fn with_allowed_origins(self, origins: AllowedOrigins) -> Api {
+        self.changed(|inner| inner.allowed_origins = origins)
     }
 
     /// Run `hook` before every procedure call.
@@ -148,10 +165,18 @@ where
         let inner = self.inner.clone();
         Box::pin(async move {
             let uri = request.uri().clone();
-            Ok(match uri.path().strip_prefix("/api/trpc/") {
+            let mut response = match uri.path().strip_prefix("/api/trpc/") {
                 Some(procedures) => trpc::handle(&inner, request, procedures).await,
                 None => rest::handle(&inner, request).await,
-            })
+            };
+            if inner.https {
+                // Served over https (the public URL says so): browsers keep to it.
+                response.headers_mut().insert(
+                    hyper::header::STRICT_TRANSPORT_SECURITY,
+                    hyper::header::HeaderValue::from_static("max-age=31536000"),
+                );
+            }
+            Ok(response)
         })
     }
 }

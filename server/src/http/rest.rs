@@ -2,6 +2,7 @@
 //! `POST /api/<mutation>` with a JSON body, plain JSON out.
 
 use super::cookies::{credentials, set_cookie};
+use super::cross_site;
 use super::{add_reply_headers, api_response, error_response, ApiInner, BoxError, HttpResponse};
 use crate::core::{Call, Reply};
 use bytes::Bytes;
@@ -42,21 +43,43 @@ where
     if let Some(forced) = api.before_call(procedure, request.headers()).await {
         return error_response(&forced);
     }
-    let credentials = credentials(request.headers());
-    let client = api.client_address(request.headers(), request.extensions());
-    let input = match (procedure.kind, procedure.input) {
-        (_, None) => None,
-        (Kind::Query, Some(schema)) => {
-            let pairs: Vec<(String, String)> =
-                form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
-                    .into_owned()
-                    .collect();
-            Some(schema.input_from_query(&pairs))
+    let (parts, body) = request.into_parts();
+    let credentials = credentials(&parts.headers);
+    let client = api.client_address(&parts.headers, &parts.extensions);
+    if procedure.kind == Kind::Mutation {
+        if let Some(refused) =
+            cross_site::refusal(&parts.headers, &credentials, &api.allowed_origins)
+        {
+            return error_response(&refused);
         }
-        (Kind::Mutation, Some(_)) => match read_json_object(request, api.max_body_bytes).await {
-            Ok(input) => Some(input),
-            Err(e) => return error_response(&e),
-        },
+    }
+    let input = match (procedure.kind, procedure.input) {
+        (Kind::Mutation, Some(_)) => {
+            let object = read_body(&parts.headers, body, api.max_body_bytes)
+                .await
+                .and_then(|bytes| json_object(&bytes));
+            match object {
+                Ok(input) => Some(input),
+                Err(e) => return error_response(&e),
+            }
+        }
+        (kind, schema) => {
+            // Read whatever body came, and drop it: an answer sent with the body
+            // unread ends in a reset that a proxy may deliver before the answer.
+            if let Err(e) = drain(body, api.max_body_bytes).await {
+                return error_response(&e);
+            }
+            match (kind, schema) {
+                (Kind::Query, Some(schema)) => {
+                    let pairs: Vec<(String, String)> =
+                        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                            .into_owned()
+                            .collect();
+                    Some(schema.input_from_query(&pairs))
+                }
+                _ => None,
+            }
+        }
     };
     let reply = api
         .core
@@ -84,27 +107,43 @@ pub(crate) fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
     response
 }
 
-/// Reads a mutation's body as Dokploy does: `Content-Type` must start with
-/// `application/json`; at most `limit` bytes; an empty body is `{}`; a JSON value
-/// that is not an object is spread into one (so it counts as `{}`).
-pub(crate) async fn read_json_object<B>(
-    request: Request<B>,
-    limit: usize,
-) -> Result<Value, ApiError>
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, limit).await?;
+/// A mutation's body as Dokploy reads it: an empty body is `{}`; a JSON value that is
+/// not an object is spread into one (so it counts as `{}`).
+fn json_object(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    match serde_json::from_slice::<Value>(&bytes) {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(object)) => Ok(Value::Object(object)),
         Ok(_) => Ok(Value::Object(Map::new())),
         Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),
     }
+}
+
+/// Reads and drops a body that no input is taken from, up to `limit` bytes.
+pub(crate) async fn drain<B>(body: B, limit: usize) -> Result<(), ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    collect(body, limit).await.map(drop)
+}
+
+/// At most `limit` bytes of `body`.
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, msg::BODY_TOO_LARGE)
 }
 
 /// Checks the content type in `headers`, then reads at most `limit` bytes of `body`.
@@ -117,24 +156,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match headers.get(hyper::header::CONTENT_TYPE) {
-        None => {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                msg::MISSING_CONTENT_TYPE,
-            ))
-        }
-        Some(value) => {
-            let text = String::from_utf8_lossy(value.as_bytes());
-            if !text.starts_with("application/json") {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    msg::unsupported_content_type(&text),
-                ));
-            }
-        }
-    }
-    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, msg::BODY_TOO_LARGE);
+    require_json(headers)?;
     let declared = headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -142,9 +164,20 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)),
+    collect(body, limit).await
+}
+
+/// `Content-Type` must start with `application/json` (415 otherwise).
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(hyper::header::CONTENT_TYPE) {
+        None => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            msg::MISSING_CONTENT_TYPE,
+        )),
+        Some(value) if value.as_bytes().starts_with(b"application/json") => Ok(()),
+        Some(value) => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            msg::unsupported_content_type(&String::from_utf8_lossy(value.as_bytes())),
+        )),
     }
 }

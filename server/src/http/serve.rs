@@ -7,10 +7,11 @@ use hyper::server::conn::http1;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -30,6 +31,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Open connections at once; one more is answered 429 and closed.
     pub max_connections: usize,
+    /// Open connections from one client address at once, so that one address cannot
+    /// take them all; one more is answered 429 and closed.
+    pub max_connections_per_address: usize,
+    /// Addresses held only to `max_connections`: reverse proxies, whose connections
+    /// carry many clients (the trusted proxies).
+    pub unlimited_addresses: Vec<IpAddr>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
     /// Whether answers carry a `date` header (the mock turns it off to be deterministic).
@@ -44,6 +51,8 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 128,
+            unlimited_addresses: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             date_header: true,
         }
@@ -70,6 +79,45 @@ pub(crate) async fn reject_over_limit(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
+/// Open connections per client address.
+#[derive(Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection of an address; counted until dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting
 /// and waits up to `limits.shutdown_grace` for connections to finish.
 pub async fn serve<S>(
@@ -88,10 +136,13 @@ pub async fn serve<S>(
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // A client (or proxy) that shuts its side after sending still gets its answer.
+        .half_close(true)
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .auto_date_header(limits.date_header);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -112,6 +163,16 @@ pub async fn serve<S>(
             tokio::spawn(reject_over_limit(stream));
             continue;
         };
+        let slot = if limits.unlimited_addresses.contains(&peer.ip()) {
+            None
+        } else {
+            let Some(slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
+                tracing::warn!("connection limit of one address reached");
+                tokio::spawn(reject_over_limit(stream));
+                continue;
+            };
+            Some(slot)
+        };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
@@ -124,7 +185,7 @@ pub async fn serve<S>(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
     drop(listener);

@@ -2,7 +2,8 @@
 //! superjson, batched (`?batch=1`) or not, over the same core as REST.
 
 use super::cookies::{credentials, set_cookie};
-use super::rest::read_body;
+use super::cross_site;
+use super::rest::{drain, read_body};
 use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
 use crate::core::Call;
 use bytes::Bytes;
@@ -67,15 +68,26 @@ where
     let headers = &parts.headers;
     let credentials = credentials(headers);
     let client = api.client_address(headers, &parts.extensions);
+    if kind == Kind::Mutation {
+        if let Some(refused) = cross_site::refusal(headers, &credentials, &api.allowed_origins) {
+            return whole_request_error(&refused);
+        }
+    }
 
     let raw_input = match kind {
-        Kind::Query => match param("input") {
-            None => None,
-            Some(text) => match serde_json::from_str::<Value>(text) {
-                Ok(value) => Some(value),
-                Err(_) => return whole_request_error(&parse_error()),
-            },
-        },
+        Kind::Query => {
+            // Whatever body came is read and dropped, as on REST.
+            if let Err(error) = drain(body, api.max_body_bytes).await {
+                return whole_request_error(&error);
+            }
+            match param("input") {
+                None => None,
+                Some(text) => match serde_json::from_str::<Value>(text) {
+                    Ok(value) => Some(value),
+                    Err(_) => return whole_request_error(&parse_error()),
+                },
+            }
+        }
         Kind::Mutation if declares_no_body(headers) => None,
         Kind::Mutation => match read_body(headers, body, api.max_body_bytes).await {
             Err(error) => return whole_request_error(&error),

@@ -1,0 +1,89 @@
+//! Answers that must reach the client through a proxy: a body the procedure takes no
+//! input from is read (and dropped) before answering, so the connection is not reset
+//! with bytes unread, and a client that half-closes its side after sending still
+//! gets its answer.
+
+mod common;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn request(path: &str, body_len: usize, close: bool) -> Vec<u8> {
+    let connection = if close { "close" } else { "keep-alive" };
+    let mut bytes = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {body_len}\r\nconnection: {connection}\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend(std::iter::repeat_n(b'a', body_len));
+    bytes
+}
+
+/// Reads until `count` answers have arrived (by their status lines) or the peer closes.
+async fn answers(stream: &mut TcpStream, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while String::from_utf8_lossy(&seen).matches("HTTP/1.1 ").count() < count {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await;
+        match read {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&seen)
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|answer| answer[..3].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_body_without_input_is_read_so_the_connection_lives_on() {
+    let h = Harness::start().await;
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    // auth.logout and auth.verifyToken take no input; 80 kB is under the body limit.
+    stream
+        .write_all(&request("/api/auth.logout", 80_000, false))
+        .await
+        .unwrap();
+    stream
+        .write_all(&request("/api/auth.verifyToken", 80_000, false))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /api/auth.get HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(answers(&mut stream, 3).await, ["401", "401", "401"]);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_even_without_input() {
+    let h = Harness::start().await;
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    stream
+        .write_all(&request("/api/auth.logout", 100_001, true))
+        .await
+        .unwrap();
+    assert_eq!(answers(&mut stream, 1).await, ["413"]);
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_sending_gets_its_answer() {
+    let h = Harness::start().await;
+    for n in 0..10 {
+        // A new email each time, so that throttling does not answer instead.
+        let body = format!(r#"{{"email":"nobody{n}@example.com","password":"password123"}}"#);
+        let login = format!(
+            "POST /api/auth.login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+        stream.write_all(login.as_bytes()).await.unwrap();
+        // As `nc -N` and some proxies do: nothing more will be sent. The answer takes
+        // a bcrypt verification, so the end of input arrives before it.
+        stream.shutdown().await.unwrap();
+        assert_eq!(answers(&mut stream, 1).await, ["400"]);
+    }
+}
