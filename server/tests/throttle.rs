@@ -97,22 +97,20 @@ async fn the_sixth_wrong_password_waits() {
         )
     );
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
-    // Even the right password waits: the account is closed for now …
+    // The owner, from another address, is not locked out by the guessing one …
     assert_eq!(
         login_from(addr, SOMEONE_ELSE, "admin@example.com", "password123")
             .await
             .status,
-        429
-    );
-    // … but another account from another address is not.
-    assert_eq!(
-        login_from(addr, SOMEONE_ELSE, "dev@example.com", "memberpass1")
-            .await
-            .status,
         200
     );
-
-    // Waits grow, then pass; a success starts the account again from zero.
+    // … which keeps waiting, even with the right password, and longer each time.
+    assert_eq!(
+        login_from(addr, ATTACKER, "admin@example.com", "password123")
+            .await
+            .status,
+        429
+    );
     clock.advance(1000);
     assert_eq!(
         login_from(addr, ATTACKER, "admin@example.com", "wrongpass1")
@@ -127,20 +125,43 @@ async fn the_sixth_wrong_password_waits() {
             .as_deref(),
         Some("2")
     );
+    // A success from an address starts that address again from zero.
     clock.advance(2000);
     assert_eq!(
-        login_from(addr, SOMEONE_ELSE, "admin@example.com", "password123")
+        login_from(addr, ATTACKER, "admin@example.com", "password123")
             .await
             .status,
         200
     );
     assert_eq!(
-        login_from(addr, SOMEONE_ELSE, "admin@example.com", "wrongpass1")
+        login_from(addr, ATTACKER, "admin@example.com", "wrongpass1")
             .await
             .status,
         400,
         "counted from zero"
     );
+}
+
+/// An attacker spread over many addresses meets the account's own budget.
+#[tokio::test]
+async fn guessing_spread_over_addresses_meets_the_accounts_budget() {
+    let (addr, _) = behind_proxy().await;
+    let mut admin = Client::new(addr);
+    admin
+        .post(
+            "/api/auth.createAdmin",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    // 100 failures from 50 addresses, two each: none of them waits yet …
+    for n in 0..100 {
+        let from = format!("198.51.100.{}", n / 2);
+        let r = login_from(addr, &from, "admin@example.com", "wrongpass1").await;
+        assert_eq!(r.status, 400, "failure {n} from {from}");
+    }
+    // … and then the account waits, from any address.
+    let r = login_from(addr, "203.0.113.200", "admin@example.com", "password123").await;
+    assert_eq!(r.status, 429);
 }
 
 #[tokio::test]

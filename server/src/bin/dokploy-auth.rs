@@ -115,9 +115,18 @@ struct ServeArgs {
     /// plain, starttls (port 587) or tls (port 465).
     #[arg(long, env = "SMTP_SECURITY", value_enum, default_value_t = SecurityArg::Starttls)]
     smtp_security: SecurityArg,
-    /// Failed logins or pins an account may have before waits begin (0: no throttling).
+    /// Failed logins or pins at one account from one client address before that
+    /// address waits (0: no throttling).
     #[arg(long, env = "DOKPLOY_AUTH_THROTTLE_ACCOUNT", default_value_t = 5)]
     throttle_free_per_account: u32,
+    /// Failed logins or pins at one account from all addresses together before
+    /// everyone waits (only guessing spread over many addresses reaches it).
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_THROTTLE_ACCOUNT_TOTAL",
+        default_value_t = 100
+    )]
+    throttle_free_per_account_total: u32,
     /// Failed guesses one client address may make before waits begin.
     #[arg(long, env = "DOKPLOY_AUTH_THROTTLE_ADDRESS", default_value_t = 20)]
     throttle_free_per_address: u32,
@@ -338,6 +347,7 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
     let (engine, store) = storage.open()?;
     let throttle = (args.throttle_free_per_account > 0).then(|| ThrottleLimits {
         free_per_account: args.throttle_free_per_account,
+        free_per_account_total: args.throttle_free_per_account_total,
         free_per_address: args.throttle_free_per_address,
         ..ThrottleLimits::default()
     });

@@ -5,7 +5,6 @@ use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{HashError, PasswordHasher, Random};
 use super::records::{keys, Account, Member, Read, SessionKind, Write};
 use super::sessions::CookieChange;
-use super::throttle::Subject;
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
@@ -295,8 +294,7 @@ impl Handler for Login {
         input: LoginInput,
         request: &Request<'_>,
     ) -> Answered<LoginOutput> {
-        let account = Subject::Account(input.email.to_lowercase());
-        let guesses = core.guesses(account, request.client);
+        let guesses = core.guesses(input.email.to_lowercase(), request.client);
         core.throttled(guesses, login(core, input)).await
     }
 }

@@ -259,9 +259,14 @@ use throttle::Subject;
 
 /// Throttling of guesses (passwords, pins, tokens), around the handlers that take one.
 impl Core {
-    /// What a password or pin guess counts against: the account and the address.
-    fn guesses(&self, account: Subject, client: Option<std::net::IpAddr>) -> Vec<Subject> {
-        let mut subjects = vec![account];
+    /// What a password or pin guess at `account` (a lowercased email or an id) counts
+    /// against: the account from this address, the account from everywhere, the
+    /// address.
+    fn guesses(&self, account: String, client: Option<std::net::IpAddr>) -> Vec<Subject> {
+        let mut subjects = vec![
+            Subject::AccountFrom(account.clone(), client),
+            Subject::Account(account),
+        ];
         subjects.extend(client.map(Subject::Address));
         subjects
     }
@@ -294,7 +299,12 @@ impl Core {
         let result = work.await;
         match &result {
             Ok(_) => {
-                for subject in subjects.iter().filter(|s| matches!(s, Subject::Account(_))) {
+                // The account from this address starts again; what other addresses
+                // failed still counts.
+                for subject in subjects
+                    .iter()
+                    .filter(|s| matches!(s, Subject::AccountFrom(..)))
+                {
                     throttle.succeeded(subject);
                 }
             }

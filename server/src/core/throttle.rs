@@ -1,5 +1,7 @@
-//! Throttling of guesses: failed logins and pins per account and per client address,
-//! guesses at invitation, reset and confirmation tokens per address. After a number
+//! Throttling of guesses: failed logins and pins per account from one client address,
+//! per account across all addresses (a budget for distributed guessing only, so that
+//! one attacking address cannot lock the owner out), and per client address; guesses
+//! at invitation, reset and confirmation tokens per address. After a number
 //! of free failures, each further one closes the door for an exponentially growing
 //! wait (answered 429 with `Retry-After`); a success resets the account's count.
 
@@ -10,8 +12,12 @@ use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleLimits {
-    /// Failed attempts an account may make before the next one must wait.
+    /// Failed attempts at one account from one client address before the next one
+    /// from that address must wait.
     pub free_per_account: u32,
+    /// Failed attempts at one account from all addresses together before every next
+    /// one must wait (higher: only guessing spread over many addresses reaches it).
+    pub free_per_account_total: u32,
     /// Failed attempts a client address may make before the next one must wait
     /// (higher: many people can share one address).
     pub free_per_address: u32,
@@ -27,6 +33,7 @@ impl Default for ThrottleLimits {
     fn default() -> Self {
         ThrottleLimits {
             free_per_account: 5,
+            free_per_account_total: 100,
             free_per_address: 20,
             first_wait_ms: 1_000,
             longest_wait_ms: 15 * 60_000,
@@ -38,7 +45,9 @@ impl Default for ThrottleLimits {
 /// What is counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Subject {
-    /// An account, by lowercased email or id.
+    /// An account (by lowercased email or id) from one client address.
+    AccountFrom(String, Option<IpAddr>),
+    /// An account from every address together.
     Account(String),
     /// A client address guessing passwords or pins.
     Address(IpAddr),
@@ -71,7 +80,8 @@ impl Throttle {
 
     fn free(&self, subject: &Subject) -> u32 {
         match subject {
-            Subject::Account(_) => self.limits.free_per_account,
+            Subject::AccountFrom(..) => self.limits.free_per_account,
+            Subject::Account(_) => self.limits.free_per_account_total,
             Subject::Address(_) | Subject::TokenGuesses(_) => self.limits.free_per_address,
         }
     }
@@ -116,7 +126,7 @@ impl Throttle {
         }
     }
 
-    /// A success: the account starts again from zero.
+    /// A success: the account from that address starts again from zero.
     pub fn succeeded(&self, account: &Subject) {
         self.counts
             .lock()
@@ -132,7 +142,7 @@ mod tests {
     #[test]
     fn waits_grow_after_the_free_failures() {
         let throttle = Throttle::new(ThrottleLimits::default());
-        let who = [Subject::Account("a@b.co".into())];
+        let who = [Subject::AccountFrom("a@b.co".into(), None)];
         for _ in 0..4 {
             throttle.failed(&who, 0);
         }
@@ -160,7 +170,39 @@ mod tests {
         throttle.failed(&who, 7000);
         assert!(throttle.check(&who, 7000).is_ok(), "a success starts again");
         assert!(throttle
-            .check(&[Subject::Account("other@b.co".into())], 0)
+            .check(&[Subject::AccountFrom("other@b.co".into(), None)], 0)
             .is_ok());
+    }
+
+    #[test]
+    fn one_address_cannot_close_an_account_for_the_others() {
+        let limits = ThrottleLimits {
+            free_per_account_total: 8,
+            ..ThrottleLimits::default()
+        };
+        let throttle = Throttle::new(limits);
+        let from = |n: u8| {
+            let address = Some(IpAddr::from([198, 51, 100, n]));
+            [
+                Subject::AccountFrom("a@b.co".into(), address),
+                Subject::Account("a@b.co".into()),
+            ]
+        };
+        for _ in 0..5 {
+            throttle.failed(&from(1), 0);
+        }
+        assert!(
+            throttle.check(&from(1), 0).is_err(),
+            "the guessing address waits"
+        );
+        assert!(
+            throttle.check(&from(2), 0).is_ok(),
+            "the owner elsewhere does not"
+        );
+        // Spread over addresses, the account's own budget runs out for everyone.
+        for n in 2..5 {
+            throttle.failed(&from(n), 0);
+        }
+        assert!(throttle.check(&from(9), 0).is_err());
     }
 }

@@ -3,7 +3,6 @@
 use super::handler::{Answer, Answered, Caller, Handler, Request};
 use super::records::{Account, Read, SessionKind, Write};
 use super::sessions::CookieChange;
-use super::throttle::Subject;
 use super::{Core, Ports};
 use crate::crypto;
 use specs::messages as msg;
@@ -174,7 +173,7 @@ impl Handler for VerifyLogin2FA {
         input: VerifyLogin2FAInput,
         request: &Request<'_>,
     ) -> Answered<bool> {
-        let guesses = core.guesses(Subject::Account(input.id.clone()), request.client);
+        let guesses = core.guesses(input.id.clone(), request.client);
         let id = core
             .throttled(guesses, async {
                 core.two_factor.finish_login(core, &input)
