@@ -139,6 +139,7 @@ impl MockState {
         let seed = seed.unwrap_or_else(|| self.seed());
         self.seed.store(seed, Ordering::SeqCst);
         self.store.clear();
+        self.core.forget_throttle_counts();
         self.clock.set(START_MS);
         self.random.reseed(seed);
         self.outbox.clear();

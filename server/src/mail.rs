@@ -63,6 +63,21 @@ impl SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
+    fn send_later(&self, make: BoxFuture<'static, Option<Mail>>) -> BoxFuture<'_, ()> {
+        let mailer = SmtpMailer {
+            transport: self.transport.clone(),
+            from: self.from.clone(),
+        };
+        tokio::spawn(async move {
+            if let Some(mail) = make.await {
+                if let Err(error) = mailer.send(mail).await {
+                    tracing::warn!(%error, "email not sent");
+                }
+            }
+        });
+        Box::pin(std::future::ready(()))
+    }
+
     fn send(&self, mail: Mail) -> BoxFuture<'static, Result<(), MailError>> {
         let message = mail
             .to

@@ -114,6 +114,11 @@ async fn confirmation_and_reset_by_real_email() {
         )
         .await;
     assert_eq!(r.status, 200);
+    // The reset mail goes after the answer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sink.messages().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let message = sink.messages()[1].clone();
     assert!(
         message.contains("Subject: Reset your password"),

@@ -162,14 +162,32 @@ impl Ctx {
     }
 
     /// The token after `marker` in the newest email the target sent.
+    /// The token of the last email sent with `marker` before it. Waits up to 5 s for
+    /// one: a mail may go after the answer (the reset mail does).
     async fn email_token(&self, marker: &str) -> Result<String, String> {
-        let emails = self
-            .target
-            .emails()
-            .await
-            .ok_or("the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port})")?;
-        crate::smtp::token_after(&emails, marker)
-            .ok_or_else(|| format!("no email with {marker}<token> among {} sent", emails.len()))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let emails = self
+                .target
+                .emails()
+                .await
+                .ok_or("the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port})")?;
+            if let Some(token) = crate::smtp::token_after(&emails, marker) {
+                return Ok(token);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "no email with {marker}<token> among {} sent",
+                    emails.len()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many emails the target has sent (0 when the suite cannot read them).
+    async fn emails_sent(&self) -> usize {
+        self.target.emails().await.map_or(0, |e| e.len())
     }
 
     /// A cloud admin who signed up, confirmed and logged in (by cookie).

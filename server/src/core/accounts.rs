@@ -216,9 +216,11 @@ impl Handler for CreateAdmin {
         core: &Core,
         _: (),
         input: CreateAdminInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<bool> {
         if let Some(cloud) = &core.cloud {
+            // Each sign-up sends a mail and tells whether an email is in use.
+            core.count_mail_request(request)?;
             return cloud.sign_up(&core.accounts, input).await;
         }
         let admin_exists = || ApiError::bad_request(msg::ADMIN_EXISTS);

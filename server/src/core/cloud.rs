@@ -76,7 +76,12 @@ fn mail_unavailable() -> ApiError {
     ApiError::new(ErrorCode::InternalServerError, msg::MAIL_UNAVAILABLE)
 }
 
-/// Cloud mode's service: exists only in cloud mode (chosen at start).
+/// At most one mail of each kind to an account in this long.
+const MAIL_COOLDOWN_MS: i64 = 5 * 60 * 1000;
+
+/// Cloud mode's service: exists only in cloud mode (chosen at start). Cheap to
+/// clone, for work done after the answer.
+#[derive(Clone)]
 pub(crate) struct Cloud {
     ports: Ports,
     mailer: Arc<dyn Mailer>,
@@ -99,6 +104,32 @@ impl Cloud {
             public_url,
         }
     }
+
+    /// Whether a token of `purpose` was issued to `account` in the last minutes (its
+    /// mail went then): no second mail yet, so nobody can flood a mailbox.
+    fn recently_mailed(&self, account: &Account, purpose: Purpose) -> bool {
+        let mut account = account.clone();
+        let (_, expires_at) = purpose.slot(&mut account);
+        let issued_at = expires_at.map(|at| at - purpose.lifetime());
+        issued_at.is_some_and(|at| self.ports.now() - at < MAIL_COOLDOWN_MS)
+    }
+
+    /// Withdraws the token of `purpose` that `token` is (its mail was not delivered).
+    fn withdraw_token(&self, account_id: &str, purpose: Purpose, token: &str) {
+        let digest = crypto::digest(token);
+        let withdrawn = self.ports.transaction(|tx| {
+            if let Some(mut account) = tx.account(account_id)? {
+                if Self::consume_token(tx, &mut account, purpose, &digest)? {
+                    tx.put_account(&account, None)?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = withdrawn {
+            tracing::warn!(%error, "an undelivered token was not withdrawn");
+        }
+    }
+
     /// Issues a new token for `purpose` (replacing any previous one) and returns it.
     fn issue_token(&self, account_id: &str, purpose: Purpose) -> Result<String, ApiError> {
         let token = crypto::new_token(self.ports.random());
@@ -166,20 +197,53 @@ impl Cloud {
         )
     }
 
-    /// Issues a new token for `purpose` and emails its link to the account.
-    async fn email_token(&self, account: &Account, purpose: Purpose) -> Result<(), ApiError> {
-        let token = self.issue_token(&account.id, purpose)?;
+    /// The mail that sends a token's link.
+    fn token_mail(&self, account: &Account, purpose: Purpose, token: &str) -> Mail {
         let (page, subject, greeting, instruction) = purpose.email();
-        let link = self.link(page, &token);
-        self.send(Mail {
+        let link = self.link(page, token);
+        Mail {
             to: account.email.clone(),
             subject: subject.to_string(),
             text: format!("{greeting}\n\n{instruction}\n{link}\n"),
             html: format!(
                 "<p>{greeting}</p><p>{instruction}</p><p><a href=\"{link}\">{link}</a></p>"
             ),
-        })
-        .await
+        }
+    }
+
+    /// Issues a new confirmation token and emails its link before answering (a
+    /// failed delivery is answered, and can be retried by logging in), unless a mail
+    /// went to the address in the last minutes.
+    async fn email_confirmation(&self, account: &Account) -> Result<(), ApiError> {
+        if self.recently_mailed(account, Purpose::Confirmation) {
+            return Ok(());
+        }
+        let token = self.issue_token(&account.id, Purpose::Confirmation)?;
+        let sent = self
+            .send(self.token_mail(account, Purpose::Confirmation, &token))
+            .await;
+        if sent.is_err() {
+            // Not delivered: the next login may send another at once.
+            self.withdraw_token(&account.id, Purpose::Confirmation, &token);
+        }
+        sent
+    }
+
+    /// The reset mail for `email`, made after the answer: `None` when no account
+    /// has it, a mail went there in the last minutes, or the token cannot be
+    /// stored (logged).
+    async fn reset_mail(self, email: String) -> Option<Mail> {
+        let account = self.ports.store().account_by_email(&email).ok()??;
+        if self.recently_mailed(&account, Purpose::Reset) {
+            return None;
+        }
+        let token = self.issue_token(&account.id, Purpose::Reset).ok()?;
+        // Durable before the link goes out.
+        if let Err(error) = self.ports.store().flush().await {
+            tracing::warn!(%error, "a reset token was not stored; no mail");
+            return None;
+        }
+        Some(self.token_mail(&account, Purpose::Reset, &token))
     }
 
     /// Cloud `auth.createAdmin`: an unconfirmed admin and a confirmation email.
@@ -207,14 +271,14 @@ impl Cloud {
         })?;
         self.notifier
             .admin_signed_up(&account.email, account.created_at);
-        self.email_token(&account, Purpose::Confirmation).await?;
+        self.email_confirmation(&account).await?;
         Ok(Answer::json(&true))
     }
 
     /// `auth.login` on an unconfirmed account: a new confirmation email, and the
     /// error to answer.
     pub(crate) async fn resend_confirmation(&self, account: &Account) -> ApiError {
-        match self.email_token(account, Purpose::Confirmation).await {
+        match self.email_confirmation(account).await {
             Ok(()) => ApiError::bad_request(msg::EMAIL_NOT_CONFIRMED),
             Err(e) => e,
         }
@@ -262,13 +326,18 @@ impl Handler for ConfirmEmail {
 }
 
 impl Handler for SendResetPasswordEmail {
-    async fn handle(core: &Core, _: (), input: EmailInput, _: &Request<'_>) -> Answered<NoOutput> {
+    async fn handle(
+        core: &Core,
+        _: (),
+        input: EmailInput,
+        request: &Request<'_>,
+    ) -> Answered<NoOutput> {
         let cloud = core.cloud()?;
-        // An unknown email gets the same answer and no email.
-        let store = cloud.ports.store();
-        if let Some(account) = store.account_by_email(&input.email.to_lowercase())? {
-            cloud.email_token(&account, Purpose::Reset).await?;
-        }
+        core.count_mail_request(request)?;
+        // Everything that depends on whether the email is known happens after the
+        // answer, which is the same, as soon, for every email.
+        let work = cloud.clone().reset_mail(input.email.to_lowercase());
+        cloud.mailer.send_later(Box::pin(work)).await;
         Ok(Answer::nothing())
     }
 }

@@ -203,6 +203,13 @@ impl Core {
         &self.config
     }
 
+    /// Forgets every count of failed guesses and requests (the mock's reset).
+    pub fn forget_throttle_counts(&self) {
+        if let Some(throttle) = &self.throttle {
+            throttle.clear();
+        }
+    }
+
     /// Answers one call: authenticates, checks access, validates the input, runs the
     /// procedure, and makes a mutation's writes durable before answering.
     pub async fn call(&self, call: Call) -> Reply {
@@ -269,6 +276,18 @@ impl Core {
         ];
         subjects.extend(client.map(Subject::Address));
         subjects
+    }
+
+    /// Counts a request that makes a mail (sign-up, reset) against its address:
+    /// 429 past the address's free number, so that nobody floods mailboxes.
+    fn count_mail_request(&self, request: &Request<'_>) -> Result<(), ApiError> {
+        let (Some(throttle), Some(client)) = (&self.throttle, request.client) else {
+            return Ok(());
+        };
+        let subject = [Subject::MailRequests(client)];
+        throttle.check(&subject, self.ports.now())?;
+        throttle.failed(&subject, self.ports.now());
+        Ok(())
     }
 
     /// Runs `work`, a guess at an emailed or invitation token, throttled per address.

@@ -104,7 +104,22 @@ pub struct Mail {
 pub struct MailError(pub String);
 
 pub trait Mailer: Send + Sync + 'static {
+    /// Sends `mail` before the answer: a failure can be answered.
     fn send(&self, mail: Mail) -> BoxFuture<'static, Result<(), MailError>>;
+
+    /// Runs `make` and sends the mail it makes, if any, where the mailer can after the
+    /// answer (the SMTP mailer on its own task), so that the answer tells nothing of
+    /// whether a mail went. Failures are logged. By default at once, as an outbox
+    /// wants, so that what was sent is known when the answer is.
+    fn send_later(&self, make: BoxFuture<'static, Option<Mail>>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(mail) = make.await {
+                if let Err(error) = self.send(mail).await {
+                    tracing::warn!(%error, "email not sent");
+                }
+            }
+        })
+    }
 }
 
 /// A mailer for self-hosted mode, which sends no email.

@@ -53,6 +53,8 @@ pub(crate) enum Subject {
     Address(IpAddr),
     /// A client address guessing tokens (invitation, reset, confirmation).
     TokenGuesses(IpAddr),
+    /// A client address asking for mails (sign-up, reset): every request counts.
+    MailRequests(IpAddr),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,7 +84,9 @@ impl Throttle {
         match subject {
             Subject::AccountFrom(..) => self.limits.free_per_account,
             Subject::Account(_) => self.limits.free_per_account_total,
-            Subject::Address(_) | Subject::TokenGuesses(_) => self.limits.free_per_address,
+            Subject::Address(_) | Subject::TokenGuesses(_) | Subject::MailRequests(_) => {
+                self.limits.free_per_address
+            }
         }
     }
 
@@ -124,6 +128,14 @@ impl Throttle {
                 count.closed_until = now + wait;
             }
         }
+    }
+
+    /// Forgets every count.
+    pub fn clear(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// A success: the account from that address starts again from zero.
