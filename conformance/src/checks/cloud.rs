@@ -224,5 +224,44 @@ pub(super) fn checks() -> Vec<Check> {
                 expect_error(&r, "NOT_FOUND", msg::TOKEN_EXPIRED)
             }
         ),
+        check!(
+            "admin.createUserInvitation",
+            "cloud: another admin's email answered as if invited, nothing made (difference 25)",
+            cloud,
+            |ctx| {
+                let mut first = ctx.confirmed_cloud_admin().await?;
+                let other = r#"{"email":"second@example.com","password":"password123"}"#;
+                let mut second = ctx.confirmed_cloud_admin_as(other).await?;
+                let invite = |email: &str| json!({ "email": email }).to_string();
+                let r = second
+                    .post("/api/admin.createUserInvitation", &invite(ADMIN_EMAIL))
+                    .await;
+                expect(&r, 200, "")?;
+                expect(&second.get("/api/user.all").await, 200, "[]")
+                    .map_err(|e| format!("an invitation was made: {e}"))?;
+                // Within the admin's own organisation the refusal stays.
+                let r = first
+                    .post("/api/admin.createUserInvitation", &invite(ADMIN_EMAIL))
+                    .await;
+                expect_error(&r, "BAD_REQUEST", msg::INVITATION_DUPLICATE)?;
+                expect(
+                    &first
+                        .post(
+                            "/api/admin.createUserInvitation",
+                            &invite("dev@example.com"),
+                        )
+                        .await,
+                    200,
+                    "",
+                )?;
+                let r = first
+                    .post(
+                        "/api/admin.createUserInvitation",
+                        &invite("dev@example.com"),
+                    )
+                    .await;
+                expect_error(&r, "BAD_REQUEST", msg::INVITATION_DUPLICATE)
+            }
+        ),
     ]
 }

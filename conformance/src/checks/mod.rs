@@ -192,8 +192,17 @@ impl Ctx {
 
     /// A cloud admin who signed up, confirmed and logged in (by cookie).
     async fn confirmed_cloud_admin(&self) -> Result<Client, String> {
+        self.confirmed_cloud_admin_as(ADMIN).await
+    }
+
+    /// A cloud admin who signed up with `credentials` (a JSON body), confirmed and
+    /// logged in (by cookie).
+    async fn confirmed_cloud_admin_as(&self, credentials: &str) -> Result<Client, String> {
         expect(
-            &self.client().post("/api/auth.createAdmin", ADMIN).await,
+            &self
+                .client()
+                .post("/api/auth.createAdmin", credentials)
+                .await,
             200,
             "true",
         )?;
@@ -205,7 +214,7 @@ impl Ctx {
             "true",
         )?;
         let mut admin = self.client();
-        expect_status(&admin.post("/api/auth.login", ADMIN).await, 200)?;
+        expect_status(&admin.post("/api/auth.login", credentials).await, 200)?;
         Ok(admin)
     }
 

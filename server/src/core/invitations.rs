@@ -69,8 +69,16 @@ impl Handler for CreateUserInvitation {
             .clone()
             .ok_or_else(|| super::internal("an admin account without an admin id"))?;
         let email = input.email.to_lowercase();
-        if ports.store().account_by_email(&email)?.is_some() {
-            return Err(duplicate());
+        if let Some(existing) = ports.store().account_by_email(&email)? {
+            let ours = existing.id == admin.account().id
+                || core.invitations.membership(&existing, &admin)?.is_some();
+            // An email registered with another admin (cloud mode) is answered as if
+            // invited, and nothing is made: the refusal would tell that it exists.
+            return if ours {
+                Err(duplicate())
+            } else {
+                Ok(Answer::nothing())
+            };
         }
         let random = ports.random();
         let mut account = core.accounts.new_account(&email, Role::User, None);
