@@ -97,17 +97,7 @@ async fn connections_over_the_limit_are_answered_429() {
         ..Limits::default()
     };
     let h = Harness::start_with(Default::default(), limits).await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut s = TcpStream::connect(h.addr()).await.unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 12];
-        s.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"HTTP/1.1 200");
-        held.push(s);
-    }
+    let mut held = hold_connections(3, "127.0.0.1", h.addr()).await;
     let mut extra = TcpStream::connect(h.addr()).await.unwrap();
     let answer = read_all(&mut extra, Duration::from_secs(3)).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
@@ -208,6 +198,22 @@ async fn a_request_that_takes_too_long_is_answered_408() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// `n` connections from `from` to `to`, each answered once and kept open.
+async fn hold_connections(n: usize, from: &str, to: std::net::SocketAddr) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut s = connect_from(from, to).await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    held
+}
+
 /// A connection from `from` (an address of the loopback range) to `to`.
 async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -222,17 +228,7 @@ async fn one_address_cannot_take_every_connection() {
         ..Limits::default()
     };
     let h = Harness::start_with(Default::default(), limits).await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut s = connect_from("127.0.0.1", h.addr()).await;
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 12];
-        s.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"HTTP/1.1 200");
-        held.push(s);
-    }
+    let _held = hold_connections(3, "127.0.0.1", h.addr()).await;
     let mut extra = connect_from("127.0.0.1", h.addr()).await;
     let answer = read_all(&mut extra, Duration::from_secs(3)).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
@@ -254,15 +250,5 @@ async fn a_trusted_proxy_is_held_only_to_the_global_limit() {
         ..Limits::default()
     };
     let h = Harness::start_with(Default::default(), limits).await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut s = connect_from("127.0.0.1", h.addr()).await;
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 12];
-        s.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"HTTP/1.1 200");
-        held.push(s);
-    }
+    let _held = hold_connections(3, "127.0.0.1", h.addr()).await;
 }

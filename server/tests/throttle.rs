@@ -47,19 +47,26 @@ async fn login_from(addr: SocketAddr, from: &str, email: &str, password: &str) -
     .await
 }
 
+/// The admin `admin@example.com` (password `password123`), logged in.
+async fn create_admin(addr: SocketAddr) -> Client {
+    let mut admin = Client::new(addr);
+    let r = admin
+        .post(
+            "/api/auth.createAdmin",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    admin
+}
+
 const ATTACKER: &str = "198.51.100.7";
 const SOMEONE_ELSE: &str = "203.0.113.9";
 
 #[tokio::test]
 async fn the_sixth_wrong_password_waits() {
     let (addr, clock) = behind_proxy().await;
-    let mut admin = Client::new(addr);
-    admin
-        .post(
-            "/api/auth.createAdmin",
-            r#"{"email":"admin@example.com","password":"password123"}"#,
-        )
-        .await;
+    let mut admin = create_admin(addr).await;
     admin
         .post(
             "/api/admin.createUserInvitation",
@@ -146,13 +153,7 @@ async fn the_sixth_wrong_password_waits() {
 #[tokio::test]
 async fn guessing_spread_over_addresses_meets_the_accounts_budget() {
     let (addr, _) = behind_proxy().await;
-    let mut admin = Client::new(addr);
-    admin
-        .post(
-            "/api/auth.createAdmin",
-            r#"{"email":"admin@example.com","password":"password123"}"#,
-        )
-        .await;
+    create_admin(addr).await;
     // 100 failures from 50 addresses, two each: none of them waits yet …
     for n in 0..100 {
         let from = format!("198.51.100.{}", n / 2);

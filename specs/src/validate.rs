@@ -201,27 +201,14 @@ impl Serialize for Issue {
                 map.serialize_entry("path", path)?;
                 map.end()
             }
-            Issue::TooSmall { minimum, path } => {
-                let mut map = serializer.serialize_map(Some(7))?;
-                map.serialize_entry("code", "too_small")?;
-                map.serialize_entry("minimum", minimum)?;
-                map.serialize_entry("type", "string")?;
-                map.serialize_entry("inclusive", &true)?;
-                map.serialize_entry("exact", &false)?;
-                map.serialize_entry("message", &message)?;
-                map.serialize_entry("path", path)?;
-                map.end()
-            }
+            Issue::TooSmall { minimum, path } => length_issue(
+                serializer,
+                ("too_small", "minimum", *minimum),
+                &message,
+                path,
+            ),
             Issue::TooBig { maximum, path } => {
-                let mut map = serializer.serialize_map(Some(7))?;
-                map.serialize_entry("code", "too_big")?;
-                map.serialize_entry("maximum", maximum)?;
-                map.serialize_entry("type", "string")?;
-                map.serialize_entry("inclusive", &true)?;
-                map.serialize_entry("exact", &false)?;
-                map.serialize_entry("message", &message)?;
-                map.serialize_entry("path", path)?;
-                map.end()
+                length_issue(serializer, ("too_big", "maximum", *maximum), &message, path)
             }
             Issue::Custom { path, .. } => {
                 let mut map = serializer.serialize_map(Some(3))?;
@@ -245,6 +232,24 @@ impl Serialize for Issue {
             }
         }
     }
+}
+
+/// A string length issue: `(code, bound's key, bound)`, then zod's other keys.
+fn length_issue<S: Serializer>(
+    serializer: S,
+    (code, bound_key, bound): (&str, &str, usize),
+    message: &str,
+    path: &[String],
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(7))?;
+    map.serialize_entry("code", code)?;
+    map.serialize_entry(bound_key, &bound)?;
+    map.serialize_entry("type", "string")?;
+    map.serialize_entry("inclusive", &true)?;
+    map.serialize_entry("exact", &false)?;
+    map.serialize_entry("message", message)?;
+    map.serialize_entry("path", path)?;
+    map.end()
 }
 
 fn join_enum(options: &[&str]) -> String {

@@ -9,14 +9,11 @@ pub(super) fn checks() -> Vec<Check> {
             "404 in self-hosted mode",
             stateless_self_hosted,
             |ctx| {
-                let r = ctx
-                    .client()
-                    .post(
-                        "/api/auth.sendResetPasswordEmail",
-                        r#"{"email":"a@example.com"}"#,
-                    )
-                    .await;
-                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+                ctx.cloud_only(
+                    "auth.sendResetPasswordEmail",
+                    r#"{"email":"a@example.com"}"#,
+                )
+                .await
             }
         ),
         check!(
@@ -24,14 +21,8 @@ pub(super) fn checks() -> Vec<Check> {
             "404 in self-hosted mode",
             stateless_self_hosted,
             |ctx| {
-                let r = ctx
-                    .client()
-                    .post(
-                        "/api/auth.resetPassword",
-                        r#"{"resetPasswordToken":"x","password":"password123"}"#,
-                    )
-                    .await;
-                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+                let body = r#"{"resetPasswordToken":"x","password":"password123"}"#;
+                ctx.cloud_only("auth.resetPassword", body).await
             }
         ),
         check!(
@@ -39,11 +30,8 @@ pub(super) fn checks() -> Vec<Check> {
             "404 in self-hosted mode",
             stateless_self_hosted,
             |ctx| {
-                let r = ctx
-                    .client()
-                    .post("/api/auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
-                    .await;
-                expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+                ctx.cloud_only("auth.confirmEmail", r#"{"confirmationToken":"x"}"#)
+                    .await
             }
         ),
         check!(

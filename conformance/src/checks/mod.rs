@@ -185,6 +185,12 @@ impl Ctx {
         }
     }
 
+    /// `procedure` with `body` answers self-hosted mode's 404.
+    async fn cloud_only(&self, procedure: &str, body: &str) -> Outcome {
+        let r = self.client().post(&format!("/api/{procedure}"), body).await;
+        expect_error(&r, "NOT_FOUND", msg::CLOUD_ONLY)
+    }
+
     /// How many emails the target has sent (0 when the suite cannot read them).
     async fn emails_sent(&self) -> usize {
         self.target.emails().await.map_or(0, |e| e.len())
