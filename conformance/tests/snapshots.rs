@@ -269,6 +269,20 @@ async fn exemplars(target: &dyn Target, transport: Transport) -> Vec<(String, Re
             .await,
     );
     add(
+        "auth.listSessions--success",
+        admin.get("/api/auth.listSessions").await,
+    );
+    add(
+        "auth.endSession--not-found",
+        admin
+            .post("/api/auth.endSession", r#"{"handle":"nothing"}"#)
+            .await,
+    );
+    add(
+        "auth.endOtherSessions--success",
+        admin.post_empty("/api/auth.endOtherSessions").await,
+    );
+    add(
         "auth.logout--token",
         admin
             .with_bearer(&token)
@@ -338,6 +352,9 @@ fn assert_snapshots(target: &dyn Target, runtime: &tokio::runtime::Runtime) {
         ".userId",
         ".adminId",
         ".expirationDate",
+        ".handle",
+        ".lastUsedAt",
+        ".expiresAt",
     ] {
         for scope in scopes {
             settings.add_redaction(&format!("{scope}{selector}"), volatile());

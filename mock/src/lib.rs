@@ -489,8 +489,10 @@ impl MockServer {
     /// The state, for what the methods above do not cover.
     ///
     /// ```
+    /// use server::core::ports::Store;
     /// let mock = mock::MockServer::builder().start_blocking();
-    /// assert!(mock.state().store.is_empty());
+    /// let accounts = mock.state().store.scan_prefix(b"account/").unwrap();
+    /// assert!(accounts.is_empty());
     /// ```
     pub fn state(&self) -> &Arc<MockState> {
         &self.state

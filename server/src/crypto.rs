@@ -39,6 +39,12 @@ pub fn digest(secret: &str) -> String {
     HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
 }
 
+/// The opaque handle that names a session to its owner (`auth.listSessions`): a
+/// digest of its digest, so it neither is nor leads to anything stored.
+pub(crate) fn session_handle(session_digest: &str) -> String {
+    digest(&format!("session-handle/{session_digest}"))[..32].to_string()
+}
+
 /// Constant-time equality for secrets.
 pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

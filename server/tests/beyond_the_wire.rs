@@ -68,6 +68,7 @@ async fn a_weak_hash_is_strengthened_at_login() {
         input: Some(input),
         credentials: Default::default(),
         client: None,
+        user_agent: None,
     };
     let admin = json!({"email": "admin@example.com", "password": "password123"});
     // An account hashed at cost 4, as by an older configuration …
@@ -167,6 +168,7 @@ async fn a_weak_hash_costs_a_login_as_much_as_an_unknown_email() {
         input: Some(json!({"email": email, "password": "wrongpass1"})),
         credentials: Default::default(),
         client: None,
+        user_agent: None,
     };
     let old = core_with(hasher(4)).await.unwrap();
     let mut admin = call("auth.createAdmin", "admin@example.com");

@@ -106,6 +106,7 @@ async fn the_reset_answer_does_not_wait_for_the_mail() {
         input: Some(serde_json::json!({ "email": email })),
         credentials: Default::default(),
         client: None,
+        user_agent: None,
     };
     for email in ["owner@example.com", "nobody@example.com"] {
         let asked = std::time::Instant::now();

@@ -193,6 +193,7 @@ pub mod messages {
     pub const PASSWORD_TOO_LONG: &str = "Password must be at most 72 bytes";
     pub const TOO_MANY_ATTEMPTS: &str = "Too many failed attempts, try again later";
     pub const MAIL_UNAVAILABLE: &str = "The email could not be sent, please try again later";
+    pub const SESSION_NOT_FOUND: &str = "Session not found";
     /// A mutation made with the session cookie from another site (difference 22).
     pub const CROSS_SITE: &str = "Cross-site request refused";
 

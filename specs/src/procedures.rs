@@ -157,6 +157,12 @@ pub mod schemas {
     pub static REMOVE_USER: ObjectSchema = ObjectSchema {
         fields: &[Field::required("authId", NON_EMPTY)],
     };
+    pub static END_SESSION: ObjectSchema = ObjectSchema {
+        fields: &[Field::required("handle", NON_EMPTY)],
+    };
+    pub static END_MEMBER_SESSIONS: ObjectSchema = ObjectSchema {
+        fields: &[Field::required("authId", NON_EMPTY)],
+    };
 }
 
 /// Who may call a procedure, as a type, so that a handler's signature can require
@@ -187,7 +193,7 @@ pub mod access {
 }
 
 /// A procedure's input when it takes none (whatever is sent is ignored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct NoInput;
 
 /// A procedure's output when it answers an empty 200 (`admin.createUserInvitation`,
@@ -203,7 +209,7 @@ pub trait Definition: Send + Sync + 'static {
     /// Name, kind, access and input schema, as the table lists them.
     const PROCEDURE: Procedure;
     /// The validated input (`NoInput` for none).
-    type Input: serde::de::DeserializeOwned + Send + 'static;
+    type Input: serde::de::DeserializeOwned + serde::Serialize + Send + 'static;
     /// The output on success (`NoOutput` for an empty answer).
     type Output: 'static;
     /// Who may call it: `access::Public`, `access::Protected` or `access::Admin`.
@@ -343,6 +349,16 @@ procedures! {
         (RemoveUserInput = schemas::REMOVE_USER) => NoOutput;
     /// `user.all`: the admin's members.
     All = "user.all", Query, Admin, () => Vec<MemberView>;
+    /// `auth.listSessions` (beyond Dokploy): the caller's sessions.
+    ListSessions = "auth.listSessions", Query, Protected, () => Vec<SessionView>;
+    /// `auth.endSession` (beyond Dokploy): ends one of the caller's sessions.
+    EndSession = "auth.endSession", Mutation, Protected,
+        (HandleInput = schemas::END_SESSION) => bool;
+    /// `auth.endOtherSessions` (beyond Dokploy): "log out my other devices"; how many.
+    EndOtherSessions = "auth.endOtherSessions", Mutation, Protected, () => u64;
+    /// `admin.endMemberSessions` (beyond Dokploy): ends every session of a member.
+    EndMemberSessions = "admin.endMemberSessions", Mutation, Admin,
+        (RemoveUserInput = schemas::END_MEMBER_SESSIONS) => u64;
 }
 
 /// The procedure with this exact (case-sensitive) name.

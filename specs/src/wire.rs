@@ -136,6 +136,12 @@ pub struct RemoveUserInput {
     pub auth_id: String,
 }
 
+/// `auth.endSession`: a handle from `auth.listSessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandleInput {
+    pub handle: String,
+}
+
 // ---------- outputs ----------
 
 /// The `auth` record as the contract shows it: never the password hash; `secret`,
@@ -172,6 +178,33 @@ pub struct LoginOutput {
 pub struct TwoFactorSecret {
     pub qr_code_url: String,
     pub secret: String,
+}
+
+/// What kind of session: a browser's cookie or an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SessionKindView {
+    Cookie,
+    ApiToken,
+}
+
+/// One of the caller's sessions (`auth.listSessions`): never its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// Opaque; names the session to `auth.endSession`.
+    pub handle: String,
+    pub kind: SessionKindView,
+    pub created_at: String,
+    /// The last request it authenticated (as this instance saw it), or when it was
+    /// made or extended.
+    pub last_used_at: String,
+    pub expires_at: String,
+    /// The client address and `User-Agent` when it was made (`null` if not known).
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session this request came with.
+    pub current: bool,
 }
 
 /// A member's permissions; all false for a new invitation.

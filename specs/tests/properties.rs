@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use specs::validate::Type;
-use specs::wire::*;
+
 use specs::{ObjectSchema, PROCEDURES};
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
@@ -68,25 +68,18 @@ fn object_for(schema: &'static ObjectSchema) -> BoxedStrategy<Value> {
 }
 
 /// Through the procedure's wire type and back to JSON.
-fn round_trip(name: &str, value: Value) -> Value {
-    fn via<T: serde::de::DeserializeOwned + serde::Serialize>(v: Value) -> Value {
-        serde_json::to_value(serde_json::from_value::<T>(v).expect("converts")).unwrap()
+fn round_trip(procedure: &specs::Procedure, value: Value) -> Value {
+    fn via<P: specs::Definition>(v: Value) -> Value {
+        serde_json::to_value(serde_json::from_value::<P::Input>(v).expect("converts")).unwrap()
     }
-    match name {
-        "auth.createAdmin" => via::<CreateAdminInput>(value),
-        "auth.createUser" => via::<CreateUserInput>(value),
-        "auth.login" => via::<LoginInput>(value),
-        "auth.update" => via::<UpdateAuthInput>(value),
-        "auth.one" => via::<IdInput>(value),
-        "auth.verify2FASetup" => via::<Verify2FASetupInput>(value),
-        "auth.verifyLogin2FA" => via::<VerifyLogin2FAInput>(value),
-        "auth.sendResetPasswordEmail" | "admin.createUserInvitation" => via::<EmailInput>(value),
-        "auth.resetPassword" => via::<ResetPasswordInput>(value),
-        "auth.confirmEmail" => via::<ConfirmEmailInput>(value),
-        "admin.getUserByToken" => via::<TokenInput>(value),
-        "admin.removeUser" => via::<RemoveUserInput>(value),
-        other => panic!("no wire type for {other}"),
+    macro_rules! by_id {
+        ($id:expr, $value:expr, [$($name:ident),*]) => {
+            match $id {
+                $(specs::Id::$name => via::<specs::procedures::$name>($value),)*
+            }
+        };
     }
+    specs::with_every_procedure!(by_id!(procedure.id, value,))
 }
 
 fn procedure_with_input() -> impl Strategy<Value = &'static specs::Procedure> {
@@ -137,7 +130,7 @@ proptest! {
                     prop_assert_eq!(Some(value), input.get(key));
                 }
                 // ... and the wire type carries the value unchanged.
-                prop_assert_eq!(round_trip(p.name, cleaned.clone()), cleaned);
+                prop_assert_eq!(round_trip(p, cleaned.clone()), cleaned);
             }
             Err(issues) => check_paths(schema, &input, &issues),
         }

@@ -185,6 +185,20 @@ impl Ctx {
         }
     }
 
+    /// Another cookie session of the self-hosted admin, made by a login from a client
+    /// that names itself `user_agent`.
+    async fn admin_login_as(&self, user_agent: &str) -> Result<Client, String> {
+        let headers = [
+            ("content-type", "application/json"),
+            ("user-agent", user_agent),
+        ];
+        let r = send(self.addr, "POST", "/api/auth.login", &headers, ADMIN).await;
+        expect_status(&r, 200)?;
+        let mut client = self.client();
+        client.cookie = Some(expect_session_cookie(&r)?);
+        Ok(client)
+    }
+
     /// `procedure` with `body` answers self-hosted mode's 404.
     async fn cloud_only(&self, procedure: &str, body: &str) -> Outcome {
         let r = self.client().post(&format!("/api/{procedure}"), body).await;

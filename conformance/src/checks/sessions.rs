@@ -108,5 +108,222 @@ pub(super) fn checks() -> Vec<Check> {
                 )
             }
         ),
+        check!(
+            "auth.listSessions",
+            "the caller's live sessions, the current one marked, never an id (beyond Dokploy)",
+            |ctx| {
+                let mut first = ctx.admin().await?;
+                let second = ctx.admin_login_as("conformance-browser/1.0").await?;
+                let token = first.post_empty("/api/auth.generateToken").await.json()["token"]
+                    .as_str()
+                    .ok_or("no token")?
+                    .to_string();
+                let r = first.get("/api/auth.listSessions").await;
+                expect_status(&r, 200)?;
+                let list = r.json();
+                let sessions = list.as_array().ok_or("not a list")?;
+                ensure!(sessions.len() == 3, "3 sessions, got {list}");
+                let secrets = [
+                    first.cookie.clone().unwrap_or_default(),
+                    second.cookie.clone().unwrap_or_default(),
+                    token.clone(),
+                ];
+                ensure!(
+                    secrets
+                        .iter()
+                        .all(|secret| !r.body.contains(secret.as_str())),
+                    "a session id in the list: {list}"
+                );
+                let keys = [
+                    "handle",
+                    "kind",
+                    "createdAt",
+                    "lastUsedAt",
+                    "expiresAt",
+                    "clientAddress",
+                    "userAgent",
+                    "current",
+                ];
+                for session in sessions {
+                    let object = session.as_object().ok_or("a session is no object")?;
+                    ensure!(
+                        object.keys().map(String::as_str).eq(keys),
+                        "keys {:?}",
+                        object.keys()
+                    );
+                }
+                let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+                ensure!(
+                    current.len() == 1 && current[0]["kind"] == "cookie",
+                    "current: {list}"
+                );
+                let kinds = |kind: &str| sessions.iter().filter(|s| s["kind"] == kind).count();
+                ensure!(
+                    kinds("cookie") == 2 && kinds("apiToken") == 1,
+                    "kinds: {list}"
+                );
+                ensure!(
+                    sessions
+                        .iter()
+                        .any(|s| s["userAgent"] == "conformance-browser/1.0"),
+                    "the login's user agent is not kept: {list}"
+                );
+                // The token's own view: it is the current one.
+                let mut by_token = ctx.client().with_bearer(&token);
+                let list = by_token.get("/api/auth.listSessions").await.json();
+                let current = list
+                    .as_array()
+                    .and_then(|l| l.iter().find(|s| s["current"] == true).cloned());
+                ensure!(
+                    current.is_some_and(|s| s["kind"] == "apiToken"),
+                    "with the token: {list}"
+                );
+                expect_error(
+                    &ctx.client().get("/api/auth.listSessions").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+            }
+        ),
+        check!(
+            "auth.endSession",
+            "ends one session by its handle; 404 otherwise (beyond Dokploy)",
+            |ctx| {
+                let mut first = ctx.admin().await?;
+                let mut second = ctx.admin_login_as("other").await?;
+                let list = first.get("/api/auth.listSessions").await.json();
+                let handle_of = |current: bool| {
+                    list.as_array()
+                        .and_then(|l| l.iter().find(|s| s["current"] == current))
+                        .and_then(|s| s["handle"].as_str())
+                        .map(str::to_string)
+                        .ok_or(format!("no session with current = {current} in {list}"))
+                };
+                let (mine, other) = (handle_of(true)?, handle_of(false)?);
+                let end = |handle: &str| json!({ "handle": handle }).to_string();
+                expect(
+                    &first.post("/api/auth.endSession", &end(&other)).await,
+                    200,
+                    "true",
+                )?;
+                expect_error(
+                    &second.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+                .map_err(|e| format!("the ended session: {e}"))?;
+                let r = first.post("/api/auth.endSession", &end(&other)).await;
+                expect_error(&r, "NOT_FOUND", msg::SESSION_NOT_FOUND)?;
+                let r = first
+                    .post("/api/auth.endSession", &end("no-such-handle"))
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::SESSION_NOT_FOUND)?;
+                // Its own: ended, and the cookie blanked.
+                let r = first.post("/api/auth.endSession", &end(&mine)).await;
+                expect(&r, 200, "true")?;
+                ensure!(
+                    r.set_cookie().as_deref() == Some(BLANK),
+                    "cookie {:?}",
+                    r.set_cookie()
+                );
+                expect_error(
+                    &first.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+            }
+        ),
+        check!(
+            "auth.endOtherSessions",
+            "ends the other cookie sessions, keeps this one and the token (beyond Dokploy)",
+            |ctx| {
+                let mut first = ctx.admin().await?;
+                let mut others = vec![
+                    ctx.admin_login_as("two").await?,
+                    ctx.admin_login_as("three").await?,
+                ];
+                let token = first.post_empty("/api/auth.generateToken").await.json()["token"]
+                    .as_str()
+                    .ok_or("no token")?
+                    .to_string();
+                expect(
+                    &first.post_empty("/api/auth.endOtherSessions").await,
+                    200,
+                    "2",
+                )?;
+                for other in &mut others {
+                    expect_error(
+                        &other.get("/api/auth.get").await,
+                        "UNAUTHORIZED",
+                        msg::UNAUTHORIZED,
+                    )?;
+                }
+                expect_status(&first.get("/api/auth.get").await, 200)?;
+                let mut by_token = ctx.client().with_bearer(&token);
+                expect_status(&by_token.get("/api/auth.get").await, 200)?;
+                expect(
+                    &first.post_empty("/api/auth.endOtherSessions").await,
+                    200,
+                    "0",
+                )
+            }
+        ),
+        check!(
+            "admin.endMemberSessions",
+            "ends a member's sessions and token; 404 for others; 401 for members (beyond Dokploy)",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let (mut member, member_id) = ctx.member(&mut admin, "dev@example.com").await?;
+                let token = member.post_empty("/api/auth.generateToken").await.json()["token"]
+                    .as_str()
+                    .ok_or("no token")?
+                    .to_string();
+                let r = member
+                    .post(
+                        "/api/admin.endMemberSessions",
+                        &json!({ "authId": member_id }).to_string(),
+                    )
+                    .await;
+                expect_error(&r, "UNAUTHORIZED", msg::UNAUTHORIZED)?;
+                let admin_id = admin.get("/api/auth.get").await.json()["id"].clone();
+                let r = admin
+                    .post(
+                        "/api/admin.endMemberSessions",
+                        &json!({ "authId": admin_id }).to_string(),
+                    )
+                    .await;
+                expect_error(&r, "NOT_FOUND", msg::USER_NOT_MEMBER)?;
+                let body = json!({ "authId": member_id }).to_string();
+                expect(
+                    &admin.post("/api/admin.endMemberSessions", &body).await,
+                    200,
+                    "2",
+                )?;
+                expect_error(
+                    &member.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )?;
+                let mut by_token = ctx.client().with_bearer(&token);
+                expect_error(
+                    &by_token.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )?;
+                // The member logs in again; the ended token is gone from its record.
+                let login = json!({"email": "dev@example.com", "password": "memberpass1"});
+                let mut again = ctx.client();
+                expect_status(
+                    &again.post("/api/auth.login", &login.to_string()).await,
+                    200,
+                )?;
+                let me = again.get("/api/auth.get").await.json();
+                ensure!(
+                    me["token"].is_null(),
+                    "the ended token is still shown: {me}"
+                );
+                Ok(())
+            }
+        ),
     ]
 }

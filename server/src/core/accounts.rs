@@ -230,7 +230,9 @@ impl Handler for CreateAdmin {
         let accounts = &core.accounts;
         let hash = accounts.passwords.hash(input.password).await?;
         let account = accounts.new_admin(&input.email, hash);
-        let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
+        let new = core
+            .sessions
+            .new_session(&account, SessionKind::Cookie, request);
         core.ports.transaction(|tx| {
             if tx.get(keys::SELF_HOSTED_ADMIN)?.is_some()
                 || tx.account_by_email(&account.email)?.is_some()
@@ -239,10 +241,9 @@ impl Handler for CreateAdmin {
             }
             tx.put_account(&account, None)?;
             tx.insert(keys::SELF_HOSTED_ADMIN, account.id.clone().into_bytes())?;
-            tx.put_session(&digest, &session)?;
-            Ok(())
+            new.store(tx)
         })?;
-        Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+        Ok(Answer::json(&true).with_cookie(CookieChange::Set(new.id)))
     }
 }
 
@@ -253,11 +254,12 @@ impl Handler for CreateUser {
         input: CreateUserInput,
         request: &Request<'_>,
     ) -> Answered<bool> {
-        core.guessing_token(request, create_user(core, input)).await
+        core.guessing_token(request, create_user(core, input, request))
+            .await
     }
 }
 
-async fn create_user(core: &Core, input: CreateUserInput) -> Answered<bool> {
+async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>) -> Answered<bool> {
     let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
     let token_digest = crypto::digest(&input.token);
     let pending = |member: Option<Member>| {
@@ -280,11 +282,13 @@ async fn create_user(core: &Core, input: CreateUserInput) -> Answered<bool> {
         let mut account = tx.account(&member.auth_id)?.ok_or_else(invalid)?;
         member.registered = true;
         account.password_hash = Some(hash.clone());
-        let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
+        let new = core
+            .sessions
+            .new_session(&account, SessionKind::Cookie, request);
         tx.put_member(&member, &token_digest)?;
         tx.put_account(&account, None)?;
-        tx.put_session(&digest, &session)?;
-        Ok(id)
+        new.store(tx)?;
+        Ok(new.id)
     })?;
     Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
 }
@@ -297,11 +301,11 @@ impl Handler for Login {
         request: &Request<'_>,
     ) -> Answered<LoginOutput> {
         let guesses = core.guesses(input.email.to_lowercase(), request.client);
-        core.throttled(guesses, login(core, input)).await
+        core.throttled(guesses, login(core, input, request)).await
     }
 }
 
-async fn login(core: &Core, input: LoginInput) -> Answered<LoginOutput> {
+async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answered<LoginOutput> {
     let accounts = &core.accounts;
     let account = core
         .ports
@@ -334,7 +338,7 @@ async fn login(core: &Core, input: LoginInput) -> Answered<LoginOutput> {
             auth_id: account.id,
         }));
     }
-    let cookie = core.sessions.start_cookie_session(&account)?;
+    let cookie = core.sessions.start_cookie_session(&account, request)?;
     Ok(Answer::json(&LoginOutput {
         is_2fa_enabled: false,
         auth_id: account.id,
@@ -393,18 +397,17 @@ impl Handler for GenerateToken {
         core: &Core,
         caller: &Caller,
         _: NoInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<AuthView> {
-        let (token, digest, session) = core
+        let new = core
             .sessions
-            .new_session(caller.account(), SessionKind::ApiToken);
+            .new_session(caller.account(), SessionKind::ApiToken, request);
         let account = core.accounts.change_own(caller, |tx, account| {
             if let Some(previous) = &account.api_token {
-                tx.remove(&keys::session(&crypto::digest(previous)))?;
+                tx.remove_session(&crypto::digest(previous), &account.id)?;
             }
-            account.api_token = Some(token.clone());
-            tx.put_session(&digest, &session)?;
-            Ok(())
+            account.api_token = Some(new.id.clone());
+            new.store(tx)
         })?;
         Ok(Answer::json(&core.accounts.view_own(&account)))
     }

@@ -44,13 +44,28 @@ struct Entries {
     /// The store version every entry was read at.
     version: u64,
     by_digest: HashMap<String, Arc<Authenticated>>,
+    /// When each session last authenticated a request here (kept across writes:
+    /// what `auth.listSessions` shows as last used).
+    last_seen: HashMap<String, i64>,
+}
+
+impl Entries {
+    fn seen(&mut self, digest: &str, now: i64) {
+        if self.last_seen.len() >= MAX_ENTRIES * 10 && !self.last_seen.contains_key(digest) {
+            self.last_seen.clear();
+        }
+        self.last_seen.insert(digest.to_string(), now);
+    }
 }
 
 impl AuthCache {
     /// The session stored under `digest` and its account, if cached at the store's
     /// current `version`.
-    pub(crate) fn get(&self, digest: &str, version: u64) -> Option<Arc<Authenticated>> {
+    pub(crate) fn get(&self, digest: &str, version: u64, now: i64) -> Option<Arc<Authenticated>> {
         let mut entries = self.lock();
+        if let Some(seen) = entries.last_seen.get_mut(digest) {
+            *seen = now;
+        }
         if entries.version != version {
             // Written since: what is here may be stale. (An older version comes
             // from a reader that started before the last write: it only misses.)
@@ -64,8 +79,9 @@ impl AuthCache {
     }
 
     /// Keeps a session and its account, read after the store was at `read_at`.
-    pub(crate) fn put(&self, digest: String, read_at: u64, found: Arc<Authenticated>) {
+    pub(crate) fn put(&self, digest: String, read_at: u64, found: Arc<Authenticated>, now: i64) {
         let mut entries = self.lock();
+        entries.seen(&digest, now);
         if read_at < entries.version {
             return;
         }
@@ -74,6 +90,11 @@ impl AuthCache {
             entries.version = read_at;
         }
         entries.by_digest.insert(digest, found);
+    }
+
+    /// When the session under `digest` last authenticated a request here.
+    pub(crate) fn last_seen(&self, digest: &str) -> Option<i64> {
+        self.lock().last_seen.get(digest).copied()
     }
 
     fn lock(&self) -> MutexGuard<'_, Entries> {
@@ -104,32 +125,32 @@ mod tests {
     #[test]
     fn an_entry_serves_only_the_version_it_was_read_at() {
         let cache = AuthCache::default();
-        cache.put("d1".into(), 3, found("a"));
-        assert_eq!(cache.get("d1", 3).unwrap().account.id, "a");
-        assert!(cache.get("d2", 3).is_none());
+        cache.put("d1".into(), 3, found("a"), 0);
+        assert_eq!(cache.get("d1", 3, 0).unwrap().account.id, "a");
+        assert!(cache.get("d2", 3, 0).is_none());
         // A write happened: gone, and stays gone when asked at the new version.
-        assert!(cache.get("d1", 4).is_none());
-        assert!(cache.get("d1", 4).is_none());
+        assert!(cache.get("d1", 4, 0).is_none());
+        assert!(cache.get("d1", 4, 0).is_none());
     }
 
     #[test]
     fn a_slow_reader_never_brings_back_an_older_version() {
         let cache = AuthCache::default();
-        cache.put("new".into(), 5, found("b"));
+        cache.put("new".into(), 5, found("b"), 0);
         // Read before the write that made version 5: not kept, not served.
-        cache.put("old".into(), 4, found("a"));
-        assert!(cache.get("old", 5).is_none());
-        assert!(cache.get("new", 4).is_none());
-        assert_eq!(cache.get("new", 5).unwrap().account.id, "b");
+        cache.put("old".into(), 4, found("a"), 0);
+        assert!(cache.get("old", 5, 0).is_none());
+        assert!(cache.get("new", 4, 0).is_none());
+        assert_eq!(cache.get("new", 5, 0).unwrap().account.id, "b");
     }
 
     #[test]
     fn stays_bounded() {
         let cache = AuthCache::default();
         for n in 0..MAX_ENTRIES + 1 {
-            cache.put(format!("d{n}"), 1, found("a"));
+            cache.put(format!("d{n}"), 1, found("a"), 0);
         }
         assert!(cache.lock().by_digest.len() <= MAX_ENTRIES);
-        assert!(cache.get(&format!("d{MAX_ENTRIES}"), 1).is_some());
+        assert!(cache.get(&format!("d{MAX_ENTRIES}"), 1, 0).is_some());
     }
 }

@@ -2,7 +2,8 @@
 //! the mock loads so a frontend can start already logged in. Written here, with the
 //! records, so fixtures obey the same invariants as the procedures.
 
-use super::records::{keys, Member, Read, Session, SessionKind, Write};
+use super::handler::Request;
+use super::records::{keys, Member, Read, SessionKind, Write};
 use super::Core;
 use crate::crypto;
 use serde::Deserialize;
@@ -134,18 +135,24 @@ impl Core {
             account.admin_id = Some(crypto::new_id(random));
         }
         account.member_id = member.as_ref().map(|m| m.user_id.clone());
-        let mut sessions: Vec<(String, Session)> = fixture
+        // Sessions with the ids the fixture gives.
+        let with_id = |id: &str, kind| {
+            let mut new = self.sessions.new_session(&account, kind, &Request::NOBODY);
+            new.digest = crypto::digest(id);
+            new.id = id.to_string();
+            new
+        };
+        let mut sessions: Vec<_> = fixture
             .sessions
             .iter()
-            .map(|id| {
-                let (_, _, session) = self.sessions.new_session(&account, SessionKind::Cookie);
-                (crypto::digest(id), session)
-            })
+            .map(|id| with_id(id, SessionKind::Cookie))
             .collect();
-        if let Some(token) = &fixture.api_token {
-            let (_, _, session) = self.sessions.new_session(&account, SessionKind::ApiToken);
-            sessions.push((crypto::digest(token), session));
-        }
+        sessions.extend(
+            fixture
+                .api_token
+                .as_deref()
+                .map(|token| with_id(token, SessionKind::ApiToken)),
+        );
         let self_hosted = self.cloud.is_none();
         self.ports.transaction(|tx| {
             if tx.account_by_email(&account.email)?.is_some() || tx.account(&account.id)?.is_some()
@@ -166,8 +173,8 @@ impl Core {
                 };
                 tx.put_member(&member, &crypto::digest(&member.token))?;
             }
-            for (digest, session) in &sessions {
-                tx.put_session(digest, session)?;
+            for new in &sessions {
+                new.store(tx)?;
             }
             Ok(())
         })

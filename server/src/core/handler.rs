@@ -150,8 +150,23 @@ impl std::ops::Deref for Admin<'_> {
 /// What a handler may need of the request besides its input.
 pub struct Request<'a> {
     pub credentials: &'a Credentials,
-    /// The client's address, for throttling.
+    /// The client's address, for throttling and a new session's details.
     pub client: Option<std::net::IpAddr>,
+    /// The `User-Agent`, kept with a new session.
+    pub user_agent: Option<&'a str>,
+}
+
+#[cfg(feature = "fixtures")]
+impl Request<'static> {
+    /// No request: what the core does on its own (the mock's fixtures).
+    pub(crate) const NOBODY: Request<'static> = Request {
+        credentials: &Credentials {
+            bearer: None,
+            cookie: None,
+        },
+        client: None,
+        user_agent: None,
+    };
 }
 
 /// What a handler answers.

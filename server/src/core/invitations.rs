@@ -157,16 +157,15 @@ impl Handler for RemoveUser {
         let member = invitations
             .membership(&account, &admin)?
             .ok_or_else(not_found)?;
+        // Its sessions and token first; one made meanwhile names no account and is
+        // removed when seen.
+        core.sessions.end_all(&account.id)?;
         invitations.ports.transaction(|tx| {
             let Some(account) = tx.account(&account.id)? else {
                 return Err(not_found().into());
             };
-            if let Some(token) = &account.api_token {
-                tx.remove(&keys::session(&crypto::digest(token)))?;
-            }
             tx.delete_account(&account)?;
             tx.delete_member(&member, &crypto::digest(&member.token))?;
-            // Its cookie sessions now name no account and are removed when seen.
             Ok(())
         })?;
         Ok(Answer::nothing())

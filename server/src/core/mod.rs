@@ -86,6 +86,8 @@ pub struct Call {
     pub credentials: Credentials,
     /// The client's address, for throttling (`None`: not known).
     pub client: Option<std::net::IpAddr>,
+    /// The `User-Agent` header, kept with a session the call makes.
+    pub user_agent: Option<String>,
 }
 
 /// What a call answers: the output as JSON text (`Ok(None)` is "no output") and
@@ -164,10 +166,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Why a core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Hash(#[from] ports::HashError),
+    #[error("listing the sessions stored before sessions were listed: {0}")]
+    SessionIndex(ApiError),
+}
+
 impl Core {
-    pub async fn new(deps: Deps, config: Config) -> Result<Core, ports::HashError> {
+    pub async fn new(deps: Deps, config: Config) -> Result<Core, StartError> {
         let dummy_hash = Passwords::make_dummy_hash(&*deps.hasher).await?;
-        Ok(Core::with_dummy_hash(deps, config, dummy_hash))
+        let core = Core::with_dummy_hash(deps, config, dummy_hash);
+        core.sessions
+            .index_existing()
+            .map_err(StartError::SessionIndex)?;
+        Ok(core)
     }
 
     /// A core with a given dummy hash, skipping the hash `new` makes (for tests
@@ -225,6 +240,7 @@ impl Core {
         let request = Request {
             credentials: &call.credentials,
             client: call.client,
+            user_agent: call.user_agent.as_deref(),
         };
         let (result, changed) = match handler::dispatch(
             self,

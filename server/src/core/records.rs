@@ -57,6 +57,17 @@ pub struct Session {
     pub epoch: u64,
 }
 
+/// What is known of a session beyond what authenticates it, stored under its digest
+/// beside it: when and from where it was made, and when it was last extended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDetails {
+    pub created_at: i64,
+    /// When it was made or last extended (sliding cookie sessions).
+    pub refreshed_at: i64,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// An invited member (Dokploy's `user` record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -85,6 +96,17 @@ pub(crate) mod keys {
     pub fn session(digest: &str) -> Vec<u8> {
         format!("session/{digest}").into_bytes()
     }
+    pub const SESSION_PREFIX: &[u8] = b"session/";
+    pub fn session_details(digest: &str) -> Vec<u8> {
+        format!("session-details/{digest}").into_bytes()
+    }
+    /// Every session of an account, by digest (an index: empty values).
+    pub fn sessions_of(account_id: &str) -> Vec<u8> {
+        format!("sessions-of/{account_id}/").into_bytes()
+    }
+    pub fn session_of(account_id: &str, digest: &str) -> Vec<u8> {
+        format!("sessions-of/{account_id}/{digest}").into_bytes()
+    }
     pub fn member(user_id: &str) -> Vec<u8> {
         format!("member/{user_id}").into_bytes()
     }
@@ -103,6 +125,8 @@ pub(crate) mod keys {
     pub fn confirmation_token(digest: &str) -> Vec<u8> {
         format!("confirm/{digest}").into_bytes()
     }
+    /// Present once every session is listed under its account (`sessions-of/`).
+    pub const SESSIONS_LISTED: &[u8] = b"sessions-listed";
     /// The last invitation's `seq`.
     pub const MEMBER_SEQ: &[u8] = b"member-seq";
     /// The account id of the one admin of a self-hosted instance.
@@ -230,8 +254,31 @@ pub trait Write {
         tx.remove(&keys::member_of(&member.admin_id, &member.user_id))
     }
 
+    /// Stores a session (new or changed), listed under its account.
     fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError> {
-        self.tx().insert(&keys::session(digest), encode(session))
+        let tx = self.tx();
+        tx.insert(&keys::session_of(&session.account_id, digest), Vec::new())?;
+        tx.insert(&keys::session(digest), encode(session))
+    }
+
+    /// Stores a new session with what is known of it.
+    fn put_new_session(
+        &self,
+        digest: &str,
+        session: &Session,
+        details: &SessionDetails,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .insert(&keys::session_details(digest), encode(details))?;
+        self.put_session(digest, session)
+    }
+
+    /// Removes a session, its details and its place in its account's list.
+    fn remove_session(&self, digest: &str, account_id: &str) -> Result<(), StoreError> {
+        let tx = self.tx();
+        tx.remove(&keys::session_of(account_id, digest))?;
+        tx.remove(&keys::session_details(digest))?;
+        tx.remove(&keys::session(digest))
     }
 }
 

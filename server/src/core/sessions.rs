@@ -2,16 +2,24 @@
 //! sessions, making and ending sessions.
 
 use super::auth_cache::{AuthCache, Authenticated};
+use super::handler::Admin;
 use super::handler::{to_json, Answer, Answered, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
-use super::records::{keys, Account, Read, Session, SessionKind, Write};
+use super::records::{keys, Account, Read, Session, SessionDetails, SessionKind, Write};
 use super::{Core, Ports};
 use crate::crypto;
+use crate::time::iso8601;
 use specs::lifetimes::{API_TOKEN_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS};
-use specs::procedures::{Get, Logout, VerifyToken};
-use specs::wire::AuthView;
+use specs::messages as msg;
+use specs::procedures::{
+    EndMemberSessions, EndOtherSessions, EndSession, Get, ListSessions, Logout, VerifyToken,
+};
+use specs::wire::{AuthView, HandleInput, RemoveUserInput, SessionKindView, SessionView};
 use specs::{ApiError, NoInput};
 use std::sync::Arc;
+
+/// The longest `User-Agent` kept with a session.
+const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// The credentials a request carried, as the transport read them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,9 +42,32 @@ pub enum CookieChange {
 /// What is stored under a session's digest.
 enum Stored {
     Found(Arc<Authenticated>),
-    /// The session, but its account is gone.
-    Orphaned,
+    /// The session of this account id, but the account is gone.
+    Orphaned(String),
     Missing,
+}
+
+/// A session made and not yet stored.
+pub(crate) struct NewSession {
+    /// The id the client gets (never stored).
+    pub id: String,
+    pub digest: String,
+    pub session: Session,
+    details: SessionDetails,
+}
+
+impl NewSession {
+    pub(crate) fn store(&self, tx: &dyn Tx) -> Result<(), Abort> {
+        Ok(tx.put_new_session(&self.digest, &self.session, &self.details)?)
+    }
+}
+
+/// How long a session of `kind` lives.
+fn lifetime(kind: SessionKind) -> i64 {
+    match kind {
+        SessionKind::Cookie => SESSION_MS,
+        SessionKind::ApiToken => API_TOKEN_MS,
+    }
 }
 
 /// Finding the caller, and making, sliding and ending sessions.
@@ -106,21 +137,26 @@ impl Sessions {
         id: &str,
     ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let found = match self.stored_session(&digest)? {
-            Stored::Found(found) => Some(found),
-            Stored::Orphaned => None,
+        let (found, account_id) = match self.stored_session(&digest)? {
+            Stored::Found(found) => {
+                let account_id = found.session.account_id.clone();
+                (Some(found), account_id)
+            }
+            Stored::Orphaned(account_id) => (None, account_id),
             Stored::Missing => return Ok(None),
         };
-        let live = found.filter(|found| {
-            let (session, account) = (&found.session, &found.account);
-            session.expires_at > self.now()
-                && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
-        });
+        let live = found.filter(|found| self.is_live(&found.session, &found.account));
         if live.is_none() {
             self.ports
-                .transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
+                .transaction(|tx| Ok(tx.remove_session(&digest, &account_id)?))?;
         }
         Ok(live.map(|found| (found, digest)))
+    }
+
+    /// Not expired, and (a cookie session) not ended by a password change.
+    fn is_live(&self, session: &Session, account: &Account) -> bool {
+        session.expires_at > self.now()
+            && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
     }
 
     /// The session stored under `digest` with its account, from the cache while
@@ -129,17 +165,18 @@ impl Sessions {
         let store = self.ports.store();
         // Read before the records: a write in between makes the entry unusable.
         let version = store.version();
-        if let Some(found) = self.cache.get(digest, version) {
+        if let Some(found) = self.cache.get(digest, version, self.now()) {
             return Ok(Stored::Found(found));
         }
         let Some(session) = store.record::<Session>(&keys::session(digest))? else {
             return Ok(Stored::Missing);
         };
         let Some(account) = store.account(&session.account_id)? else {
-            return Ok(Stored::Orphaned);
+            return Ok(Stored::Orphaned(session.account_id));
         };
         let found = Authenticated::new(session, account);
-        self.cache.put(digest.to_string(), version, found.clone());
+        self.cache
+            .put(digest.to_string(), version, found.clone(), self.now());
         Ok(Stored::Found(found))
     }
 
@@ -158,29 +195,45 @@ impl Sessions {
             }
             session.expires_at = now + SESSION_MS;
             tx.put_session(digest, &session)?;
+            let details_key = keys::session_details(digest);
+            if let Some(mut details) = tx.record::<SessionDetails>(&details_key)? {
+                details.refreshed_at = now;
+                tx.insert(&details_key, super::records::encode(&details))?;
+            }
             Ok(true)
         })
     }
 
-    /// A new session id and its record, not yet stored.
+    /// A new session for `account`, made by `request`, not yet stored.
     pub(crate) fn new_session(
         &self,
         account: &Account,
         kind: SessionKind,
-    ) -> (String, String, Session) {
+        request: &Request<'_>,
+    ) -> NewSession {
         let id = crypto::new_session_id(self.ports.random());
         let digest = crypto::digest(&id);
-        let lifetime = match kind {
-            SessionKind::Cookie => SESSION_MS,
-            SessionKind::ApiToken => API_TOKEN_MS,
-        };
+        let now = self.now();
         let session = Session {
             account_id: account.id.clone(),
             kind,
-            expires_at: self.now() + lifetime,
+            expires_at: now + lifetime(kind),
             epoch: account.session_epoch,
         };
-        (id, digest, session)
+        let details = SessionDetails {
+            created_at: now,
+            refreshed_at: now,
+            client_address: request.client.map(|a| a.to_string()),
+            user_agent: request
+                .user_agent
+                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        };
+        NewSession {
+            id,
+            digest,
+            session,
+            details,
+        }
     }
 
     /// Moves a session to the account's new epoch, so it outlives a password change.
@@ -198,11 +251,14 @@ impl Sessions {
     }
 
     /// Makes and stores a cookie session for `account`; the change to send.
-    pub(crate) fn start_cookie_session(&self, account: &Account) -> Result<CookieChange, ApiError> {
-        let (id, digest, session) = self.new_session(account, SessionKind::Cookie);
-        self.ports
-            .transaction(|tx| Ok(tx.put_session(&digest, &session)?))?;
-        Ok(CookieChange::Set(id))
+    pub(crate) fn start_cookie_session(
+        &self,
+        account: &Account,
+        request: &Request<'_>,
+    ) -> Result<CookieChange, ApiError> {
+        let new = self.new_session(account, SessionKind::Cookie, request);
+        self.ports.transaction(|tx| new.store(tx))?;
+        Ok(CookieChange::Set(new.id))
     }
 
     /// Ends the session named by the request's cookie, if it is live; whether it was.
@@ -211,13 +267,232 @@ impl Sessions {
             return Ok(false);
         };
         match self.live_session(id)? {
-            Some((_, digest)) => {
+            Some((found, digest)) => {
+                let account_id = &found.session.account_id;
                 self.ports
-                    .transaction(|tx| Ok(tx.remove(&keys::session(&digest))?))?;
+                    .transaction(|tx| Ok(tx.remove_session(&digest, account_id)?))?;
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    /// Lists under their accounts the sessions stored before sessions were listed
+    /// (once: a marker says it was done).
+    pub(crate) fn index_existing(&self) -> Result<(), ApiError> {
+        let store = self.ports.store();
+        if store.get(keys::SESSIONS_LISTED)?.is_some() {
+            return Ok(());
+        }
+        let stored = store.scan_prefix(keys::SESSION_PREFIX)?;
+        self.ports.transaction(|tx| {
+            for (key, value) in &stored {
+                let digest = String::from_utf8_lossy(&key[keys::SESSION_PREFIX.len()..]);
+                let session: Session = super::records::decode(value)?;
+                tx.insert(&keys::session_of(&session.account_id, &digest), Vec::new())?;
+            }
+            Ok(tx.insert(keys::SESSIONS_LISTED, b"1".to_vec())?)
+        })
+    }
+
+    /// The digests of every session stored for `account_id`.
+    fn digests_of(&self, account_id: &str) -> Result<Vec<String>, ApiError> {
+        let prefix = keys::sessions_of(account_id);
+        let pairs = self.ports.store().scan_prefix(&prefix)?;
+        Ok(pairs
+            .iter()
+            .map(|(key, _)| String::from_utf8_lossy(&key[prefix.len()..]).into_owned())
+            .collect())
+    }
+
+    /// The live sessions of `account`, with their digests.
+    fn live_sessions_of(
+        &self,
+        account: &Account,
+    ) -> Result<Vec<(String, Session, Option<SessionDetails>)>, ApiError> {
+        let store = self.ports.store();
+        let mut live = Vec::new();
+        for digest in self.digests_of(&account.id)? {
+            let Some(session) = store.record::<Session>(&keys::session(&digest))? else {
+                continue;
+            };
+            if session.account_id == account.id && self.is_live(&session, account) {
+                let details = store.record::<SessionDetails>(&keys::session_details(&digest))?;
+                live.push((digest, session, details));
+            }
+        }
+        Ok(live)
+    }
+
+    /// Ends the sessions of `account_id` named by `digests`; an ended API token is
+    /// also taken off the account. How many there were.
+    pub(crate) fn end(&self, account_id: &str, digests: &[String]) -> Result<u64, ApiError> {
+        self.ports.transaction(|tx| {
+            let mut ended = 0;
+            let mut account = tx.account(account_id)?;
+            for digest in digests {
+                let Some(session) = tx.record::<Session>(&keys::session(digest))? else {
+                    continue;
+                };
+                if session.account_id != account_id {
+                    continue;
+                }
+                tx.remove_session(digest, account_id)?;
+                ended += 1;
+                if let Some(account) = account.as_mut() {
+                    let is_token = |t: &String| crypto::digest(t) == *digest;
+                    if account.api_token.as_ref().is_some_and(is_token) {
+                        account.api_token = None;
+                        tx.put_account(account, None)?;
+                    }
+                }
+            }
+            Ok(ended)
+        })
+    }
+
+    /// Ends every session of `account_id`.
+    pub(crate) fn end_all(&self, account_id: &str) -> Result<u64, ApiError> {
+        let digests = self.digests_of(account_id)?;
+        self.end(account_id, &digests)
+    }
+
+    /// What the owner sees of a session.
+    fn view(
+        &self,
+        digest: &str,
+        session: &Session,
+        details: Option<SessionDetails>,
+        current: &str,
+    ) -> SessionView {
+        // A session made before details were kept: its start, from its lifetime.
+        let made = session.expires_at - lifetime(session.kind);
+        let details = details.unwrap_or(SessionDetails {
+            created_at: made,
+            refreshed_at: made,
+            client_address: None,
+            user_agent: None,
+        });
+        let seen = self.cache.last_seen(digest).unwrap_or(0);
+        SessionView {
+            handle: crypto::session_handle(digest),
+            kind: match session.kind {
+                SessionKind::Cookie => SessionKindView::Cookie,
+                SessionKind::ApiToken => SessionKindView::ApiToken,
+            },
+            created_at: iso8601(details.created_at),
+            last_used_at: iso8601(details.refreshed_at.max(seen)),
+            expires_at: iso8601(session.expires_at),
+            client_address: details.client_address,
+            user_agent: details.user_agent,
+            current: digest == current,
+        }
+    }
+}
+
+impl Handler for ListSessions {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        _: &Request<'_>,
+    ) -> Answered<Vec<SessionView>> {
+        let sessions = &core.sessions;
+        let live = sessions.live_sessions_of(caller.account())?;
+        let mut views: Vec<SessionView> = live
+            .into_iter()
+            .map(|(digest, session, details)| {
+                sessions.view(&digest, &session, details, &caller.session_digest)
+            })
+            .collect();
+        // Newest first; made in the same millisecond: the current one, then cookie
+        // sessions, then by handle, so that the order is the same every time.
+        views.sort_by(|a, b| {
+            (
+                b.created_at.as_str(),
+                b.current,
+                a.kind == SessionKindView::ApiToken,
+                &a.handle,
+            )
+                .cmp(&(
+                    a.created_at.as_str(),
+                    a.current,
+                    b.kind == SessionKindView::ApiToken,
+                    &b.handle,
+                ))
+        });
+        Ok(Answer::json(&views))
+    }
+}
+
+impl Handler for EndSession {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        input: HandleInput,
+        _: &Request<'_>,
+    ) -> Answered<bool> {
+        let sessions = &core.sessions;
+        let account = caller.account();
+        let named = sessions
+            .digests_of(&account.id)?
+            .into_iter()
+            .find(|digest| {
+                crypto::secrets_equal(
+                    crypto::session_handle(digest).as_bytes(),
+                    input.handle.as_bytes(),
+                )
+            });
+        let not_found = || ApiError::not_found(msg::SESSION_NOT_FOUND);
+        let digest = named.ok_or_else(not_found)?;
+        if sessions.end(&account.id, std::slice::from_ref(&digest))? == 0 {
+            return Err(not_found());
+        }
+        // Ending the session this request came with forgets the cookie too.
+        let answer = Answer::json(&true);
+        Ok(if digest == caller.session_digest && caller.via_cookie {
+            answer.with_cookie(CookieChange::Blank)
+        } else {
+            answer
+        })
+    }
+}
+
+impl Handler for EndOtherSessions {
+    async fn handle(core: &Core, caller: &Caller, _: NoInput, _: &Request<'_>) -> Answered<u64> {
+        let sessions = &core.sessions;
+        let account = caller.account();
+        // Every other cookie session; the API token stays (`auth.endSession` or
+        // `auth.generateToken` replace it).
+        let others: Vec<String> = sessions
+            .live_sessions_of(account)?
+            .into_iter()
+            .filter(|(digest, session, _)| {
+                session.kind == SessionKind::Cookie && *digest != caller.session_digest
+            })
+            .map(|(digest, _, _)| digest)
+            .collect();
+        Ok(Answer::json(&sessions.end(&account.id, &others)?))
+    }
+}
+
+impl Handler for EndMemberSessions {
+    async fn handle(
+        core: &Core,
+        admin: Admin<'_>,
+        input: RemoveUserInput,
+        _: &Request<'_>,
+    ) -> Answered<u64> {
+        let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
+        let account = core
+            .ports
+            .store()
+            .account(&input.auth_id)?
+            .ok_or_else(not_found)?;
+        core.invitations
+            .membership(&account, &admin)?
+            .ok_or_else(not_found)?;
+        Ok(Answer::json(&core.sessions.end_all(&account.id)?))
     }
 }
 

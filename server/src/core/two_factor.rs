@@ -94,7 +94,12 @@ impl TwoFactor {
 
     /// Finishes a login with a pin: of two requests with the same pin, only one
     /// succeeds. The new session's id.
-    fn finish_login(&self, core: &Core, input: &VerifyLogin2FAInput) -> Result<String, ApiError> {
+    fn finish_login(
+        &self,
+        core: &Core,
+        input: &VerifyLogin2FAInput,
+        request: &Request<'_>,
+    ) -> Result<String, ApiError> {
         let invalid = || ApiError::bad_request(msg::INVALID_2FA);
         let now = self.ports.now();
         let account = self.ports.store().account(&input.id)?.ok_or_else(invalid)?;
@@ -118,10 +123,12 @@ impl TwoFactor {
             }
             account.pending_2fa_until = None;
             account.last_totp_step = Some(step);
-            let (id, digest, session) = core.sessions.new_session(&account, SessionKind::Cookie);
+            let new = core
+                .sessions
+                .new_session(&account, SessionKind::Cookie, request);
             tx.put_account(&account, None)?;
-            tx.put_session(&digest, &session)?;
-            Ok(id)
+            new.store(tx)?;
+            Ok(new.id)
         })
     }
 }
@@ -176,7 +183,7 @@ impl Handler for VerifyLogin2FA {
         let guesses = core.guesses(input.id.clone(), request.client);
         let id = core
             .throttled(guesses, async {
-                core.two_factor.finish_login(core, &input)
+                core.two_factor.finish_login(core, &input, request)
             })
             .await?;
         Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))

@@ -16,6 +16,15 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
     parse_credentials(authorization, cookies)
 }
 
+/// The `User-Agent` header, kept with a session a call makes (as text; a value that
+/// is not text is left out).
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Reads the `Authorization` and `Cookie` header values as Dokploy's Lucia does:
 /// the text after `Bearer ` (scheme word case-sensitive), and the `auth_session`
 /// cookie (pairs split on `"; "` exactly).

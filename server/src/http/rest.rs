@@ -1,7 +1,7 @@
 //! The REST transport: `GET /api/<query>` with the input in the query string,
 //! `POST /api/<mutation>` with a JSON body, plain JSON out.
 
-use super::cookies::{credentials, set_cookie};
+use super::cookies::{credentials, set_cookie, user_agent};
 use super::cross_site;
 use super::{add_reply_headers, api_response, error_response, ApiInner, BoxError, HttpResponse};
 use crate::core::{Call, Reply};
@@ -88,6 +88,7 @@ where
             input,
             credentials,
             client,
+            user_agent: user_agent(&parts.headers),
         })
         .await;
     render(reply, api.cookie_secure)

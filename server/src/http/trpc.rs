@@ -1,7 +1,7 @@
 //! The tRPC transport: `/api/trpc/<procedure>[,<procedure>…]`, tRPC v10 with
 //! superjson, batched (`?batch=1`) or not, over the same core as REST.
 
-use super::cookies::{credentials, set_cookie};
+use super::cookies::{credentials, set_cookie, user_agent};
 use super::cross_site;
 use super::rest::{drain, read_body};
 use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
@@ -130,6 +130,7 @@ where
                         input,
                         credentials: credentials.clone(),
                         client,
+                        user_agent: user_agent(headers),
                     };
                     let reply = api.core.call(call).await;
                     let cookie = reply.cookie.map(|c| set_cookie(&c, api.cookie_secure));
