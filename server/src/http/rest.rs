@@ -88,7 +88,7 @@ where
             input,
             credentials,
             client,
-            user_agent: user_agent(&parts.headers),
+            user_agent: user_agent(procedure, &parts.headers),
         })
         .await;
     render(reply, api.cookie_secure)

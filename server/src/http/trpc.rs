@@ -130,7 +130,7 @@ where
                         input,
                         credentials: credentials.clone(),
                         client,
-                        user_agent: user_agent(headers),
+                        user_agent: user_agent(procedure, headers),
                     };
                     let reply = api.core.call(call).await;
                     let cookie = reply.cookie.map(|c| set_cookie(&c, api.cookie_secure));
