@@ -153,6 +153,11 @@ fn expect_session_cookie(r: &Resp) -> Result<String, String> {
         "cookie {cookie:?}"
     );
     ensure!(id.len() == 40, "session id of {} characters", id.len());
+    ensure!(
+        id.bytes()
+            .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)),
+        "session id not lowercase base32: {id}"
+    );
     Ok(id)
 }
 

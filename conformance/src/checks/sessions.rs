@@ -45,10 +45,18 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check!("auth.get", "sliding cookie sessions", clock, |ctx| {
             let mut admin = ctx.admin().await?;
-            ctx.advance(13 * 3_600_000).await?;
+            let id = admin.cookie.clone().unwrap_or_default();
+            ctx.advance(11 * 3_600_000).await?;
             let r = admin.get("/api/auth.get").await;
             expect_status(&r, 200)?;
-            expect_session_cookie(&r)?;
+            ensure!(r.set_cookie().is_none(), "13 h left, yet extended");
+            ctx.advance(2 * 3_600_000).await?;
+            let r = admin.get("/api/auth.get").await;
+            expect_status(&r, 200)?;
+            ensure!(
+                expect_session_cookie(&r)? == id,
+                "extended under another id"
+            );
             // Extended to a full day from then: dead a day and a bit later.
             ctx.advance(24 * 3_600_000 + 1000).await?;
             let r = admin.get("/api/auth.get").await;
@@ -60,6 +68,102 @@ pub(super) fn checks() -> Vec<Check> {
             );
             Ok(())
         }),
+        check!(
+            "auth.get",
+            "Bearer first, case-sensitive, the text after one space; else the cookie",
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let cookie_id = admin.cookie.clone().unwrap_or_default();
+                let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let get = |headers: Vec<(&'static str, String)>| async move {
+                    let headers: Vec<(&str, &str)> =
+                        headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    send(ctx.addr, "GET", "/api/auth.get", &headers, "")
+                        .await
+                        .status
+                };
+                let auth = |value: String| vec![("authorization", value)];
+                ensure!(
+                    get(auth(format!("Bearer {token}"))).await == 200,
+                    "Bearer <token>"
+                );
+                for refused in [
+                    format!("bearer {token}"),
+                    format!("Bearer  {token}"),
+                    token.clone(),
+                ] {
+                    ensure!(
+                        get(auth(refused.clone())).await == 401,
+                        "{refused:?} accepted"
+                    );
+                }
+                let fallback = vec![
+                    ("authorization", "Bearer wrong".to_string()),
+                    ("cookie", format!("auth_session={cookie_id}")),
+                ];
+                ensure!(
+                    get(fallback).await == 200,
+                    "a bad token did not fall back to the cookie"
+                );
+                ensure!(
+                    get(auth(format!("Bearer {cookie_id}"))).await == 200,
+                    "a cookie session's id as a Bearer token"
+                );
+                // Public procedures accept and ignore a session, and blank a dead cookie.
+                let headers = [
+                    ("authorization", "Bearer whatever"),
+                    ("content-type", "application/json"),
+                ];
+                let r = send(ctx.addr, "POST", "/api/auth.login", &headers, ADMIN).await;
+                expect_status(&r, 200)?;
+                let dead = [("cookie", "auth_session=nope")];
+                let r = send(
+                    ctx.addr,
+                    "GET",
+                    "/api/admin.getUserByToken?token=x",
+                    &dead,
+                    "",
+                )
+                .await;
+                expect_status(&r, 404)?;
+                ensure!(
+                    r.set_cookie().as_deref() == Some(BLANK),
+                    "cookie {:?}",
+                    r.set_cookie()
+                );
+                Ok(())
+            }
+        ),
+        check!(
+            "auth.generateToken",
+            "a token lasts 365 days and does not slide",
+            clock,
+            |ctx| {
+                let mut admin = ctx.admin().await?;
+                let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let mut api = admin.with_bearer(&token);
+                ctx.advance(364 * 24 * 3_600_000).await?;
+                let r = api.get("/api/auth.get").await;
+                expect_status(&r, 200)?;
+                ensure!(r.set_cookie().is_none(), "a token answered with a cookie");
+                ensure!(
+                    r.json()["token"] == token.as_str(),
+                    "the token is not shown to its owner"
+                );
+                ctx.advance(24 * 3_600_000 + 1000).await?;
+                expect_error(
+                    &api.get("/api/auth.get").await,
+                    "UNAUTHORIZED",
+                    msg::UNAUTHORIZED,
+                )
+            }
+        ),
         check!(
             "auth.verifyToken",
             "true with a session, 401 without",
