@@ -131,13 +131,20 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
         (Method::GET, "outbox") => ok(&state.outbox.emails()),
         (Method::DELETE, "outbox") => ok(&json!({"cleared": state.outbox.clear()})),
         (Method::GET, "totp") => {
+            use server::core::ports::Clock;
+            let left = 30 - (state.clock.now_ms() / 1000) % 30;
+            // A secret not enabled yet (the 2FA set-up step), at the mock's clock.
+            if let Some(secret) = query_param(&request, "secret") {
+                return match state.core.pin_for_secret(&secret) {
+                    Some(pin) => ok(&json!({"pin": pin, "validForSeconds": left})),
+                    None => bad("the secret is not base32"),
+                };
+            }
             let Some(email) = query_param(&request, "email") else {
-                return bad("give the account as ?email=…");
+                return bad("give the account as ?email=… or a secret as ?secret=…");
             };
             match state.core.current_pin(&email) {
                 Ok(Some(pin)) => {
-                    use server::core::ports::Clock;
-                    let left = 30 - (state.clock.now_ms() / 1000) % 30;
                     ok(&json!({"email": email.to_lowercase(), "pin": pin, "validForSeconds": left}))
                 }
                 Ok(None) => error_response(&ApiError::not_found(
@@ -147,10 +154,7 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
             }
         }
         (Method::GET, "requests") => ok(&state.journal.view()),
-        (Method::DELETE, "requests") => {
-            state.journal.clear();
-            ok(&json!({"cleared": true}))
-        }
+        (Method::DELETE, "requests") => ok(&json!({"cleared": state.journal.clear()})),
         (Method::GET, "faults") => ok(&state.faults.list()),
         (Method::POST, "faults") => {
             let body = match json_body(request).await {
@@ -166,10 +170,7 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Err(message) => bad(message),
             }
         }
-        (Method::DELETE, "faults") => {
-            state.faults.clear();
-            ok(&state.faults.list())
-        }
+        (Method::DELETE, "faults") => ok(&json!({"cleared": state.faults.clear()})),
         _ => error_response(&ApiError::not_found(specs::messages::NOT_FOUND)),
     }
 }

@@ -50,7 +50,7 @@ impl Fault {
             Some(name) => {
                 let code =
                     ErrorCode::from_name(name).ok_or_else(|| format!("no error code {name:?}"))?;
-                Some(ApiError::new(
+                Some(forced(
                     code,
                     self.message.clone().unwrap_or_else(|| name.clone()),
                 ))
@@ -80,8 +80,12 @@ impl Faults {
         self.lock().clone()
     }
 
-    pub fn clear(&self) {
-        self.lock().clear();
+    /// Disarms every fault; how many were armed.
+    pub fn clear(&self) -> usize {
+        let mut armed = self.lock();
+        let held = armed.len();
+        armed.clear();
+        held
     }
 
     /// Uses up one call of the first fault armed for `procedure`.
@@ -136,8 +140,20 @@ pub fn from_header(value: &str) -> Result<Effect, String> {
         return parse_duration(delay).map(Effect::Delay);
     }
     ErrorCode::from_name(value)
-        .map(|code| Effect::Fail(ApiError::new(code, value)))
+        .map(|code| Effect::Fail(forced(code, value)))
         .ok_or_else(|| format!("x-mock-fault: {value:?} is neither an error code nor delay=<time>"))
+}
+
+/// A forced error; a forced 429 says when to try again, as a real one does.
+fn forced(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    let error = ApiError::new(code, message);
+    match code {
+        ErrorCode::TooManyRequests => ApiError {
+            retry_after_secs: Some(1),
+            ..error
+        },
+        _ => error,
+    }
 }
 
 /// `500ms`, `2s`, `3m`, `1h`, `1d`, or a bare number of milliseconds.

@@ -124,11 +124,14 @@ impl Journal {
         }
     }
 
-    pub fn clear(&self) {
+    /// Empties the journal; how many requests it held.
+    pub fn clear(&self) -> usize {
         let mut ring = self.lock();
+        let held = ring.entries.len();
         ring.entries.clear();
         ring.next_seq = 1;
         ring.dropped = 0;
+        held
     }
 }
 

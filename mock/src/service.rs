@@ -119,7 +119,8 @@ impl MockService {
             let headers = response.headers_mut();
             headers.insert(
                 "access-control-allow-methods",
-                HeaderValue::from_static("GET, POST, OPTIONS"),
+                // DELETE: the control plane clears the outbox, journal and faults.
+                HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
             );
             let asked = request
                 .headers()
@@ -152,7 +153,8 @@ fn allow_origin(state: &MockState, origin: Option<&str>, response: &mut HttpResp
     );
     headers.insert(
         "access-control-expose-headers",
-        HeaderValue::from_static("x-request-id"),
+        // `retry-after`: a page can tell when to try again after a 429.
+        HeaderValue::from_static("x-request-id, retry-after"),
     );
     headers.append("vary", HeaderValue::from_static("Origin"));
 }

@@ -298,6 +298,30 @@ async fn totp_endpoint_gives_the_pin() {
         404
     );
     assert_eq!(control(&mock, "GET", "totp", "").await.status, 400);
+    // The set-up step: a pin for a secret not enabled yet, at the mock's clock.
+    let mut admin = Client::new(mock.address());
+    admin
+        .post(
+            "/api/auth.login",
+            r#"{"email":"admin@example.com","password":"password123"}"#,
+        )
+        .await;
+    let secret = admin.get("/api/auth.generate2FASecret").await.json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = control(&mock, "GET", &format!("totp?secret={secret}"), "").await;
+    let pin = r.json()["pin"].as_str().unwrap().to_string();
+    let setup = json!({"pin": pin, "secret": secret}).to_string();
+    let r = admin.post("/api/auth.verify2FASetup", &setup).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["is2FAEnabled"], true);
+    assert_eq!(
+        control(&mock, "GET", "totp?secret=not%20base32!", "")
+            .await
+            .status,
+        400
+    );
 }
 
 #[tokio::test]
@@ -348,7 +372,11 @@ async fn requests_endpoint_is_a_bounded_ring() {
         .unwrap()
         .contains(&json!(["x-test", "yes"])));
     assert_eq!(mock.received_requests().len(), 5);
-    control(&mock, "DELETE", "requests", "").await;
+    assert_eq!(
+        control(&mock, "DELETE", "requests", "").await.json(),
+        json!({"cleared": 5}),
+        "every clearing answers how many it cleared"
+    );
     assert!(
         mock.received_requests().is_empty(),
         "control-plane calls are not journaled"
@@ -421,8 +449,9 @@ async fn faults_endpoint_and_header() {
     );
     assert_eq!(
         control(&mock, "DELETE", "faults", "").await.json(),
-        json!([])
+        json!({"cleared": 1})
     );
+    assert_eq!(control(&mock, "GET", "faults", "").await.json(), json!([]));
 
     let cookie = format!("auth_session={}", admin.cookie.clone().unwrap());
     let r = send(
@@ -478,15 +507,24 @@ async fn faults_endpoint_and_header() {
         error: Some("TOO_MANY_REQUESTS".into()),
         message: None,
         delay_ms: None,
-        times: 1,
+        times: 2,
     })
     .unwrap();
+    // A forced 429 says when to try again, as a real one does, on both transports.
+    let r = Client::new(mock.address())
+        .post("/api/auth.login", ADMIN)
+        .await;
     assert_eq!(
-        Client::new(mock.address())
-            .post("/api/auth.login", ADMIN)
-            .await
-            .status,
-        429
+        (r.status, r.header("retry-after").as_deref()),
+        (429, Some("1"))
+    );
+    let r = Client::new(mock.address())
+        .over(conformance::client::Transport::Trpc)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(
+        (r.status, r.header("retry-after").as_deref()),
+        (429, Some("1"))
     );
 }
 
@@ -521,10 +559,11 @@ async fn cors_for_a_frontend_on_another_port() {
             .as_deref(),
         Some("true")
     );
-    assert!(preflight
-        .header("access-control-allow-methods")
-        .unwrap()
-        .contains("POST"));
+    let methods = preflight.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "the control plane's DELETE too: {methods}"
+    );
     assert_eq!(
         preflight.header("access-control-allow-headers").as_deref(),
         Some("content-type")
@@ -545,6 +584,11 @@ async fn cors_for_a_frontend_on_another_port() {
         "echoed, never *"
     );
     assert_eq!(r.header("vary").as_deref(), Some("Origin"));
+    let exposed = r.header("access-control-expose-headers").unwrap();
+    assert!(
+        exposed.contains("retry-after") && exposed.contains("x-request-id"),
+        "page code can read them: {exposed}"
+    );
     let cookie = format!("auth_session={}", r.session_id().unwrap());
     let r = send(
         addr,

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 
-
 #[tokio::test]
 async fn secure_cookie_when_configured() {
     let config = server::core::Config {

@@ -180,6 +180,13 @@ impl Core {
         })
     }
 
+    /// The pin valid now for a base32 secret, enabled or not (the mock's
+    /// `/__mock/totp?secret=`, for the 2FA set-up step); `None` for a bad secret.
+    pub fn pin_for_secret(&self, secret: &str) -> Option<String> {
+        let now_secs = u64::try_from(self.ports.now() / 1000).unwrap_or(0);
+        super::two_factor::totp_code(secret, now_secs)
+    }
+
     /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
     pub fn current_pin(&self, email: &str) -> Result<Option<String>, ApiError> {
         let account = self.ports.store().account_by_email(&email.to_lowercase())?;

@@ -2,8 +2,7 @@
 //! sessions, making and ending sessions.
 
 use super::auth_cache::{AuthCache, Authenticated};
-use super::handler::Admin;
-use super::handler::{to_json, Answer, Answered, Caller, Handler, Request};
+use super::handler::{to_json, Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
 use super::records::{keys, Account, Read, Session, SessionDetails, SessionKind, Write};
 use super::{Core, Ports};
@@ -137,20 +136,17 @@ impl Sessions {
         id: &str,
     ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let (found, account_id) = match self.stored_session(&digest)? {
-            Stored::Found(found) => {
-                let account_id = found.session.account_id.clone();
-                (Some(found), account_id)
+        let account_id = match self.stored_session(&digest)? {
+            Stored::Found(found) if self.is_live(&found.session, &found.account) => {
+                return Ok(Some((found, digest)));
             }
-            Stored::Orphaned(account_id) => (None, account_id),
+            Stored::Found(dead) => dead.session.account_id.clone(),
+            Stored::Orphaned(account_id) => account_id,
             Stored::Missing => return Ok(None),
         };
-        let live = found.filter(|found| self.is_live(&found.session, &found.account));
-        if live.is_none() {
-            self.ports
-                .transaction(|tx| Ok(tx.remove_session(&digest, &account_id)?))?;
-        }
-        Ok(live.map(|found| (found, digest)))
+        self.ports
+            .transaction(|tx| Ok(tx.remove_session(&digest, &account_id)?))?;
+        Ok(None)
     }
 
     /// Not expired, and (a cookie session) not ended by a password change.

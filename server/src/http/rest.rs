@@ -41,7 +41,12 @@ where
         return not_found();
     }
     if let Some(forced) = api.before_call(procedure, request.headers()).await {
-        return error_response(&forced);
+        // As any answer: a forced 429 carries its `Retry-After`.
+        let reply = Reply {
+            result: Err(forced),
+            cookie: None,
+        };
+        return render(reply, api.cookie_secure);
     }
     let (parts, body) = request.into_parts();
     let credentials = credentials(&parts.headers);
