@@ -142,6 +142,26 @@ fn expect_auth_shape(value: &Value, email: &str) -> Outcome {
     Ok(())
 }
 
+/// The answer tells the browser to forget its session.
+fn expect_blank_cookie(r: &Resp) -> Outcome {
+    ensure!(
+        r.set_cookie().as_deref() == Some(BLANK),
+        "cookie {:?}, not the blank one",
+        r.set_cookie()
+    );
+    Ok(())
+}
+
+/// A new API token for `client` (`auth.generateToken`).
+async fn new_token(client: &mut Client) -> Result<String, String> {
+    let r = client.post_empty("/api/auth.generateToken").await;
+    expect_status(&r, 200)?;
+    r.json()["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no token in {}", r.body))
+}
+
 fn expect_session_cookie(r: &Resp) -> Result<String, String> {
     let id = r
         .session_id()

@@ -27,11 +27,7 @@ pub(super) fn checks() -> Vec<Check> {
                 )
                 .await;
                 expect_error(&r, "UNAUTHORIZED", msg::UNAUTHORIZED)?;
-                ensure!(
-                    r.set_cookie().as_deref() == Some(BLANK),
-                    "cookie {:?}",
-                    r.set_cookie()
-                );
+                expect_blank_cookie(&r)?;
                 let r = send(
                     ctx.addr,
                     "GET",
@@ -61,11 +57,7 @@ pub(super) fn checks() -> Vec<Check> {
             ctx.advance(24 * 3_600_000 + 1000).await?;
             let r = admin.get("/api/auth.get").await;
             expect_status(&r, 401)?;
-            ensure!(
-                r.set_cookie().as_deref() == Some(BLANK),
-                "cookie {:?}",
-                r.set_cookie()
-            );
+            expect_blank_cookie(&r)?;
             Ok(())
         }),
         check!(
@@ -74,10 +66,7 @@ pub(super) fn checks() -> Vec<Check> {
             |ctx| {
                 let mut admin = ctx.admin().await?;
                 let cookie_id = admin.cookie.clone().unwrap_or_default();
-                let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let token = new_token(&mut admin).await?;
                 let get = |headers: Vec<(&'static str, String)>| async move {
                     let headers: Vec<(&str, &str)> =
                         headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -129,11 +118,7 @@ pub(super) fn checks() -> Vec<Check> {
                 )
                 .await;
                 expect_status(&r, 404)?;
-                ensure!(
-                    r.set_cookie().as_deref() == Some(BLANK),
-                    "cookie {:?}",
-                    r.set_cookie()
-                );
+                expect_blank_cookie(&r)?;
                 Ok(())
             }
         ),
@@ -143,10 +128,7 @@ pub(super) fn checks() -> Vec<Check> {
             clock,
             |ctx| {
                 let mut admin = ctx.admin().await?;
-                let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let token = new_token(&mut admin).await?;
                 let mut api = admin.with_bearer(&token);
                 ctx.advance(364 * 24 * 3_600_000).await?;
                 let r = api.get("/api/auth.get").await;
@@ -186,10 +168,7 @@ pub(super) fn checks() -> Vec<Check> {
             "ends the cookie session; false for a Bearer token",
             |ctx| {
                 let mut admin = ctx.admin().await?;
-                let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let token = new_token(&mut admin).await?;
                 expect(
                     &admin
                         .with_bearer(&token)
@@ -201,11 +180,7 @@ pub(super) fn checks() -> Vec<Check> {
                 let cookie = format!("auth_session={}", admin.cookie.clone().unwrap_or_default());
                 let r = admin.post_empty("/api/auth.logout").await;
                 expect(&r, 200, "true")?;
-                ensure!(
-                    r.set_cookie().as_deref() == Some(BLANK),
-                    "cookie {:?}",
-                    r.set_cookie()
-                );
+                expect_blank_cookie(&r)?;
                 expect_status(
                     &send(ctx.addr, "GET", "/api/auth.get", &[("cookie", &cookie)], "").await,
                     401,
@@ -218,10 +193,7 @@ pub(super) fn checks() -> Vec<Check> {
             |ctx| {
                 let mut first = ctx.admin().await?;
                 let second = ctx.admin_login_as("conformance-browser/1.0").await?;
-                let token = first.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .ok_or("no token")?
-                    .to_string();
+                let token = new_token(&mut first).await?;
                 let r = first.get("/api/auth.listSessions").await;
                 expect_status(&r, 200)?;
                 let list = r.json();
@@ -325,11 +297,7 @@ pub(super) fn checks() -> Vec<Check> {
                 // Its own: ended, and the cookie blanked.
                 let r = first.post("/api/auth.endSession", &end(&mine)).await;
                 expect(&r, 200, "true")?;
-                ensure!(
-                    r.set_cookie().as_deref() == Some(BLANK),
-                    "cookie {:?}",
-                    r.set_cookie()
-                );
+                expect_blank_cookie(&r)?;
                 expect_error(
                     &first.get("/api/auth.get").await,
                     "UNAUTHORIZED",
@@ -346,10 +314,7 @@ pub(super) fn checks() -> Vec<Check> {
                     ctx.admin_login_as("two").await?,
                     ctx.admin_login_as("three").await?,
                 ];
-                let token = first.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .ok_or("no token")?
-                    .to_string();
+                let token = new_token(&mut first).await?;
                 expect(
                     &first.post_empty("/api/auth.endOtherSessions").await,
                     200,
@@ -378,10 +343,7 @@ pub(super) fn checks() -> Vec<Check> {
             |ctx| {
                 let mut admin = ctx.admin().await?;
                 let (mut member, member_id) = ctx.member(&mut admin, "dev@example.com").await?;
-                let token = member.post_empty("/api/auth.generateToken").await.json()["token"]
-                    .as_str()
-                    .ok_or("no token")?
-                    .to_string();
+                let token = new_token(&mut member).await?;
                 let r = member
                     .post(
                         "/api/admin.endMemberSessions",
