@@ -94,8 +94,12 @@ pub(crate) fn new_salt(random: &dyn Random) -> [u8; 16] {
     random_bytes::<16>(random)
 }
 
-/// AES-256-GCM under the key file's key: how stored records are sealed.
-pub struct SealingKey(ring::aead::LessSafeKey);
+/// AES-256-GCM under the key file's key: how stored records are sealed; and an
+/// HMAC key derived from it, for the index keys that would name an email or an id.
+pub struct SealingKey {
+    aead: ring::aead::LessSafeKey,
+    index: ring::hmac::Key,
+}
 
 /// A sealed value starts with these bytes (a JSON record never starts with 0x00).
 const SEALED_MAGIC: [u8; 2] = [0x00, 0x01];
@@ -111,7 +115,24 @@ impl SealingKey {
     pub fn from_bytes(bytes: &[u8; SealingKey::LEN]) -> SealingKey {
         let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, bytes)
             .expect("32 bytes is an AES-256 key");
-        SealingKey(ring::aead::LessSafeKey::new(unbound))
+        // A key of its own for the index, derived so that one key file serves both.
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        let derived = ring::hmac::sign(&derive, b"dokploy-auth index keys");
+        SealingKey {
+            aead: ring::aead::LessSafeKey::new(unbound),
+            index: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+        }
+    }
+
+    /// What stands in a stored key for `segment` (an email or an id) of the index
+    /// `name`: 32 hex characters of HMAC-SHA256, the same every time, telling
+    /// nothing without the key file.
+    pub fn index_name(&self, name: &[u8], segment: &[u8]) -> String {
+        let mut context = ring::hmac::Context::with_key(&self.index);
+        context.update(name);
+        context.update(b"/");
+        context.update(segment);
+        HEXLOWER.encode(&context.sign().as_ref()[..16])
     }
 
     /// A new key from the OS generator.
@@ -126,7 +147,7 @@ impl SealingKey {
     pub fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let nonce = random_bytes::<NONCE_LEN>(random);
         let mut in_out = plaintext.to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(
                 ring::aead::Nonce::assume_unique_for_key(nonce),
                 ring::aead::Aad::from(context),
@@ -149,7 +170,7 @@ impl SealingKey {
         let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
         let mut in_out = ciphertext.to_vec();
         let plaintext = self
-            .0
+            .aead
             .open_in_place(nonce, ring::aead::Aad::from(context), &mut in_out)
             .map_err(|_| OpenError)?;
         Ok(plaintext.to_vec())

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use serde_json::json;
-use server::core::ports::Store;
 use server::core::records::{decode, Account, Member};
 use server::crypto;
 use std::collections::{BTreeMap, HashSet};
@@ -98,57 +97,66 @@ fn check_indexes(data_dir: &Path) {
     )
     .unwrap();
     assert_eq!(migrated, 0, "every value was written sealed");
-    let pairs: BTreeMap<String, Vec<u8>> = store
-        .scan_prefix(b"")
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (String::from_utf8(k).unwrap(), v))
-        .collect();
+    let store: &dyn server::core::ports::Store = &*store;
     let text = |key: &str| {
-        pairs
-            .get(key)
-            .map(|v| String::from_utf8(v.clone()).unwrap())
+        store
+            .get(key.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
     };
+    // Records by scan (their keys are keyed digests in a sealed store: read values).
+    let scan = |prefix: &str| store.scan_prefix(prefix.as_bytes()).unwrap();
     let mut accounts = BTreeMap::new();
+    for (_, value) in scan("account/") {
+        let account: Account = decode(&value).unwrap();
+        let key = format!("account/{}", account.id);
+        assert!(store.get(key.as_bytes()).unwrap().is_some());
+        assert_eq!(
+            text(&format!("email/{}", account.email)).as_deref(),
+            Some(account.id.as_str()),
+            "email index of {}",
+            account.id
+        );
+        accounts.insert(account.id.clone(), account);
+    }
     let mut members = BTreeMap::new();
-    for (key, value) in &pairs {
-        if let Some(id) = key.strip_prefix("account/") {
-            let account: Account = decode(value).unwrap();
-            assert_eq!(account.id, id);
-            assert_eq!(
-                text(&format!("email/{}", account.email)).as_deref(),
-                Some(id),
-                "email index of {id}"
-            );
-            accounts.insert(id.to_string(), account);
-        } else if let Some(user_id) = key.strip_prefix("member/") {
-            let member: Member = decode(value).unwrap();
-            assert_eq!(member.user_id, user_id);
-            members.insert(user_id.to_string(), member);
-        }
+    for (_, value) in scan("member/") {
+        let member: Member = decode(&value).unwrap();
+        members.insert(member.user_id.clone(), member);
     }
-    for key in pairs.keys() {
-        if let Some(email) = key.strip_prefix("email/") {
-            let id = text(key).unwrap();
-            assert_eq!(
-                accounts.get(&id).map(|a| a.email.as_str()),
-                Some(email),
-                "email/{email} points at a record"
-            );
-        } else if let Some(digest) = key.strip_prefix("invitation/") {
-            let member = &members[&text(key).unwrap()];
-            assert_eq!(crypto::digest(&member.token), digest);
-        } else if let Some(rest) = key.strip_prefix("members-of/") {
-            let (admin_id, user_id) = rest.split_once('/').unwrap();
-            assert_eq!(members[user_id].admin_id, admin_id);
-        }
+    // Every index entry points at a record …
+    let emails = scan("email/");
+    assert_eq!(emails.len(), accounts.len(), "one email entry per account");
+    for (_, id) in &emails {
+        assert!(accounts.contains_key(&String::from_utf8_lossy(id).into_owned()));
     }
+    let invitations = scan("invitation/");
+    assert_eq!(
+        invitations.len(),
+        members.len(),
+        "one invitation entry per member"
+    );
+    for (key, user_id) in &invitations {
+        let member = &members[&String::from_utf8_lossy(user_id).into_owned()];
+        let digest = String::from_utf8_lossy(key)
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(crypto::digest(&member.token), digest);
+    }
+    // … and every record has its entries.
+    let mut listed: BTreeMap<String, HashSet<Vec<u8>>> = BTreeMap::new();
     for member in members.values() {
-        assert!(pairs.contains_key(&format!("invitation/{}", crypto::digest(&member.token))));
-        assert!(pairs.contains_key(&format!(
-            "members-of/{}/{}",
-            member.admin_id, member.user_id
-        )));
+        assert_eq!(
+            text(&format!("invitation/{}", crypto::digest(&member.token))).as_deref(),
+            Some(member.user_id.as_str())
+        );
+        let of_admin = listed.entry(member.admin_id.clone()).or_insert_with(|| {
+            let entries = scan(&format!("members-of/{}/", member.admin_id));
+            entries.into_iter().map(|(_, user_id)| user_id).collect()
+        });
+        assert!(of_admin.contains(member.user_id.as_bytes()));
         assert_eq!(
             accounts[&member.auth_id].member_id.as_deref(),
             Some(member.user_id.as_str())

@@ -1,5 +1,6 @@
-//! Secrets at rest: after a session that issues every kind of secret, none of them
-//! appears anywhere in the raw bytes of the data directory.
+//! Secrets at rest: after a session that issues every kind of secret, none of them,
+//! nor any email or account id, appears anywhere in the raw bytes of the data
+//! directory.
 
 mod common;
 use common::*;
@@ -123,6 +124,28 @@ async fn no_secret_reaches_the_data_directory() {
             );
         }
     }
-    // The emails (not secrets) are there, so the search itself can find things.
-    assert!(raw.windows(17).any(|w| w == b"owner@example.com"));
+    // Nor does an email or an account id, in a key or anywhere else.
+    let member = &admin.get("/api/user.all").await.json()[0];
+    let mut names = vec![
+        "owner@example.com".to_string(),
+        "dev@example.com".to_string(),
+    ];
+    for id in [
+        admin.get("/api/auth.get").await.json()["id"].clone(),
+        member["authId"].clone(),
+        member["userId"].clone(),
+        member["adminId"].clone(),
+    ] {
+        names.push(id.as_str().unwrap().to_string());
+    }
+    for name in &names {
+        assert!(
+            !raw.windows(name.len()).any(|w| w == name.as_bytes()),
+            "{name} appears in the data directory"
+        );
+    }
+    // The digest of a session id (one-way, kept in keys) is there, so the search
+    // itself can find things.
+    let digest = server::crypto::digest(&admin.cookie.clone().unwrap());
+    assert!(raw.windows(64).any(|w| w == digest.as_bytes()));
 }

@@ -183,10 +183,14 @@ impl Handler for All {
             return Ok(Answer::json(&Vec::new()));
         };
         let store = core.invitations.ports.store();
-        let prefix = keys::members_of(admin_id);
         let mut members = Vec::new();
-        for (key, _) in store.scan_prefix(&prefix)? {
-            let user_id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        for (key, value) in store.scan_prefix(&keys::members_of(admin_id))? {
+            // The user id is the value (a sealed store's keys do not show it);
+            // entries written before that name it only in their key.
+            let user_id = match value.is_empty() {
+                true => super::records::last_segment(&key),
+                false => String::from_utf8_lossy(&value).into_owned(),
+            };
             let Some(member) = store.member(&user_id)? else {
                 continue;
             };

@@ -154,6 +154,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     }
 }
 
+/// The last segment of a stored key (a digest: a sealed store keeps those as they
+/// are, see `storage::sealed`).
+pub(crate) fn last_segment(key: &[u8]) -> String {
+    let last = key.rsplit(|&b| b == b'/').next().unwrap_or(key);
+    String::from_utf8_lossy(last).into_owned()
+}
+
 /// Typed reads, inside a transaction or outside one.
 pub trait Read {
     fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -241,9 +248,10 @@ pub trait Write {
             &keys::invitation(token_digest),
             member.user_id.clone().into_bytes(),
         )?;
+        // The user id in the value too: a sealed store's keys do not show it.
         tx.insert(
             &keys::member_of(&member.admin_id, &member.user_id),
-            Vec::new(),
+            member.user_id.clone().into_bytes(),
         )
     }
 
@@ -257,7 +265,10 @@ pub trait Write {
     /// Stores a session (new or changed), listed under its account.
     fn put_session(&self, digest: &str, session: &Session) -> Result<(), StoreError> {
         let tx = self.tx();
-        tx.insert(&keys::session_of(&session.account_id, digest), Vec::new())?;
+        tx.insert(
+            &keys::session_of(&session.account_id, digest),
+            digest.as_bytes().to_vec(),
+        )?;
         tx.insert(&keys::session(digest), encode(session))
     }
 

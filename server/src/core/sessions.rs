@@ -283,9 +283,12 @@ impl Sessions {
         let stored = store.scan_prefix(keys::SESSION_PREFIX)?;
         self.ports.transaction(|tx| {
             for (key, value) in &stored {
-                let digest = String::from_utf8_lossy(&key[keys::SESSION_PREFIX.len()..]);
+                let digest = super::records::last_segment(key);
                 let session: Session = super::records::decode(value)?;
-                tx.insert(&keys::session_of(&session.account_id, &digest), Vec::new())?;
+                tx.insert(
+                    &keys::session_of(&session.account_id, &digest),
+                    digest.clone().into_bytes(),
+                )?;
             }
             Ok(tx.insert(keys::SESSIONS_LISTED, b"1".to_vec())?)
         })
@@ -293,11 +296,13 @@ impl Sessions {
 
     /// The digests of every session stored for `account_id`.
     fn digests_of(&self, account_id: &str) -> Result<Vec<String>, ApiError> {
-        let prefix = keys::sessions_of(account_id);
-        let pairs = self.ports.store().scan_prefix(&prefix)?;
+        let pairs = self
+            .ports
+            .store()
+            .scan_prefix(&keys::sessions_of(account_id))?;
         Ok(pairs
             .iter()
-            .map(|(key, _)| String::from_utf8_lossy(&key[prefix.len()..]).into_owned())
+            .map(|(key, _)| super::records::last_segment(key))
             .collect())
     }
 
