@@ -456,13 +456,15 @@ impl MockServer {
         self.state.faults.add(fault)
     }
 
-    /// Back to the start state (same seed). Callable from sync or async code.
+    /// Back to the start state, with the seed the mock started with. Callable from
+    /// sync or async code.
     ///
     /// ```
-    /// let mock = mock::MockServer::builder().start_blocking();
+    /// let mock = mock::MockServer::builder().seed(3).start_blocking();
     /// mock.advance_clock(std::time::Duration::from_secs(60));
+    /// mock.reset_with_seed(Some(9));
     /// mock.reset();
-    /// assert_eq!(mock.now_ms(), mock::START_MS);
+    /// assert_eq!((mock.now_ms(), mock.seed()), (mock::START_MS, 3));
     /// ```
     pub fn reset(&self) {
         self.reset_with_seed(None);

@@ -75,6 +75,8 @@ pub struct MockState {
     pub request_ids: Arc<AtomicU64>,
     pub cors: CorsOrigins,
     seed: AtomicU64,
+    /// What a reset without a seed goes back to.
+    start_seed: u64,
     start_fixtures: Option<Fixtures>,
     /// Resets run one at a time.
     resetting: tokio::sync::Mutex<()>,
@@ -118,6 +120,7 @@ impl MockState {
             request_ids: Arc::new(AtomicU64::new(0)),
             cors: settings.cors,
             seed: AtomicU64::new(settings.seed),
+            start_seed: settings.seed,
             start_fixtures: settings.fixtures,
             resetting: tokio::sync::Mutex::new(()),
         };
@@ -132,11 +135,11 @@ impl MockState {
     }
 
     /// Back to the start state: empty store (plus the start fixtures), clock at
-    /// the start, the sequence of the given seed (or the current one) from its
+    /// the start, the sequence of the given seed (or the start seed) from its
     /// beginning, empty outbox, journal and faults.
     pub async fn reset(&self, seed: Option<u64>) -> Result<u64, ApiError> {
         let _one_at_a_time = self.resetting.lock().await;
-        let seed = seed.unwrap_or_else(|| self.seed());
+        let seed = seed.unwrap_or(self.start_seed);
         self.seed.store(seed, Ordering::SeqCst);
         self.store.clear();
         self.core.forget_throttle_counts();

@@ -128,6 +128,12 @@ async fn reset_endpoint() {
             .status,
         400
     );
+    // A plain reset goes back to the seed the mock started with.
+    let r = control(&mock, "POST", "reset", "").await;
+    assert_eq!(r.json(), json!({"seed": 0}));
+    let mut fresh = Client::new(mock.address());
+    assert_eq!(fresh.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    assert_eq!(fresh.get("/api/auth.get").await.json()["id"], first_id);
 }
 
 const FIXTURES: &str = r#"{
@@ -712,4 +718,65 @@ async fn throttling_is_off_unless_asked() {
         200,
         "the mock's clock drives the waits"
     );
+}
+
+/// The fixtures file the README uses loads, and what it promises works.
+#[tokio::test]
+async fn the_example_fixtures_file() {
+    let fixtures: Fixtures =
+        serde_json::from_str(include_str!("../fixtures.example.json")).unwrap();
+    let mock = MockServer::builder().fixtures(fixtures).start().await;
+    let mut admin = Client::new(mock.address());
+    admin.cookie = Some("example-admin-session-00000000000000001".into());
+    let all = admin.get("/api/user.all").await.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(3), "{all}");
+    let mut ops = Client::new(mock.address());
+    let login = r#"{"email":"ops@example.com","password":"memberpass1"}"#;
+    assert_eq!(ops.post("/api/auth.login", login).await.status, 200);
+    let r = Client::new(mock.address())
+        .get("/api/admin.getUserByToken?token=example-invitation")
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+/// A precomputed hash is stored as given; a password is hashed once, with a salt of
+/// its own, so a reset or many accounts with one password cost one hash.
+#[tokio::test]
+async fn fixtures_take_a_password_hash() {
+    use server::core::{ports::Store, records::Read};
+    let one = |extra: &str| {
+        serde_json::from_str::<Fixtures>(&format!(
+            r#"{{"admins":[{{"email":"admin@example.com",{extra}}}]}}"#
+        ))
+        .unwrap()
+    };
+    let stored_hash = |mock: &MockServer| {
+        let store: &dyn Store = &*mock.state().store;
+        let admin = store
+            .account_by_email("admin@example.com")
+            .unwrap()
+            .unwrap();
+        admin.password_hash.unwrap()
+    };
+    let first = MockServer::builder()
+        .fixtures(one(r#""password":"password123""#))
+        .start()
+        .await;
+    let hash = stored_hash(&first);
+    first.reset();
+    assert_eq!(stored_hash(&first), hash, "the same hash after a reset");
+    let given = format!(r#""passwordHash":"{hash}""#);
+    let second = MockServer::builder().fixtures(one(&given)).start().await;
+    assert_eq!(stored_hash(&second), hash);
+    let mut admin = Client::new(second.address());
+    assert_eq!(admin.post("/api/auth.login", ADMIN).await.status, 200);
+    let bad = MockServer::builder().start().await;
+    let r = control(
+        &bad,
+        "POST",
+        "fixtures",
+        r#"{"admins":[{"email":"a@b.co","passwordHash":"nope"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
 }

@@ -56,10 +56,19 @@ impl Passwords {
     /// The one place a password is set: it must fit bcrypt's 72 bytes (a longer one
     /// would be cut silently, so it is refused).
     pub(crate) async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let salt = crypto::new_salt(&*self.random);
+        self.hash_with_salt(password, salt).await
+    }
+
+    /// `hash` with a given salt (the mock's fixtures).
+    pub(crate) async fn hash_with_salt(
+        &self,
+        password: String,
+        salt: [u8; 16],
+    ) -> Result<String, ApiError> {
         if password.len() > BCRYPT_MAX_BYTES {
             return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
         }
-        let salt = crypto::new_salt(&*self.random);
         self.hasher
             .hash(password, salt)
             .await

@@ -27,6 +27,10 @@ pub struct AccountFixture {
     pub email: String,
     #[serde(default)]
     pub password: Option<String>,
+    /// A bcrypt hash (`$2b$…`) to store instead of hashing `password`: thousands of
+    /// accounts then load at once.
+    #[serde(default)]
+    pub password_hash: Option<String>,
     /// The account id; generated when left out.
     #[serde(default)]
     pub id: Option<String>,
@@ -59,12 +63,10 @@ impl Core {
             return Err(refuse("self-hosted mode has one admin".into()));
         }
         for fixture in &fixtures.admins {
-            let password = fixture
-                .password
-                .clone()
-                .ok_or_else(|| refuse(format!("admin {} needs a password", fixture.email)))?;
-            self.load_account(fixture, Role::Admin, Some(password), None)
-                .await?;
+            if fixture.password.is_none() && fixture.password_hash.is_none() {
+                return Err(refuse(format!("admin {} needs a password", fixture.email)));
+            }
+            self.load_account(fixture, Role::Admin, None).await?;
         }
         for fixture in &fixtures.members {
             let inviter = fixture
@@ -77,24 +79,60 @@ impl Core {
                 .account_by_email(&inviter.to_lowercase())?
                 .and_then(|a| a.admin_id)
                 .ok_or_else(|| refuse(format!("invitedBy {inviter} is no admin")))?;
-            self.load_account(fixture, Role::User, fixture.password.clone(), Some(admin))
-                .await?;
+            self.load_account(fixture, Role::User, Some(admin)).await?;
         }
         self.ports.store().flush().await?;
         Ok(())
+    }
+
+    /// The stored hash of a fixture's password: the one it gives, or one made from
+    /// its password with a salt derived from the password, so that it is the same
+    /// every time (the mock's determinism draws nothing for it) and made once per
+    /// password (a reset, or a thousand accounts with one password, cost one).
+    async fn fixture_hash(&self, fixture: &AccountFixture) -> Result<Option<String>, ApiError> {
+        if let Some(hash) = &fixture.password_hash {
+            let bcrypt = hash.len() == 60 && hash.starts_with("$2");
+            if !bcrypt {
+                return Err(refuse(format!(
+                    "the passwordHash of {} is no bcrypt hash",
+                    fixture.email
+                )));
+            }
+            return Ok(Some(hash.clone()));
+        }
+        let Some(password) = &fixture.password else {
+            return Ok(None);
+        };
+        if let Some(hash) = self
+            .fixture_hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(password)
+        {
+            return Ok(Some(hash.clone()));
+        }
+        let salt = crypto::digest(&format!("fixture-salt/{password}"));
+        let mut salt_bytes = [0u8; 16];
+        salt_bytes.copy_from_slice(&salt.as_bytes()[..16]);
+        let hash = self
+            .accounts
+            .passwords
+            .hash_with_salt(password.clone(), salt_bytes)
+            .await?;
+        self.fixture_hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(password.clone(), hash.clone());
+        Ok(Some(hash))
     }
 
     async fn load_account(
         &self,
         fixture: &AccountFixture,
         role: Role,
-        password: Option<String>,
         admin_id: Option<String>,
     ) -> Result<(), ApiError> {
-        let hash = match password {
-            Some(password) => Some(self.accounts.passwords.hash(password).await?),
-            None => None,
-        };
+        let hash = self.fixture_hash(fixture).await?;
         let random = self.ports.random();
         let mut account = self.accounts.new_account(&fixture.email, role, hash);
         if let Some(id) = &fixture.id {

@@ -150,6 +150,9 @@ pub struct Core {
     /// Chosen once, at start: `Some` in cloud mode only.
     cloud: Option<Cloud>,
     throttle: Option<throttle::Throttle>,
+    /// Fixture passwords already hashed (see `fixtures.rs`).
+    #[cfg(feature = "fixtures")]
+    fixture_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The message of every internal error on the wire; details go to the log.
@@ -209,6 +212,8 @@ impl Core {
             invitations: Invitations::new(ports.clone()),
             cloud,
             throttle: config.throttle.clone().map(throttle::Throttle::new),
+            #[cfg(feature = "fixtures")]
+            fixture_hashes: Default::default(),
             ports,
             config,
         }
