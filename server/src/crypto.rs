@@ -39,6 +39,18 @@ pub fn digest(secret: &str) -> String {
     HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
 }
 
+/// A salt derived from `password`, the same every time: the mock's fixture
+/// passwords, hashed once and without drawing from its seeded generator. Never for
+/// passwords users set, which get `new_salt`.
+#[cfg(feature = "fixtures")]
+pub(crate) fn fixture_salt(password: &str) -> [u8; 16] {
+    let label = format!("fixture-salt/{password}");
+    let digest = ring::digest::digest(&ring::digest::SHA256, label.as_bytes());
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&digest.as_ref()[..16]);
+    salt
+}
+
 /// The opaque handle that names a session to its owner (`auth.listSessions`): a
 /// digest of its digest, so it neither is nor leads to anything stored.
 pub(crate) fn session_handle(session_digest: &str) -> String {

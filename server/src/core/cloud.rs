@@ -36,6 +36,13 @@ impl Purpose {
             Purpose::Reset => (&mut account.reset_digest, &mut account.reset_expires_at),
         }
     }
+    /// When the account's token of this purpose expires, if it has one.
+    fn expiry(self, account: &Account) -> Option<i64> {
+        match self {
+            Purpose::Confirmation => account.confirmation_expires_at,
+            Purpose::Reset => account.reset_expires_at,
+        }
+    }
     fn lifetime(self) -> i64 {
         match self {
             Purpose::Confirmation => specs::lifetimes::CONFIRMATION_TOKEN_MS,
@@ -108,9 +115,7 @@ impl Cloud {
     /// Whether a token of `purpose` was issued to `account` in the last minutes (its
     /// mail went then): no second mail yet, so nobody can flood a mailbox.
     fn recently_mailed(&self, account: &Account, purpose: Purpose) -> bool {
-        let mut account = account.clone();
-        let (_, expires_at) = purpose.slot(&mut account);
-        let issued_at = expires_at.map(|at| at - purpose.lifetime());
+        let issued_at = purpose.expiry(account).map(|at| at - purpose.lifetime());
         issued_at.is_some_and(|at| self.ports.now() - at < MAIL_COOLDOWN_MS)
     }
 
@@ -158,9 +163,11 @@ impl Cloud {
         let id = store
             .text(&purpose.index(&crypto::digest(token)))?
             .ok_or_else(not_found)?;
-        let mut account = store.account(&id)?.ok_or_else(not_found)?;
-        let (_, expiry) = purpose.slot(&mut account);
-        if expiry.is_none_or(|at| self.ports.now() > at) {
+        let account = store.account(&id)?.ok_or_else(not_found)?;
+        if purpose
+            .expiry(&account)
+            .is_none_or(|at| self.ports.now() > at)
+        {
             return Err(ApiError::not_found(purpose.expired_message()));
         }
         Ok(account)
@@ -233,7 +240,9 @@ impl Cloud {
     /// has it, a mail went there in the last minutes, or the token cannot be
     /// stored (logged).
     async fn reset_mail(self, email: String) -> Option<Mail> {
-        let account = self.ports.store().account_by_email(&email).ok()??;
+        // A storage failure is logged (as every internal error is) and sends nothing.
+        let found = self.ports.store().account_by_email(&email);
+        let account = found.map_err(ApiError::from).ok()??;
         if self.recently_mailed(&account, Purpose::Reset) {
             return None;
         }

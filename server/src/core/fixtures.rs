@@ -111,13 +111,11 @@ impl Core {
         {
             return Ok(Some(hash.clone()));
         }
-        let salt = crypto::digest(&format!("fixture-salt/{password}"));
-        let mut salt_bytes = [0u8; 16];
-        salt_bytes.copy_from_slice(&salt.as_bytes()[..16]);
+        let salt = crypto::fixture_salt(password);
         let hash = self
             .accounts
             .passwords
-            .hash_with_salt(password.clone(), salt_bytes)
+            .hash_with_salt(password.clone(), salt)
             .await?;
         self.fixture_hashes
             .lock()
@@ -228,6 +226,8 @@ impl Core {
     /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
     pub fn current_pin(&self, email: &str) -> Result<Option<String>, ApiError> {
         let account = self.ports.store().account_by_email(&email.to_lowercase())?;
-        Ok(account.and_then(|a| self.two_factor.current_pin(&a)))
+        Ok(account
+            .and_then(|a| a.totp_secret)
+            .and_then(|secret| self.pin_for_secret(&secret)))
     }
 }

@@ -52,6 +52,19 @@ impl Invitations {
             .member(user_id)?
             .filter(|m| m.admin_id == *admin_id))
     }
+
+    /// The account `auth_id` and its member record, if it is a member of the
+    /// caller's organisation; else 404 `User not found`.
+    pub(crate) fn member_of(
+        &self,
+        caller: &Caller,
+        auth_id: &str,
+    ) -> Result<(Account, Member), ApiError> {
+        let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
+        let account = self.ports.store().account(auth_id)?.ok_or_else(not_found)?;
+        let member = self.membership(&account, caller)?.ok_or_else(not_found)?;
+        Ok((account, member))
+    }
 }
 
 impl Handler for CreateUserInvitation {
@@ -147,16 +160,9 @@ impl Handler for RemoveUser {
         input: RemoveUserInput,
         _: &Request<'_>,
     ) -> Answered<NoOutput> {
-        let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
         let invitations = &core.invitations;
-        let account = invitations
-            .ports
-            .store()
-            .account(&input.auth_id)?
-            .ok_or_else(not_found)?;
-        let member = invitations
-            .membership(&account, &admin)?
-            .ok_or_else(not_found)?;
+        let (account, member) = invitations.member_of(&admin, &input.auth_id)?;
+        let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
         // Its sessions and token first; one made meanwhile names no account and is
         // removed when seen.
         core.sessions.end_all(&account.id)?;

@@ -484,15 +484,7 @@ impl Handler for EndMemberSessions {
         input: RemoveUserInput,
         _: &Request<'_>,
     ) -> Answered<u64> {
-        let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
-        let account = core
-            .ports
-            .store()
-            .account(&input.auth_id)?
-            .ok_or_else(not_found)?;
-        core.invitations
-            .membership(&account, &admin)?
-            .ok_or_else(not_found)?;
+        let (account, _) = core.invitations.member_of(&admin, &input.auth_id)?;
         Ok(Answer::json(&core.sessions.end_all(&account.id)?))
     }
 }

@@ -85,13 +85,6 @@ impl TwoFactor {
         TwoFactor { ports }
     }
 
-    /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
-    #[cfg(feature = "fixtures")]
-    pub(crate) fn current_pin(&self, account: &Account) -> Option<String> {
-        let now_secs = u64::try_from(self.ports.now() / 1000).unwrap_or(0);
-        totp_code(account.totp_secret.as_deref()?, now_secs)
-    }
-
     /// Finishes a login with a pin: of two requests with the same pin, only one
     /// succeeds. The new session's id.
     fn finish_login(

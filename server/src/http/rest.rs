@@ -74,16 +74,13 @@ where
             if let Err(e) = drain(body, api.max_body_bytes).await {
                 return error_response(&e);
             }
-            match (kind, schema) {
-                (Kind::Query, Some(schema)) => {
-                    let pairs: Vec<(String, String)> =
-                        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                            .into_owned()
-                            .collect();
-                    Some(schema.input_from_query(&pairs))
-                }
-                _ => None,
-            }
+            // A query takes its input from the query string; a mutation here none.
+            schema.filter(|_| kind == Kind::Query).map(|schema| {
+                let query = parts.uri.query().unwrap_or("").as_bytes();
+                let pairs: Vec<(String, String)> =
+                    form_urlencoded::parse(query).into_owned().collect();
+                schema.input_from_query(&pairs)
+            })
         }
     };
     let reply = api
@@ -132,6 +129,10 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    if body.is_end_stream() {
+        // Most requests (every GET) have none: nothing to wait for.
+        return Ok(());
+    }
     collect(body, limit).await.map(drop)
 }
 
