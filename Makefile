@@ -1,26 +1,32 @@
 # The project's commands. `make test` is what CI runs (with `make lint`).
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
+MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: run mock test conformance bench lint fmt openapi-check node-clients fuzz
+.PHONY: run mock test conformance bench lint fmt openapi-check node-clients browser-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
 	$(CARGO) run --release -p server --bin dokploy-auth -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-## Run the in-memory mock for frontend development.
+## Run the in-memory mock for frontend development (port 4000; inspector at /__mock/).
 mock:
-	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(LISTEN)
+	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(MOCK_LISTEN)
 
 ## Every test of the workspace, and the OpenAPI document through an established validator.
-test: openapi-check node-clients
+test: openapi-check node-clients browser-deps
 	$(CARGO) test --workspace
 
 ## Dokploy's own clients (official tRPC client, CLI 0.2.6), pinned, for conformance/tests/node_clients.rs.
 node-clients:
 	@test -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
+
+## Debian's chromium and playwright-core + Vite (pinned) for mock/tests/browser.rs.
+browser-deps:
+	@test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || echo "mock/tests/browser.rs needs Debian's chromium: apt-get install chromium (as root)" >&2
+	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
 
 ## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI).
 openapi-check:

@@ -58,16 +58,38 @@ pub fn get_status(address: &str, path: &str) -> Option<u16> {
 }
 
 fn get(address: &str, path: &str) -> Option<String> {
+    exchange(address, "GET", path)
+}
+
+/// One bodiless HTTP/1.1 request on a new connection: the whole answer.
+fn exchange(address: &str, method: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     (!answer.is_empty()).then_some(answer)
+}
+
+/// How long `POST /__mock/reset` takes to answer 200 (median of `rounds`), ms.
+pub fn mock_reset_ms(address: &str, rounds: usize) -> f64 {
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            let answer = exchange(address, "POST", "/__mock/reset").expect("the mock answers");
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "reset refused: {answer}"
+            );
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// Polls every millisecond until `path` answers; the time it took.
@@ -84,7 +106,8 @@ pub fn wait_until_answering(address: &str, path: &str, limit: Duration) -> Optio
 
 /// How many requests the mock's journal has seen (kept and pushed out).
 pub fn mock_requests_served(address: &str) -> u64 {
-    let Some(answer) = get(address, "/__mock/requests") else {
+    // Only the counters: no request has a seq that high.
+    let Some(answer) = get(address, &format!("/__mock/requests?since={}", u64::MAX)) else {
         return 0;
     };
     let Some((_, body)) = answer.split_once("\r\n\r\n") else {
@@ -93,8 +116,7 @@ pub fn mock_requests_served(address: &str) -> u64 {
     let Ok(view) = serde_json::from_str::<Value>(body) else {
         return 0;
     };
-    view["dropped"].as_u64().unwrap_or(0)
-        + view["requests"].as_array().map_or(0, |r| r.len() as u64)
+    view["nextSeq"].as_u64().unwrap_or(1).saturating_sub(1)
 }
 
 /// A wrk run to make: one thread (the other core is the server's), keep-alive.

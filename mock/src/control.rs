@@ -49,7 +49,60 @@ fn query_param(request: &Request<Incoming>, name: &str) -> Option<String> {
 fn clock_view(state: &MockState) -> Value {
     use server::core::ports::Clock;
     let now = state.clock.now_ms();
-    json!({"now": iso8601(now), "nowMs": now})
+    let follows = if state.clock.follows_real_time() {
+        "real"
+    } else {
+        "manual"
+    };
+    json!({"now": iso8601(now), "nowMs": now, "follows": follows})
+}
+
+/// Seconds left before the current TOTP pin changes, at the mock's clock.
+fn pin_seconds_left(state: &MockState) -> i64 {
+    use server::core::ports::Clock;
+    30 - (state.clock.now_ms() / 1000).rem_euclid(30)
+}
+
+/// `GET /__mock/accounts`: every account with its role, 2FA state, the pin valid
+/// now, and its live sessions (what the inspector page shows).
+fn accounts_view(state: &MockState) -> Result<Value, ApiError> {
+    let core = &state.core;
+    let mut accounts = Vec::new();
+    for account in core.list_accounts()? {
+        let pin = if account.two_factor {
+            core.current_pin(&account.email)?
+        } else {
+            None
+        };
+        let sessions = core.sessions_of_email(&account.email)?.unwrap_or_default();
+        accounts.push(json!({
+            "id": account.id,
+            "email": account.email,
+            "role": account.role,
+            "twoFactor": account.two_factor,
+            "pending": account.pending,
+            "createdAt": account.created_at,
+            "pin": pin,
+            "sessions": sessions,
+        }));
+    }
+    Ok(json!({"validForSeconds": pin_seconds_left(state), "accounts": accounts}))
+}
+
+/// `GET /__mock/info`: what the inspector needs to build its forms.
+fn info_view(state: &MockState) -> Value {
+    let mode = match state.mode() {
+        server::core::Mode::SelfHosted => "self-hosted",
+        server::core::Mode::Cloud => "cloud",
+    };
+    let procedures: Vec<&str> = specs::PROCEDURES.iter().map(|p| p.name).collect();
+    let codes: Vec<&str> = specs::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "seed": state.seed(),
+        "mode": mode,
+        "procedures": procedures,
+        "errorCodes": codes,
+    })
 }
 
 pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpResponse {
@@ -99,6 +152,12 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Ok(body) => body,
                 Err(response) => return response,
             };
+            match body.get("follow").map(|f| f.as_str()) {
+                None => {}
+                Some(Some("real")) => state.clock.follow_real_time(),
+                Some(Some("manual")) => state.clock.stop(),
+                Some(_) => return bad("follow takes \"real\" or \"manual\""),
+            }
             if let Some(set) = body.get("set") {
                 match set
                     .as_str()
@@ -131,8 +190,7 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
         (Method::GET, "outbox") => ok(&state.outbox.emails()),
         (Method::DELETE, "outbox") => ok(&json!({"cleared": state.outbox.clear()})),
         (Method::GET, "totp") => {
-            use server::core::ports::Clock;
-            let left = 30 - (state.clock.now_ms() / 1000) % 30;
+            let left = pin_seconds_left(state);
             // A secret not enabled yet (the 2FA set-up step), at the mock's clock.
             if let Some(secret) = query_param(&request, "secret") {
                 return match state.core.pin_for_secret(&secret) {
@@ -153,7 +211,22 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Err(e) => error_response(&e),
             }
         }
-        (Method::GET, "requests") => ok(&state.journal.view()),
+        (Method::GET, "requests") => {
+            let since = match query_param(&request, "since").map(|s| s.parse::<u64>()) {
+                None => 0,
+                Some(Ok(since)) => since,
+                Some(Err(_)) => return bad("since takes a request's seq (an integer)"),
+            };
+            ok(&state.journal.view_since(since))
+        }
+        (Method::GET, "accounts") => match accounts_view(state) {
+            Ok(view) => ok(&view),
+            Err(e) => error_response(&e),
+        },
+        (Method::GET, "info") => ok(&info_view(state)),
+        (Method::GET, "" | "index.html") => crate::inspector::page(),
+        (Method::GET, "inspector.js") => crate::inspector::script(),
+        (Method::GET, "inspector.css") => crate::inspector::style(),
         (Method::DELETE, "requests") => ok(&json!({"cleared": state.journal.clear()})),
         (Method::GET, "faults") => ok(&state.faults.list()),
         (Method::POST, "faults") => {

@@ -25,6 +25,10 @@ pub struct ReceivedRequest {
     pub body_truncated: bool,
     /// The status the mock answered.
     pub status: u16,
+    /// The answer's headers, as sent.
+    pub response_headers: Vec<(String, String)>,
+    /// The answer's body as text (lossy UTF-8), cut at 16 KiB.
+    pub response_body: String,
 }
 
 pub struct Journal {
@@ -40,6 +44,21 @@ pub struct Recorded {
     pub body: Vec<u8>,
     pub body_truncated: bool,
     pub status: u16,
+    pub response_headers: hyper::HeaderMap,
+    /// Shares the answer's bytes (no copy).
+    pub response_body: bytes::Bytes,
+}
+
+fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 impl Recorded {
@@ -49,19 +68,15 @@ impl Recorded {
             method: self.method.to_string(),
             path: self.uri.path().to_string(),
             query: self.uri.query().map(str::to_string),
-            headers: self
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: header_pairs(&self.headers),
             body: String::from_utf8_lossy(&self.body).into_owned(),
             body_truncated: self.body_truncated,
             status: self.status,
+            response_headers: header_pairs(&self.response_headers),
+            response_body: String::from_utf8_lossy(
+                &self.response_body[..self.response_body.len().min(BODY_KEPT)],
+            )
+            .into_owned(),
         }
     }
 }
@@ -72,14 +87,22 @@ struct Ring {
     entries: VecDeque<(u64, Recorded)>,
     next_seq: u64,
     dropped: u64,
+    /// How many times it was emptied: a reader polling with `since` sees that its
+    /// sequence numbers started again.
+    generation: u64,
 }
 
 /// `GET /__mock/requests`.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JournalView {
     pub capacity: usize,
     /// Entries pushed out of the ring since the last reset.
     pub dropped: u64,
+    /// Goes up by one each time the journal is emptied (`seq` starts again at 1).
+    pub generation: u64,
+    /// The `seq` the next request will get.
+    pub next_seq: u64,
     pub requests: Vec<ReceivedRequest>,
 }
 
@@ -91,6 +114,7 @@ impl Journal {
                 entries: VecDeque::new(),
                 next_seq: 1,
                 dropped: 0,
+                generation: 0,
             }),
         }
     }
@@ -116,11 +140,26 @@ impl Journal {
     }
 
     pub fn view(&self) -> JournalView {
+        self.view_since(0)
+    }
+
+    /// The requests with a `seq` above `since` (what a poller has not seen yet).
+    pub fn view_since(&self, since: u64) -> JournalView {
         let ring = self.lock();
+        // Sequence numbers are consecutive: skip to the first one above `since`.
+        let first_seq = ring.entries.front().map_or(0, |(seq, _)| *seq);
+        let skip = since.saturating_sub(first_seq.saturating_sub(1)) as usize;
         JournalView {
             capacity: ring.capacity,
             dropped: ring.dropped,
-            requests: ring.entries.iter().map(|(seq, r)| r.view(*seq)).collect(),
+            generation: ring.generation,
+            next_seq: ring.next_seq,
+            requests: ring
+                .entries
+                .iter()
+                .skip(skip)
+                .map(|(seq, r)| r.view(*seq))
+                .collect(),
         }
     }
 
@@ -131,6 +170,7 @@ impl Journal {
         ring.entries.clear();
         ring.next_seq = 1;
         ring.dropped = 0;
+        ring.generation += 1;
         held
     }
 }
@@ -149,6 +189,13 @@ mod tests {
             body: b"{}".to_vec(),
             body_truncated: false,
             status: 200,
+            response_headers: [(
+                hyper::header::CONTENT_TYPE,
+                "application/json".parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+            response_body: bytes::Bytes::from_static(b"{\"ok\":true}"),
         }
     }
 
@@ -176,8 +223,24 @@ mod tests {
         );
         assert_eq!(first.headers, [("accept".to_string(), "*/*".to_string())]);
         assert_eq!(first.body, "{}");
+        assert_eq!(
+            first.response_headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        assert_eq!(first.response_body, r#"{"ok":true}"#);
+        let seqs = |since| {
+            let view = journal.view_since(since);
+            view.requests.iter().map(|r| r.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(0), [8, 9, 10]);
+        assert_eq!(seqs(8), [9, 10]);
+        assert_eq!(seqs(10), Vec::<u64>::new());
+        assert_eq!(seqs(99), Vec::<u64>::new());
+        assert_eq!(journal.view().generation, 0);
         journal.clear();
         journal.record(request());
         assert_eq!(journal.view().requests[0].seq, 1);
+        assert_eq!(journal.view().generation, 1);
+        assert_eq!(journal.view().next_seq, 2);
     }
 }

@@ -15,6 +15,7 @@
 mod clock;
 mod control;
 pub mod faults;
+mod inspector;
 pub mod journal;
 pub mod outbox;
 pub mod random;
@@ -28,7 +29,7 @@ pub use journal::ReceivedRequest;
 pub use outbox::SentEmail;
 pub use server::core::{AccountFixture, Fixtures, Mode};
 pub use service::MockService;
-pub use state::{CorsOrigins, MockState, Settings, START_MS};
+pub use state::{ClockStart, CorsOrigins, MockState, Settings, START_MS};
 
 use server::http::Limits;
 use std::net::SocketAddr;
@@ -115,6 +116,19 @@ impl MockBuilder {
     /// ```
     pub fn mode(mut self, mode: Mode) -> MockBuilder {
         self.settings.mode = mode;
+        self
+    }
+
+    /// A clock stopped at [`START_MS`] (default) or following real time.
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder().clock(mock::ClockStart::Real).start_blocking();
+    /// let real = std::time::SystemTime::now()
+    ///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    /// assert!((mock.now_ms() - real).abs() < 60_000);
+    /// ```
+    pub fn clock(mut self, clock: ClockStart) -> MockBuilder {
+        self.settings.clock = clock;
         self
     }
 
@@ -219,6 +233,33 @@ impl MockBuilder {
     /// ```
     pub fn throttle(mut self, limits: server::core::throttle::ThrottleLimits) -> MockBuilder {
         self.settings.throttle = Some(limits);
+        self
+    }
+
+    /// Where email links point: the frontend's address (default
+    /// `http://localhost:3000`).
+    ///
+    /// ```
+    /// let mock = mock::MockServer::builder()
+    ///     .mode(mock::Mode::Cloud)
+    ///     .public_url("http://localhost:5173")
+    ///     .start_blocking();
+    /// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     stream.write_all(request.as_bytes()).unwrap();
+    /// #     let mut answer = String::new();
+    /// #     stream.read_to_string(&mut answer).unwrap();
+    /// #     answer
+    /// # }
+    /// let body = r#"{"email":"a@example.com","password":"password123"}"#;
+    /// http(mock.address(), &format!("POST /api/auth.createAdmin HTTP/1.1\r\nhost: x\r\n\
+    ///     content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+    ///     body.len()));
+    /// assert!(mock.outbox()[0].links[0].starts_with("http://localhost:5173/confirm-email?token="));
+    /// ```
+    pub fn public_url(mut self, url: impl Into<String>) -> MockBuilder {
+        self.settings.public_url = url.into();
         self
     }
 

@@ -1,7 +1,7 @@
 //! `dokploy-auth-mock`: the mock server for frontend development.
 
 use clap::{Parser, ValueEnum};
-use mock::{CorsOrigins, Fixtures, MockState, Mode, Settings};
+use mock::{ClockStart, CorsOrigins, Fixtures, MockState, Mode, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,8 +13,8 @@ use std::sync::Arc;
     about = "An in-memory, deterministic Dokploy auth server (control plane under /__mock/)"
 )]
 struct Cli {
-    /// Address to listen on.
-    #[arg(long, env = "MOCK_LISTEN", default_value = "127.0.0.1:3000")]
+    /// Address to listen on (4000: the server's `make run` takes 3000).
+    #[arg(long, env = "MOCK_LISTEN", default_value = "127.0.0.1:4000")]
     listen: String,
     /// Seed of every id, token and secret.
     #[arg(long, env = "MOCK_SEED", default_value_t = 0)]
@@ -22,8 +22,13 @@ struct Cli {
     /// A JSON fixtures file to start with (and return to on reset).
     #[arg(long, env = "MOCK_FIXTURES")]
     fixtures: Option<PathBuf>,
+    /// Self-hosted (one admin) or cloud (sign-up by email, outbox).
     #[arg(long, env = "MOCK_MODE", value_enum, default_value_t = ModeArg::SelfHosted)]
     mode: ModeArg,
+    /// `manual`: stopped at 2025-01-01T00:00:00Z, moved by /__mock/clock (reproducible);
+    /// `real`: follows real time, so a phone's authenticator app gives accepted pins.
+    #[arg(long, env = "MOCK_CLOCK", value_enum, default_value_t = ClockArg::Manual)]
+    clock: ClockArg,
     /// bcrypt cost of new hashes.
     #[arg(long, env = "MOCK_BCRYPT_COST", default_value_t = 4, value_parser = clap::value_parser!(u32).range(4..=31))]
     bcrypt_cost: u32,
@@ -36,9 +41,15 @@ struct Cli {
     /// Throttle failed guesses as the server does (off by default in the mock).
     #[arg(long, env = "MOCK_THROTTLE")]
     throttle: bool,
-    /// Where email links point.
+    /// Where email links point: your frontend's address.
     #[arg(long, env = "MOCK_PUBLIC_URL", default_value = "http://localhost:3000")]
     public_url: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClockArg {
+    Manual,
+    Real,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +93,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             ModeArg::SelfHosted => Mode::SelfHosted,
             ModeArg::Cloud => Mode::Cloud,
         },
+        clock: match cli.clock {
+            ClockArg::Manual => ClockStart::Manual,
+            ClockArg::Real => ClockStart::Real,
+        },
         fixtures,
         bcrypt_cost: cli.bcrypt_cost,
         journal_capacity: cli.journal_capacity,
@@ -97,7 +112,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
-    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, seed = cli.seed, "mock listening; control plane under /__mock/");
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, seed = cli.seed, inspector = %format!("http://{address}/__mock/"), "mock listening; the inspector page and control plane are under /__mock/");
     mock::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })

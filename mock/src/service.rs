@@ -5,7 +5,9 @@ use crate::control;
 use crate::journal::{Recorded, BODY_KEPT};
 use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
 use server::app::Stack;
@@ -72,16 +74,24 @@ impl MockService {
             return self.preflight(origin.as_deref(), &request);
         }
         let state = self.state.clone();
-        let mut response = if request.uri().path().starts_with("/__mock/") {
+        let path = request.uri().path();
+        let mut response = if path.starts_with("/__mock/") {
             control::handle(&state, request).await
+        } else if path == "/__mock" {
+            crate::inspector::to_page()
         } else {
-            self.answer_and_journal(request).await
+            return self.answer_and_journal(request, origin.as_deref()).await;
         };
         allow_origin(&state, origin.as_deref(), &mut response);
         response
     }
 
-    async fn answer_and_journal(self, request: Request<Incoming>) -> HttpResponse {
+    /// The server's answer, with CORS headers, journaled as sent.
+    async fn answer_and_journal(
+        self,
+        request: Request<Incoming>,
+        origin: Option<&str>,
+    ) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let (body, copied) = TeeBody::new(body, BODY_KEPT);
         // What the journal keeps (`Uri` and header values share their bytes).
@@ -92,7 +102,10 @@ impl MockService {
         );
         let request = Request::from_parts(parts, body);
         let state = self.state.clone();
-        let response = self.answer(request).await;
+        let mut response = self.answer(request).await;
+        allow_origin(&state, origin, &mut response);
+        let (parts, body) = response.into_parts();
+        let response_body = full_bytes(body);
         let copied = std::mem::take(&mut *copied.lock().unwrap_or_else(|p| p.into_inner()));
         state.journal.record(Recorded {
             method,
@@ -100,9 +113,11 @@ impl MockService {
             headers,
             body: copied.bytes,
             body_truncated: copied.truncated,
-            status: response.status().as_u16(),
+            status: parts.status.as_u16(),
+            response_headers: parts.headers.clone(),
+            response_body: response_body.clone(),
         });
-        response
+        HttpResponse::from_parts(parts, Full::new(response_body))
     }
 
     /// The server's own answer (forced faults run inside it, before each call).
@@ -134,6 +149,16 @@ impl MockService {
             allow_origin(&self.state, Some(origin), &mut response);
         }
         response
+    }
+}
+
+/// The bytes of a whole body, which are ready at once (no waiting, no copy).
+fn full_bytes(body: Full<Bytes>) -> Bytes {
+    let mut body = std::pin::pin!(body);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match body.as_mut().poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
     }
 }
 

@@ -34,11 +34,22 @@ impl CorsOrigins {
     }
 }
 
+/// How the clock starts (and what a reset returns it to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockStart {
+    /// Stopped at [`START_MS`], moving only when told (default).
+    #[default]
+    Manual,
+    /// Following real time, so that authenticator apps' pins are accepted.
+    Real,
+}
+
 /// Everything a mock is started with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub seed: u64,
     pub mode: Mode,
+    pub clock: ClockStart,
     pub fixtures: Option<Fixtures>,
     pub bcrypt_cost: u32,
     pub journal_capacity: usize,
@@ -53,6 +64,7 @@ impl Default for Settings {
         Settings {
             seed: 0,
             mode: Mode::SelfHosted,
+            clock: ClockStart::Manual,
             fixtures: None,
             bcrypt_cost: 4,
             journal_capacity: 2000,
@@ -77,6 +89,7 @@ pub struct MockState {
     seed: AtomicU64,
     /// What a reset without a seed goes back to.
     start_seed: u64,
+    start_clock: ClockStart,
     start_fixtures: Option<Fixtures>,
     /// Resets run one at a time.
     resetting: tokio::sync::Mutex<()>,
@@ -121,13 +134,29 @@ impl MockState {
             cors: settings.cors,
             seed: AtomicU64::new(settings.seed),
             start_seed: settings.seed,
+            start_clock: settings.clock,
             start_fixtures: settings.fixtures,
             resetting: tokio::sync::Mutex::new(()),
         };
+        state.restart_clock();
         if let Some(fixtures) = &state.start_fixtures {
             state.core.load_fixtures(fixtures).await?;
         }
         Ok(state)
+    }
+
+    fn restart_clock(&self) {
+        match self.start_clock {
+            ClockStart::Manual => {
+                self.clock.stop();
+                self.clock.set(START_MS);
+            }
+            ClockStart::Real => self.clock.follow_real_time(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.core.config().mode
     }
 
     pub fn seed(&self) -> u64 {
@@ -143,7 +172,7 @@ impl MockState {
         self.seed.store(seed, Ordering::SeqCst);
         self.store.clear();
         self.core.forget_throttle_counts();
-        self.clock.set(START_MS);
+        self.restart_clock();
         self.random.reseed(seed);
         self.outbox.clear();
         self.journal.clear();

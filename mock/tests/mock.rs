@@ -210,7 +210,7 @@ async fn clock_endpoint_drives_expiry() {
     let r = control(&mock, "GET", "clock", "").await;
     assert_eq!(
         r.json(),
-        json!({"now": "2025-01-01T00:00:00.000Z", "nowMs": 1_735_689_600_000i64})
+        json!({"now": "2025-01-01T00:00:00.000Z", "nowMs": 1_735_689_600_000i64, "follows": "manual"})
     );
     let mut admin = Client::new(mock.address());
     admin.post("/api/auth.createAdmin", ADMIN).await;
@@ -239,6 +239,43 @@ async fn clock_endpoint_drives_expiry() {
             .json()["now"],
         "2025-03-01T00:00:01.000Z"
     );
+}
+
+#[tokio::test]
+async fn the_clock_can_follow_real_time() {
+    let real_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let mock = MockServer::start().await;
+    let r = control(&mock, "POST", "clock", r#"{"follow": "real"}"#).await;
+    assert_eq!(r.json()["follows"], "real");
+    assert!((r.json()["nowMs"].as_i64().unwrap() - real_ms()).abs() < 5_000);
+    // While following, advance shifts it from real time.
+    let r = control(&mock, "POST", "clock", r#"{"advance": "1d"}"#).await;
+    let ahead = r.json()["nowMs"].as_i64().unwrap() - real_ms();
+    assert!((86_395_000..86_405_000).contains(&ahead), "{ahead}");
+    let r = control(&mock, "POST", "clock", r#"{"follow": "manual"}"#).await;
+    assert_eq!(r.json()["follows"], "manual");
+    let stopped = r.json()["nowMs"].clone();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        control(&mock, "GET", "clock", "").await.json()["nowMs"],
+        stopped
+    );
+    let r = control(&mock, "POST", "clock", r#"{"follow": "sometimes"}"#).await;
+    assert_eq!(r.status, 400);
+    // Started following real time: a reset goes back to following.
+    let mock = MockServer::builder()
+        .clock(mock::ClockStart::Real)
+        .start()
+        .await;
+    control(&mock, "POST", "clock", r#"{"follow": "manual"}"#).await;
+    control(&mock, "POST", "reset", "").await;
+    let r = control(&mock, "GET", "clock", "").await;
+    assert_eq!(r.json()["follows"], "real");
 }
 
 #[tokio::test]
@@ -386,6 +423,165 @@ async fn requests_endpoint_is_a_bounded_ring() {
     assert!(
         mock.received_requests().is_empty(),
         "control-plane calls are not journaled"
+    );
+}
+
+#[tokio::test]
+async fn requests_since_a_seq_with_their_answers() {
+    let mock = MockServer::start().await;
+    for _ in 0..3 {
+        send(mock.address(), "GET", "/api/auth.get", &[], "").await;
+    }
+    let view = control(&mock, "GET", "requests?since=2", "").await.json();
+    assert_eq!(
+        (view["nextSeq"].clone(), view["generation"].clone()),
+        (json!(4), json!(0))
+    );
+    let requests = view["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["seq"], 3);
+    assert_eq!(requests[0]["status"], 401);
+    let body: Value = serde_json::from_str(requests[0]["responseBody"].as_str().unwrap()).unwrap();
+    assert_eq!(body["code"], "UNAUTHORIZED");
+    assert!(requests[0]["responseHeaders"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(["content-type", "application/json"])));
+    let view = control(&mock, "GET", "requests?since=3", "").await.json();
+    assert_eq!(view["requests"], json!([]));
+    assert_eq!(
+        control(&mock, "GET", "requests?since=x", "").await.status,
+        400
+    );
+    control(&mock, "DELETE", "requests", "").await;
+    let view = control(&mock, "GET", "requests", "").await.json();
+    assert_eq!(
+        (view["nextSeq"].clone(), view["generation"].clone()),
+        (json!(1), json!(1))
+    );
+    // The answer as sent, CORS headers included.
+    let page = [("origin", "http://localhost:5173")];
+    send(mock.address(), "GET", "/api/auth.get", &page, "").await;
+    let view = control(&mock, "GET", "requests", "").await.json();
+    assert!(view["requests"][0]["responseHeaders"]
+        .as_array()
+        .unwrap()
+        .contains(&json!([
+            "access-control-allow-origin",
+            "http://localhost:5173"
+        ])));
+}
+
+#[tokio::test]
+async fn accounts_endpoint_shows_roles_pins_and_sessions() {
+    let fixtures: Fixtures = serde_json::from_value(json!({
+        "admins": [{"email": "admin@example.com", "password": "password123",
+            "twoFactorSecret": "JBSWY3DPEHPK3PXP", "sessions": ["s-1"], "apiToken": "t-1"}],
+        "members": [{"email": "pending@example.com", "invitedBy": "admin@example.com"}],
+    }))
+    .unwrap();
+    let mock = MockServer::builder().fixtures(fixtures).start().await;
+    let view = control(&mock, "GET", "accounts", "").await.json();
+    assert_eq!(view["validForSeconds"], 30);
+    let accounts = view["accounts"].as_array().unwrap();
+    let admin = accounts
+        .iter()
+        .find(|a| a["email"] == "admin@example.com")
+        .unwrap();
+    let pending = accounts
+        .iter()
+        .find(|a| a["email"] == "pending@example.com")
+        .unwrap();
+    assert_eq!(
+        (
+            admin["role"].clone(),
+            admin["twoFactor"].clone(),
+            admin["pending"].clone()
+        ),
+        (json!("admin"), json!(true), json!(false))
+    );
+    assert_eq!(
+        admin["pin"].as_str(),
+        mock.totp_for("admin@example.com").as_deref()
+    );
+    let kinds: Vec<&Value> = admin["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("cookie"), &json!("apiToken")]);
+    assert_eq!(
+        (
+            pending["role"].clone(),
+            pending["pending"].clone(),
+            pending["pin"].clone()
+        ),
+        (json!("user"), json!(true), Value::Null)
+    );
+    // A session logged out is no longer listed.
+    send(
+        mock.address(),
+        "POST",
+        "/api/auth.logout",
+        &[
+            ("cookie", "auth_session=s-1"),
+            ("content-type", "application/json"),
+        ],
+        "{}",
+    )
+    .await;
+    let view = control(&mock, "GET", "accounts", "").await.json();
+    assert_eq!(view["accounts"][0]["sessions"].as_array().unwrap().len(), 1);
+    let info = control(&mock, "GET", "info", "").await.json();
+    assert_eq!(
+        (info["mode"].clone(), info["seed"].clone()),
+        (json!("self-hosted"), json!(0))
+    );
+    assert!(info["procedures"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("auth.login")));
+    assert!(info["errorCodes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("TOO_MANY_REQUESTS")));
+}
+
+#[tokio::test]
+async fn the_inspector_page_is_served_with_a_strict_policy() {
+    let mock = MockServer::start().await;
+    let page = send(mock.address(), "GET", "/__mock/", &[], "").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"));
+    assert!(page.body.contains(r#"<script src="inspector.js""#));
+    let script = send(mock.address(), "GET", "/__mock/inspector.js", &[], "").await;
+    assert_eq!(
+        script.header("content-type").as_deref(),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(
+        !script.body.contains("innerHTML"),
+        "text only: journal bodies come from anyone"
+    );
+    let style = send(mock.address(), "GET", "/__mock/inspector.css", &[], "").await;
+    assert_eq!(
+        style.header("content-type").as_deref(),
+        Some("text/css; charset=utf-8")
+    );
+    let bare = send(mock.address(), "GET", "/__mock", &[], "").await;
+    assert_eq!(
+        (bare.status, bare.header("location").as_deref()),
+        (308, Some("/__mock/"))
+    );
+    assert!(
+        mock.received_requests().is_empty(),
+        "the page is not journaled"
     );
 }
 

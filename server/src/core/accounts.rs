@@ -12,7 +12,7 @@ use specs::messages as msg;
 use specs::procedures::{CreateAdmin, CreateUser, GenerateToken, Login, One, Update};
 use specs::wire::{
     AuthView, CreateAdminInput, CreateUserInput, IdInput, LoginInput, LoginOutput, Role,
-    UpdateAuthInput,
+    SessionView, UpdateAuthInput,
 };
 use specs::{ApiError, ErrorCode, NoInput};
 use std::sync::Arc;
@@ -450,6 +450,8 @@ pub struct AccountSummary {
     pub email: String,
     pub role: Role,
     pub two_factor: bool,
+    /// An invited member who has not set a password yet.
+    pub pending: bool,
     pub created_at: String,
 }
 
@@ -464,11 +466,21 @@ impl Core {
                 email: account.email,
                 role: account.role,
                 two_factor: account.two_factor_enabled,
+                pending: account.password_hash.is_none(),
                 created_at: iso8601(account.created_at),
             });
         }
         accounts.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(accounts)
+    }
+
+    /// The live sessions of the account with this email, newest first (`None`:
+    /// no such account).
+    pub fn sessions_of_email(&self, email: &str) -> Result<Option<Vec<SessionView>>, ApiError> {
+        let Some(account) = self.ports.store().account_by_email(&email.to_lowercase())? else {
+            return Ok(None);
+        };
+        Ok(Some(self.sessions.views_of(&account, "")?))
     }
 
     /// Sets a new password for `email` and ends its cookie sessions (for a

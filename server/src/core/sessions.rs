@@ -359,6 +359,37 @@ impl Sessions {
     }
 
     /// What the owner sees of a session.
+    /// The live sessions of `account` as their owner sees them (`current`: the
+    /// digest of the caller's own session, if any). Newest first; made in the same
+    /// millisecond: the current one, then cookie sessions, then by handle, so that
+    /// the order is the same every time.
+    pub(crate) fn views_of(
+        &self,
+        account: &Account,
+        current: &str,
+    ) -> Result<Vec<SessionView>, ApiError> {
+        let mut views: Vec<SessionView> = self
+            .live_sessions_of(account)?
+            .into_iter()
+            .map(|(digest, session, details)| self.view(&digest, &session, details, current))
+            .collect();
+        views.sort_by(|a, b| {
+            (
+                b.created_at.as_str(),
+                b.current,
+                a.kind == SessionKindView::ApiToken,
+                &a.handle,
+            )
+                .cmp(&(
+                    a.created_at.as_str(),
+                    a.current,
+                    b.kind == SessionKindView::ApiToken,
+                    &b.handle,
+                ))
+        });
+        Ok(views)
+    }
+
     fn view(
         &self,
         digest: &str,
@@ -398,30 +429,9 @@ impl Handler for ListSessions {
         _: NoInput,
         _: &Request<'_>,
     ) -> Answered<Vec<SessionView>> {
-        let sessions = &core.sessions;
-        let live = sessions.live_sessions_of(caller.account())?;
-        let mut views: Vec<SessionView> = live
-            .into_iter()
-            .map(|(digest, session, details)| {
-                sessions.view(&digest, &session, details, &caller.session_digest)
-            })
-            .collect();
-        // Newest first; made in the same millisecond: the current one, then cookie
-        // sessions, then by handle, so that the order is the same every time.
-        views.sort_by(|a, b| {
-            (
-                b.created_at.as_str(),
-                b.current,
-                a.kind == SessionKindView::ApiToken,
-                &a.handle,
-            )
-                .cmp(&(
-                    a.created_at.as_str(),
-                    a.current,
-                    b.kind == SessionKindView::ApiToken,
-                    &b.handle,
-                ))
-        });
+        let views = core
+            .sessions
+            .views_of(caller.account(), &caller.session_digest)?;
         Ok(Answer::json(&views))
     }
 }
