@@ -2,7 +2,7 @@
 //! faults, the journal, and everything else answered by the server's own stack.
 
 use crate::control;
-use crate::journal::{Recorded, BODY_KEPT};
+use crate::journal::{HeaderBlock, Recorded, BODY_KEPT};
 use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
 use bytes::Bytes;
@@ -94,11 +94,11 @@ impl MockService {
     ) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let (body, copied) = TeeBody::new(body, BODY_KEPT);
-        // What the journal keeps (`Uri` and header values share their bytes).
+        // What the journal keeps (a `Uri` shares its bytes).
         let (method, uri, headers) = (
             parts.method.clone(),
             parts.uri.clone(),
-            parts.headers.clone(),
+            HeaderBlock::of(&parts.headers),
         );
         let request = Request::from_parts(parts, body);
         let state = self.state.clone();
@@ -114,7 +114,7 @@ impl MockService {
             body: copied.bytes,
             body_truncated: copied.truncated,
             status: parts.status.as_u16(),
-            response_headers: parts.headers.clone(),
+            response_headers: HeaderBlock::of(&parts.headers),
             response_body: response_body.clone(),
         });
         HttpResponse::from_parts(parts, Full::new(response_body))
