@@ -28,10 +28,12 @@ browser-deps:
 	@test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || echo "mock/tests/browser.rs needs Debian's chromium: apt-get install chromium (as root)" >&2
 	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
 
-## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI).
+## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a
+## virtual environment under target/: no system pip needed, as Debian's Python refuses it).
+VENV = target/venv
 openapi-check:
-	@command -v openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install --quiet openapi-spec-validator
-	openapi-spec-validator specs/openapi.yaml
+	@test -x $(VENV)/bin/openapi-spec-validator || { rm -rf $(VENV); python3 -m venv $(VENV) || { apt-get install -y python3-venv && python3 -m venv $(VENV); }; } && $(VENV)/bin/pip install --quiet openapi-spec-validator
+	$(VENV)/bin/openapi-spec-validator specs/openapi.yaml
 
 ## The conformance suite against any running implementation: make conformance TARGET=http://host:port
 conformance:

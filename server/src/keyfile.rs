@@ -90,7 +90,13 @@ pub fn seal(
                     key_file.display()
                 ));
             }
-            create(key_file, &*random)?
+            let key = create(key_file, &*random)?;
+            tracing::warn!(
+                key_file = %key_file.display(),
+                "made a new key file: every stored value is sealed under it; back it up \
+                 apart from the data directory, since without it the data cannot be read"
+            );
+            key
         }
     };
     match SealedStore::open(engine, key, random) {

@@ -98,7 +98,35 @@ async fn backup_while_serving_then_restore() {
     );
     assert_eq!(terminate(&mut server).code(), Some(0));
 
-    // The backup's values are sealed: without the key file they cannot be read.
+    // Private, and never overwritten silently.
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(data.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    let again = run(&["backup", "--out", backup.to_str().unwrap()], data.path());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let forced = run(
+        &["backup", "--out", backup.to_str().unwrap(), "--force"],
+        data.path(),
+    );
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+
+    // The backup's values are sealed: without the key file they cannot be read,
+    // and nothing is written.
     let restored = tempfile::tempdir().unwrap();
     let out = run(
         &["restore", "--from", backup.to_str().unwrap()],
@@ -109,10 +137,35 @@ async fn backup_while_serving_then_restore() {
         !out.status.success() && stderr.contains("is missing"),
         "{stderr}"
     );
-    let out = run(&["user", "list"], restored.path());
-    assert!(!out.status.success(), "no start without the key");
+    let left: Vec<_> = std::fs::read_dir(restored.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a refused restore leaves nothing: {left:?}"
+    );
+    // Another key: refused too, before the data directory is touched.
+    let other = tempfile::tempdir().unwrap();
+    assert!(run(&["user", "list"], other.path()).status.success());
+    std::fs::copy(
+        other.path().join("data.key"),
+        restored.path().join("data.key"),
+    )
+    .unwrap();
+    let out = run(
+        &["restore", "--from", backup.to_str().unwrap()],
+        restored.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is not the key"),
+        "{stderr}"
+    );
+    assert!(!restored.path().join("data").exists());
+    assert!(!restored.path().join("data.restoring").exists());
 
-    let restored = tempfile::tempdir().unwrap();
+    // The right key, in the same place: the retry works.
     std::fs::copy(
         data.path().join("data.key"),
         restored.path().join("data.key"),
@@ -138,8 +191,18 @@ async fn backup_while_serving_then_restore() {
 
     let out = run(&["user", "list"], restored.path());
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("admin@example.com\tadmin"), "{listing}");
-    assert!(listing.contains("dev@example.com\tuser"), "{listing}");
+    assert!(
+        listing.starts_with("id\temail\trole\t2fa\tstate\tcreated\n"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("admin@example.com\tadmin\toff\tactive"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("dev@example.com\tuser\toff\tinvited"),
+        "{listing}"
+    );
 
     let server = serve(restored.path(), "4").await;
     let r = Client::new(server.addr)
@@ -192,6 +255,113 @@ async fn reset_password_for_a_locked_out_admin() {
             .status,
         400
     );
+}
+
+#[tokio::test]
+async fn recovery_commands_for_a_lost_authenticator_and_a_stolen_device() {
+    let data = tempfile::tempdir().unwrap();
+    let mut admin;
+    {
+        let mut server = serve(data.path(), "4").await;
+        admin = Client::new(server.addr);
+        admin.post("/api/auth.createAdmin", ADMIN).await;
+        admin
+            .post(
+                "/api/admin.createUserInvitation",
+                r#"{"email":"dev@example.com"}"#,
+            )
+            .await;
+        let secret = admin.get("/api/auth.generate2FASecret").await.json()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let pin = conformance::totp::pin(&secret, now).unwrap();
+        let body = format!(r#"{{"pin":"{pin}","secret":"{secret}"}}"#);
+        assert_eq!(
+            admin.post("/api/auth.verify2FASetup", &body).await.status,
+            200
+        );
+        terminate(&mut server);
+    }
+    let out = run(&["user", "sessions", "admin@example.com"], data.path());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.starts_with("handle\tkind\t"), "{listing}");
+    assert_eq!(listing.matches("\tbrowser\t").count(), 1, "{listing}");
+
+    let out = run(&["user", "disable-2fa", "admin@example.com"], data.path());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("2FA turned off"),
+        "{said}"
+    );
+    let out = run(&["user", "disable-2fa", "admin@example.com"], data.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already off"));
+
+    let out = run(&["user", "end-sessions", "admin@example.com"], data.path());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ended 1 sessions of admin@example.com"
+    );
+    let out = run(&["user", "end-sessions", "nobody@example.com"], data.path());
+    assert!(!out.status.success());
+
+    // A pending invitation gets no password from the command line.
+    let out = run(&["user", "reset-password", "dev@example.com"], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("invitation"),
+        "{stderr}"
+    );
+
+    let server = serve(data.path(), "4").await;
+    admin.addr = server.addr;
+    assert_eq!(
+        admin.get("/api/auth.get").await.status,
+        401,
+        "the session was ended"
+    );
+    let login = Client::new(server.addr)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(
+        login.json()["is2FAEnabled"],
+        false,
+        "a password alone logs in"
+    );
+}
+
+#[tokio::test]
+async fn first_run_errors_say_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    let out = run(&["serve", "--listen", "3000"], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("like 127.0.0.1:3000"), "{stderr}");
+    // A port in use is found before anything is made on disk.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--listen", &address], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another program listens there"), "{stderr}");
+    assert!(!data.path().join("data").exists() && !data.path().join("data.key").exists());
+    // A file where the data directory should be.
+    std::fs::write(data.path().join("data"), "").unwrap();
+    let out = run(&["user", "list"], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a file, not a directory"), "{stderr}");
+    // The key file's creation is announced once, with its path.
+    std::fs::remove_file(data.path().join("data")).unwrap();
+    let out = run(&["user", "list"], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("made a new key file") && stderr.contains("data.key"),
+        "{stderr}"
+    );
+    let out = run(&["user", "list"], data.path());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("made a new key file"));
 }
 
 #[tokio::test]

@@ -28,7 +28,10 @@ use std::time::Duration;
 #[command(
     name = "dokploy-auth",
     version,
-    about = "Dokploy's authentication API, as a production server"
+    about = "Dokploy's authentication API, as a production server",
+    after_help = "Without a command it serves. `dokploy-auth serve --help` lists the server's \
+                  settings (listen address, public URL, mode, SMTP, limits, throttling); \
+                  each also reads an environment variable."
 )]
 struct Cli {
     /// Where the data lives (a sled database).
@@ -162,13 +165,21 @@ enum SecurityArg {
 enum Command {
     /// Serve the API (the default).
     Serve(Box<ServeArgs>),
-    /// Write a consistent copy of the data, while the server runs or not.
+    /// Write a consistent copy of the data (mode 0600), while the server runs or not.
+    /// Values stay sealed: restoring needs the same key file.
     Backup {
+        /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
     },
-    /// Load a backup into an empty data directory (the server must be stopped).
+    /// Load a backup into a new or empty data directory (the server must be
+    /// stopped). The key file must open the backup's values; nothing is written
+    /// into the data directory unless the whole backup loads.
     Restore {
+        /// The backup file.
         #[arg(long)]
         from: PathBuf,
     },
@@ -179,18 +190,41 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// List every account.
+    /// List every account (id, email, role, 2FA, state, created).
     List,
     /// Set a new password for a locked-out account; ends its browser sessions.
     ResetPassword {
+        /// The account's email.
         email: String,
         /// Read the new password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn 2FA off for an account whose authenticator is lost.
+    #[command(name = "disable-2fa")]
+    Disable2fa {
+        /// The account's email.
+        email: String,
+    },
+    /// List an account's live sessions (browser and API token).
+    Sessions {
+        /// The account's email.
+        email: String,
+    },
+    /// End every session of an account, API token included (a stolen device).
+    EndSessions {
+        /// The account's email.
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
+    // Everything this process makes (data directory, its files, key file, backups)
+    // is for its owner only: directories 0700, files 0600.
+    // SAFETY: umask only sets the process's file mode mask; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let _logs = init_logs(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
@@ -206,7 +240,7 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(&storage, cli.bcrypt_cost, default_serve()).await,
             Some(Command::Serve(args)) => serve(&storage, cli.bcrypt_cost, *args).await,
-            Some(Command::Backup { out }) => run_backup(&cli.data_dir, &out).await,
+            Some(Command::Backup { out, force }) => run_backup(&cli.data_dir, &out, force).await,
             Some(Command::Restore { from }) => run_restore(&storage, &from),
             Some(Command::User(command)) => run_user(&storage, cli.bcrypt_cost, command).await,
         }
@@ -243,11 +277,30 @@ fn init_logs(format: LogFormat) -> server::logs::LogGuard {
 
 /// The data directory as stored (sealed values: for backups and restores).
 fn open_engine(data_dir: &Path) -> Result<Arc<SledStore>, String> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    SledStore::open(data_dir).map(Arc::new).map_err(|e| {
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(format!(
+            "the data directory {} is a file, not a directory: give --data-dir another path",
+            data_dir.display()
+        ));
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| {
         format!(
-            "cannot open the data directory {} (is a server already running on it?): {e}",
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
+    })?;
+    SledStore::open(data_dir).map(Arc::new).map_err(|e| {
+        let text = e.to_string();
+        // sled takes an exclusive lock on its files; any other failure is not that.
+        let hint = if text.contains("WouldBlock") || text.contains("lock") {
+            " (is a server already running on it? `backup` works while it runs)"
+        } else if text.contains("PermissionDenied") || text.contains("ermission denied") {
+            " (this user may not read or write it: check its owner and mode)"
+        } else {
+            ""
+        };
+        format!(
+            "cannot open the data directory {}: {text}{hint}",
             data_dir.display()
         )
     })
@@ -344,6 +397,8 @@ async fn build_core(
 async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
     let data_dir = storage.data_dir;
     let outbound = outbound(&args)?;
+    // The port first: a port in use is reported before anything is made on disk.
+    let listener = bind(&args.listen).await?;
     let (engine, store) = storage.open()?;
     let throttle = (args.throttle_free_per_account > 0).then(|| ThrottleLimits {
         free_per_account: args.throttle_free_per_account,
@@ -372,9 +427,6 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
         ..Limits::default()
     };
     let core = Arc::new(build_core(store, bcrypt_cost, config, outbound).await?);
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let control = backup::serve_control_socket(data_dir, engine.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
@@ -396,6 +448,28 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
     Ok(())
 }
 
+/// The listening socket, with an error that says what to give.
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
+    if listen.parse::<u16>().is_ok() {
+        return Err(format!(
+            "--listen takes an address and a port, like 127.0.0.1:{listen} (this machine only) \
+             or 0.0.0.0:{listen} (every interface)"
+        ));
+    }
+    tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (another program listens there: stop it, or choose another port)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need privileges: choose a port above 1023)"
+            }
+            _ => "",
+        };
+        format!("cannot listen on {listen}: {e}{hint}")
+    })
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -407,13 +481,19 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
+async fn run_backup(data_dir: &Path, out: &Path, force: bool) -> Result<(), String> {
+    if out.exists() && !force {
+        return Err(format!(
+            "{} exists: give --force to overwrite it",
+            out.display()
+        ));
+    }
     let bytes = match backup::request_from_running_server(data_dir).await {
         Some(answer) => answer.map_err(|e| e.to_string())?,
         // Values stay sealed in the backup: restoring it needs the same key file.
         None => backup::encode(&*open_engine(data_dir)?).map_err(|e| e.to_string())?,
     };
-    std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    write_private(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!(
         "backup written to {} ({} bytes)",
         out.display(),
@@ -422,13 +502,63 @@ async fn run_backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` for its owner only (0600, also when it existed), and
+/// makes it durable.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Restores into `<data-dir>.restoring`, checks there that the key file opens the
+/// backup's values, and only then moves it to the data directory: a wrong key or
+/// an interrupted restore leaves the data directory as it was.
 fn run_restore(storage: &Storage<'_>, from: &Path) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
-    let engine = open_engine(storage.data_dir)?;
-    let count = backup::restore(&engine, &bytes).map_err(|e| e.to_string())?;
-    // The backup's values are sealed under its key: check the key file opens them.
-    storage.seal(engine)?;
-    println!("restored {count} keys into {}", storage.data_dir.display());
+    let data_dir = storage.data_dir;
+    let holds_files = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
+    if holds_files || (data_dir.exists() && !data_dir.is_dir()) {
+        return Err(format!(
+            "{} is not empty: restore into a new data directory (--data-dir), or move this one away",
+            data_dir.display()
+        ));
+    }
+    let staging = PathBuf::from(format!(
+        "{}.restoring",
+        data_dir.to_string_lossy().trim_end_matches('/')
+    ));
+    // What an interrupted restore left.
+    let _ = std::fs::remove_dir_all(&staging);
+    let staged = || -> Result<usize, String> {
+        let engine = open_engine(&staging)?;
+        let count = backup::restore(&engine, &bytes).map_err(|e| e.to_string())?;
+        // The backup's values are sealed under its key: the key file must open them.
+        storage.seal(engine)?;
+        Ok(count)
+    };
+    let count = staged().inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&staging);
+    })?;
+    if data_dir.exists() {
+        std::fs::remove_dir(data_dir)
+            .map_err(|e| format!("cannot replace the empty {}: {e}", data_dir.display()))?;
+    }
+    std::fs::rename(&staging, data_dir).map_err(|e| {
+        format!(
+            "restored into {}, but cannot move it to {}: {e}",
+            staging.display(),
+            data_dir.display()
+        )
+    })?;
+    println!("restored {count} keys into {}", data_dir.display());
     Ok(())
 }
 
@@ -446,17 +576,59 @@ async fn run_user(
     .await?;
     match command {
         UserCommand::List => {
+            println!("id\temail\trole\t2fa\tstate\tcreated");
             for account in core.list_accounts().map_err(|e| e.message)? {
                 let role = match account.role {
                     specs::wire::Role::Admin => "admin",
                     specs::wire::Role::User => "user",
                 };
-                let two_factor = if account.two_factor { "2fa" } else { "-" };
+                let two_factor = if account.two_factor { "on" } else { "off" };
+                let state = if account.pending { "invited" } else { "active" };
                 println!(
-                    "{}\t{}\t{role}\t{two_factor}\t{}",
+                    "{}\t{}\t{role}\t{two_factor}\t{state}\t{}",
                     account.id, account.email, account.created_at
                 );
             }
+        }
+        UserCommand::Disable2fa { email } => {
+            if core
+                .disable_two_factor(&email)
+                .await
+                .map_err(|e| e.message)?
+            {
+                println!("2FA turned off for {email}: they log in with their password alone");
+            } else {
+                println!("2FA was already off for {email}");
+            }
+        }
+        UserCommand::Sessions { email } => {
+            let sessions = core
+                .sessions_of_email(&email)
+                .map_err(|e| e.message)?
+                .ok_or_else(|| format!("no account has the email {email}"))?;
+            println!("handle\tkind\tcreated\tlast used\texpires\tclient\tuser agent");
+            for s in sessions {
+                let kind = match s.kind {
+                    specs::wire::SessionKindView::Cookie => "browser",
+                    specs::wire::SessionKindView::ApiToken => "api-token",
+                };
+                println!(
+                    "{}\t{kind}\t{}\t{}\t{}\t{}\t{}",
+                    s.handle,
+                    s.created_at,
+                    s.last_used_at,
+                    s.expires_at,
+                    s.client_address.as_deref().unwrap_or("-"),
+                    s.user_agent.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        UserCommand::EndSessions { email } => {
+            let ended = core
+                .end_sessions_of_email(&email)
+                .await
+                .map_err(|e| e.message)?;
+            println!("ended {ended} sessions of {email}");
         }
         UserCommand::ResetPassword {
             email,

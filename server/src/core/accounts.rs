@@ -483,16 +483,55 @@ impl Core {
         Ok(Some(self.sessions.views_of(&account, "")?))
     }
 
+    /// The account with this email, or the contract's "user not found".
+    fn operated_on(&self, email: &str) -> Result<Account, ApiError> {
+        self.ports
+            .store()
+            .account_by_email(&email.to_lowercase())?
+            .ok_or_else(|| ApiError::not_found(msg::USER_NOT_FOUND))
+    }
+
+    /// Turns 2FA off for `email` (an account whose authenticator is lost);
+    /// whether it was on. The account's sessions stay.
+    pub async fn disable_two_factor(&self, email: &str) -> Result<bool, ApiError> {
+        let id = self.operated_on(email)?.id;
+        let was_on = self.ports.transaction(|tx| {
+            let mut account = tx
+                .account(&id)?
+                .ok_or_else(|| ApiError::not_found(msg::USER_NOT_FOUND))?;
+            let was_on = account.two_factor_enabled;
+            account.totp_secret = None;
+            account.two_factor_enabled = false;
+            account.pending_2fa_until = None;
+            tx.put_account(&account, None)?;
+            Ok(was_on)
+        })?;
+        self.ports.store().flush().await?;
+        Ok(was_on)
+    }
+
+    /// Ends every session of `email`, browser and API token alike; how many.
+    pub async fn end_sessions_of_email(&self, email: &str) -> Result<u64, ApiError> {
+        let account = self.operated_on(email)?;
+        let ended = self.sessions.end_all(&account.id)?;
+        self.ports.store().flush().await?;
+        Ok(ended)
+    }
+
     /// Sets a new password for `email` and ends its cookie sessions (for a
-    /// locked-out admin). The password must meet the contract's rule.
+    /// locked-out admin). The password must meet the contract's rule. Refused for
+    /// an invitation not yet accepted: a password set here would log in while
+    /// the invitation still showed as open; the invitee accepts it instead.
     pub async fn set_password(&self, email: &str, password: String) -> Result<(), ApiError> {
         specs::procedures::check_password(&password).map_err(ApiError::validation)?;
         let email = email.to_lowercase();
         let not_found = || ApiError::not_found(msg::USER_NOT_FOUND);
-        self.ports
-            .store()
-            .account_by_email(&email)?
-            .ok_or_else(not_found)?;
+        if self.operated_on(&email)?.password_hash.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "{email} has not accepted their invitation yet: they set their password \
+                 through the invitation link (or remove the invitation and invite again)"
+            )));
+        }
         let hash = self.accounts.passwords.hash(password).await?;
         self.ports.transaction(|tx| {
             let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;

@@ -358,7 +358,6 @@ impl Sessions {
         self.end(account_id, &digests)
     }
 
-    /// What the owner sees of a session.
     /// The live sessions of `account` as their owner sees them (`current`: the
     /// digest of the caller's own session, if any). Newest first; made in the same
     /// millisecond: the current one, then cookie sessions, then by handle, so that
@@ -390,6 +389,7 @@ impl Sessions {
         Ok(views)
     }
 
+    /// What the owner sees of a session.
     fn view(
         &self,
         digest: &str,
