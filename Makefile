@@ -5,7 +5,7 @@ MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: run mock test conformance bench lint fmt openapi-check node-clients browser-deps fuzz
+.PHONY: run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -16,16 +16,18 @@ mock:
 	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(MOCK_LISTEN)
 
 ## Every test of the workspace, and the OpenAPI document through an established validator.
-test: openapi-check node-clients browser-deps
+test: openapi-check node-clients test-deps
 	$(CARGO) test --workspace
 
 ## Dokploy's own clients (official tRPC client, CLI 0.2.6), pinned, for conformance/tests/node_clients.rs.
 node-clients:
 	@test -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
 
-## Debian's chromium and playwright-core + Vite (pinned) for mock/tests/browser.rs.
-browser-deps:
+## What the tests drive for real: Debian's chromium and playwright-core + Vite (pinned)
+## for mock/tests/browser.rs; Debian's fail2ban (its fail2ban-regex) for server/tests/audit_log.rs.
+test-deps:
 	@test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || echo "mock/tests/browser.rs needs Debian's chromium: apt-get install chromium (as root)" >&2
+	@command -v fail2ban-regex >/dev/null 2>&1 || apt-get install -y --no-install-recommends fail2ban || (apt-get update && apt-get install -y --no-install-recommends fail2ban) || echo "server/tests/audit_log.rs needs fail2ban-regex: apt-get install fail2ban (as root)" >&2
 	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
 
 ## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a

@@ -32,7 +32,7 @@ fn missing() -> Option<String> {
         ));
     }
     if !modules.exists() {
-        return Some("no mock/browser/node_modules (make browser-deps)".into());
+        return Some("no mock/browser/node_modules (make test-deps)".into());
     }
     None
 }

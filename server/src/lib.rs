@@ -2,6 +2,8 @@
 //! (`http`), storage engines (`storage`) and the primitives they share.
 
 pub mod app;
+#[cfg(feature = "logs")]
+pub mod audit_log;
 #[cfg(feature = "sled-store")]
 pub mod backup;
 pub mod core;

@@ -2,75 +2,13 @@
 //! SIGTERM, and logs that never carry a secret.
 
 mod common;
+use common::binary::*;
 use common::*;
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dokploy-auth");
 const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Each test's directory holds `data/` and, beside it, the key file `data.key`.
-fn data_dir(root: &Path) -> String {
-    root.join("data").to_str().unwrap().to_string()
-}
-
-async fn serve(root: &Path, bcrypt_cost: &str) -> Server {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            &data_dir(root),
-            "--bcrypt-cost",
-            bcrypt_cost,
-            "--log-format",
-            "json",
-        ])
-        .args(["serve", "--listen", &addr.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Server { child, addr };
-    for _ in 0..500 {
-        if try_send(addr, "GET", "/health", &[], "").await.is_some() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the server did not start");
-}
-
-fn run(args: &[&str], root: &Path) -> Output {
-    Command::new(BIN)
-        .args(["--data-dir", &data_dir(root), "--bcrypt-cost", "4"])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn terminate(server: &mut Server) -> std::process::ExitStatus {
-    let pid = server.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    server.child.wait().unwrap()
-}
 
 #[tokio::test]
 async fn backup_while_serving_then_restore() {

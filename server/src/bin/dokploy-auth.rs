@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use server::audit_log::AuditLog;
 use server::backup;
+use server::core::audit::Audit;
 use server::core::ports::{NoMail, NoNotifier, Store};
 use server::core::throttle::ThrottleLimits;
 use server::core::{Config, Core, Deps, Mode};
@@ -53,6 +55,16 @@ struct Cli {
     /// Log lines as text or JSON.
     #[arg(long, env = "DOKPLOY_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// Where security events go, one JSON line each (logins, 2FA, passwords,
+    /// tokens, invitations, removals, ended sessions): a file (appended, mode
+    /// 0600), `-` for standard error, or `off`. See docs/audit-log.md.
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_AUDIT_LOG",
+        default_value = "-",
+        global = true
+    )]
+    audit_log: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -236,13 +248,21 @@ fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(|| server::keyfile::default_path(&cli.data_dir)),
     };
+    let (audit, _audit_guard) = match open_audit(&cli.audit_log) {
+        Ok(opened) => opened,
+        Err(message) => {
+            eprintln!("dokploy-auth: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = runtime.block_on(async {
+        let cost = cli.bcrypt_cost;
         match cli.command {
-            None => serve(&storage, cli.bcrypt_cost, default_serve()).await,
-            Some(Command::Serve(args)) => serve(&storage, cli.bcrypt_cost, *args).await,
+            None => serve(&storage, cost, default_serve(), audit).await,
+            Some(Command::Serve(args)) => serve(&storage, cost, *args, audit).await,
             Some(Command::Backup { out, force }) => run_backup(&cli.data_dir, &out, force).await,
             Some(Command::Restore { from }) => run_restore(&storage, &from),
-            Some(Command::User(command)) => run_user(&storage, cli.bcrypt_cost, command).await,
+            Some(Command::User(command)) => run_user(&storage, cost, command, audit).await,
         }
     });
     match result {
@@ -265,6 +285,17 @@ impl ServeArgs {
         }
         Only::parse_from(["dokploy-auth"]).args
     }
+}
+
+/// The audit log `--audit-log` names; keep the guard until exit.
+fn open_audit(to: &str) -> Result<(Arc<dyn Audit>, Option<server::logs::LogGuard>), String> {
+    let (log, guard) = match to {
+        "off" => return Ok((Arc::new(server::core::audit::NoAudit), None)),
+        "-" => AuditLog::to_stderr(),
+        path => AuditLog::to_file(Path::new(path))
+            .map_err(|e| format!("cannot open the audit log {path}: {e}"))?,
+    };
+    Ok((Arc::new(log), Some(guard)))
 }
 
 /// Log lines to stderr in batches (`server::logs`); keep the guard until exit.
@@ -381,6 +412,7 @@ async fn build_core(
     bcrypt_cost: u32,
     config: Config,
     outbound: Outbound,
+    audit: Arc<dyn Audit>,
 ) -> Result<Core, String> {
     let (mailer, notifier) = outbound;
     let deps = Deps {
@@ -391,10 +423,18 @@ async fn build_core(
         mailer,
         notifier,
     };
-    Core::new(deps, config).await.map_err(|e| e.to_string())
+    Core::new(deps, config)
+        .await
+        .map(|core| core.with_audit(audit))
+        .map_err(|e| e.to_string())
 }
 
-async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Result<(), String> {
+async fn serve(
+    storage: &Storage<'_>,
+    bcrypt_cost: u32,
+    args: ServeArgs,
+    audit: Arc<dyn Audit>,
+) -> Result<(), String> {
     let data_dir = storage.data_dir;
     let outbound = outbound(&args)?;
     // The port first: a port in use is reported before anything is made on disk.
@@ -426,7 +466,7 @@ async fn serve(storage: &Storage<'_>, bcrypt_cost: u32, args: ServeArgs) -> Resu
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let core = Arc::new(build_core(store, bcrypt_cost, config, outbound).await?);
+    let core = Arc::new(build_core(store, bcrypt_cost, config, outbound, audit).await?);
     let control = backup::serve_control_socket(data_dir, engine.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
@@ -566,12 +606,14 @@ async fn run_user(
     storage: &Storage<'_>,
     bcrypt_cost: u32,
     command: UserCommand,
+    audit: Arc<dyn Audit>,
 ) -> Result<(), String> {
     let core = build_core(
         storage.open()?.1,
         bcrypt_cost,
         Config::default(),
         no_outbound(),
+        audit,
     )
     .await?;
     match command {

@@ -1,6 +1,7 @@
 //! Accounts: the first admin, accepting an invitation, login, reading and changing
 //! one's own account, API tokens; and passwords, the one place bcrypt is called.
 
+use super::audit::{AuditEvent, AuditKind};
 use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{HashError, PasswordHasher, Random};
 use super::records::{keys, Account, Member, Read, SessionKind, Write};
@@ -230,7 +231,9 @@ impl Handler for CreateAdmin {
         if let Some(cloud) = &core.cloud {
             // Each sign-up sends a mail and tells whether an email is in use.
             core.count_mail_request(request)?;
-            return cloud.sign_up(&core.accounts, input).await;
+            let id = cloud.sign_up(&core.accounts, input).await?;
+            core.audit(AuditKind::AdminCreated, Some(&id), request);
+            return Ok(Answer::json(&true));
         }
         let admin_exists = || ApiError::bad_request(msg::ADMIN_EXISTS);
         if core.ports.store().get(keys::SELF_HOSTED_ADMIN)?.is_some() {
@@ -252,6 +255,7 @@ impl Handler for CreateAdmin {
             tx.insert(keys::SELF_HOSTED_ADMIN, account.id.clone().into_bytes())?;
             new.store(tx)
         })?;
+        core.audit(AuditKind::AdminCreated, Some(&account.id), request);
         Ok(Answer::json(&true).with_cookie(CookieChange::Set(new.id)))
     }
 }
@@ -299,6 +303,11 @@ async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>)
         new.store(tx)?;
         Ok(new.id)
     })?;
+    core.audit(
+        AuditKind::InvitationAccepted,
+        Some(&member.auth_id),
+        request,
+    );
     Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
 }
 
@@ -310,7 +319,9 @@ impl Handler for Login {
         request: &Request<'_>,
     ) -> Answered<LoginOutput> {
         let guesses = core.guesses(input.email.to_lowercase(), request.client);
-        core.throttled(guesses, login(core, input, request)).await
+        let refused = (AuditKind::LoginThrottled, request);
+        core.throttled(guesses, refused, login(core, input, request))
+            .await
     }
 }
 
@@ -327,7 +338,11 @@ async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answere
         .await;
     let account = match account {
         Some(account) if matches => account,
-        _ => return Err(ApiError::bad_request(msg::CREDENTIALS)),
+        other => {
+            let id = other.as_ref().map(|a| a.id.as_str());
+            core.audit(AuditKind::LoginFailed, id, request);
+            return Err(ApiError::bad_request(msg::CREDENTIALS));
+        }
     };
     accounts.strengthen_hash(&account, input.password).await?;
     if !account.email_confirmed {
@@ -342,12 +357,14 @@ async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answere
             }
             Ok(())
         })?;
+        core.audit(AuditKind::LoginNeedsPin, Some(&account.id), request);
         return Ok(Answer::json(&LoginOutput {
             is_2fa_enabled: true,
             auth_id: account.id,
         }));
     }
     let cookie = core.sessions.start_cookie_session(&account, request)?;
+    core.audit(AuditKind::LoginSucceeded, Some(&account.id), request);
     Ok(Answer::json(&LoginOutput {
         is_2fa_enabled: false,
         auth_id: account.id,
@@ -360,7 +377,7 @@ impl Handler for Update {
         core: &Core,
         caller: &Caller,
         input: UpdateAuthInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<AuthView> {
         let accounts = &core.accounts;
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
@@ -397,6 +414,9 @@ impl Handler for Update {
             tx.put_account(&account, Some(&previous_email))?;
             Ok(account)
         })?;
+        if new_hash.is_some() {
+            core.audit(AuditKind::PasswordChanged, Some(&account.id), request);
+        }
         Ok(Answer::json(&accounts.view_own(&account)))
     }
 }
@@ -418,6 +438,7 @@ impl Handler for GenerateToken {
             account.api_token = Some(new.id.clone());
             new.store(tx)
         })?;
+        core.audit(AuditKind::ApiTokenCreated, Some(&account.id), request);
         Ok(Answer::json(&core.accounts.view_own(&account)))
     }
 }
@@ -483,6 +504,18 @@ impl Core {
         Ok(Some(self.sessions.views_of(&account, "")?))
     }
 
+    /// An event of the operator's command line: no client, no request.
+    fn operator_event(&self, kind: AuditKind, account: &str, count: Option<u64>) {
+        self.audit_event(AuditEvent {
+            at_ms: self.ports.now(),
+            kind,
+            account: Some(account),
+            by: None,
+            client: None,
+            count,
+        });
+    }
+
     /// The account with this email, or the contract's "user not found".
     fn operated_on(&self, email: &str) -> Result<Account, ApiError> {
         self.ports
@@ -507,6 +540,9 @@ impl Core {
             Ok(was_on)
         })?;
         self.ports.store().flush().await?;
+        if was_on {
+            self.operator_event(AuditKind::TwoFactorDisabled, &id, None);
+        }
         Ok(was_on)
     }
 
@@ -515,6 +551,7 @@ impl Core {
         let account = self.operated_on(email)?;
         let ended = self.sessions.end_all(&account.id)?;
         self.ports.store().flush().await?;
+        self.operator_event(AuditKind::SessionsEnded, &account.id, Some(ended));
         Ok(ended)
     }
 
@@ -533,14 +570,16 @@ impl Core {
             )));
         }
         let hash = self.accounts.passwords.hash(password).await?;
-        self.ports.transaction(|tx| {
+        let id = self.ports.transaction(|tx| {
             let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;
             account.password_hash = Some(hash.clone());
             account.session_epoch += 1;
             account.pending_2fa_until = None;
-            Ok(tx.put_account(&account, None)?)
+            tx.put_account(&account, None)?;
+            Ok(account.id)
         })?;
         self.ports.store().flush().await?;
+        self.operator_event(AuditKind::PasswordReset, &id, None);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! these procedures answer 404 `This feature is only available in the cloud version`.
 
 use super::accounts::Accounts;
+use super::audit::AuditKind;
 use super::handler::{Answer, Answered, Handler, Request};
 use super::ports::{Mail, Mailer, Notifier, Tx};
 use super::records::{keys, Account, Read, Write};
@@ -260,7 +261,7 @@ impl Cloud {
         &self,
         accounts: &Accounts,
         input: CreateAdminInput,
-    ) -> Answered<bool> {
+    ) -> Result<String, ApiError> {
         let in_use = || ApiError::bad_request(msg::EMAIL_IN_USE);
         let store = self.ports.store();
         if store
@@ -281,7 +282,7 @@ impl Cloud {
         self.notifier
             .admin_signed_up(&account.email, account.created_at);
         self.email_confirmation(&account).await?;
-        Ok(Answer::json(&true))
+        Ok(account.id)
     }
 
     /// `auth.login` on an unconfirmed account: a new confirmation email, and the
@@ -299,7 +300,7 @@ impl Cloud {
         token: &str,
         purpose: Purpose,
         mut change: impl FnMut(&mut Account),
-    ) -> Result<(), ApiError> {
+    ) -> Result<String, ApiError> {
         let account = self.account_for_token(token, purpose)?;
         let digest = crypto::digest(token);
         let not_found = || ApiError::not_found(msg::TOKEN_NOT_FOUND);
@@ -309,7 +310,8 @@ impl Cloud {
                 return Err(not_found().into());
             }
             change(&mut fresh);
-            Ok(tx.put_account(&fresh, None)?)
+            tx.put_account(&fresh, None)?;
+            Ok(fresh.id)
         })
     }
 }
@@ -358,19 +360,21 @@ impl Handler for ResetPassword {
         input: ResetPasswordInput,
         request: &Request<'_>,
     ) -> Answered<bool> {
-        core.guessing_token(request, async {
-            let cloud = core.cloud()?;
-            let token = &input.reset_password_token;
-            // Refused before hashing when the token is unknown or expired.
-            cloud.account_for_token(token, Purpose::Reset)?;
-            let hash = core.accounts.passwords.hash(input.password).await?;
-            cloud.redeem(token, Purpose::Reset, |account| {
-                account.password_hash = Some(hash.clone());
-                // Every cookie session of the account ends.
-                account.session_epoch += 1;
+        let id = core
+            .guessing_token(request, async {
+                let cloud = core.cloud()?;
+                let token = &input.reset_password_token;
+                // Refused before hashing when the token is unknown or expired.
+                cloud.account_for_token(token, Purpose::Reset)?;
+                let hash = core.accounts.passwords.hash(input.password).await?;
+                cloud.redeem(token, Purpose::Reset, |account| {
+                    account.password_hash = Some(hash.clone());
+                    // Every cookie session of the account ends.
+                    account.session_epoch += 1;
+                })
             })
-        })
-        .await?;
+            .await?;
+        core.audit(AuditKind::PasswordReset, Some(&id), request);
         Ok(Answer::json(&true))
     }
 }

@@ -2,6 +2,7 @@
 //! password with the token, the admin lists and removes members.
 
 use super::accounts::Accounts;
+use super::audit::AuditKind;
 use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::records::{keys, Account, Member, Read, Write};
 use super::{Core, Ports};
@@ -72,7 +73,7 @@ impl Handler for CreateUserInvitation {
         core: &Core,
         admin: Admin<'_>,
         input: EmailInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<NoOutput> {
         let ports = &core.invitations.ports;
         let duplicate = || ApiError::bad_request(msg::INVITATION_DUPLICATE);
@@ -122,6 +123,8 @@ impl Handler for CreateUserInvitation {
             tx.put_member(&member, &token_digest)?;
             Ok(())
         })?;
+        let by = admin.account().id.as_str();
+        core.audit_by(AuditKind::InvitationCreated, &account.id, by, request);
         Ok(Answer::nothing())
     }
 }
@@ -158,14 +161,14 @@ impl Handler for RemoveUser {
         core: &Core,
         admin: Admin<'_>,
         input: RemoveUserInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<NoOutput> {
         let invitations = &core.invitations;
         let (account, member) = invitations.member_of(&admin, &input.auth_id)?;
         let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
         // Its sessions and token first; one made meanwhile names no account and is
         // removed when seen.
-        core.sessions.end_all(&account.id)?;
+        let ended = core.sessions.end_all(&account.id)?;
         invitations.ports.transaction(|tx| {
             let Some(account) = tx.account(&account.id)? else {
                 return Err(not_found().into());
@@ -174,6 +177,9 @@ impl Handler for RemoveUser {
             tx.delete_member(&member, &crypto::digest(&member.token))?;
             Ok(())
         })?;
+        let by = admin.account().id.as_str();
+        core.audit_ended(&account.id, Some(by), ended, request);
+        core.audit_by(AuditKind::MemberRemoved, &account.id, by, request);
         Ok(Answer::nothing())
     }
 }

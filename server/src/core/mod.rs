@@ -7,6 +7,7 @@
 //! dispatches with an exhaustive `match` on `specs::Id`, so a procedure without a
 //! handler does not build.
 
+pub mod audit;
 pub mod ports;
 pub mod records;
 
@@ -150,6 +151,8 @@ pub struct Core {
     /// Chosen once, at start: `Some` in cloud mode only.
     cloud: Option<Cloud>,
     throttle: Option<throttle::Throttle>,
+    /// Where security events go.
+    audit: Arc<dyn audit::Audit>,
     /// Fixture passwords already hashed (see `fixtures.rs`).
     #[cfg(feature = "fixtures")]
     fixture_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -212,6 +215,7 @@ impl Core {
             invitations: Invitations::new(ports.clone()),
             cloud,
             throttle: config.throttle.clone().map(throttle::Throttle::new),
+            audit: Arc::new(audit::NoAudit),
             #[cfg(feature = "fixtures")]
             fixture_hashes: Default::default(),
             ports,
@@ -283,7 +287,60 @@ impl Core {
     }
 }
 
+use audit::{AuditEvent, AuditKind};
 use throttle::Subject;
+
+/// Security events (`audit.rs`).
+impl Core {
+    /// Sends security events to `audit` (default: nowhere).
+    pub fn with_audit(mut self, audit: Arc<dyn audit::Audit>) -> Core {
+        self.audit = audit;
+        self
+    }
+
+    /// Records `kind` about `account`, from `request`'s client.
+    fn audit(&self, kind: AuditKind, account: Option<&str>, request: &Request<'_>) {
+        self.audit_event(AuditEvent {
+            at_ms: self.ports.now(),
+            kind,
+            account,
+            by: None,
+            client: request.client,
+            count: None,
+        });
+    }
+
+    /// Records `kind` about `account`, done by another account `by` (an admin).
+    fn audit_by(&self, kind: AuditKind, account: &str, by: &str, request: &Request<'_>) {
+        self.audit_event(AuditEvent {
+            at_ms: self.ports.now(),
+            kind,
+            account: Some(account),
+            by: Some(by),
+            client: request.client,
+            count: None,
+        });
+    }
+
+    /// Records that `count` sessions of `account` ended (none: no event).
+    fn audit_ended(&self, account: &str, by: Option<&str>, count: u64, request: &Request<'_>) {
+        if count == 0 {
+            return;
+        }
+        self.audit_event(AuditEvent {
+            at_ms: self.ports.now(),
+            kind: AuditKind::SessionsEnded,
+            account: Some(account),
+            by,
+            client: request.client,
+            count: Some(count),
+        });
+    }
+
+    fn audit_event(&self, event: AuditEvent<'_>) {
+        self.audit.record(&event);
+    }
+}
 
 /// Throttling of guesses (passwords, pins, tokens), around the handlers that take one.
 impl Core {
@@ -322,20 +379,26 @@ impl Core {
             .map(Subject::TokenGuesses)
             .into_iter()
             .collect();
-        self.throttled(guesses, work).await
+        self.throttled(guesses, (AuditKind::TokenGuessThrottled, request), work)
+            .await
     }
 
-    /// Runs `work` unless one of `subjects` must wait; counts its refusal as a failed
-    /// guess and its success as clearing the account.
+    /// Runs `work` unless one of `subjects` must wait (then records `refused`);
+    /// counts its refusal as a failed guess and its success as clearing the account.
     async fn throttled<T>(
         &self,
         subjects: Vec<Subject>,
+        refused: (AuditKind, &Request<'_>),
         work: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         let Some(throttle) = &self.throttle else {
             return work.await;
         };
-        throttle.check(&subjects, self.ports.now())?;
+        if let Err(wait) = throttle.check(&subjects, self.ports.now()) {
+            let (kind, request) = refused;
+            self.audit(kind, None, request);
+            return Err(wait);
+        }
         let result = work.await;
         match &result {
             Ok(_) => {

@@ -441,7 +441,7 @@ impl Handler for EndSession {
         core: &Core,
         caller: &Caller,
         input: HandleInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<bool> {
         let sessions = &core.sessions;
         let account = caller.account();
@@ -459,6 +459,7 @@ impl Handler for EndSession {
         if sessions.end(&account.id, std::slice::from_ref(&digest))? == 0 {
             return Err(not_found());
         }
+        core.audit_ended(&account.id, None, 1, request);
         // Ending the session this request came with forgets the cookie too.
         let answer = Answer::json(&true);
         Ok(if digest == caller.session_digest && caller.via_cookie {
@@ -470,7 +471,12 @@ impl Handler for EndSession {
 }
 
 impl Handler for EndOtherSessions {
-    async fn handle(core: &Core, caller: &Caller, _: NoInput, _: &Request<'_>) -> Answered<u64> {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        request: &Request<'_>,
+    ) -> Answered<u64> {
         let sessions = &core.sessions;
         let account = caller.account();
         // Every other cookie session; the API token stays (`auth.endSession` or
@@ -483,7 +489,9 @@ impl Handler for EndOtherSessions {
             })
             .map(|(digest, _, _)| digest)
             .collect();
-        Ok(Answer::json(&sessions.end(&account.id, &others)?))
+        let ended = sessions.end(&account.id, &others)?;
+        core.audit_ended(&account.id, None, ended, request);
+        Ok(Answer::json(&ended))
     }
 }
 
@@ -492,10 +500,13 @@ impl Handler for EndMemberSessions {
         core: &Core,
         admin: Admin<'_>,
         input: RemoveUserInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<u64> {
         let (account, _) = core.invitations.member_of(&admin, &input.auth_id)?;
-        Ok(Answer::json(&core.sessions.end_all(&account.id)?))
+        let ended = core.sessions.end_all(&account.id)?;
+        let by = admin.account().id.as_str();
+        core.audit_ended(&account.id, Some(by), ended, request);
+        Ok(Answer::json(&ended))
     }
 }
 
@@ -520,11 +531,17 @@ impl Handler for VerifyToken {
 }
 
 impl Handler for Logout {
-    async fn handle(core: &Core, _: &Caller, _: NoInput, request: &Request<'_>) -> Answered<bool> {
+    async fn handle(
+        core: &Core,
+        caller: &Caller,
+        _: NoInput,
+        request: &Request<'_>,
+    ) -> Answered<bool> {
         if request.credentials.cookie.is_none() {
             return Ok(Answer::json(&false));
         }
         let ended = core.sessions.end_cookie_session(request.credentials)?;
+        core.audit_ended(&caller.account().id, None, u64::from(ended), request);
         Ok(Answer::json(&ended).with_cookie(CookieChange::Blank))
     }
 }

@@ -1,5 +1,6 @@
 //! TOTP two-factor authentication (SHA1, 6 digits, 30 s steps, ±1 step accepted).
 
+use super::audit::AuditKind;
 use super::handler::{Answer, Answered, Caller, Handler, Request};
 use super::records::{Account, Read, SessionKind, Write};
 use super::sessions::CookieChange;
@@ -149,10 +150,12 @@ impl Handler for Verify2FASetup {
         core: &Core,
         caller: &Caller,
         input: Verify2FASetupInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<AuthView> {
         let now = core.two_factor.ports.now();
+        let own_id = caller.account().id.as_str();
         let Some(step) = matching_step(&input.secret, &input.pin, now) else {
+            core.audit(AuditKind::TwoFactorSetupFailed, Some(own_id), request);
             return Err(ApiError::bad_request(msg::INVALID_2FA));
         };
         let account = core.accounts.change_own(caller, |_, account| {
@@ -162,6 +165,7 @@ impl Handler for Verify2FASetup {
             account.last_totp_step = Some(step);
             Ok(())
         })?;
+        core.audit(AuditKind::TwoFactorEnabled, Some(own_id), request);
         Ok(Answer::json(&core.accounts.view_own(&account)))
     }
 }
@@ -174,11 +178,22 @@ impl Handler for VerifyLogin2FA {
         request: &Request<'_>,
     ) -> Answered<bool> {
         let guesses = core.guesses(input.id.clone(), request.client);
-        let id = core
-            .throttled(guesses, async {
+        let refused = (AuditKind::LoginThrottled, request);
+        let finished = core
+            .throttled(guesses, refused, async {
                 core.two_factor.finish_login(core, &input, request)
             })
-            .await?;
+            .await;
+        let id = match finished {
+            Ok(id) => id,
+            Err(e) => {
+                if e.code == specs::ErrorCode::BadRequest {
+                    core.audit(AuditKind::PinFailed, Some(&input.id), request);
+                }
+                return Err(e);
+            }
+        };
+        core.audit(AuditKind::LoginSucceeded, Some(&input.id), request);
         Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
     }
 }
@@ -188,13 +203,14 @@ impl Handler for Disable2FA {
         core: &Core,
         caller: &Caller,
         _: NoInput,
-        _: &Request<'_>,
+        request: &Request<'_>,
     ) -> Answered<AuthView> {
         let account = core.accounts.change_own(caller, |_, account| {
             account.totp_secret = None;
             account.two_factor_enabled = false;
             Ok(())
         })?;
+        core.audit(AuditKind::TwoFactorDisabled, Some(&account.id), request);
         Ok(Answer::json(&core.accounts.view_own(&account)))
     }
 }

@@ -23,6 +23,17 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 
+thread_local! {
+    /// The request whose future this thread is polling, if any.
+    static POLLING: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The id of the request being answered on this thread: what the audit log
+/// records beside each event (the core knows nothing of requests' ids).
+pub fn current_request_id() -> Option<u64> {
+    POLLING.with(std::cell::Cell::get)
+}
+
 /// Numbers requests from 1 (per layer) and logs each one when answered.
 #[derive(Clone, Default)]
 pub struct RequestIdLayer {
@@ -100,7 +111,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Ok(mut response) = ready!(this.inner.poll(cx));
+        let outer = POLLING.with(|polling| polling.replace(Some(*this.id)));
+        let polled = this.inner.poll(cx);
+        POLLING.with(|polling| polling.set(outer));
+        let Ok(mut response) = ready!(polled);
         tracing::info!(
             request_id = *this.id,
             method = %this.method,

@@ -1,6 +1,8 @@
 //! A server on a real socket for the integration tests, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use mock::ManualClock;
 use server::app::{start, Running};
 use server::core::ports::{BoxFuture, Mail, MailError, Mailer};

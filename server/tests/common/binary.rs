@@ -1,0 +1,78 @@
+//! The production binary as a child process: served on a free port over a test's
+//! directory (`data/` and, beside it, the key file `data.key`), or run once.
+
+use super::try_send;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dokploy-auth");
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn data_dir(root: &Path) -> String {
+    root.join("data").to_str().unwrap().to_string()
+}
+
+/// Serves `root`'s data with JSON logs on a piped stderr.
+pub async fn serve(root: &Path, bcrypt_cost: &str) -> Server {
+    serve_with(root, bcrypt_cost, &[]).await
+}
+
+/// `serve` with more arguments (global ones, before `serve`).
+pub async fn serve_with(root: &Path, bcrypt_cost: &str, more: &[&str]) -> Server {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            &data_dir(root),
+            "--bcrypt-cost",
+            bcrypt_cost,
+            "--log-format",
+            "json",
+        ])
+        .args(more)
+        .args(["serve", "--listen", &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server { child, addr };
+    for _ in 0..500 {
+        if try_send(addr, "GET", "/health", &[], "").await.is_some() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server did not start");
+}
+
+/// One command over `root`'s data, at bcrypt cost 4.
+pub fn run(args: &[&str], root: &Path) -> Output {
+    Command::new(BIN)
+        .args(["--data-dir", &data_dir(root), "--bcrypt-cost", "4"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// SIGTERM, and the exit status.
+pub fn terminate(server: &mut Server) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    server.child.wait().unwrap()
+}
