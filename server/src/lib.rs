@@ -15,6 +15,8 @@ pub mod keyfile;
 pub mod logs;
 #[cfg(feature = "cloud-transports")]
 pub mod mail;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod storage;
 pub mod time;
 #[cfg(feature = "cloud-transports")]

@@ -34,7 +34,7 @@ async fn every_event_kind_as_one_json_line_without_secrets() {
     let log = root.path().join("audit.log");
     let log_arg = log.to_str().unwrap();
     let mut secrets: Vec<String> = vec!["password123".into(), "wrong-password".into()];
-    let mut server = serve_with(root.path(), "4", &["--audit-log", log_arg]).await;
+    let mut server = serve_with(root.path(), "4", &["--audit-log", log_arg], &[]).await;
     let addr = server.addr;
 
     let mut admin = Client::new(addr);

@@ -272,6 +272,94 @@ async fn recovery_commands_for_a_lost_authenticator_and_a_stolen_device() {
     );
 }
 
+/// The value of one sample line of a scrape, e.g. `name{labels} 3`.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_count_a_scripted_session() {
+    let data = tempfile::tempdir().unwrap();
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let metrics_arg = metrics_addr.to_string();
+    let server = serve_with(data.path(), "4", &[], &["--metrics-listen", &metrics_arg]).await;
+    let scrape = || async {
+        let r = send(metrics_addr, "GET", "/metrics", &[], "").await;
+        assert_eq!(r.status, 200);
+        assert!(r
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"));
+        r.body
+    };
+    let before = scrape().await;
+    let mut admin = Client::new(server.addr);
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    let wrong = r#"{"email":"admin@example.com","password":"wrong-password"}"#;
+    for _ in 0..2 {
+        assert_eq!(
+            Client::new(server.addr)
+                .post("/api/auth.login", wrong)
+                .await
+                .status,
+            400
+        );
+    }
+    assert_eq!(
+        Client::new(server.addr)
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(admin.get("/api/auth.get").await.status, 200);
+    }
+    admin.get("/api/trpc/auth.get").await;
+    let after = scrape().await;
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    let get = r#"dokploy_auth_requests_total{procedure="auth.get",transport="rest",status="200"}"#;
+    assert_eq!(sample(&after, get), 3.0);
+    let trpc = r#"dokploy_auth_requests_total{procedure="auth.get",transport="trpc",status="200"}"#;
+    assert_eq!(sample(&after, trpc), 1.0);
+    let failed = r#"dokploy_auth_security_events_total{event="login_failed"}"#;
+    assert_eq!(moved(failed), 2.0);
+    let succeeded = r#"dokploy_auth_security_events_total{event="login_succeeded"}"#;
+    assert_eq!(moved(succeeded), 1.0);
+    // createAdmin hashes once; each login verifies once.
+    assert_eq!(moved("dokploy_auth_bcrypt_seconds_count"), 4.0);
+    assert_eq!(sample(&after, "dokploy_auth_bcrypt_in_flight"), 0.0);
+    assert_eq!(
+        moved("dokploy_auth_store_flush_seconds_count"),
+        2.0,
+        "each mutation that changed something flushed once (createAdmin, the login)"
+    );
+    assert!(
+        sample(
+            &after,
+            r#"dokploy_auth_request_seconds_count{transport="rest"}"#
+        ) >= 6.0
+    );
+    // Never on the API's port, and nothing else on the metrics port.
+    assert_eq!(
+        send(server.addr, "GET", "/metrics", &[], "").await.status,
+        404
+    );
+    assert_eq!(
+        send(metrics_addr, "GET", "/api/auth.get", &[], "")
+            .await
+            .status,
+        404
+    );
+}
+
 #[tokio::test]
 async fn first_run_errors_say_what_to_do() {
     let data = tempfile::tempdir().unwrap();

@@ -9,7 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use server::audit_log::AuditLog;
 use server::backup;
-use server::core::audit::Audit;
+use server::core::audit::{Audit, AuditTo};
+use server::core::ports::PasswordHasher;
 use server::core::ports::{NoMail, NoNotifier, Store};
 use server::core::throttle::ThrottleLimits;
 use server::core::{Config, Core, Deps, Mode};
@@ -17,6 +18,7 @@ use server::crypto::OsRandom;
 use server::hashing::Bcrypt;
 use server::http::Limits;
 use server::mail::{Security, SmtpMailer, SmtpSettings};
+use server::metrics::{self, MeasuredHasher, MeasuredStore, Metrics};
 use server::storage::SledStore;
 use server::time::SystemClock;
 use server::webhook::DiscordWebhook;
@@ -86,6 +88,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "DOKPLOY_AUTH_LISTEN", default_value = "127.0.0.1:3000")]
     listen: String,
+    /// Serve Prometheus metrics at `/metrics` on this address (off by default;
+    /// never on the API's port), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "DOKPLOY_AUTH_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// The public address of the site, for links in emails; https turns on Secure cookies.
     #[arg(
         long,
@@ -409,7 +415,7 @@ fn outbound(args: &ServeArgs) -> Result<Outbound, String> {
 
 async fn build_core(
     store: Arc<dyn Store>,
-    bcrypt_cost: u32,
+    hasher: Arc<dyn PasswordHasher>,
     config: Config,
     outbound: Outbound,
     audit: Arc<dyn Audit>,
@@ -419,7 +425,7 @@ async fn build_core(
         store,
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom::new()),
-        hasher: Arc::new(Bcrypt::new(bcrypt_cost)),
+        hasher,
         mailer,
         notifier,
     };
@@ -437,9 +443,30 @@ async fn serve(
 ) -> Result<(), String> {
     let data_dir = storage.data_dir;
     let outbound = outbound(&args)?;
-    // The port first: a port in use is reported before anything is made on disk.
+    // The ports first: a port in use is reported before anything is made on disk.
     let listener = bind(&args.listen).await?;
+    let metrics_listener = match &args.metrics_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let (engine, store) = storage.open()?;
+    let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::new(bcrypt_cost));
+    let (mut store, mut audit) = (store, audit);
+    let metrics = metrics_listener.is_some().then(|| {
+        let raw: Arc<dyn Store> = engine.clone();
+        Arc::new(Metrics::new(Some(metrics::counting(raw))))
+    });
+    if let Some(metrics) = &metrics {
+        hasher = Arc::new(MeasuredHasher {
+            inner: hasher,
+            metrics: metrics.clone(),
+        });
+        store = Arc::new(MeasuredStore {
+            inner: store,
+            metrics: metrics.clone(),
+        });
+        audit = Arc::new(AuditTo(vec![audit, metrics.clone()]));
+    }
     let throttle = (args.throttle_free_per_account > 0).then(|| ThrottleLimits {
         free_per_account: args.throttle_free_per_account,
         free_per_account_total: args.throttle_free_per_account_total,
@@ -466,7 +493,14 @@ async fn serve(
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let core = Arc::new(build_core(store, bcrypt_cost, config, outbound, audit).await?);
+    let core = Arc::new(build_core(store, hasher, config, outbound, audit).await?);
+    let metrics_server = match (metrics_listener, &metrics) {
+        (Some(listener), Some(metrics)) => {
+            tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "metrics at /metrics");
+            Some(tokio::spawn(serve_metrics(listener, metrics.clone())))
+        }
+        _ => None,
+    };
     let control = backup::serve_control_socket(data_dir, engine.clone())
         .map_err(|e| format!("cannot open the control socket: {e}"))?;
     tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
@@ -479,13 +513,29 @@ async fn serve(
     let api = server::http::Api::new(core, &limits)
         .with_trusted_proxies(args.trusted_proxies.clone())
         .with_allowed_origins(server::http::AllowedOrigins::List(origins));
-    let service = server::app::stack(api, &limits);
+    let mut request_ids = server::http::RequestIdLayer::new();
+    if let Some(metrics) = &metrics {
+        request_ids = request_ids.observed_by(metrics.clone());
+    }
+    let service = server::app::stack_with(api, &limits, request_ids);
     server::http::serve(listener, service, limits, shutdown_signal()).await;
     control.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     let _ = std::fs::remove_file(backup::control_socket(data_dir));
     engine.flush_blocking().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `GET /metrics` on its own listener, with the API's limits.
+async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    let service = tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let answer = metrics.answer(request.method(), request.uri().path());
+        async move { Ok::<_, std::convert::Infallible>(answer) }
+    });
+    server::http::serve(listener, service, Limits::default(), std::future::pending()).await;
 }
 
 /// The listening socket, with an error that says what to give.
@@ -610,7 +660,7 @@ async fn run_user(
 ) -> Result<(), String> {
     let core = build_core(
         storage.open()?.1,
-        bcrypt_cost,
+        Arc::new(Bcrypt::new(bcrypt_cost)),
         Config::default(),
         no_outbound(),
         audit,

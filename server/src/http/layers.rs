@@ -34,10 +34,16 @@ pub fn current_request_id() -> Option<u64> {
     POLLING.with(std::cell::Cell::get)
 }
 
+/// Told of every answered request (metrics).
+pub trait RequestObserver: Send + Sync {
+    fn answered(&self, path: &str, status: u16, elapsed: Duration);
+}
+
 /// Numbers requests from 1 (per layer) and logs each one when answered.
 #[derive(Clone, Default)]
 pub struct RequestIdLayer {
     next: Arc<AtomicU64>,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl RequestIdLayer {
@@ -47,7 +53,18 @@ impl RequestIdLayer {
 
     /// Numbers from `counter` + 1; whoever holds `counter` can restart the numbering.
     pub fn with_counter(counter: Arc<AtomicU64>) -> RequestIdLayer {
-        RequestIdLayer { next: counter }
+        RequestIdLayer {
+            next: counter,
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` of each answered request too.
+    pub fn observed_by(self, observer: Arc<dyn RequestObserver>) -> RequestIdLayer {
+        RequestIdLayer {
+            observer: Some(observer),
+            ..self
+        }
     }
 }
 
@@ -57,6 +74,7 @@ impl<S> Layer<S> for RequestIdLayer {
         RequestId {
             inner,
             next: self.next.clone(),
+            observer: self.observer.clone(),
         }
     }
 }
@@ -65,6 +83,7 @@ impl<S> Layer<S> for RequestIdLayer {
 pub struct RequestId<S> {
     inner: S,
     next: Arc<AtomicU64>,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl<S, B> Service<Request<B>> for RequestId<S>
@@ -86,6 +105,7 @@ where
             // A `Uri` clone shares its bytes: no copy of the path.
             uri: request.uri().clone(),
             started: Instant::now(),
+            observer: self.observer.clone(),
             inner: self.inner.call(request),
         }
     }
@@ -100,6 +120,7 @@ pin_project! {
         method: Method,
         uri: Uri,
         started: Instant,
+        observer: Option<Arc<dyn RequestObserver>>,
     }
 }
 
@@ -123,6 +144,10 @@ where
             ms = this.started.elapsed().as_millis() as u64,
             "request"
         );
+        if let Some(observer) = this.observer {
+            let status = response.status().as_u16();
+            observer.answered(this.uri.path(), status, this.started.elapsed());
+        }
         response
             .headers_mut()
             .insert("x-request-id", hyper::header::HeaderValue::from(*this.id));

@@ -11,7 +11,9 @@ mod trpc;
 
 pub use cookies::{credentials, parse_credentials, set_cookie};
 pub use cross_site::{origin_of, AllowedOrigins};
-pub use layers::{current_request_id, RequestId, RequestIdLayer, Timeout, TimeoutLayer};
+pub use layers::{
+    current_request_id, RequestId, RequestIdLayer, RequestObserver, Timeout, TimeoutLayer,
+};
 pub use serve::{serve, ClientAddr, Limits};
 
 use crate::core::Core;

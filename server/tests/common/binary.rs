@@ -27,11 +27,16 @@ pub fn data_dir(root: &Path) -> String {
 
 /// Serves `root`'s data with JSON logs on a piped stderr.
 pub async fn serve(root: &Path, bcrypt_cost: &str) -> Server {
-    serve_with(root, bcrypt_cost, &[]).await
+    serve_with(root, bcrypt_cost, &[], &[]).await
 }
 
-/// `serve` with more arguments (global ones, before `serve`).
-pub async fn serve_with(root: &Path, bcrypt_cost: &str, more: &[&str]) -> Server {
+/// `serve` with more arguments: global ones (before `serve`), and `serve`'s own.
+pub async fn serve_with(
+    root: &Path,
+    bcrypt_cost: &str,
+    global: &[&str],
+    serving: &[&str],
+) -> Server {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,8 +50,9 @@ pub async fn serve_with(root: &Path, bcrypt_cost: &str, more: &[&str]) -> Server
             "--log-format",
             "json",
         ])
-        .args(more)
+        .args(global)
         .args(["serve", "--listen", &addr.to_string()])
+        .args(serving)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,385 @@
+//! Prometheus metrics, served on their own listener (`--metrics-listen`), never on
+//! the API's port. Counted where things happen, through narrow seams: the
+//! request-id layer (each answered request), the `Audit` port (security events),
+//! and wrappers around the password hasher and the store ports. Nothing here is
+//! on the request path unless metrics are turned on.
+
+use crate::core::audit::{Audit, AuditEvent, AuditKind};
+use crate::core::ports::{
+    Abort, BoxFuture, HashError, Pairs, PasswordHasher, Store, StoreError, Tx,
+};
+use crate::http::{api_response, HttpResponse, RequestObserver};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    procedure: &'static str,
+    transport: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: &'static str,
+}
+
+/// Counts of what is stored, read at most this often (a scrape then costs
+/// nothing more).
+const COUNTS_FRESH_FOR: Duration = Duration::from_secs(15);
+
+/// Accounts and sessions stored, read on the engine without opening values.
+pub type CountStored = Box<dyn Fn() -> (i64, i64) + Send + Sync>;
+
+/// `CountStored` over the raw engine (its key prefixes are not sealed).
+pub fn counting(engine: Arc<dyn Store>) -> CountStored {
+    use crate::core::records::keys;
+    Box::new(move || {
+        let count = |prefix| {
+            engine
+                .scan_prefix(prefix)
+                .map_or(-1, |pairs| pairs.len() as i64)
+        };
+        (count(keys::ACCOUNT_PREFIX), count(keys::SESSION_PREFIX))
+    })
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<TransportLabels, Histogram, fn() -> Histogram>,
+    events: Family<EventLabels, Counter>,
+    bcrypt_in_flight: Gauge,
+    bcrypt_seconds: Histogram,
+    flush_seconds: Histogram,
+    transaction_seconds: Histogram,
+    accounts: Gauge,
+    sessions: Gauge,
+    count_stored: Option<CountStored>,
+    counted_at: Mutex<Option<Instant>>,
+}
+
+fn latency_buckets() -> Histogram {
+    // 0.1 ms to about 13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+impl Metrics {
+    /// `count_stored` gives (accounts, sessions) for the two gauges.
+    pub fn new(count_stored: Option<CountStored>) -> Metrics {
+        let mut registry = Registry::with_prefix("dokploy_auth");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by procedure (batch: a tRPC batch), transport and HTTP status",
+            requests.clone(),
+        );
+        let request_seconds =
+            Family::<TransportLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_buckets,
+            );
+        registry.register(
+            "request_seconds",
+            "Time from a request's arrival to its answer",
+            request_seconds.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "security_events",
+            "Security events by kind, as in the audit log: logins by outcome \
+             (login_succeeded, login_failed, login_throttled, pin_failed, …), 2FA, \
+             passwords, tokens, invitations, ended sessions",
+            events.clone(),
+        );
+        // Every kind from the start, at 0: a rate over a fresh series works.
+        for kind in AuditKind::ALL {
+            let _ = events.get_or_create(&EventLabels {
+                event: kind.as_str(),
+            });
+        }
+        let bcrypt_in_flight = Gauge::default();
+        registry.register(
+            "bcrypt_in_flight",
+            "Password hashes and verifications asked for and not yet answered (queued or running)",
+            bcrypt_in_flight.clone(),
+        );
+        let bcrypt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register(
+            "bcrypt_seconds",
+            "Time from asking for a hash or verification to its answer, queue included",
+            bcrypt_seconds.clone(),
+        );
+        let flush_seconds = latency_buckets();
+        registry.register(
+            "store_flush_seconds",
+            "Time for writes to become durable (a mutation answers after it)",
+            flush_seconds.clone(),
+        );
+        let transaction_seconds = latency_buckets();
+        registry.register(
+            "store_transaction_seconds",
+            "Time of one store transaction (retries included)",
+            transaction_seconds.clone(),
+        );
+        let accounts = Gauge::default();
+        registry.register(
+            "accounts",
+            "Accounts stored (pending invitations included)",
+            accounts.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register(
+            "sessions",
+            "Sessions stored (browser and API token; an expired one until it is next seen)",
+            sessions.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            events,
+            bcrypt_in_flight,
+            bcrypt_seconds,
+            flush_seconds,
+            transaction_seconds,
+            accounts,
+            sessions,
+            count_stored,
+            counted_at: Mutex::new(None),
+        }
+    }
+
+    /// The text exposition format (OpenMetrics).
+    pub fn render(&self) -> String {
+        if let Some(count) = &self.count_stored {
+            let mut counted_at = self.counted_at.lock().unwrap_or_else(|p| p.into_inner());
+            if counted_at.is_none_or(|at| at.elapsed() > COUNTS_FRESH_FOR) {
+                let (accounts, sessions) = count();
+                self.accounts.set(accounts);
+                self.sessions.set(sessions);
+                *counted_at = Some(Instant::now());
+            }
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// `GET /metrics` on the metrics listener; 404 elsewhere.
+    pub fn answer(&self, method: &hyper::Method, path: &str) -> HttpResponse {
+        if method != hyper::Method::GET || path != "/metrics" {
+            return crate::http::error_response(&specs::ApiError::not_found(
+                specs::messages::NOT_FOUND,
+            ));
+        }
+        let mut response = api_response(200, bytes::Bytes::from(self.render()));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+        response
+    }
+}
+
+/// The procedure and transport a path names, from a fixed set (bounded labels).
+fn route(path: &str) -> (&'static str, &'static str) {
+    let known = |name: &str| specs::find(name).map(|p| p.name);
+    if let Some(names) = path.strip_prefix("/api/trpc/") {
+        let procedure = if names.contains(',') {
+            Some("batch")
+        } else {
+            known(names)
+        };
+        return (procedure.unwrap_or("unknown"), "trpc");
+    }
+    match path {
+        "/health" => ("health", "other"),
+        "/ready" => ("ready", "other"),
+        "/api/openapi.json" => ("openapi", "other"),
+        _ => match path.strip_prefix("/api/").and_then(known) {
+            Some(name) => (name, "rest"),
+            None => ("unknown", "other"),
+        },
+    }
+}
+
+impl RequestObserver for Metrics {
+    fn answered(&self, path: &str, status: u16, elapsed: Duration) {
+        let (procedure, transport) = route(path);
+        self.requests
+            .get_or_create(&RequestLabels {
+                procedure,
+                transport,
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&TransportLabels { transport })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+impl Audit for Metrics {
+    fn record(&self, event: &AuditEvent<'_>) {
+        self.events
+            .get_or_create(&EventLabels {
+                event: event.kind.as_str(),
+            })
+            .inc();
+    }
+}
+
+/// Counts a bcrypt job from asking to answer, also when the asker gives up.
+struct InFlight {
+    metrics: Arc<Metrics>,
+    started: Instant,
+}
+
+impl InFlight {
+    fn start(metrics: &Arc<Metrics>) -> InFlight {
+        metrics.bcrypt_in_flight.inc();
+        InFlight {
+            metrics: metrics.clone(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.bcrypt_in_flight.dec();
+        self.metrics
+            .bcrypt_seconds
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The password hasher, measured.
+pub struct MeasuredHasher {
+    pub inner: Arc<dyn PasswordHasher>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl PasswordHasher for MeasuredHasher {
+    fn hash(
+        &self,
+        password: String,
+        salt: [u8; 16],
+    ) -> BoxFuture<'static, Result<String, HashError>> {
+        let job = InFlight::start(&self.metrics);
+        let hashing = self.inner.hash(password, salt);
+        Box::pin(async move {
+            let hash = hashing.await;
+            drop(job);
+            hash
+        })
+    }
+
+    fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool> {
+        let job = InFlight::start(&self.metrics);
+        let verifying = self.inner.verify(password, hash);
+        Box::pin(async move {
+            let matches = verifying.await;
+            drop(job);
+            matches
+        })
+    }
+
+    fn cost(&self) -> u32 {
+        self.inner.cost()
+    }
+}
+
+/// The store, with its transactions and flushes timed.
+pub struct MeasuredStore {
+    pub inner: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Store for MeasuredStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        self.inner.scan_prefix(prefix)
+    }
+
+    fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort> {
+        let started = Instant::now();
+        let result = self.inner.transaction(work);
+        self.metrics
+            .transaction_seconds
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let started = Instant::now();
+        let flushing = self.inner.flush();
+        Box::pin(async move {
+            let result = flushing.await;
+            self.metrics
+                .flush_seconds
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+
+    fn version(&self) -> u64 {
+        self.inner.version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_a_bounded_set() {
+        assert_eq!(route("/api/auth.get"), ("auth.get", "rest"));
+        assert_eq!(route("/api/trpc/auth.get"), ("auth.get", "trpc"));
+        assert_eq!(route("/api/trpc/auth.get,user.all"), ("batch", "trpc"));
+        assert_eq!(route("/api/trpc/anything"), ("unknown", "trpc"));
+        assert_eq!(
+            route("/api/whatever-an-attacker-sends"),
+            ("unknown", "other")
+        );
+        assert_eq!(route("/health"), ("health", "other"));
+    }
+
+    #[test]
+    fn requests_and_events_are_counted() {
+        let metrics = Metrics::new(Some(Box::new(|| (3, 5))));
+        metrics.answered("/api/auth.get", 200, Duration::from_millis(2));
+        metrics.answered("/api/auth.get", 200, Duration::from_millis(2));
+        metrics.answered("/api/trpc/auth.login", 400, Duration::from_millis(2));
+        let text = metrics.render();
+        assert!(text.contains(
+            r#"dokploy_auth_requests_total{procedure="auth.get",transport="rest",status="200"} 2"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"dokploy_auth_requests_total{procedure="auth.login",transport="trpc",status="400"} 1"#
+        ));
+        assert!(text.contains(r#"dokploy_auth_security_events_total{event="login_failed"} 0"#));
+        assert!(
+            text.contains("dokploy_auth_accounts 3\n")
+                && text.contains("dokploy_auth_sessions 5\n")
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
