@@ -343,6 +343,10 @@ impl Store for MeasuredStore {
     fn version(&self) -> u64 {
         self.inner.version()
     }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        self.inner.writable()
+    }
 }
 
 #[cfg(test)]

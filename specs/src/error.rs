@@ -23,10 +23,12 @@ pub enum ErrorCode {
     ClientClosedRequest,
     InternalServerError,
     NotImplemented,
+    /// The store cannot write now (a full disk, a read-only file system): try later.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::ParseError,
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
@@ -43,6 +45,7 @@ impl ErrorCode {
         ErrorCode::ClientClosedRequest,
         ErrorCode::InternalServerError,
         ErrorCode::NotImplemented,
+        ErrorCode::ServiceUnavailable,
     ];
 
     /// (name on the wire, HTTP status, JSON-RPC number)
@@ -64,6 +67,8 @@ impl ErrorCode {
             ErrorCode::ClientClosedRequest => ("CLIENT_CLOSED_REQUEST", 499, -32099),
             ErrorCode::InternalServerError => ("INTERNAL_SERVER_ERROR", 500, -32603),
             ErrorCode::NotImplemented => ("NOT_IMPLEMENTED", 501, -32603),
+            // tRPC 11's code; 10 has none for 503.
+            ErrorCode::ServiceUnavailable => ("SERVICE_UNAVAILABLE", 503, -32603),
         }
     }
 
@@ -167,6 +172,8 @@ pub mod messages {
     pub const INPUT_VALIDATION_FAILED: &str = "Input validation failed";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
     pub const NOT_FOUND: &str = "Not found";
+    pub const STORE_UNAVAILABLE: &str =
+        "The server cannot store changes right now; try again later";
     pub const PARSE_BODY: &str = "Failed to parse request body";
     pub const BODY_TOO_LARGE: &str = "Request body too large";
     pub const MISSING_CONTENT_TYPE: &str = "Missing content-type header";

@@ -329,7 +329,9 @@ fn open_engine(data_dir: &Path) -> Result<Arc<SledStore>, String> {
     SledStore::open(data_dir).map(Arc::new).map_err(|e| {
         let text = e.to_string();
         // sled takes an exclusive lock on its files; any other failure is not that.
-        let hint = if text.contains("WouldBlock") || text.contains("lock") {
+        let hint = if matches!(e, server::core::ports::StoreError::Unavailable(_)) {
+            " (the disk is full or read-only: make room and start again; nothing was changed)"
+        } else if text.contains("WouldBlock") || text.contains("lock") {
             " (is a server already running on it? `backup` works while it runs)"
         } else if text.contains("PermissionDenied") || text.contains("ermission denied") {
             " (this user may not read or write it: check its owner and mode)"

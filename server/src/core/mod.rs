@@ -168,7 +168,17 @@ pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        internal(e)
+        match e {
+            // Not the server's fault, and over once the disk has room: try again.
+            StoreError::Unavailable(why) => {
+                tracing::warn!(%why, "a write was refused: the store cannot write now");
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    specs::messages::STORE_UNAVAILABLE,
+                )
+            }
+            other => internal(other),
+        }
     }
 }
 
@@ -269,6 +279,11 @@ impl Core {
         }
     }
 
+    /// Whether the store can write now (`GET /ready`): 503 while it cannot.
+    pub fn ready(&self) -> Result<(), ApiError> {
+        Ok(self.ports.store().writable()?)
+    }
+
     /// A mutation answers only once its writes are durable.
     async fn durable(
         &self,
@@ -276,7 +291,7 @@ impl Core {
         json: Option<String>,
     ) -> Result<Option<String>, ApiError> {
         if procedure.kind == specs::Kind::Mutation {
-            self.ports.store().flush().await.map_err(internal)?;
+            self.ports.store().flush().await?;
         }
         Ok(json)
     }

@@ -17,6 +17,10 @@ pub enum StoreError {
     /// The transaction met a concurrent one; the engine retries it.
     #[error("transaction conflict")]
     Conflict,
+    /// Writing is impossible for now (a full disk, a read-only file system); the
+    /// same write can succeed later, without a restart.
+    #[error("the store cannot write now: {0}")]
+    Unavailable(String),
 }
 
 /// Why a transaction's work stopped: the procedure refused (nothing is written) or
@@ -63,6 +67,11 @@ pub trait Store: Send + Sync + 'static {
     /// equal readings mean nothing was written in between. Lets the core keep
     /// decoded records while it holds.
     fn version(&self) -> u64;
+    /// Whether writes can succeed now (readiness); an engine that can fail to write
+    /// says why, and recovers here once it can write again.
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 pub trait Clock: Send + Sync + 'static {

@@ -23,6 +23,12 @@ where
     if path == "/health" && method == Method::GET {
         return api_response(200, Bytes::from_static(br#"{"status":"ok"}"#));
     }
+    if path == "/ready" && method == Method::GET {
+        return match api.core.ready() {
+            Ok(()) => api_response(200, Bytes::from_static(br#"{"status":"ready"}"#)),
+            Err(e) => error_response(&e),
+        };
+    }
     if path == "/api/openapi.json" && method == Method::GET {
         return api_response(200, api.openapi_json.clone());
     }

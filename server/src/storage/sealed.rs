@@ -226,6 +226,10 @@ impl Store for SealedStore {
     fn version(&self) -> u64 {
         self.inner.version()
     }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        self.inner.writable()
+    }
 }
 
 #[cfg(test)]
