@@ -179,6 +179,15 @@ fn main() {
     let quiet = start_server_with(&bin("dokploy-auth"), &small, &[("RUST_LOG", "warn")]);
     let (get_quiet, get_quiet_ratio) = get_against_baseline(&quiet.address, false);
     drop(quiet);
+    // The same server counting Prometheus metrics (the audit log is on in every run).
+    let metrics_address = free_address();
+    let metered = start_server_with(
+        &bin("dokploy-auth"),
+        &small,
+        &[("DOKPLOY_AUTH_METRICS_LISTEN", &metrics_address)],
+    );
+    let (get_metered, get_metered_ratio) = get_against_baseline(&metered.address, false);
+    drop(metered);
     record("server_get_rest", get_rest.to_json());
     record("server_get_trpc", get_trpc.to_json());
     record("server_get_alone_c8", get_alone.to_json());
@@ -189,6 +198,7 @@ fn main() {
         login_during_flood.to_json(),
     );
     record("server_get_rest_without_access_log", get_quiet.to_json());
+    record("server_get_rest_with_metrics", get_metered.to_json());
 
     println!("== server, 100,000 accounts");
     let seeding = Instant::now();
@@ -259,6 +269,12 @@ fn main() {
             get_quiet_ratio,
             0.5,
             "≥ 0.5",
+        ),
+        at_least(
+            "  same, counting metrics / without (noise: ±0.1)",
+            get_metered_ratio / get_rest_ratio,
+            0.9,
+            "≥ 0.9",
         ),
         at_least(
             "server auth.get tRPC / baseline (req/s)",
@@ -350,6 +366,7 @@ fn main() {
         &get_under_flood,
         &login_during_flood,
         &get_quiet,
+        &get_metered,
         &get_large,
         &login_large,
         &mock_rest,

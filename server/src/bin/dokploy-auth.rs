@@ -124,10 +124,13 @@ struct ServeArgs {
     /// Cloud mode's SMTP server (host name).
     #[arg(long, env = "SMTP_SERVER")]
     smtp_server: Option<String>,
+    /// Cloud mode's SMTP port (587 for starttls, 465 for tls).
     #[arg(long, env = "SMTP_PORT", default_value_t = 587)]
     smtp_port: u16,
+    /// The SMTP login, if the server asks for one.
     #[arg(long, env = "SMTP_USERNAME")]
     smtp_username: Option<String>,
+    /// The SMTP password (prefer the environment variable: a flag shows in `ps`).
     #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true)]
     smtp_password: Option<String>,
     /// The sender of cloud mode's emails.
