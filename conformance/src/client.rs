@@ -191,6 +191,9 @@ pub struct Client {
     pub cookie: Option<String>,
     pub bearer: Option<String>,
     pub transport: Transport,
+    /// Answers given as the REST transport would (`Transport::as_rest`), so that
+    /// one expectation fits both transports.
+    pub rest_view: bool,
 }
 
 impl Client {
@@ -200,12 +203,22 @@ impl Client {
             cookie: None,
             bearer: None,
             transport: Transport::Rest,
+            rest_view: false,
         }
     }
 
     /// The same client, sending its calls over `transport`.
     pub fn over(self, transport: Transport) -> Client {
         Client { transport, ..self }
+    }
+
+    /// The same client over `transport`, its answers read as REST ones.
+    pub fn speaking(self, transport: Transport) -> Client {
+        Client {
+            transport,
+            rest_view: true,
+            ..self
+        }
     }
 
     /// A client for the same target that sends only this Bearer token.
@@ -215,6 +228,7 @@ impl Client {
             cookie: None,
             bearer: Some(token.to_string()),
             transport: self.transport,
+            rest_view: self.rest_view,
         }
     }
 
@@ -246,7 +260,11 @@ impl Client {
         if r.set_cookie().is_some() {
             self.cookie = r.session_id();
         }
-        r
+        if self.rest_view {
+            self.transport.as_rest(r)
+        } else {
+            r
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {

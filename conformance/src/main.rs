@@ -1,8 +1,10 @@
 //! `conformance run (--target http://host:port | --spawn CMD) [--filter PATTERN] [--junit FILE]`
 
 use clap::{Parser, Subcommand};
+use conformance::client::Transport;
+use conformance::runner::run_over;
 use conformance::runner::CheckResult;
-use conformance::{run, SpawnTarget, UrlTarget, Verdict};
+use conformance::{SpawnTarget, UrlTarget, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,7 +44,17 @@ enum Command {
         /// Seed of those sequences (the same seed replays the same sequences).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// The transports the checks go over (checks about REST itself run over REST only).
+        #[arg(long, value_enum, default_value_t = TransportArg::Both)]
+        transport: TransportArg,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TransportArg {
+    Rest,
+    Trpc,
+    Both,
 }
 
 #[tokio::main]
@@ -54,7 +66,13 @@ async fn main() -> ExitCode {
         junit,
         cases,
         seed,
+        transport,
     } = Cli::parse().command;
+    let transports: &[Transport] = match transport {
+        TransportArg::Rest => &[Transport::Rest],
+        TransportArg::Trpc => &[Transport::Trpc],
+        TransportArg::Both => conformance::runner::BOTH,
+    };
     let (target, resets): (Arc<dyn conformance::Target>, bool) = match (target, spawn) {
         (_, Some(command)) => match SpawnTarget::new(&command).await {
             // A new process per check and per model sequence: every one is fresh.
@@ -79,7 +97,7 @@ async fn main() -> ExitCode {
         },
         (None, None) => unreachable!("clap requires --target or --spawn"),
     };
-    let mut report = run(target.clone(), filter.as_deref()).await;
+    let mut report = run_over(target.clone(), filter.as_deref(), transports).await;
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {
         let started = std::time::Instant::now();
         let verdict = if report.cloud {
@@ -97,6 +115,7 @@ async fn main() -> ExitCode {
         report.results.push(CheckResult {
             procedure: "model",
             outcome: "random call sequences agree with the reference model",
+            transport: Transport::Rest,
             verdict,
             took: started.elapsed(),
         });

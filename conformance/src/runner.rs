@@ -2,6 +2,7 @@
 //! failures in full, and optionally JUnit XML.
 
 use crate::checks::{self, Check, Ctx};
+use crate::client::Transport;
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +20,7 @@ pub enum Verdict {
 pub struct CheckResult {
     pub procedure: &'static str,
     pub outcome: &'static str,
+    pub transport: Transport,
     pub verdict: Verdict,
     pub took: Duration,
 }
@@ -50,12 +52,9 @@ impl Report {
         self.results
             .iter()
             .filter_map(|r| match &r.verdict {
-                Verdict::Failed(why) => Some(format!(
-                    "{} / {}\n  {}",
-                    r.procedure,
-                    r.outcome,
-                    why.replace('\n', "\n  ")
-                )),
+                Verdict::Failed(why) => {
+                    Some(format!("{}\n  {}", r.name(), why.replace('\n', "\n  ")))
+                }
                 _ => None,
             })
             .collect()
@@ -92,7 +91,7 @@ impl Report {
         }
         for r in &self.results {
             if let Verdict::Skipped(why) = &r.verdict {
-                let _ = writeln!(out, "skipped {} / {}: {why}", r.procedure, r.outcome);
+                let _ = writeln!(out, "skipped {}: {why}", r.name());
             }
         }
         let _ = writeln!(
@@ -124,7 +123,7 @@ impl Report {
                 xml,
                 "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
                 escape(r.procedure),
-                escape(r.outcome),
+                escape(&r.name()),
                 r.took.as_secs_f64()
             );
             match &r.verdict {
@@ -146,8 +145,31 @@ impl Report {
     }
 }
 
-/// Runs every check whose name contains `filter`, each on a fresh instance.
+impl CheckResult {
+    /// `procedure / outcome`, and `[tRPC]` for a run over tRPC.
+    pub fn name(&self) -> String {
+        match self.transport {
+            Transport::Rest => format!("{} / {}", self.procedure, self.outcome),
+            Transport::Trpc => format!("{} / {} [tRPC]", self.procedure, self.outcome),
+        }
+    }
+}
+
+/// Both transports: every check over REST, and over tRPC where it applies.
+pub const BOTH: &[Transport] = &[Transport::Rest, Transport::Trpc];
+
+/// Runs every check whose name contains `filter`, each on a fresh instance, over
+/// both transports.
 pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
+    run_over(target, filter, BOTH).await
+}
+
+/// Runs every check whose name contains `filter` over each of `transports`.
+pub async fn run_over(
+    target: Arc<dyn Target>,
+    filter: Option<&str>,
+    transports: &[Transport],
+) -> Report {
     let checks: Vec<Check> = checks::all()
         .into_iter()
         .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
@@ -162,7 +184,13 @@ pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
         cloud,
         results: Vec::new(),
     };
-    for check in checks {
+    let runs = checks.iter().flat_map(|check| {
+        transports
+            .iter()
+            .filter(move |t| **t == Transport::Rest || !check.rest_only)
+            .map(move |t| (check, *t))
+    });
+    for (check, transport) in runs {
         let started = Instant::now();
         let verdict = if !check.mode.applies(cloud) {
             let mode = if cloud { "cloud" } else { "self-hosted" };
@@ -181,6 +209,7 @@ pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
                     let ctx = Ctx {
                         addr,
                         target: target.clone(),
+                        transport,
                     };
                     // A panicking check is a failed check, not a crashed run.
                     match tokio::spawn((check.run)(ctx)).await {
@@ -194,6 +223,7 @@ pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
         report.results.push(CheckResult {
             procedure: check.procedure,
             outcome: check.outcome,
+            transport,
             verdict,
             took: started.elapsed(),
         });

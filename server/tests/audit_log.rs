@@ -40,20 +40,8 @@ async fn every_event_kind_as_one_json_line_without_secrets() {
     let mut admin = Client::new(addr);
     assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
     let stranger = r#"{"email":"nobody@example.com","password":"password123"}"#;
-    assert_eq!(
-        Client::new(addr)
-            .post("/api/auth.login", stranger)
-            .await
-            .status,
-        400
-    );
-    assert_eq!(
-        Client::new(addr)
-            .post("/api/auth.login", WRONG)
-            .await
-            .status,
-        400
-    );
+    assert_eq!(post_status(addr, "/api/auth.login", stranger).await, 400);
+    assert_eq!(post_status(addr, "/api/auth.login", WRONG).await, 400);
     assert_eq!(admin.post("/api/auth.login", ADMIN).await.status, 200);
     secrets.extend(admin.cookie.clone());
     let token = new_token(&admin).await;

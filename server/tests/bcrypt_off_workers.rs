@@ -31,6 +31,7 @@ async fn auth_get_is_answered_during_a_login_flood() {
         cookie: None,
         bearer: None,
         transport: Default::default(),
+        rest_view: false,
     };
     let r = admin
         .post(

@@ -180,17 +180,11 @@ async fn reset_password_for_a_locked_out_admin() {
     let server = serve(data.path(), "4").await;
     let body = format!(r#"{{"email":"admin@example.com","password":"{password}"}}"#);
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.login", &body)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.login", &body).await,
         200
     );
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.login", ADMIN)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.login", ADMIN).await,
         400
     );
 }
@@ -305,18 +299,12 @@ async fn metrics_on_their_own_listener_count_a_scripted_session() {
     let wrong = r#"{"email":"admin@example.com","password":"wrong-password"}"#;
     for _ in 0..2 {
         assert_eq!(
-            Client::new(server.addr)
-                .post("/api/auth.login", wrong)
-                .await
-                .status,
+            post_status(server.addr, "/api/auth.login", wrong).await,
             400
         );
     }
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.login", ADMIN)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.login", ADMIN).await,
         200
     );
     for _ in 0..3 {
@@ -556,13 +544,17 @@ async fn the_binary_passes_the_conformance_suite_one_process_per_check() {
     let report = conformance::run(target.clone(), None).await;
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
-    // Skipped: the checks that move the clock, and those for cloud mode.
-    let skipped = conformance::checks::all()
+    // Skipped: the checks that move the clock, and those for cloud mode; each over
+    // both transports, but for those about REST itself.
+    let all = conformance::checks::all();
+    let skipped: usize = all
         .iter()
         .filter(|c| c.moves_clock || c.mode == conformance::checks::Only::Cloud)
-        .count();
+        .map(|c| c.runs_over_both())
+        .sum();
     assert_eq!(report.skipped(), skipped);
-    assert_eq!(report.passed() + skipped, conformance::checks::all().len());
+    let runs: usize = all.iter().map(|c| c.runs_over_both()).sum();
+    assert_eq!(report.passed() + skipped, runs);
     conformance::model::property(target.as_ref(), 16, 11)
         .await
         .unwrap_or_else(|failure| panic!("the binary disagrees with the model:\n{failure}"));
@@ -582,14 +574,15 @@ async fn the_binary_in_cloud_mode_passes_the_conformance_suite() {
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
     // The binary's clock cannot be moved: the cloud checks that move it are skipped.
-    let cloud_checks = conformance::checks::all()
-        .iter()
-        .filter(|c| c.mode == conformance::checks::Only::Cloud && !c.moves_clock)
-        .count();
-    assert!(cloud_checks >= 3);
-    let stateless = conformance::checks::all()
-        .iter()
-        .filter(|c| c.mode == conformance::checks::Only::Any)
-        .count();
+    let runs = |keep: &dyn Fn(&conformance::checks::Check) -> bool| -> usize {
+        let all = conformance::checks::all();
+        all.iter()
+            .filter(|c| keep(c))
+            .map(|c| c.runs_over_both())
+            .sum()
+    };
+    let cloud_checks = runs(&|c| c.mode == conformance::checks::Only::Cloud && !c.moves_clock);
+    assert!(cloud_checks >= 6);
+    let stateless = runs(&|c| c.mode == conformance::checks::Only::Any);
     assert_eq!(report.passed(), cloud_checks + stateless);
 }

@@ -232,6 +232,7 @@ async fn invite_forever(
         cookie: Some(cookie),
         bearer: None,
         transport: Default::default(),
+        rest_view: false,
     };
     for n in 0.. {
         let email = format!("r{round}-n{n}@example.com");
@@ -260,6 +261,7 @@ async fn edit_profile_forever(
         cookie: Some(cookie),
         bearer: None,
         transport: Default::default(),
+        rest_view: false,
     };
     for n in 0.. {
         if n % 2 == 0 {
@@ -304,6 +306,7 @@ async fn answered_writes_survive_sigkill() {
             cookie: None,
             bearer: None,
             transport: Default::default(),
+            rest_view: false,
         };
         let r = if round == 0 {
             admin.post("/api/auth.createAdmin", ADMIN).await

@@ -171,10 +171,7 @@ async fn a_full_disk_answers_503_and_recovers_without_a_restart() {
     let mut newer_works = Client::new(server.addr).with_bearer(&newer);
     assert_eq!(newer_works.get("/api/auth.get").await.status, 200);
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.login", ADMIN)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.login", ADMIN).await,
         200
     );
 }

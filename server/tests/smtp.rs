@@ -93,17 +93,11 @@ async fn confirmation_and_reset_by_real_email() {
 
     let confirm = json!({"confirmationToken": token}).to_string();
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.confirmEmail", &confirm)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.confirmEmail", &confirm).await,
         200
     );
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.login", ADMIN)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.login", ADMIN).await,
         200
     );
 
@@ -130,10 +124,7 @@ async fn confirmation_and_reset_by_real_email() {
     );
     let reset = json!({"resetPasswordToken": token, "password": "brandnew123"}).to_string();
     assert_eq!(
-        Client::new(server.addr)
-            .post("/api/auth.resetPassword", &reset)
-            .await
-            .status,
+        post_status(server.addr, "/api/auth.resetPassword", &reset).await,
         200
     );
     let r = Client::new(server.addr)

@@ -17,14 +17,14 @@ pub(super) fn checks() -> Vec<Check> {
                     .await;
                 expect(&r, 200, "true")?;
                 let id = expect_session_cookie(&r)?;
-                let me = send(
-                    ctx.addr,
-                    "GET",
-                    "/api/auth.get",
-                    &[("cookie", &format!("auth_session={id}"))],
-                    "",
-                )
-                .await;
+                let me = ctx
+                    .send(
+                        "GET",
+                        "/api/auth.get",
+                        &[("cookie", &format!("auth_session={id}"))],
+                        "",
+                    )
+                    .await;
                 expect_auth_shape(&me.json(), ADMIN_EMAIL)?;
                 ensure!(me.json()["rol"] == "admin", "rol {}", me.json()["rol"]);
                 Ok(())

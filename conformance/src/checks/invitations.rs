@@ -34,14 +34,14 @@ pub(super) fn checks() -> Vec<Check> {
                 let invitation = ctx.invite(&mut admin, "dev@example.com").await?;
                 let token = invitation["token"].as_str().unwrap_or_default();
                 ensure!(token.len() == 64, "token {token:?}");
-                let r = send(
-                    ctx.addr,
-                    "GET",
-                    &format!("/api/admin.getUserByToken?token={token}"),
-                    &[],
-                    "",
-                )
-                .await;
+                let r = ctx
+                    .send(
+                        "GET",
+                        &format!("/api/admin.getUserByToken?token={token}"),
+                        &[],
+                        "",
+                    )
+                    .await;
                 expect_status(&r, 200)?;
                 ensure!(
                     r.json()["isExpired"] == false
@@ -49,14 +49,9 @@ pub(super) fn checks() -> Vec<Check> {
                     "{}",
                     r.body
                 );
-                let r = send(
-                    ctx.addr,
-                    "GET",
-                    "/api/admin.getUserByToken?token=unknown",
-                    &[],
-                    "",
-                )
-                .await;
+                let r = ctx
+                    .send("GET", "/api/admin.getUserByToken?token=unknown", &[], "")
+                    .await;
                 expect_error(&r, "NOT_FOUND", msg::INVITATION_NOT_FOUND)
             }
         ),

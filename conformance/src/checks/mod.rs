@@ -1,18 +1,20 @@
 //! The contract's checks: one per procedure and outcome (success and each error),
 //! each from a fresh instance, over HTTP only. Expectations come from `specs`.
 
-use crate::client::{envelope, send, Client, Resp};
+use crate::client::{envelope, send, send_over, Client, Resp, Transport};
 use crate::target::{BoxFuture, Target};
 use serde_json::{json, Value};
 use specs::messages as msg;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// What a check gets: the fresh instance and the target (for its clock).
+/// What a check gets: the fresh instance, the target (for its clock), and the
+/// transport its calls go over.
 #[derive(Clone)]
 pub struct Ctx {
     pub addr: SocketAddr,
     pub target: Arc<dyn Target>,
+    pub transport: Transport,
 }
 
 pub type Outcome = Result<(), String>;
@@ -26,6 +28,9 @@ pub struct Check {
     pub stateless: bool,
     /// The mode the target must run in.
     pub mode: Only,
+    /// About the REST transport itself (content types, paths, query strings): not
+    /// run over tRPC.
+    pub rest_only: bool,
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
 }
 
@@ -50,6 +55,15 @@ impl Only {
 impl Check {
     pub fn name(&self) -> String {
         format!("{} / {}", self.procedure, self.outcome)
+    }
+
+    /// How many times a run over both transports runs it.
+    pub fn runs_over_both(&self) -> usize {
+        if self.rest_only {
+            1
+        } else {
+            2
+        }
     }
 }
 
@@ -182,8 +196,16 @@ fn expect_session_cookie(r: &Resp) -> Result<String, String> {
 }
 
 impl Ctx {
+    /// One request with these exact headers, over the check's transport; the answer
+    /// read as REST's.
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        let r = send_over(self.transport, self.addr, method, path, headers, body).await;
+        self.transport.as_rest(r)
+    }
+
+    /// A new client, over the check's transport.
     fn client(&self) -> Client {
-        Client::new(self.addr)
+        Client::new(self.addr).speaking(self.transport)
     }
 
     /// The token after `marker` in the newest email the target sent.
@@ -217,7 +239,7 @@ impl Ctx {
             ("content-type", "application/json"),
             ("user-agent", user_agent),
         ];
-        let r = send(self.addr, "POST", "/api/auth.login", &headers, ADMIN).await;
+        let r = self.send("POST", "/api/auth.login", &headers, ADMIN).await;
         expect_status(&r, 200)?;
         let mut client = self.client();
         client.cookie = Some(expect_session_cookie(&r)?);
@@ -362,6 +384,7 @@ macro_rules! check {
             moves_clock: $clock,
             stateless: $stateless,
             mode: $mode,
+            rest_only: false,
             run: |$ctx| Box::pin(async move { $body }),
         }
     };
@@ -376,8 +399,15 @@ mod two_factor;
 
 /// Every check of the suite, by subject in the contract's order.
 pub fn all() -> Vec<Check> {
+    let rest = transport::checks()
+        .into_iter()
+        .map(|check| Check {
+            rest_only: true,
+            ..check
+        })
+        .collect();
     [
-        transport::checks(),
+        rest,
         accounts::checks(),
         sessions::checks(),
         two_factor::checks(),

@@ -18,24 +18,19 @@ pub(super) fn checks() -> Vec<Check> {
                     "UNAUTHORIZED",
                     msg::UNAUTHORIZED,
                 )?;
-                let r = send(
-                    ctx.addr,
-                    "GET",
-                    "/api/auth.get",
-                    &[("cookie", "auth_session=nosuchsession")],
-                    "",
-                )
-                .await;
+                let r = ctx
+                    .send(
+                        "GET",
+                        "/api/auth.get",
+                        &[("cookie", "auth_session=nosuchsession")],
+                        "",
+                    )
+                    .await;
                 expect_error(&r, "UNAUTHORIZED", msg::UNAUTHORIZED)?;
                 expect_blank_cookie(&r)?;
-                let r = send(
-                    ctx.addr,
-                    "GET",
-                    "/api/auth.get",
-                    &[("authorization", "bearer x")],
-                    "",
-                )
-                .await;
+                let r = ctx
+                    .send("GET", "/api/auth.get", &[("authorization", "bearer x")], "")
+                    .await;
                 expect_status(&r, 401)
             }
         ),
@@ -67,12 +62,11 @@ pub(super) fn checks() -> Vec<Check> {
                 let mut admin = ctx.admin().await?;
                 let cookie_id = admin.cookie.clone().unwrap_or_default();
                 let token = new_token(&mut admin).await?;
+                let ctx = &ctx;
                 let get = |headers: Vec<(&'static str, String)>| async move {
                     let headers: Vec<(&str, &str)> =
                         headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    send(ctx.addr, "GET", "/api/auth.get", &headers, "")
-                        .await
-                        .status
+                    ctx.send("GET", "/api/auth.get", &headers, "").await.status
                 };
                 let auth = |value: String| vec![("authorization", value)];
                 ensure!(
@@ -106,17 +100,12 @@ pub(super) fn checks() -> Vec<Check> {
                     ("authorization", "Bearer whatever"),
                     ("content-type", "application/json"),
                 ];
-                let r = send(ctx.addr, "POST", "/api/auth.login", &headers, ADMIN).await;
+                let r = ctx.send("POST", "/api/auth.login", &headers, ADMIN).await;
                 expect_status(&r, 200)?;
                 let dead = [("cookie", "auth_session=nope")];
-                let r = send(
-                    ctx.addr,
-                    "GET",
-                    "/api/admin.getUserByToken?token=x",
-                    &dead,
-                    "",
-                )
-                .await;
+                let r = ctx
+                    .send("GET", "/api/admin.getUserByToken?token=x", &dead, "")
+                    .await;
                 expect_status(&r, 404)?;
                 expect_blank_cookie(&r)?;
                 Ok(())
@@ -182,7 +171,8 @@ pub(super) fn checks() -> Vec<Check> {
                 expect(&r, 200, "true")?;
                 expect_blank_cookie(&r)?;
                 expect_status(
-                    &send(ctx.addr, "GET", "/api/auth.get", &[("cookie", &cookie)], "").await,
+                    &ctx.send("GET", "/api/auth.get", &[("cookie", &cookie)], "")
+                        .await,
                     401,
                 )
             }

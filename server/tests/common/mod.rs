@@ -110,6 +110,7 @@ impl Harness {
             cookie: None,
             bearer: None,
             transport: Default::default(),
+            rest_view: false,
         }
     }
 
@@ -180,3 +181,8 @@ pub async fn new_token(owner: &Client) -> String {
 
 #[allow(unused_imports)]
 pub use conformance::client::{envelope, send, try_send, Client, Resp};
+
+/// The status of one POST from a new client (no cookie, no token).
+pub async fn post_status(addr: SocketAddr, path: &str, body: &str) -> u16 {
+    Client::new(addr).post(path, body).await.status
+}
