@@ -44,6 +44,10 @@ enum Command {
         /// Seed of those sequences (the same seed replays the same sequences).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A command (run by `sh -c`) that resets the target before each check that
+        /// needs a fresh instance, e.g. one that empties its database.
+        #[arg(long, conflicts_with = "spawn")]
+        reset_cmd: Option<String>,
         /// The transports the checks go over (checks about REST itself run over REST only).
         #[arg(long, value_enum, default_value_t = TransportArg::Both)]
         transport: TransportArg,
@@ -66,6 +70,7 @@ async fn main() -> ExitCode {
         junit,
         cases,
         seed,
+        reset_cmd,
         transport,
     } = Cli::parse().command;
     let transports: &[Transport] = match transport {
@@ -84,6 +89,10 @@ async fn main() -> ExitCode {
         },
         (Some(url), None) => match UrlTarget::connect(&url).await {
             Ok(target) => {
+                let target = match &reset_cmd {
+                    Some(command) => target.with_reset_command(command),
+                    None => target,
+                };
                 if !target.resets() {
                     eprintln!("note: the target has no /__mock/reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped. --spawn CMD runs them all, each on a new process");
                 }

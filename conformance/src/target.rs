@@ -72,6 +72,8 @@ pub struct UrlTarget {
     addr: SocketAddr,
     has_control_plane: bool,
     used: std::sync::atomic::AtomicBool,
+    /// Run before each check that needs a fresh instance (`--reset-cmd`).
+    reset_command: Option<String>,
 }
 
 impl UrlTarget {
@@ -96,18 +98,50 @@ impl UrlTarget {
             addr,
             has_control_plane,
             used: std::sync::atomic::AtomicBool::new(false),
+            reset_command: None,
         })
+    }
+
+    /// Resets the target with `command` (run by `sh -c`, which must exit 0) before
+    /// each check that needs a fresh instance, instead of `/__mock/reset`: for an
+    /// implementation whose state is, say, a database that a command can empty.
+    pub fn with_reset_command(self, command: &str) -> UrlTarget {
+        UrlTarget {
+            reset_command: Some(command.to_string()),
+            ..self
+        }
     }
 
     /// Whether each check can get a reset instance.
     pub fn resets(&self) -> bool {
-        self.has_control_plane
+        self.has_control_plane || self.reset_command.is_some()
     }
+}
+
+/// Runs a reset command; why it failed, if it did.
+async fn run_reset(command: &str) -> Result<(), String> {
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .await
+        .map_err(|e| format!("the reset command could not start: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "the reset command failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
 }
 
 impl Target for UrlTarget {
     fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
         Box::pin(async move {
+            if let Some(command) = &self.reset_command {
+                run_reset(command).await?;
+                return Ok(self.addr);
+            }
             if self.has_control_plane {
                 let r = send(self.addr, "POST", "/__mock/reset", &[], "").await;
                 return (r.status == 200).then_some(self.addr).ok_or(r.body);

@@ -80,3 +80,35 @@ async fn the_mock_conforms_over_its_url() {
         .junit()
         .contains("<testcase classname=\"auth.login\""));
 }
+
+/// `--reset-cmd`: the target is reset by a command before each stateful check (here
+/// a Python one-liner posting to the mock's reset; for another implementation, one
+/// that empties its database), and every check runs as with a control plane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_command_gives_each_check_a_fresh_instance() {
+    let mock = mock::MockServer::start().await;
+    let reset = format!(
+        "python3 -c \"import urllib.request as u; u.urlopen(u.Request('{}/__mock/reset', method='POST'))\"",
+        mock.uri()
+    );
+    let target = conformance::UrlTarget::connect(&mock.uri())
+        .await
+        .unwrap()
+        .with_reset_command(&reset);
+    assert!(target.resets());
+    let report = run(Arc::new(target), Some("auth.createAdmin")).await;
+    assert_eq!(report.failed(), 0, "{}", report.render());
+    assert!(report.passed() >= 4, "{}", report.render());
+    // A command that fails: the checks that need a fresh instance say why.
+    let failing = conformance::UrlTarget::connect(&mock.uri())
+        .await
+        .unwrap()
+        .with_reset_command("echo the database is locked >&2; exit 3");
+    let report = run(Arc::new(failing), Some("auth.createAdmin / 400 once")).await;
+    assert_eq!(report.passed(), 0);
+    assert!(
+        report.render().contains("the database is locked"),
+        "{}",
+        report.render()
+    );
+}
