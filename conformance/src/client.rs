@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 
 /// An answer: status, headers, body as text.
@@ -55,6 +56,42 @@ pub async fn send(
         .expect("the server answers")
 }
 
+/// A request as a `curl` command a person can paste (single quotes escaped).
+pub fn curl(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "'\\''"));
+    let mut line = format!(
+        "curl -si -X {method} {}",
+        quote(&format!("http://{addr}{path}"))
+    );
+    for (k, v) in headers {
+        line.push_str(&format!(" -H {}", quote(&format!("{k}: {v}"))));
+    }
+    if !body.is_empty() {
+        line.push_str(&format!(" --data-raw {}", quote(body)));
+    }
+    line
+}
+
+tokio::task_local! {
+    /// The requests of the check running in this task, for its failure report.
+    static EXCHANGES: Arc<Mutex<Vec<String>>>;
+}
+
+/// Runs `work`, keeping every request it sends (as `curl`, with the answer's status
+/// and the start of its body).
+pub async fn recording<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let out = EXCHANGES.scope(log.clone(), work).await;
+    let exchanges = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
+    (out, exchanges)
+}
+
 /// One request on a new connection; `None` when the connection fails.
 pub async fn try_send(
     addr: SocketAddr,
@@ -63,6 +100,10 @@ pub async fn try_send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Option<Resp> {
+    // Kept only inside `recording` (a check's run).
+    let as_curl = EXCHANGES
+        .try_with(|_| curl(addr, method, path, headers, body))
+        .ok();
     let stream = TcpStream::connect(addr).await.ok()?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -82,7 +123,15 @@ pub async fn try_send(
     let response = sender.send_request(request).await.ok()?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.ok()?.to_bytes();
+    let answer = response.into_body().collect().await.ok()?.to_bytes();
+    if let Some(request) = as_curl {
+        let _ = EXCHANGES.try_with(|log| {
+            let shown: String = String::from_utf8_lossy(&answer).chars().take(300).collect();
+            let exchange = format!("{request}\n    → {status} {shown}");
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
+        });
+    }
+    let body = answer;
     Some(Resp {
         status,
         headers,

@@ -5,7 +5,7 @@
 //! failing sequence is printed as `curl` commands. Each call goes over REST or tRPC
 //! at random, so one sequence mixes both transports over the same sessions.
 
-use crate::client::{send, Resp, Transport};
+use crate::client::{curl, send, Resp, Transport};
 use crate::target::Target;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -138,23 +138,6 @@ fn pin_at(secret: &str, ms: i64) -> String {
 
 pub fn transport() -> impl Strategy<Value = Transport> {
     prop_oneof![Just(Transport::Rest), Just(Transport::Trpc)]
-}
-
-fn curl(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> String {
-    let mut line = format!("curl -si -X {method} 'http://{addr}{path}'");
-    for (k, v) in headers {
-        line.push_str(&format!(" -H '{k}: {v}'"));
-    }
-    if !body.is_empty() {
-        line.push_str(&format!(" -d '{}'", body.replace('\'', "'\\''")));
-    }
-    line
 }
 
 type Step = Result<(), String>;

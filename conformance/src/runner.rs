@@ -2,7 +2,7 @@
 //! failures in full, and optionally JUnit XML.
 
 use crate::checks::{self, Check, Ctx};
-use crate::client::Transport;
+use crate::client::{recording, Transport};
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -155,6 +155,24 @@ impl CheckResult {
     }
 }
 
+/// How many of a failed check's last requests its report shows.
+const EXCHANGES_SHOWN: usize = 3;
+
+/// A failure's reason, then the last requests that led to it, as `curl` commands
+/// with what came back: enough to reproduce it by hand.
+fn with_exchanges(why: String, exchanges: &[String]) -> String {
+    if exchanges.is_empty() {
+        return why;
+    }
+    let last = &exchanges[exchanges.len().saturating_sub(EXCHANGES_SHOWN)..];
+    format!(
+        "{why}\n\nthe last {} of its {} requests, as curl:\n{}",
+        last.len(),
+        exchanges.len(),
+        last.join("\n")
+    )
+}
+
 /// Both transports: every check over REST, and over tRPC where it applies.
 pub const BOTH: &[Transport] = &[Transport::Rest, Transport::Trpc];
 
@@ -212,9 +230,11 @@ pub async fn run_over(
                         transport,
                     };
                     // A panicking check is a failed check, not a crashed run.
-                    match tokio::spawn((check.run)(ctx)).await {
-                        Ok(Ok(())) => Verdict::Passed,
-                        Ok(Err(why)) => Verdict::Failed(why),
+                    match tokio::spawn(recording((check.run)(ctx))).await {
+                        Ok((Ok(()), _)) => Verdict::Passed,
+                        Ok((Err(why), exchanges)) => {
+                            Verdict::Failed(with_exchanges(why, &exchanges))
+                        }
                         Err(panic) => Verdict::Failed(format!("the check panicked: {panic}")),
                     }
                 }

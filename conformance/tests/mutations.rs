@@ -430,9 +430,10 @@ async fn every_mutation_is_caught() {
         let mock = mock::MockServer::start().await;
         let proxy = proxy(mutation, mock.address()).await;
         let report = run(Arc::new(Mutated { mock, proxy }), None).await;
+        // Caught, and reported with the requests to reproduce it by hand.
         let caught = report.results.iter().any(|r| {
             format!("{} / {}", r.procedure, r.outcome) == mutation.caught_by
-                && matches!(r.verdict, Verdict::Failed(_))
+                && matches!(&r.verdict, Verdict::Failed(why) if why.contains("as curl:\ncurl -si -X "))
         });
         if !caught {
             escaped.push(format!(
