@@ -274,29 +274,29 @@ pub struct MeasuredHasher {
     pub metrics: Arc<Metrics>,
 }
 
+impl MeasuredHasher {
+    /// `job`, counted in flight from now until it answers or is given up.
+    fn measured<T: 'static>(&self, job: BoxFuture<'static, T>) -> BoxFuture<'static, T> {
+        let in_flight = InFlight::start(&self.metrics);
+        Box::pin(async move {
+            let answer = job.await;
+            drop(in_flight);
+            answer
+        })
+    }
+}
+
 impl PasswordHasher for MeasuredHasher {
     fn hash(
         &self,
         password: String,
         salt: [u8; 16],
     ) -> BoxFuture<'static, Result<String, HashError>> {
-        let job = InFlight::start(&self.metrics);
-        let hashing = self.inner.hash(password, salt);
-        Box::pin(async move {
-            let hash = hashing.await;
-            drop(job);
-            hash
-        })
+        self.measured(self.inner.hash(password, salt))
     }
 
     fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool> {
-        let job = InFlight::start(&self.metrics);
-        let verifying = self.inner.verify(password, hash);
-        Box::pin(async move {
-            let matches = verifying.await;
-            drop(job);
-            matches
-        })
+        self.measured(self.inner.verify(password, hash))
     }
 
     fn cost(&self) -> u32 {

@@ -54,6 +54,14 @@ fn same_procedures_methods_access_and_required_fields() {
             "{}",
             procedure.name
         );
+        // A mutation writes, and answers 503 while the store cannot (difference 27).
+        let has_503 = op["responses"].get("503").is_some();
+        assert_eq!(
+            has_503,
+            procedure.kind == Kind::Mutation,
+            "{}: 503 on mutations",
+            procedure.name
+        );
         let has_401 = op["responses"].get("401").is_some();
         assert_eq!(
             has_401,

@@ -506,13 +506,10 @@ impl Core {
 
     /// An event of the operator's command line: no client, no request.
     fn operator_event(&self, kind: AuditKind, account: &str, count: Option<u64>) {
-        self.audit_event(AuditEvent {
-            at_ms: self.ports.now(),
-            kind,
+        self.record(AuditEvent {
             account: Some(account),
-            by: None,
-            client: None,
             count,
+            ..self.event_now(kind)
         });
     }
 

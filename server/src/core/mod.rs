@@ -315,25 +315,20 @@ impl Core {
 
     /// Records `kind` about `account`, from `request`'s client.
     fn audit(&self, kind: AuditKind, account: Option<&str>, request: &Request<'_>) {
-        self.audit_event(AuditEvent {
-            at_ms: self.ports.now(),
-            kind,
+        self.record(AuditEvent {
             account,
-            by: None,
             client: request.client,
-            count: None,
+            ..self.event_now(kind)
         });
     }
 
     /// Records `kind` about `account`, done by another account `by` (an admin).
     fn audit_by(&self, kind: AuditKind, account: &str, by: &str, request: &Request<'_>) {
-        self.audit_event(AuditEvent {
-            at_ms: self.ports.now(),
-            kind,
+        self.record(AuditEvent {
             account: Some(account),
             by: Some(by),
             client: request.client,
-            count: None,
+            ..self.event_now(kind)
         });
     }
 
@@ -342,17 +337,28 @@ impl Core {
         if count == 0 {
             return;
         }
-        self.audit_event(AuditEvent {
-            at_ms: self.ports.now(),
-            kind: AuditKind::SessionsEnded,
+        self.record(AuditEvent {
             account: Some(account),
             by,
             client: request.client,
             count: Some(count),
+            ..self.event_now(AuditKind::SessionsEnded)
         });
     }
 
-    fn audit_event(&self, event: AuditEvent<'_>) {
+    /// `kind` now, about nobody, from nowhere: what the helpers fill in.
+    fn event_now(&self, kind: AuditKind) -> AuditEvent<'static> {
+        AuditEvent {
+            at_ms: self.ports.now(),
+            kind,
+            account: None,
+            by: None,
+            client: None,
+            count: None,
+        }
+    }
+
+    fn record(&self, event: AuditEvent<'_>) {
         self.audit.record(&event);
     }
 }

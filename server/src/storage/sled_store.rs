@@ -248,13 +248,10 @@ impl SledStore {
         })
     }
 
-    /// The open engine, for one operation (a reopening waits for it to end).
-    fn engine(&self) -> Result<RwLockReadGuard<'_, Option<Engine>>, StoreError> {
-        let guard = self.engine.read().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            return Err(closed());
-        }
-        Ok(guard)
+    /// The engine slot, held for one operation (a reopening waits for it to end);
+    /// `None` while a failed engine is being reopened.
+    fn engine(&self) -> RwLockReadGuard<'_, Option<Engine>> {
+        self.engine.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `operation` on the open engine and notes a failure to write.
@@ -262,18 +259,17 @@ impl SledStore {
         &self,
         operation: impl FnOnce(&Engine) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let guard = self.engine()?;
-        let result = operation(guard.as_ref().ok_or_else(closed)?);
-        self.note(result)
+        let guard = self.engine();
+        operation(guard.as_ref().ok_or_else(closed)?).inspect_err(|e| self.note(e))
     }
 
-    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(StoreError::Unavailable(why)) = &result {
+    /// After a failure for want of space: marks the store failed (`recover`).
+    fn note(&self, error: &StoreError) {
+        if let StoreError::Unavailable(why) = error {
             if !self.failed.swap(true, Ordering::SeqCst) {
                 tracing::error!(%why, dir = %self.dir.display(), "the store cannot write: writes answer 503 until the disk can take them again");
             }
         }
-        result
     }
 
     /// After a failure to write: opens the database again, once the disk has room.
@@ -393,7 +389,7 @@ impl Store for SledStore {
             self.recover().map_err(Abort::Store)?;
         }
         let _shared = self.consistency.read().unwrap_or_else(|p| p.into_inner());
-        let guard = self.engine().map_err(Abort::Store)?;
+        let guard = self.engine();
         let tree = &guard
             .as_ref()
             .ok_or_else(closed)
@@ -417,8 +413,8 @@ impl Store for SledStore {
             sled::transaction::TransactionError::Abort(abort) => abort,
             sled::transaction::TransactionError::Storage(e) => Abort::Store(engine(e)),
         });
-        if let Err(Abort::Store(e)) = result {
-            return Err(Abort::Store(self.note::<()>(Err(e)).unwrap_err()));
+        if let Err(Abort::Store(e)) = &result {
+            self.note(e);
         }
         result?;
         self.committed.fetch_add(1, Ordering::SeqCst);
@@ -427,11 +423,9 @@ impl Store for SledStore {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         let upto = self.committed.load(Ordering::SeqCst);
-        let flusher = match self.engine() {
-            Ok(guard) if !self.failed.load(Ordering::SeqCst) => {
-                guard.as_ref().map(|e| e.flusher.clone())
-            }
-            _ => None,
+        let flusher = match self.failed.load(Ordering::SeqCst) {
+            false => self.engine().as_ref().map(|e| e.flusher.clone()),
+            true => None,
         };
         Box::pin(async move {
             // A failed store made nothing durable since: the write is not acknowledged.
@@ -449,11 +443,15 @@ impl Store for SledStore {
                 Durable::Failed {
                     message,
                     unavailable,
-                } => self.note(Err(if unavailable {
-                    StoreError::Unavailable(message)
-                } else {
-                    StoreError::Engine(format!("flush failed: {message}"))
-                })),
+                } => {
+                    let error = if unavailable {
+                        StoreError::Unavailable(message)
+                    } else {
+                        StoreError::Engine(format!("flush failed: {message}"))
+                    };
+                    self.note(&error);
+                    Err(error)
+                }
             }
         })
     }
