@@ -4,11 +4,13 @@
 
 pub mod checks;
 pub mod client;
+pub mod live;
 pub mod model;
 pub mod runner;
 pub mod smtp;
 pub mod target;
 pub mod totp;
 
+pub use live::AdminCredential;
 pub use runner::{run, Report, Verdict};
 pub use target::{SpawnTarget, Target, UrlTarget};

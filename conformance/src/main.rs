@@ -1,10 +1,10 @@
-//! `conformance run (--target http://host:port | --spawn CMD) [--filter PATTERN] [--junit FILE]`
+//! `conformance run (--target http://host:port [--admin EMAIL:PASSWORD | --reset-cmd CMD] | --spawn CMD) [--filter PATTERN] [--junit FILE]`
 
 use clap::{Parser, Subcommand};
 use conformance::client::Transport;
 use conformance::runner::run_over;
 use conformance::runner::CheckResult;
-use conformance::{SpawnTarget, UrlTarget, Verdict};
+use conformance::{SpawnTarget, Target, UrlTarget, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +48,14 @@ enum Command {
         /// needs a fresh instance, e.g. one that empties its database.
         #[arg(long, conflicts_with = "spawn")]
         reset_cmd: Option<String>,
+        /// A live target's admin (EMAIL:PASSWORD, without 2FA): on a target that cannot
+        /// be reset, the stateful checks run beside what it holds, under new emails,
+        /// and leave it as they found it.
+        #[arg(long, conflicts_with_all = ["spawn", "admin_token"])]
+        admin: Option<conformance::AdminCredential>,
+        /// As --admin, with an API token of the admin (works with 2FA on).
+        #[arg(long, conflicts_with = "spawn")]
+        admin_token: Option<String>,
         /// The transports the checks go over (checks about REST itself run over REST only).
         #[arg(long, value_enum, default_value_t = TransportArg::Both)]
         transport: TransportArg,
@@ -71,8 +79,11 @@ async fn main() -> ExitCode {
         cases,
         seed,
         reset_cmd,
+        admin,
+        admin_token,
         transport,
     } = Cli::parse().command;
+    let admin = admin.or(admin_token.map(conformance::AdminCredential::Token));
     let transports: &[Transport] = match transport {
         TransportArg::Rest => &[Transport::Rest],
         TransportArg::Trpc => &[Transport::Trpc],
@@ -93,8 +104,14 @@ async fn main() -> ExitCode {
                     Some(command) => target.with_reset_command(command),
                     None => target,
                 };
-                if !target.resets() {
-                    eprintln!("note: the target has no /__mock/reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped. --spawn CMD runs them all, each on a new process");
+                let target = match admin {
+                    Some(admin) => target.with_admin(admin),
+                    None => target,
+                };
+                if target.live_admin().is_some() {
+                    eprintln!("note: a live target: the checks run beside what it holds, under new emails, and tidy up after themselves");
+                } else if !target.resets() {
+                    eprintln!("note: the target cannot be reset: the checks that change nothing all run, and of the others only the first (on the fresh instance); the rest are skipped. --admin EMAIL:PASSWORD runs them beside what a live instance holds; --spawn CMD or --reset-cmd CMD runs them each on a fresh one");
                 }
                 let resets = target.resets();
                 (Arc::new(target), resets)

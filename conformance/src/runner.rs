@@ -3,6 +3,7 @@
 
 use crate::checks::{self, Check, Ctx};
 use crate::client::{recording, Transport};
+use crate::live::LiveRun;
 use crate::target::Target;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -173,6 +174,16 @@ fn with_exchanges(why: String, exchanges: &[String]) -> String {
     )
 }
 
+/// A check's verdict once the live instance was tidied after it: a failed tidy-up
+/// fails the check, as it left the instance changed.
+fn tidied(verdict: Verdict, tidy: Result<(), String>) -> Verdict {
+    match (verdict, tidy) {
+        (verdict, Ok(())) => verdict,
+        (Verdict::Failed(why), Err(problem)) => Verdict::Failed(format!("{why}\n{problem}")),
+        (_, Err(problem)) => Verdict::Failed(problem),
+    }
+}
+
 /// Both transports: every check over REST, and over tRPC where it applies.
 pub const BOTH: &[Transport] = &[Transport::Rest, Transport::Trpc];
 
@@ -193,6 +204,9 @@ pub async fn run_over(
         .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
         .collect();
     let can_move_clock = target.advance_clock(0).await;
+    let live = target
+        .live_admin()
+        .map(|admin| Arc::new(LiveRun::new(admin)));
     let cloud = match target.shared().await {
         Ok(addr) => crate::target::is_cloud(addr).await,
         Err(_) => false,
@@ -215,8 +229,10 @@ pub async fn run_over(
             Verdict::Skipped(format!("not for a {mode} target"))
         } else if check.moves_clock && !can_move_clock {
             Verdict::Skipped("the target's clock cannot be moved".into())
+        } else if check.needs_empty && live.is_some() {
+            Verdict::Skipped("needs an instance without an admin; this live one has one".into())
         } else {
-            let instance = if check.stateless {
+            let instance = if check.stateless || live.is_some() {
                 target.shared().await
             } else {
                 target.fresh().await
@@ -228,14 +244,19 @@ pub async fn run_over(
                         addr,
                         target: target.clone(),
                         transport,
+                        live: live.clone(),
                     };
                     // A panicking check is a failed check, not a crashed run.
-                    match tokio::spawn(recording((check.run)(ctx))).await {
+                    let verdict = match tokio::spawn(recording((check.run)(ctx))).await {
                         Ok((Ok(()), _)) => Verdict::Passed,
                         Ok((Err(why), exchanges)) => {
                             Verdict::Failed(with_exchanges(why, &exchanges))
                         }
                         Err(panic) => Verdict::Failed(format!("the check panicked: {panic}")),
+                    };
+                    match &live {
+                        Some(live) => tidied(verdict, live.tidy(addr).await),
+                        None => verdict,
                     }
                 }
             }

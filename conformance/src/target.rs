@@ -2,6 +2,7 @@
 //! target's clock (to compute TOTP pins, and to move it where the target allows).
 
 use crate::client::{send, try_send};
+use crate::live::AdminCredential;
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
@@ -22,6 +23,11 @@ pub trait Target: Send + Sync {
     fn advance_clock(&self, ms: i64) -> BoxFuture<'_, bool>;
     /// A name for reports.
     fn name(&self) -> String;
+    /// The admin of a live instance, one that cannot be reset: the checks then run
+    /// beside what it holds and tidy up after themselves (`crate::live`).
+    fn live_admin(&self) -> Option<AdminCredential> {
+        None
+    }
     /// The emails the target has sent since its instance was made, oldest first, as
     /// text (their links and tokens); `None` when the suite cannot read them.
     fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {
@@ -74,6 +80,8 @@ pub struct UrlTarget {
     used: std::sync::atomic::AtomicBool,
     /// Run before each check that needs a fresh instance (`--reset-cmd`).
     reset_command: Option<String>,
+    /// The admin of the instance, when it cannot be reset (`--admin`).
+    admin: Option<AdminCredential>,
 }
 
 impl UrlTarget {
@@ -99,6 +107,7 @@ impl UrlTarget {
             has_control_plane,
             used: std::sync::atomic::AtomicBool::new(false),
             reset_command: None,
+            admin: None,
         })
     }
 
@@ -108,6 +117,15 @@ impl UrlTarget {
     pub fn with_reset_command(self, command: &str) -> UrlTarget {
         UrlTarget {
             reset_command: Some(command.to_string()),
+            ..self
+        }
+    }
+
+    /// The instance is live and has this admin: where it cannot be reset, the
+    /// stateful checks run beside what it holds instead of being skipped.
+    pub fn with_admin(self, admin: AdminCredential) -> UrlTarget {
+        UrlTarget {
+            admin: Some(admin),
             ..self
         }
     }
@@ -147,7 +165,7 @@ impl Target for UrlTarget {
                 return (r.status == 200).then_some(self.addr).ok_or(r.body);
             }
             if self.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Err("the target has no /__mock/reset: one fresh instance per run".into());
+                return Err("the target cannot be reset: one fresh instance per run (with --admin, the checks run beside what a live instance holds)".into());
             }
             Ok(self.addr)
         })
@@ -185,6 +203,10 @@ impl Target for UrlTarget {
 
     fn name(&self) -> String {
         self.url.clone()
+    }
+
+    fn live_admin(&self) -> Option<AdminCredential> {
+        self.admin.clone().filter(|_| !self.resets())
     }
 
     fn emails(&self) -> BoxFuture<'_, Option<Vec<String>>> {

@@ -112,3 +112,153 @@ async fn a_reset_command_gives_each_check_a_fresh_instance() {
         report.render()
     );
 }
+
+/// A live instance of our server (sled, the system clock, throttling as by default)
+/// that cannot be reset, holding an admin with a member, a pending invitation and an
+/// API token: given the admin's password, most checks run beside what it holds,
+/// all pass, and the instance is left as it was found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found() {
+    use conformance::client::Client;
+    let dir = tempfile::tempdir().unwrap();
+    let deps = server::core::Deps {
+        store: Arc::new(server::storage::SledStore::open(dir.path()).unwrap()),
+        clock: Arc::new(server::time::SystemClock),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = server::app::start(listener, deps, Default::default(), Default::default())
+        .await
+        .unwrap();
+    let addr = running.addr;
+    let admin_body = r#"{"email":"owner@corp.example","password":"ownerpass1"}"#;
+    let mut admin = Client::new(addr);
+    assert_eq!(
+        admin.post("/api/auth.createAdmin", admin_body).await.status,
+        200
+    );
+    for email in ["alice@corp.example", "bob@corp.example"] {
+        let body = format!(r#"{{"email":"{email}"}}"#);
+        assert_eq!(
+            admin
+                .post("/api/admin.createUserInvitation", &body)
+                .await
+                .status,
+            200
+        );
+    }
+    let alice = admin.get("/api/user.all").await.json()[0].clone();
+    let accept = serde_json::json!({"password": "alicepass1", "id": alice["authId"], "token": alice["token"]});
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.createUser", &accept.to_string())
+            .await
+            .status,
+        200
+    );
+    let token = admin.post_empty("/api/auth.generateToken").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut by_token = Client::new(addr).with_bearer(&token);
+    // What must be as it was: the members, the admin's record, the admin's sessions.
+    let snapshot = |mut client: Client| async move {
+        let sessions: Vec<_> = client
+            .get("/api/auth.listSessions")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["handle"].clone(),
+                    s["kind"].clone(),
+                    s["expiresAt"].clone(),
+                )
+            })
+            .collect();
+        (
+            client.get("/api/user.all").await.body,
+            client.get("/api/auth.get").await.body,
+            sessions,
+        )
+    };
+    let before = snapshot(by_token.clone()).await;
+
+    let target = conformance::UrlTarget::connect(&format!("http://{addr}"))
+        .await
+        .unwrap()
+        .with_admin("owner@corp.example:ownerpass1".parse().unwrap());
+    assert!(!target.resets());
+    let report = run(Arc::new(target), None).await;
+    println!("{}", report.render());
+    assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
+    // Of the checks for a self-hosted instance, each counted once.
+    let applicable: Vec<_> = conformance::checks::all()
+        .into_iter()
+        .filter(|c| c.mode.applies(false))
+        .map(|c| c.name())
+        .collect();
+    let ran = applicable
+        .iter()
+        .filter(|name| {
+            report.results.iter().any(|r| {
+                &format!("{} / {}", r.procedure, r.outcome) == *name
+                    && r.verdict == conformance::Verdict::Passed
+            })
+        })
+        .count();
+    assert!(
+        ran * 10 >= applicable.len() * 9,
+        "{ran} of {} checks ran",
+        applicable.len()
+    );
+    assert_eq!(
+        snapshot(by_token.clone()).await,
+        before,
+        "the instance was changed"
+    );
+    // The admin's token and password still work, and the member's.
+    assert_eq!(
+        by_token.post_empty("/api/auth.verifyToken").await.body,
+        "true"
+    );
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.login", admin_body)
+            .await
+            .status,
+        200
+    );
+    let alice_login = r#"{"email":"alice@corp.example","password":"alicepass1"}"#;
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.login", alice_login)
+            .await
+            .status,
+        200
+    );
+}
+
+/// Without the admin, a live instance gets the checks that change nothing, one
+/// stateful check (it was fresh), and a reason for each skip that names --admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_instance_without_its_admin_says_how_to_run_more() {
+    let server = InProcessServer::default();
+    let addr = conformance::Target::fresh(&server).await.unwrap();
+    let target = conformance::UrlTarget::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    let report = run(Arc::new(target), Some("auth.")).await;
+    assert_eq!(report.failed(), 0, "{}", report.render());
+    assert!(report.skipped() > report.passed(), "{}", report.render());
+    assert!(
+        report.render().contains("with --admin"),
+        "{}",
+        report.render()
+    );
+}

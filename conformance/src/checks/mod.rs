@@ -2,19 +2,23 @@
 //! each from a fresh instance, over HTTP only. Expectations come from `specs`.
 
 use crate::client::{envelope, send, send_over, Client, Resp, Transport};
+use crate::live::LiveRun;
 use crate::target::{BoxFuture, Target};
 use serde_json::{json, Value};
 use specs::messages as msg;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// What a check gets: the fresh instance, the target (for its clock), and the
-/// transport its calls go over.
+/// What a check gets: the instance, the target (for its clock), the transport its
+/// calls go over, and, on a live instance, the run that knows its admin and what
+/// to tidy up.
 #[derive(Clone)]
 pub struct Ctx {
     pub addr: SocketAddr,
     pub target: Arc<dyn Target>,
     pub transport: Transport,
+    /// `None`: a fresh instance, with no account, that the check may fill.
+    pub live: Option<Arc<LiveRun>>,
 }
 
 pub type Outcome = Result<(), String>;
@@ -31,6 +35,8 @@ pub struct Check {
     /// About the REST transport itself (content types, paths, query strings): not
     /// run over tRPC.
     pub rest_only: bool,
+    /// Needs an instance without an admin (the first sign-up): not run live.
+    pub needs_empty: bool,
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
 }
 
@@ -68,7 +74,22 @@ impl Check {
 }
 
 const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "password123";
 const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
+const MEMBER_PASSWORD: &str = "memberpass1";
+
+/// An account a check acts as, and how it logs in.
+pub(crate) struct Account {
+    pub email: String,
+    pub password: String,
+}
+
+impl Account {
+    /// The body of a login with the right password.
+    fn credentials(&self) -> String {
+        json!({"email": self.email, "password": self.password}).to_string()
+    }
+}
 const BLANK: &str = "auth_session=; HttpOnly; Max-Age=0; Path=/; SameSite=Lax";
 const AUTH_KEYS: [&str; 12] = [
     "id",
@@ -232,14 +253,31 @@ impl Ctx {
         }
     }
 
-    /// Another cookie session of the self-hosted admin, made by a login from a client
-    /// that names itself `user_agent`.
-    async fn admin_login_as(&self, user_agent: &str) -> Result<Client, String> {
+    /// Whether the instance is live: an admin is there, and the check works beside
+    /// what the instance holds.
+    fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// An email for an account the check makes: `label@example.com` on a fresh
+    /// instance, one no account has on a live one.
+    fn email(&self, label: &str) -> String {
+        match &self.live {
+            Some(live) => live.email(label),
+            None => format!("{label}@example.com"),
+        }
+    }
+
+    /// Another cookie session of `account`, made by a login from a client that
+    /// names itself `user_agent`.
+    async fn login_as(&self, account: &Account, user_agent: &str) -> Result<Client, String> {
         let headers = [
             ("content-type", "application/json"),
             ("user-agent", user_agent),
         ];
-        let r = self.send("POST", "/api/auth.login", &headers, ADMIN).await;
+        let r = self
+            .send("POST", "/api/auth.login", &headers, &account.credentials())
+            .await;
         expect_status(&r, 200)?;
         let mut client = self.client();
         client.cookie = Some(expect_session_cookie(&r)?);
@@ -285,11 +323,43 @@ impl Ctx {
         Ok(admin)
     }
 
+    /// The self-hosted admin, logged in: made by `createAdmin` on a fresh instance,
+    /// the instance's own on a live one.
     async fn admin(&self) -> Result<Client, String> {
+        if let Some(live) = &self.live {
+            return live.admin(&self.client()).await;
+        }
         let mut admin = self.client();
         let r = admin.post("/api/auth.createAdmin", ADMIN).await;
         expect(&r, 200, "true")?;
         Ok(admin)
+    }
+
+    /// The admin, for a check that acts as `account` (from [`Ctx::account`]) too:
+    /// on a fresh instance that account is the admin.
+    async fn admin_beside(&self, account: &Client) -> Result<Client, String> {
+        if self.is_live() {
+            self.admin().await
+        } else {
+            Ok(account.clone())
+        }
+    }
+
+    /// An account to act as, logged in by cookie, where the check is about an
+    /// account's own doings (its record, password, sessions, tokens, 2FA): the
+    /// admin on a fresh instance; on a live one a new member, so that the
+    /// instance's admin is never changed.
+    async fn account(&self) -> Result<(Client, Account), String> {
+        if self.is_live() {
+            let email = self.email("account");
+            let mut admin = self.admin().await?;
+            let (member, _) = self.member(&mut admin, &email).await?;
+            let password = MEMBER_PASSWORD.to_string();
+            return Ok((member, Account { email, password }));
+        }
+        let admin = self.admin().await?;
+        let (email, password) = (ADMIN_EMAIL.to_string(), ADMIN_PASSWORD.to_string());
+        Ok((admin, Account { email, password }))
     }
 
     /// Invites `email` and returns the member record from `user.all`.
@@ -302,16 +372,21 @@ impl Ctx {
             .await;
         expect(&r, 200, "")?;
         let all = admin.get("/api/user.all").await.json();
-        all.as_array()
+        let invitation = all
+            .as_array()
             .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email).cloned())
-            .ok_or_else(|| format!("{email} not in user.all: {all}"))
+            .ok_or_else(|| format!("{email} not in user.all: {all}"))?;
+        if let (Some(live), Some(id)) = (&self.live, invitation["authId"].as_str()) {
+            live.made_member(id);
+        }
+        Ok(invitation)
     }
 
     /// A member who accepted the invitation, logged in by cookie; and its id.
     async fn member(&self, admin: &mut Client, email: &str) -> Result<(Client, String), String> {
         let invitation = self.invite(admin, email).await?;
         let mut member = self.client();
-        let accept = json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]});
+        let accept = json!({"password": MEMBER_PASSWORD, "id": invitation["authId"], "token": invitation["token"]});
         expect(
             &member
                 .post("/api/auth.createUser", &accept.to_string())
@@ -362,6 +437,12 @@ macro_rules! check {
     ($procedure:literal, $outcome:literal, |$ctx:ident| $body:block) => {
         check!(@make $procedure, $outcome, false, false, Only::SelfHosted, |$ctx| $body)
     };
+    ($procedure:literal, $outcome:literal, empty, |$ctx:ident| $body:block) => {
+        Check {
+            needs_empty: true,
+            ..check!(@make $procedure, $outcome, false, false, Only::SelfHosted, |$ctx| $body)
+        }
+    };
     ($procedure:literal, $outcome:literal, clock, |$ctx:ident| $body:block) => {
         check!(@make $procedure, $outcome, true, false, Only::SelfHosted, |$ctx| $body)
     };
@@ -385,6 +466,7 @@ macro_rules! check {
             stateless: $stateless,
             mode: $mode,
             rest_only: false,
+            needs_empty: false,
             run: |$ctx| Box::pin(async move { $body }),
         }
     };

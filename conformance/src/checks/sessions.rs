@@ -5,8 +5,8 @@ use super::*;
 pub(super) fn checks() -> Vec<Check> {
     vec![
         check!("auth.get", "the caller's record, shaped", |ctx| {
-            let mut admin = ctx.admin().await?;
-            expect_auth_shape(&admin.get("/api/auth.get").await.json(), ADMIN_EMAIL)
+            let (mut me, account) = ctx.account().await?;
+            expect_auth_shape(&me.get("/api/auth.get").await.json(), &account.email)
         }),
         check!(
             "auth.get",
@@ -59,9 +59,9 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.get",
             "Bearer first, case-sensitive, the text after one space; else the cookie",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                let cookie_id = admin.cookie.clone().unwrap_or_default();
-                let token = new_token(&mut admin).await?;
+                let (mut me, account) = ctx.account().await?;
+                let cookie_id = me.cookie.clone().unwrap_or_default();
+                let token = new_token(&mut me).await?;
                 let ctx = &ctx;
                 let get = |headers: Vec<(&'static str, String)>| async move {
                     let headers: Vec<(&str, &str)> =
@@ -100,7 +100,9 @@ pub(super) fn checks() -> Vec<Check> {
                     ("authorization", "Bearer whatever"),
                     ("content-type", "application/json"),
                 ];
-                let r = ctx.send("POST", "/api/auth.login", &headers, ADMIN).await;
+                let r = ctx
+                    .send("POST", "/api/auth.login", &headers, &account.credentials())
+                    .await;
                 expect_status(&r, 200)?;
                 let dead = [("cookie", "auth_session=nope")];
                 let r = ctx
@@ -139,12 +141,8 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.verifyToken",
             "true with a session, 401 without",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                expect(
-                    &admin.post_empty("/api/auth.verifyToken").await,
-                    200,
-                    "true",
-                )?;
+                let (mut me, _) = ctx.account().await?;
+                expect(&me.post_empty("/api/auth.verifyToken").await, 200, "true")?;
                 expect_error(
                     &ctx.client().post_empty("/api/auth.verifyToken").await,
                     "UNAUTHORIZED",
@@ -156,18 +154,15 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.logout",
             "ends the cookie session; false for a Bearer token",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                let token = new_token(&mut admin).await?;
+                let (mut me, _) = ctx.account().await?;
+                let token = new_token(&mut me).await?;
                 expect(
-                    &admin
-                        .with_bearer(&token)
-                        .post_empty("/api/auth.logout")
-                        .await,
+                    &me.with_bearer(&token).post_empty("/api/auth.logout").await,
                     200,
                     "false",
                 )?;
-                let cookie = format!("auth_session={}", admin.cookie.clone().unwrap_or_default());
-                let r = admin.post_empty("/api/auth.logout").await;
+                let cookie = format!("auth_session={}", me.cookie.clone().unwrap_or_default());
+                let r = me.post_empty("/api/auth.logout").await;
                 expect(&r, 200, "true")?;
                 expect_blank_cookie(&r)?;
                 expect_status(
@@ -181,8 +176,8 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.listSessions",
             "the caller's live sessions, the current one marked, never an id (beyond Dokploy)",
             |ctx| {
-                let mut first = ctx.admin().await?;
-                let second = ctx.admin_login_as("conformance-browser/1.0").await?;
+                let (mut first, account) = ctx.account().await?;
+                let second = ctx.login_as(&account, "conformance-browser/1.0").await?;
                 let token = new_token(&mut first).await?;
                 let r = first.get("/api/auth.listSessions").await;
                 expect_status(&r, 200)?;
@@ -255,8 +250,8 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.endSession",
             "ends one session by its handle; 404 otherwise (beyond Dokploy)",
             |ctx| {
-                let mut first = ctx.admin().await?;
-                let mut second = ctx.admin_login_as("other").await?;
+                let (mut first, account) = ctx.account().await?;
+                let mut second = ctx.login_as(&account, "other").await?;
                 let list = first.get("/api/auth.listSessions").await.json();
                 let handle_of = |current: bool| {
                     list.as_array()
@@ -299,10 +294,10 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.endOtherSessions",
             "ends the other cookie sessions, keeps this one and the token (beyond Dokploy)",
             |ctx| {
-                let mut first = ctx.admin().await?;
+                let (mut first, account) = ctx.account().await?;
                 let mut others = vec![
-                    ctx.admin_login_as("two").await?,
-                    ctx.admin_login_as("three").await?,
+                    ctx.login_as(&account, "two").await?,
+                    ctx.login_as(&account, "three").await?,
                 ];
                 let token = new_token(&mut first).await?;
                 expect(
@@ -332,7 +327,8 @@ pub(super) fn checks() -> Vec<Check> {
             "ends a member's sessions and token; 404 for others; 401 for members (beyond Dokploy)",
             |ctx| {
                 let mut admin = ctx.admin().await?;
-                let (mut member, member_id) = ctx.member(&mut admin, "dev@example.com").await?;
+                let email = ctx.email("dev");
+                let (mut member, member_id) = ctx.member(&mut admin, &email).await?;
                 let token = new_token(&mut member).await?;
                 let r = member
                     .post(
@@ -367,7 +363,7 @@ pub(super) fn checks() -> Vec<Check> {
                     msg::UNAUTHORIZED,
                 )?;
                 // The member logs in again; the ended token is gone from its record.
-                let login = json!({"email": "dev@example.com", "password": "memberpass1"});
+                let login = json!({"email": email, "password": MEMBER_PASSWORD});
                 let mut again = ctx.client();
                 expect_status(
                     &again.post("/api/auth.login", &login.to_string()).await,

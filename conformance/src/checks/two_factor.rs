@@ -8,8 +8,8 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.generate2FASecret",
             "a base32 secret and a PNG QR code",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                let out = admin.get("/api/auth.generate2FASecret").await.json();
+                let (mut me, _) = ctx.account().await?;
+                let out = me.get("/api/auth.generate2FASecret").await.json();
                 let secret = out["secret"].as_str().unwrap_or_default();
                 ensure!(
                     secret.len() == 24
@@ -32,8 +32,8 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.verify2FASetup",
             "wrong pin 400; right pin enables 2FA",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                let secret = admin.get("/api/auth.generate2FASecret").await.json()["secret"]
+                let (mut me, _) = ctx.account().await?;
+                let secret = me.get("/api/auth.generate2FASecret").await.json()["secret"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
@@ -43,14 +43,14 @@ pub(super) fn checks() -> Vec<Check> {
                 } else {
                     "000000"
                 };
-                let r = admin
+                let r = me
                     .post(
                         "/api/auth.verify2FASetup",
                         &json!({"pin": wrong, "secret": secret}).to_string(),
                     )
                     .await;
                 expect_error(&r, "BAD_REQUEST", msg::INVALID_2FA)?;
-                let r = admin
+                let r = me
                     .post(
                         "/api/auth.verify2FASetup",
                         &json!({"pin": right, "secret": secret}).to_string(),
@@ -69,10 +69,10 @@ pub(super) fn checks() -> Vec<Check> {
             "auth.verifyLogin2FA",
             "password, then pin, then a session",
             |ctx| {
-                let mut admin = ctx.admin().await?;
-                let (secret, _) = ctx.enable_2fa(&mut admin).await?;
+                let (mut me, account) = ctx.account().await?;
+                let (secret, _) = ctx.enable_2fa(&mut me).await?;
                 let mut c = ctx.client();
-                let r = c.post("/api/auth.login", ADMIN).await;
+                let r = c.post("/api/auth.login", &account.credentials()).await;
                 ensure!(
                     r.json()["is2FAEnabled"] == true && r.set_cookie().is_none(),
                     "login with 2FA: {} {:?}",
@@ -108,10 +108,15 @@ pub(super) fn checks() -> Vec<Check> {
             }
         ),
         check!("auth.verifyLogin2FA", "a pin is accepted once", |ctx| {
-            let mut admin = ctx.admin().await?;
-            let (secret, setup_pin) = ctx.enable_2fa(&mut admin).await?;
+            let (mut me, account) = ctx.account().await?;
+            let (secret, setup_pin) = ctx.enable_2fa(&mut me).await?;
+            let credentials = account.credentials();
             let login = || async {
-                ctx.client().post("/api/auth.login", ADMIN).await.json()["authId"].clone()
+                ctx.client()
+                    .post("/api/auth.login", &credentials)
+                    .await
+                    .json()["authId"]
+                    .clone()
             };
             let id = login().await;
             let r = ctx
@@ -135,15 +140,18 @@ pub(super) fn checks() -> Vec<Check> {
                 .map_err(|e| format!("a replayed pin: {e}"))
         }),
         check!("auth.disable2FA", "turns 2FA off", |ctx| {
-            let mut admin = ctx.admin().await?;
-            ctx.enable_2fa(&mut admin).await?;
-            let r = admin.post_empty("/api/auth.disable2FA").await;
+            let (mut me, account) = ctx.account().await?;
+            ctx.enable_2fa(&mut me).await?;
+            let r = me.post_empty("/api/auth.disable2FA").await;
             ensure!(
                 r.status == 200 && r.json()["is2FAEnabled"] == false,
                 "{}",
                 r.body
             );
-            let r = ctx.client().post("/api/auth.login", ADMIN).await;
+            let r = ctx
+                .client()
+                .post("/api/auth.login", &account.credentials())
+                .await;
             ensure!(r.json()["is2FAEnabled"] == false, "{}", r.body);
             Ok(())
         }),
