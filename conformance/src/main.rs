@@ -56,6 +56,10 @@ enum Command {
         /// As --admin, with an API token of the admin (works with 2FA on).
         #[arg(long, conflicts_with = "spawn")]
         admin_token: Option<String>,
+        /// Whose behaviour to expect where the contract differs from Dokploy:
+        /// `contract`, or `dokploy-0.14` (Dokploy v0.14 as measured on the wire).
+        #[arg(long, default_value_t = specs::Profile::Contract)]
+        profile: specs::Profile,
         /// The transports the checks go over (checks about REST itself run over REST only).
         #[arg(long, value_enum, default_value_t = TransportArg::Both)]
         transport: TransportArg,
@@ -81,6 +85,7 @@ async fn main() -> ExitCode {
         reset_cmd,
         admin,
         admin_token,
+        profile,
         transport,
     } = Cli::parse().command;
     let admin = admin.or(admin_token.map(conformance::AdminCredential::Token));
@@ -123,10 +128,12 @@ async fn main() -> ExitCode {
         },
         (None, None) => unreachable!("clap requires --target or --spawn"),
     };
-    let mut report = run_over(target.clone(), filter.as_deref(), transports).await;
+    let mut report = run_over(target.clone(), filter.as_deref(), transports, profile).await;
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {
         let started = std::time::Instant::now();
-        let verdict = if report.cloud {
+        let verdict = if profile.is_dokploy() {
+            Verdict::Skipped("the model is the contract's".into())
+        } else if report.cloud {
             Verdict::Skipped("the model is written for self-hosted mode".into())
         } else if !resets {
             Verdict::Skipped(

@@ -1,10 +1,11 @@
 //! Runs checks against a target and reports: a table of procedures × pass/fail, the
 //! failures in full, and optionally JUnit XML.
 
-use crate::checks::{self, Check, Ctx};
+use crate::checks::{self, Check, Ctx, InDokploy};
 use crate::client::{recording, Transport};
 use crate::live::LiveRun;
 use crate::target::Target;
+use specs::Profile;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Report {
     pub target: String,
     /// Whether the target answered as a cloud-mode instance.
     pub cloud: bool,
+    /// Whose behaviour was expected.
+    pub profile: Profile,
     pub results: Vec<CheckResult>,
 }
 
@@ -74,8 +77,8 @@ impl Report {
             }
         }
         let mut out = format!(
-            "conformance of {}\n\n{:<30} {:>6} {:>6} {:>7}\n",
-            self.target, "procedure", "pass", "fail", "skip"
+            "conformance of {} (profile {})\n\n{:<30} {:>6} {:>6} {:>7}\n",
+            self.target, self.profile, "procedure", "pass", "fail", "skip"
         );
         let mut seen = Vec::new();
         for procedure in order {
@@ -184,13 +187,16 @@ fn tidied(verdict: Verdict, tidy: Result<(), String>) -> Verdict {
     }
 }
 
+/// Why the Dokploy profile runs the procedure checks over tRPC only.
+const DOKPLOY_OVER_TRPC: &str = "Dokploy's REST gate refuses every call without a session, sign-up and login included (difference 12), and its own clients speak tRPC: the checks run over tRPC, and the REST facts have their own checks";
+
 /// Both transports: every check over REST, and over tRPC where it applies.
 pub const BOTH: &[Transport] = &[Transport::Rest, Transport::Trpc];
 
 /// Runs every check whose name contains `filter`, each on a fresh instance, over
 /// both transports.
 pub async fn run(target: Arc<dyn Target>, filter: Option<&str>) -> Report {
-    run_over(target, filter, BOTH).await
+    run_over(target, filter, BOTH, Profile::Contract).await
 }
 
 /// Runs every check whose name contains `filter` over each of `transports`.
@@ -198,6 +204,7 @@ pub async fn run_over(
     target: Arc<dyn Target>,
     filter: Option<&str>,
     transports: &[Transport],
+    profile: Profile,
 ) -> Report {
     let checks: Vec<Check> = checks::all()
         .into_iter()
@@ -214,6 +221,7 @@ pub async fn run_over(
     let mut report = Report {
         target: target.name(),
         cloud,
+        profile,
         results: Vec::new(),
     };
     let runs = checks.iter().flat_map(|check| {
@@ -229,10 +237,16 @@ pub async fn run_over(
             Verdict::Skipped(format!("not for a {mode} target"))
         } else if check.moves_clock && !can_move_clock {
             Verdict::Skipped("the target's clock cannot be moved".into())
+        } else if let (Profile::Dokploy014, InDokploy::NotChecked(why)) =
+            (profile, check.in_dokploy)
+        {
+            Verdict::Skipped(format!("not checked in the dokploy-0.14 profile: {why}"))
+        } else if profile.is_dokploy() && transport == Transport::Rest && !check.rest_only {
+            Verdict::Skipped(DOKPLOY_OVER_TRPC.into())
         } else if check.needs_empty && live.is_some() {
             Verdict::Skipped("needs an instance without an admin; this live one has one".into())
         } else {
-            let instance = if check.stateless || live.is_some() {
+            let instance = if check.stateless_in(profile) || live.is_some() {
                 target.shared().await
             } else {
                 target.fresh().await
@@ -245,6 +259,7 @@ pub async fn run_over(
                         target: target.clone(),
                         transport,
                         live: live.clone(),
+                        profile,
                     };
                     // A panicking check is a failed check, not a crashed run.
                     let verdict = match tokio::spawn(recording((check.run)(ctx))).await {

@@ -262,3 +262,57 @@ async fn a_live_instance_without_its_admin_says_how_to_run_more() {
         report.render()
     );
 }
+
+/// The `dokploy-0.14` profile against the mock's Dokploy profile: every check the
+/// profile runs passes over tRPC (the REST facts over REST), the procedure checks'
+/// REST runs are skipped for Dokploy's gate, and each check left out says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dokploy_mock_conforms_to_the_dokploy_profile() {
+    use conformance::checks::InDokploy;
+    let mock = mock::MockServer::builder()
+        .profile(specs::Profile::Dokploy014)
+        .start()
+        .await;
+    let report = conformance::runner::run_over(
+        Arc::new(InProcessMock(mock)),
+        None,
+        conformance::runner::BOTH,
+        specs::Profile::Dokploy014,
+    )
+    .await;
+    println!("{}", report.render());
+    assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
+    let expected: usize = conformance::checks::all()
+        .iter()
+        .filter(|c| c.mode.applies(false) && !matches!(c.in_dokploy, InDokploy::NotChecked(_)))
+        .count();
+    assert_eq!(report.passed(), expected, "{}", report.render());
+    assert!(report.render().contains("(profile dokploy-0.14)"));
+}
+
+/// The mock's contract profile fails the Dokploy profile, and the other way round:
+/// the profiles expect different things, and the suite tells them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_profile_of_the_suite_fails_the_other_profile_of_the_mock() {
+    for (mock_profile, suite_profile) in [
+        (specs::Profile::Contract, specs::Profile::Dokploy014),
+        (specs::Profile::Dokploy014, specs::Profile::Contract),
+    ] {
+        let mock = mock::MockServer::builder()
+            .profile(mock_profile)
+            .start()
+            .await;
+        let report = conformance::runner::run_over(
+            Arc::new(InProcessMock(mock)),
+            Some("auth.login"),
+            &[conformance::client::Transport::Trpc],
+            suite_profile,
+        )
+        .await;
+        assert!(
+            report.failed() >= 2,
+            "the {mock_profile} mock under the {suite_profile} profile: {}",
+            report.render()
+        );
+    }
+}

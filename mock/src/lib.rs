@@ -236,6 +236,36 @@ impl MockBuilder {
         self
     }
 
+    /// Answer as Dokploy v0.14 does where the contract deliberately differs
+    /// (`Profile::Dokploy014`), or by the contract (the default).
+    ///
+    /// ```
+    /// # fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     stream.write_all(request.as_bytes()).unwrap();
+    /// #     let mut answer = String::new();
+    /// #     stream.read_to_string(&mut answer).unwrap();
+    /// #     answer
+    /// # }
+    /// let mock = mock::MockServer::builder()
+    ///     .profile(specs::Profile::Dokploy014)
+    ///     .start_blocking();
+    /// // Dokploy's REST gate: without a session even sign-up is refused (over tRPC
+    /// // it works, as Dokploy's own frontend calls it).
+    /// let body = r#"{"email":"a@example.com","password":"password1"}"#;
+    /// let sign_up = format!("POST /api/auth.createAdmin HTTP/1.1\r\nhost: x\r\n\
+    ///     content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+    ///     body.len());
+    /// let answer = http(mock.address(), &sign_up);
+    /// assert!(answer.starts_with("HTTP/1.1 401"));
+    /// assert!(answer.ends_with(r#"{"message":"Unauthorized"}"#));
+    /// ```
+    pub fn profile(mut self, profile: specs::Profile) -> MockBuilder {
+        self.settings.profile = profile;
+        self
+    }
+
     /// Where email links point: the frontend's address (default
     /// `http://localhost:3000`).
     ///

@@ -44,6 +44,10 @@ struct Cli {
     /// Where email links point: your frontend's address.
     #[arg(long, env = "MOCK_PUBLIC_URL", default_value = "http://localhost:3000")]
     public_url: String,
+    /// `contract`: this project's contract; `dokploy-0.14`: what Dokploy v0.14 says on
+    /// the wire where the contract deliberately differs (mock/README.md lists which).
+    #[arg(long, env = "MOCK_PROFILE", default_value_t = specs::Profile::Contract)]
+    profile: specs::Profile,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         },
         public_url: cli.public_url,
         throttle: cli.throttle.then(Default::default),
+        profile: cli.profile,
     };
     let state = Arc::new(MockState::new(settings).await.map_err(|e| e.message)?);
     let listener = tokio::net::TcpListener::bind(&cli.listen)

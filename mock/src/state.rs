@@ -57,6 +57,8 @@ pub struct Settings {
     pub public_url: String,
     /// Off by default in the mock.
     pub throttle: Option<server::core::throttle::ThrottleLimits>,
+    /// The contract (default), or Dokploy v0.14's answers where it differs.
+    pub profile: specs::Profile,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             cors: CorsOrigins::Any,
             public_url: "http://localhost:3000".to_string(),
             throttle: None,
+            profile: specs::Profile::Contract,
         }
     }
 }
@@ -118,6 +121,7 @@ impl MockState {
             public_url: settings.public_url.clone(),
             cookie_secure: false,
             throttle: settings.throttle.clone(),
+            profile: settings.profile,
         };
         let core = Core::new(deps, config)
             .await

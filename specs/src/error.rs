@@ -169,6 +169,27 @@ impl std::error::Error for ApiError {}
 
 /// Every message of the contract, in one place (see `specs/CONTRACT.md`).
 pub mod messages {
+    /// Dokploy v0.14's own messages where the contract deliberately says another
+    /// (CONTRACT.md §5), for the mock's and the suite's `dokploy-0.14` profile.
+    pub mod dokploy {
+        /// A second `createAdmin` (a catch block rewrites `Admin already exists`).
+        pub const ADMIN_EXISTS: &str = "Error: Error to create admin";
+        /// `login` with an unknown email (difference 3).
+        pub const LOGIN_UNKNOWN_EMAIL: &str = "Error: User not found";
+        /// `confirmEmail` on a self-hosted instance, inverted (difference 8).
+        pub const CONFIRM_EMAIL_SELF_HOSTED: &str = "Functionality not available in cloud version";
+        /// `update` to another account's email: the database's unique constraint
+        /// (a 500; difference 14). The driver's words, as PostgreSQL puts them.
+        pub const EMAIL_UNIQUE_VIOLATION: &str =
+            "duplicate key value violates unique constraint \"auth_email_unique\"";
+        /// The REST gate's body (difference 12).
+        pub const GATE: &str = r#"{"message":"Unauthorized"}"#;
+        /// Next.js's answer to a REST body that is not JSON (plain text, status 400).
+        pub const INVALID_JSON: &str = "Invalid JSON";
+        /// Next.js's answer to a REST body over 1 MB (plain text, status 413).
+        pub const BODY_OVER_1MB: &str = "Body exceeded 1mb limit";
+    }
+
     pub const INPUT_VALIDATION_FAILED: &str = "Input validation failed";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
     pub const NOT_FOUND: &str = "Not found";

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod procedures;
+pub mod profile;
 pub mod trpc;
 pub mod validate;
 pub mod wire;
@@ -13,6 +14,7 @@ pub use procedures::{
     access, find, parse_input, Access, Definition, Id, Kind, NoInput, NoOutput, Procedure,
     PROCEDURES,
 };
+pub use profile::Profile;
 pub use validate::{Issue, ObjectSchema};
 
 /// The OpenAPI 3.1 document of the REST transport, as checked in.

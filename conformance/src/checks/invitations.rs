@@ -11,7 +11,13 @@ pub(super) fn checks() -> Vec<Check> {
                 let mut admin = ctx.admin().await?;
                 let email = ctx.email("dev");
                 let (mut member, _) = ctx.member(&mut admin, &email).await?;
-                let shouted = json!({ "email": email.to_uppercase() }).to_string();
+                // Shouted: the contract compares emails lowercased; whether Dokploy
+                // does here was not measured, so its profile sends the same email.
+                let again = match ctx.dokploy() {
+                    true => email.clone(),
+                    false => email.to_uppercase(),
+                };
+                let shouted = json!({ "email": again }).to_string();
                 let r = admin
                     .post("/api/admin.createUserInvitation", &shouted)
                     .await;
@@ -61,13 +67,16 @@ pub(super) fn checks() -> Vec<Check> {
                 let mut admin = ctx.admin().await?;
                 let me = admin.get("/api/auth.get").await.json()["id"].clone();
                 let (mut member, member_id) = ctx.member(&mut admin, &ctx.email("dev")).await?;
-                expect_error(
-                    &admin
-                        .post("/api/admin.removeUser", &json!({"authId": me}).to_string())
-                        .await,
-                    "NOT_FOUND",
-                    msg::USER_NOT_MEMBER,
-                )?;
+                // Dokploy would remove the admin itself (difference 17): not tried.
+                if !ctx.dokploy() {
+                    expect_error(
+                        &admin
+                            .post("/api/admin.removeUser", &json!({"authId": me}).to_string())
+                            .await,
+                        "NOT_FOUND",
+                        msg::USER_NOT_MEMBER,
+                    )?;
+                }
                 expect(
                     &admin
                         .post(
@@ -110,7 +119,13 @@ pub(super) fn checks() -> Vec<Check> {
                     "{all}"
                 );
                 for m in all.as_array().into_iter().flatten() {
-                    expect_auth_shape(&m["auth"], m["auth"]["email"].as_str().unwrap_or_default())?;
+                    // Dokploy leaves only `secret` out of these (difference 5).
+                    if !ctx.dokploy() {
+                        expect_auth_shape(
+                            &m["auth"],
+                            m["auth"]["email"].as_str().unwrap_or_default(),
+                        )?;
+                    }
                     ensure!(
                         m["auth"]["token"].is_null(),
                         "a member's token shown to the admin"

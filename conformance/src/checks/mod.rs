@@ -6,6 +6,7 @@ use crate::live::LiveRun;
 use crate::target::{BoxFuture, Target};
 use serde_json::{json, Value};
 use specs::messages as msg;
+use specs::Profile;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct Ctx {
     pub transport: Transport,
     /// `None`: a fresh instance, with no account, that the check may fill.
     pub live: Option<Arc<LiveRun>>,
+    /// Whose behaviour is expected where the contract differs from Dokploy.
+    pub profile: Profile,
 }
 
 pub type Outcome = Result<(), String>;
@@ -37,7 +40,22 @@ pub struct Check {
     pub rest_only: bool,
     /// Needs an instance without an admin (the first sign-up): not run live.
     pub needs_empty: bool,
+    /// How the check runs in the `dokploy-0.14` profile.
+    pub in_dokploy: InDokploy,
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
+}
+
+/// How a check runs in the `dokploy-0.14` profile (its expectations choose by
+/// `Ctx::dokploy` inside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDokploy {
+    /// As in the contract profile.
+    Same,
+    /// Needs a fresh instance there (a session, where Dokploy's REST gate asks for one).
+    Stateful,
+    /// Not run, and why: Dokploy's behaviour here is not known well enough to
+    /// expect, or the check is about something Dokploy does not have.
+    NotChecked(&'static str),
 }
 
 /// Which targets a check applies to.
@@ -61,6 +79,24 @@ impl Only {
 impl Check {
     pub fn name(&self) -> String {
         format!("{} / {}", self.procedure, self.outcome)
+    }
+
+    /// The same check, with `how` in the `dokploy-0.14` profile.
+    fn in_dokploy(self, how: InDokploy) -> Check {
+        Check {
+            in_dokploy: how,
+            ..self
+        }
+    }
+
+    /// Not run in the `dokploy-0.14` profile, for `why`.
+    fn not_in_dokploy(self, why: &'static str) -> Check {
+        self.in_dokploy(InDokploy::NotChecked(why))
+    }
+
+    /// Whether it changes nothing (and so runs on any instance) in `profile`.
+    pub fn stateless_in(&self, profile: Profile) -> bool {
+        self.stateless && !(profile.is_dokploy() && self.in_dokploy == InDokploy::Stateful)
     }
 
     /// How many times a run over both transports runs it.
@@ -112,6 +148,25 @@ macro_rules! ensure {
             return Err(format!($($fmt)+));
         }
     };
+}
+
+/// A form post's content type.
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Dokploy's answer to a call whose input reads as missing: 400, `Input validation
+/// failed`, with zod's issues (their detail is not checked).
+fn expect_input_missing(r: &Resp) -> Outcome {
+    let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
+    ensure!(
+        r.status == 400
+            && body["message"] == msg::INPUT_VALIDATION_FAILED
+            && body["code"] == "BAD_REQUEST"
+            && body["issues"].as_array().is_some_and(|i| !i.is_empty()),
+        "expected 400 Input validation failed with issues\n     got {} {}",
+        r.status,
+        r.body
+    );
+    Ok(())
 }
 
 /// Status and exact body.
@@ -189,8 +244,9 @@ fn expect_blank_cookie(r: &Resp) -> Outcome {
 
 /// A new API token for `client` (`auth.generateToken`).
 async fn new_token(client: &mut Client) -> Result<String, String> {
-    let r = client.post_empty("/api/auth.generateToken").await;
-    expect_status(&r, 200)?;
+    expect_status(&client.post_empty("/api/auth.generateToken").await, 200)?;
+    // Read back: Dokploy answers with the record before the change (difference 6).
+    let r = client.get("/api/auth.get").await;
     r.json()["token"]
         .as_str()
         .map(str::to_string)
@@ -224,9 +280,20 @@ impl Ctx {
         self.transport.as_rest(r)
     }
 
-    /// A new client, over the check's transport.
+    /// A new client, over the check's transport (always tRPC in the Dokploy
+    /// profile, as Dokploy's REST gate refuses whatever has no session yet).
     fn client(&self) -> Client {
-        Client::new(self.addr).speaking(self.transport)
+        let transport = if self.dokploy() {
+            Transport::Trpc
+        } else {
+            self.transport
+        };
+        Client::new(self.addr).speaking(transport)
+    }
+
+    /// Whether Dokploy v0.14's behaviour is expected (`--profile dokploy-0.14`).
+    fn dokploy(&self) -> bool {
+        self.profile.is_dokploy()
     }
 
     /// The token after `marker` in the newest email the target sent.
@@ -251,6 +318,14 @@ impl Ctx {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// A `Cookie` header with a session of the admin, made over tRPC: what a REST
+    /// call behind Dokploy's gate needs.
+    async fn rest_session(&self) -> Result<String, String> {
+        let admin = self.admin().await?;
+        let id = admin.cookie.ok_or("the admin has no cookie session")?;
+        Ok(format!("auth_session={id}"))
     }
 
     /// Whether the instance is live: an admin is there, and the check works beside
@@ -282,6 +357,17 @@ impl Ctx {
         let mut client = self.client();
         client.cookie = Some(expect_session_cookie(&r)?);
         Ok(client)
+    }
+
+    /// Dokploy has none of the contract's session procedures (difference 26): a
+    /// call of `procedure` (a `kind`) answers tRPC's 404 for an unknown procedure.
+    async fn expect_absent(&self, procedure: &str, kind: &str) -> Outcome {
+        let path = format!("/api/{procedure}");
+        let r = match kind {
+            "query" => self.client().get(&path).await,
+            _ => self.client().post(&path, "{}").await,
+        };
+        expect_error(&r, "NOT_FOUND", &specs::trpc::no_procedure(kind, procedure))
     }
 
     /// `procedure` with `body` answers self-hosted mode's 404.
@@ -467,6 +553,7 @@ macro_rules! check {
             mode: $mode,
             rest_only: false,
             needs_empty: false,
+            in_dokploy: InDokploy::Same,
             run: |$ctx| Box::pin(async move { $body }),
         }
     };

@@ -488,6 +488,8 @@ async fn serve(
             .cookie_secure
             .unwrap_or(args.public_url.starts_with("https://")),
         public_url: args.public_url.clone(),
+        // The production server speaks the contract only.
+        profile: specs::Profile::Contract,
     };
     let limits = Limits {
         max_connections: args.max_connections,

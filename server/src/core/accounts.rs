@@ -235,7 +235,10 @@ impl Handler for CreateAdmin {
             core.audit(AuditKind::AdminCreated, Some(&id), request);
             return Ok(Answer::json(&true));
         }
-        let admin_exists = || ApiError::bad_request(msg::ADMIN_EXISTS);
+        let admin_exists = || match core.config().profile {
+            specs::Profile::Contract => ApiError::bad_request(msg::ADMIN_EXISTS),
+            specs::Profile::Dokploy014 => ApiError::bad_request(msg::dokploy::ADMIN_EXISTS),
+        };
         if core.ports.store().get(keys::SELF_HOSTED_ADMIN)?.is_some() {
             return Err(admin_exists());
         }
@@ -275,9 +278,13 @@ impl Handler for CreateUser {
 async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>) -> Answered<bool> {
     let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
     let token_digest = crypto::digest(&input.token);
+    // Dokploy never checks that the invitation is the account's (difference 1):
+    // any pending invitation sets the password of the account `id` names.
+    let dokploy = core.config().profile.is_dokploy();
     let pending = |member: Option<Member>| {
         member.filter(|m| {
-            crypto::secrets_equal(m.auth_id.as_bytes(), input.id.as_bytes()) && !m.registered
+            (dokploy || crypto::secrets_equal(m.auth_id.as_bytes(), input.id.as_bytes()))
+                && !m.registered
         })
     };
     let store = core.ports.store();
@@ -286,13 +293,14 @@ async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>)
         None => None,
     }
     .ok_or_else(invalid)?;
-    if core.ports.now() > member.expires_at {
+    // Dokploy's invitations never expire (difference 2).
+    if core.ports.now() > member.expires_at && !dokploy {
         return Err(ApiError::bad_request(msg::INVITATION_EXPIRED));
     }
     let hash = core.accounts.passwords.hash(input.password).await?;
     let id = core.ports.transaction(|tx| {
         let mut member = pending(tx.member(&member.user_id)?).ok_or_else(invalid)?;
-        let mut account = tx.account(&member.auth_id)?.ok_or_else(invalid)?;
+        let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
         member.registered = true;
         account.password_hash = Some(hash.clone());
         let new = core
@@ -327,10 +335,13 @@ impl Handler for Login {
 
 async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answered<LoginOutput> {
     let accounts = &core.accounts;
-    let account = core
-        .ports
-        .store()
-        .account_by_email(&input.email.to_lowercase())?;
+    // Dokploy looks the email up as typed, though it stored it lowercased
+    // (difference 4).
+    let email = match core.config().profile {
+        specs::Profile::Contract => input.email.to_lowercase(),
+        specs::Profile::Dokploy014 => input.email.clone(),
+    };
+    let account = core.ports.store().account_by_email(&email)?;
     let stored_hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
     let matches = accounts
         .passwords
@@ -341,6 +352,10 @@ async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answere
         other => {
             let id = other.as_ref().map(|a| a.id.as_str());
             core.audit(AuditKind::LoginFailed, id, request);
+            if other.is_none() && core.config().profile.is_dokploy() {
+                // Dokploy tells unknown emails apart (difference 3).
+                return Err(ApiError::bad_request(msg::dokploy::LOGIN_UNKNOWN_EMAIL));
+            }
             return Err(ApiError::bad_request(msg::CREDENTIALS));
         }
     };
@@ -392,6 +407,14 @@ impl Handler for Update {
             let previous_email = account.email.clone();
             if let Some(email) = &new_email {
                 if *email != account.email && tx.account_by_email(email)?.is_some() {
+                    if core.config().profile.is_dokploy() {
+                        // Dokploy's database refuses it (difference 14).
+                        return Err(ApiError::new(
+                            ErrorCode::InternalServerError,
+                            msg::dokploy::EMAIL_UNIQUE_VIOLATION,
+                        )
+                        .into());
+                    }
                     return Err(ApiError::new(ErrorCode::Conflict, msg::EMAIL_IN_USE).into());
                 }
                 account.email = email.clone();
@@ -401,8 +424,11 @@ impl Handler for Update {
             }
             if let Some(hash) = &new_hash {
                 account.password_hash = Some(hash.clone());
+            }
+            // Every other cookie session ends; the one making the change stays.
+            // (Dokploy leaves them all alive: difference 9.)
+            if new_hash.is_some() && !core.config().profile.is_dokploy() {
                 account.session_epoch += 1;
-                // Every other cookie session ends; the one making the change stays.
                 if caller.via_cookie {
                     core.sessions.restamp_session(
                         tx,
@@ -431,15 +457,15 @@ impl Handler for GenerateToken {
         let new = core
             .sessions
             .new_session(caller.account(), SessionKind::ApiToken, request);
-        let account = core.accounts.change_own(caller, |tx, account| {
+        let changed = core.accounts.change_own(caller, |tx, account| {
             if let Some(previous) = &account.api_token {
                 tx.remove_session(&crypto::digest(previous), &account.id)?;
             }
             account.api_token = Some(new.id.clone());
             new.store(tx)
         })?;
-        core.audit(AuditKind::ApiTokenCreated, Some(&account.id), request);
-        Ok(Answer::json(&core.accounts.view_own(&account)))
+        core.audit(AuditKind::ApiTokenCreated, Some(&changed.id), request);
+        Ok(Answer::json(&core.view_changed(caller, &changed)))
     }
 }
 

@@ -326,10 +326,15 @@ impl Handler for ConfirmEmail {
         let token = &input.confirmation_token;
         // Inside the throttle, as every refusal of a token guess is counted.
         core.guessing_token(request, async {
-            core.cloud()?
-                .redeem(token, Purpose::Confirmation, |account| {
-                    account.email_confirmed = true;
-                })
+            let cloud = core.cloud().map_err(|only| match core.config().profile {
+                specs::Profile::Dokploy014 => {
+                    ApiError::not_found(msg::dokploy::CONFIRM_EMAIL_SELF_HOSTED)
+                }
+                specs::Profile::Contract => only,
+            })?;
+            cloud.redeem(token, Purpose::Confirmation, |account| {
+                account.email_confirmed = true;
+            })
         })
         .await?;
         Ok(Answer::json(&true))
@@ -345,9 +350,16 @@ impl Handler for SendResetPasswordEmail {
     ) -> Answered<NoOutput> {
         let cloud = core.cloud()?;
         core.count_mail_request(request)?;
+        let email = input.email.to_lowercase();
+        if core.config().profile.is_dokploy()
+            && core.ports.store().account_by_email(&email)?.is_none()
+        {
+            // Dokploy tells unknown emails apart (difference 16).
+            return Err(ApiError::not_found(msg::USER_NOT_FOUND));
+        }
         // Everything that depends on whether the email is known happens after the
         // answer, which is the same, as soon, for every email.
-        let work = cloud.clone().reset_mail(input.email.to_lowercase());
+        let work = cloud.clone().reset_mail(email);
         cloud.mailer.send_later(Box::pin(work)).await;
         Ok(Answer::nothing())
     }

@@ -55,6 +55,9 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Limits on failed guesses; `None` turns throttling off (the mock's default).
     pub throttle: Option<throttle::ThrottleLimits>,
+    /// The contract, or Dokploy v0.14's behaviour where the contract differs (only
+    /// the mock offers the latter: `--profile dokploy-0.14`).
+    pub profile: specs::Profile,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             public_url: "http://localhost:3000".to_string(),
             cookie_secure: false,
             throttle: Some(throttle::ThrottleLimits::default()),
+            profile: specs::Profile::Contract,
         }
     }
 }
@@ -276,6 +280,20 @@ impl Core {
         Reply {
             result,
             cookie: changed.or(refreshed),
+        }
+    }
+
+    /// Whether `credentials` name a live session (Dokploy's REST gate asks).
+    pub fn authenticates(&self, credentials: &Credentials) -> bool {
+        matches!(self.sessions.authenticate(credentials), Ok((Some(_), _)))
+    }
+
+    /// The caller's record as a change of it answers: as it is after (the
+    /// contract), or as it was before (Dokploy, difference 6).
+    fn view_changed(&self, caller: &Caller, after: &records::Account) -> specs::wire::AuthView {
+        match self.config.profile {
+            specs::Profile::Contract => self.accounts.view_own(after),
+            specs::Profile::Dokploy014 => self.accounts.view_own(caller.account()),
         }
     }
 

@@ -52,6 +52,9 @@ struct ApiInner {
     /// Proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<std::net::IpAddr>,
     hook: Option<Arc<dyn CallHook>>,
+    /// The contract, or Dokploy v0.14's transport where it differs (the mock's
+    /// `--profile dokploy-0.14`).
+    profile: specs::Profile,
 }
 
 /// Runs before every procedure call on either transport; an error it gives answers
@@ -66,6 +69,19 @@ pub trait CallHook: Send + Sync + 'static {
 }
 
 impl ApiInner {
+    /// Whether a cookie session's mutation from another site is refused
+    /// (difference 22: Dokploy refuses none).
+    fn cross_site_refusal(
+        &self,
+        headers: &hyper::HeaderMap,
+        credentials: &crate::core::Credentials,
+    ) -> Option<ApiError> {
+        if self.profile.is_dokploy() {
+            return None;
+        }
+        cross_site::refusal(headers, credentials, &self.allowed_origins)
+    }
+
     async fn before_call(
         &self,
         procedure: &'static Procedure,
@@ -107,6 +123,7 @@ impl Api {
         let public_url = &core.config().public_url;
         let allowed_origins = AllowedOrigins::List(vec![origin_of(public_url)]);
         let https = public_url.starts_with("https://");
+        let profile = core.config().profile;
         Api {
             inner: Arc::new(ApiInner {
                 core,
@@ -117,6 +134,7 @@ impl Api {
                 https,
                 trusted_proxies: Vec::new(),
                 hook: None,
+                profile,
             }),
         }
     }

@@ -2,7 +2,6 @@
 //! `POST /api/<mutation>` with a JSON body, plain JSON out.
 
 use super::cookies::{credentials, set_cookie, user_agent};
-use super::cross_site;
 use super::{add_reply_headers, api_response, error_response, ApiInner, BoxError, HttpResponse};
 use crate::core::{Call, Reply};
 use bytes::Bytes;
@@ -32,6 +31,73 @@ where
     if path == "/api/openapi.json" && method == Method::GET {
         return api_response(200, api.openapi_json.clone());
     }
+    if api.profile.is_dokploy() && path.starts_with("/api/") {
+        return behind_next_js(api, request).await;
+    }
+    route(api, request).await
+}
+
+/// How much of a REST body Next.js reads (its `1mb`).
+const NEXT_BODY_BYTES: usize = 1024 * 1024;
+
+/// Dokploy serves REST from a Next.js API route: Next reads and parses the body
+/// first (1 MB at most; plain-text errors), then a gate refuses every request
+/// without a live session, public procedures included (the reference's §6; the
+/// contract's differences 12 and 20).
+async fn behind_next_js<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let bytes = match collect(body, NEXT_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.code == ErrorCode::PayloadTooLarge => {
+            return plain_text(413, Some("text/plain"), msg::dokploy::BODY_OVER_1MB)
+        }
+        Err(_) => return plain_text(400, None, msg::dokploy::INVALID_JSON),
+    };
+    let declares_json = require_json(&parts.headers).is_ok();
+    if declares_json && !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() {
+        return plain_text(400, None, msg::dokploy::INVALID_JSON);
+    }
+    if !api.core.authenticates(&credentials(&parts.headers)) {
+        let mut gate = api_response(401, Bytes::from_static(msg::dokploy::GATE.as_bytes()));
+        gate.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        return gate;
+    }
+    route(
+        api,
+        Request::from_parts(parts, http_body_util::Full::new(bytes)),
+    )
+    .await
+}
+
+/// An answer that is not the contract's envelope: Next.js's own.
+fn plain_text(status: u16, content_type: Option<&'static str>, text: &'static str) -> HttpResponse {
+    let mut response = api_response(status, Bytes::from_static(text.as_bytes()));
+    let headers = response.headers_mut();
+    match content_type {
+        Some(t) => headers.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(t),
+        ),
+        None => headers.remove(hyper::header::CONTENT_TYPE),
+    };
+    response
+}
+
+/// A REST request for a procedure (or for nothing that exists).
+async fn route<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let path = request.uri().path();
+    let method = request.method();
     let not_found = || error_response(&ApiError::not_found(msg::NOT_FOUND));
     let Some(name) = path.strip_prefix("/api/") else {
         return not_found();
@@ -40,7 +106,7 @@ where
         // No procedure answers HEAD: Dokploy answers 204 to any of them.
         return api_response(204, Bytes::new());
     }
-    let Some(procedure) = specs::find(name) else {
+    let Some(procedure) = api.profile.find_rest(name) else {
         return not_found();
     };
     if method.as_str() != procedure.kind.http_method() {
@@ -58,13 +124,17 @@ where
     let credentials = credentials(&parts.headers);
     let client = api.client_address(&parts.headers, &parts.extensions);
     if procedure.kind == Kind::Mutation {
-        if let Some(refused) =
-            cross_site::refusal(&parts.headers, &credentials, &api.allowed_origins)
-        {
+        if let Some(refused) = api.cross_site_refusal(&parts.headers, &credentials) {
             return error_response(&refused);
         }
     }
     let input = match (procedure.kind, procedure.input) {
+        // Dokploy has no 415: a body of another type reads as no input at all.
+        (Kind::Mutation, Some(_))
+            if api.profile.is_dokploy() && require_json(&parts.headers).is_err() =>
+        {
+            Some(Value::Object(Map::new()))
+        }
         (Kind::Mutation, Some(_)) => {
             let object = read_body(&parts.headers, body, api.max_body_bytes)
                 .await
@@ -143,7 +213,7 @@ where
 }
 
 /// At most `limit` bytes of `body`.
-async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+pub(crate) async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

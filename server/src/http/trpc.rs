@@ -2,8 +2,7 @@
 //! superjson, batched (`?batch=1`) or not, over the same core as REST.
 
 use super::cookies::{credentials, set_cookie, user_agent};
-use super::cross_site;
-use super::rest::{drain, read_body};
+use super::rest::{collect, drain, read_body};
 use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
 use crate::core::Call;
 use bytes::Bytes;
@@ -69,7 +68,7 @@ where
     let credentials = credentials(headers);
     let client = api.client_address(headers, &parts.extensions);
     if kind == Kind::Mutation {
-        if let Some(refused) = cross_site::refusal(headers, &credentials, &api.allowed_origins) {
+        if let Some(refused) = api.cross_site_refusal(headers, &credentials) {
             return whole_request_error(&refused);
         }
     }
@@ -89,14 +88,23 @@ where
             }
         }
         Kind::Mutation if declares_no_body(headers) => None,
-        Kind::Mutation => match read_body(headers, body, api.max_body_bytes).await {
-            Err(error) => return whole_request_error(&error),
-            Ok(bytes) if bytes.is_empty() => None,
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) => Some(value),
-                Err(_) => return whole_request_error(&parse_error()),
-            },
-        },
+        Kind::Mutation => {
+            // Dokploy reads any body as JSON, whatever its type, and without a limit
+            // (difference 20; the mock keeps one, `DOKPLOY_TRPC_BODY_BYTES`).
+            let bytes = if api.profile.is_dokploy() {
+                collect(body, DOKPLOY_TRPC_BODY_BYTES).await
+            } else {
+                read_body(headers, body, api.max_body_bytes).await
+            };
+            match bytes {
+                Err(error) => return whole_request_error(&error),
+                Ok(bytes) if bytes.is_empty() => None,
+                Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(value) => Some(value),
+                    Err(_) => return whole_request_error(&parse_error()),
+                },
+            }
+        }
     };
     let inputs: Vec<Option<Value>> = if is_batch {
         let Some(Value::Object(by_index)) = raw_input else {
@@ -117,7 +125,7 @@ where
     // In call order, one after another: a batch answers the same bytes every time.
     let mut answered = Vec::with_capacity(names.len());
     for (name, input) in names.iter().zip(inputs) {
-        let (result, set_cookie) = match specs::find(name).filter(|p| p.kind == kind) {
+        let (result, set_cookie) = match api.profile.find(name).filter(|p| p.kind == kind) {
             None => {
                 let error = ApiError::not_found(trpc::no_procedure(kind.as_str(), name));
                 (Err(error), None)
@@ -197,6 +205,10 @@ fn declares_no_body(headers: &hyper::HeaderMap) -> bool {
             .get(hyper::header::CONTENT_LENGTH)
             .is_none_or(|v| v.as_bytes() == b"0")
 }
+
+/// Dokploy's tRPC route reads bodies of any size (5 MB was measured); the mock's
+/// Dokploy profile still stops somewhere.
+const DOKPLOY_TRPC_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 fn parse_error() -> ApiError {
     ApiError::new(ErrorCode::ParseError, msg::PARSE_BODY)
