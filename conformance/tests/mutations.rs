@@ -4,12 +4,14 @@
 
 use bytes::Bytes;
 use conformance::client::send;
+use conformance::runner::{run_over, BOTH};
 use conformance::target::{BoxFuture, Target};
 use conformance::{run, Verdict};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::Value;
+use specs::Profile;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +34,8 @@ type OnResponse = fn(&Exchange, &Shared, &mut u16, &mut Headers, &mut String);
 #[derive(Clone, Copy)]
 struct Mutation {
     name: &'static str,
+    /// The profile the mock answers in and the suite expects.
+    profile: Profile,
     /// The check that must catch it ("procedure / outcome").
     caught_by: &'static str,
     on_request: OnRequest,
@@ -73,6 +77,7 @@ fn mutations() -> Vec<Mutation> {
     vec![
         Mutation {
             name: "wrong status: 401 answered as 403",
+            profile: Profile::Contract,
             caught_by: "auth.get / 401 without a session, blank cookie for a dead one",
             on_request: keep_request,
             on_response: |_, _, status, _, _| {
@@ -83,6 +88,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "missing cookie: createAdmin sets no session",
+            profile: Profile::Contract,
             caught_by: "auth.createAdmin / success: true and a session cookie",
             on_request: keep_request,
             on_response: |ex, _, _, headers, _| {
@@ -93,6 +99,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "malformed cookie: no HttpOnly",
+            profile: Profile::Contract,
             caught_by: "auth.login / success without 2FA",
             on_request: keep_request,
             on_response: |_, _, _, headers, _| {
@@ -103,6 +110,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "the password hash in an output",
+            profile: Profile::Contract,
             caught_by: "auth.get / the caller's record, shaped",
             on_request: keep_request,
             on_response: |ex, _, _, _, body| {
@@ -115,6 +123,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "an old API token still accepted",
+            profile: Profile::Contract,
             caught_by: "auth.generateToken / a new token; the old one is refused",
             on_request: |ex, shared| {
                 let tokens = shared.tokens.lock().unwrap();
@@ -140,6 +149,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "emails compared case-sensitively at login",
+            profile: Profile::Contract,
             caught_by: "auth.login / success without 2FA",
             on_request: |ex, _| {
                 let email = serde_json::from_str::<Value>(&ex.body).ok()?["email"]
@@ -157,6 +167,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "an invitation token usable for another account",
+            profile: Profile::Contract,
             caught_by: "auth.createUser / 400 for a token of another account or used twice",
             on_request: |ex, shared| {
                 if ex.path != "/api/auth.createUser" {
@@ -189,6 +200,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "an extra key in error bodies",
+            profile: Profile::Contract,
             caught_by: "transport / 400 PARSE_ERROR for a body that is not JSON",
             on_request: keep_request,
             on_response: |_, _, status, _, body| {
@@ -201,6 +213,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "validation issues in the wrong order",
+            profile: Profile::Contract,
             caught_by: "transport / zod issues, every field, schema order",
             on_request: keep_request,
             on_response: |_, _, _, _, body| {
@@ -213,6 +226,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "a password change leaves the other sessions alive",
+            profile: Profile::Contract,
             caught_by: "auth.update / a new password ends the other sessions",
             on_request: |ex, _| {
                 if ex.path == "/api/auth.update" {
@@ -224,6 +238,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "logout blanks the cookie but keeps the session",
+            profile: Profile::Contract,
             caught_by: "auth.logout / ends the cookie session; false for a Bearer token",
             on_request: |ex, _| {
                 let has_cookie = ex.headers.iter().any(|(k, _)| k == "cookie");
@@ -240,6 +255,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "a replayed pin accepted",
+            profile: Profile::Contract,
             caught_by: "auth.verifyLogin2FA / a pin is accepted once",
             on_request: |ex, shared| {
                 if ex.path != "/api/auth.verifyLogin2FA" {
@@ -265,6 +281,7 @@ fn mutations() -> Vec<Mutation> {
         },
         Mutation {
             name: "sessions never slide",
+            profile: Profile::Contract,
             caught_by: "auth.get / sliding cookie sessions",
             on_request: keep_request,
             on_response: |ex, _, _, headers, _| {
@@ -272,6 +289,75 @@ fn mutations() -> Vec<Mutation> {
                     headers.retain(|(k, v)| k != "set-cookie" || v.contains("Max-Age=0"));
                 }
             },
+        },
+    ]
+}
+
+/// Defects against Dokploy v0.14's behaviour, caught in the `dokploy-0.14` profile.
+fn dokploy_mutations() -> Vec<Mutation> {
+    use specs::messages as msg;
+    vec![
+        Mutation {
+            name: "Dokploy: a second createAdmin answers the contract's message",
+            profile: Profile::Dokploy014,
+            caught_by: "auth.createAdmin / 400 once an admin exists",
+            on_request: keep_request,
+            on_response: |_, _, _, _, body| {
+                *body = body.replace(msg::dokploy::ADMIN_EXISTS, msg::ADMIN_EXISTS);
+            },
+        },
+        Mutation {
+            name: "Dokploy: REST answers public procedures without a session",
+            profile: Profile::Dokploy014,
+            caught_by: "transport / without a session: public procedures answer, others 401, unknown paths 404 (difference 12)",
+            on_request: keep_request,
+            on_response: |ex, _, status, _, body| {
+                if ex.path == "/api/auth.login" && *body == msg::dokploy::GATE {
+                    *status = 400;
+                    *body = conformance::client::envelope("BAD_REQUEST", msg::CREDENTIALS);
+                }
+            },
+        },
+        Mutation {
+            name: "Dokploy: a replayed pin refused",
+            profile: Profile::Dokploy014,
+            caught_by: "auth.verifyLogin2FA / a pin is accepted once",
+            on_request: |ex, shared| {
+                let is_setup = ex.path == "/api/trpc/auth.verify2FASetup";
+                if !is_setup && ex.path != "/api/trpc/auth.verifyLogin2FA" {
+                    return None;
+                }
+                let pin = serde_json::from_str::<Value>(&ex.body).ok()?["json"]["pin"]
+                    .as_str()?
+                    .to_string();
+                let backend = (*shared.backend.lock().unwrap())?;
+                let headers: Vec<(&str, &str)> = ex
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let answer = block_on(send(backend, "POST", &ex.path, &headers, &ex.body));
+                let mut accepted = shared.tokens.lock().unwrap();
+                if !is_setup && answer.status == 200 && accepted.contains(&pin) {
+                    // The defect: the contract's rule, where Dokploy has none.
+                    let refused = specs::trpc::error_item(
+                        &specs::ApiError::bad_request(msg::INVALID_2FA),
+                        Some("auth.verifyLogin2FA"),
+                    );
+                    return Some((400, json_headers(), refused.to_string()));
+                }
+                if answer.status == 200 {
+                    accepted.push(pin);
+                }
+                let headers = answer
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .filter(|(k, _)| k != "content-length")
+                    .collect();
+                Some((answer.status, headers, answer.body))
+            },
+            on_response: keep_response,
         },
     ]
 }
@@ -410,7 +496,7 @@ async fn forward(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mutation_is_caught() {
-    let all = mutations();
+    let all: Vec<Mutation> = mutations().into_iter().chain(dokploy_mutations()).collect();
     // Each mutation names the check that must catch it: a name that matches no
     // check would make the mutation look escaped for the wrong reason.
     let checks: std::collections::HashSet<String> = conformance::checks::all()
@@ -427,9 +513,13 @@ async fn every_mutation_is_caught() {
     }
     let mut escaped = Vec::new();
     for mutation in all {
-        let mock = mock::MockServer::start().await;
+        let mock = mock::MockServer::builder()
+            .profile(mutation.profile)
+            .start()
+            .await;
         let proxy = proxy(mutation, mock.address()).await;
-        let report = run(Arc::new(Mutated { mock, proxy }), None).await;
+        let target = Arc::new(Mutated { mock, proxy });
+        let report = run_over(target, None, BOTH, mutation.profile).await;
         // Caught, and reported with the requests to reproduce it by hand.
         let caught = report.results.iter().any(|r| {
             format!("{} / {}", r.procedure, r.outcome) == mutation.caught_by
@@ -456,6 +546,7 @@ async fn the_unmutated_proxy_passes() {
     let mock = mock::MockServer::start().await;
     let identity = Mutation {
         name: "none",
+        profile: Profile::Contract,
         caught_by: "",
         on_request: keep_request,
         on_response: keep_response,
