@@ -221,9 +221,10 @@ pub trait Definition: Send + Sync + 'static {
 /// A procedure without a schema takes `NoInput`, whatever was sent.
 pub fn parse_input<P: Definition>(
     input: Option<&serde_json::Value>,
+    profile: crate::Profile,
 ) -> Result<P::Input, crate::ApiError> {
     match P::PROCEDURE.input {
-        Some(schema) => schema.parse(input),
+        Some(schema) => schema.parse(input, profile),
         // `NoInput` reads from anything; the table and the type agree (tested).
         None => serde_json::from_value(serde_json::Value::Null).map_err(|e| {
             crate::ApiError::new(

@@ -2,6 +2,7 @@
 //! objects, with the same keys in the same order, in schema field order, every
 //! failing field at once, unknown keys dropped.
 
+use crate::Profile;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -306,8 +307,32 @@ fn js_length(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
+/// Whether `check` applies in `profile`: Dokploy has none of the checks the
+/// contract adds to its schemas (difference 23: email length and `image`;
+/// difference 14: `update` takes any string as email or password).
+fn applies(check: &Check, profile: Profile) -> bool {
+    profile == Profile::Contract
+        || !matches!(
+            check,
+            Check::Max(crate::procedures::MAX_EMAIL_CHARS)
+                | Check::Image
+                | Check::EmailUnlessEmpty
+                | Check::MinUnlessEmpty(_)
+        )
+}
+
 pub(crate) fn check_string(s: &str, checks: &[Check], path: &[String], issues: &mut Vec<Issue>) {
-    for check in checks {
+    check_string_in(s, checks, path, issues, Profile::Contract);
+}
+
+fn check_string_in(
+    s: &str,
+    checks: &[Check],
+    path: &[String],
+    issues: &mut Vec<Issue>,
+    profile: Profile,
+) {
+    for check in checks.iter().filter(|c| applies(c, profile)) {
         let failed = match *check {
             Check::Min(min) => js_length(s) < min,
             Check::MinUnlessEmpty(min) => !s.is_empty() && js_length(s) < min,
@@ -338,7 +363,7 @@ pub(crate) fn check_string(s: &str, checks: &[Check], path: &[String], issues: &
     }
 }
 
-fn check_field(field: &Field, value: Option<&Value>, issues: &mut Vec<Issue>) {
+fn check_field(field: &Field, value: Option<&Value>, issues: &mut Vec<Issue>, profile: Profile) {
     let path = vec![field.name.to_string()];
     match value {
         None if field.optional => return,
@@ -346,7 +371,9 @@ fn check_field(field: &Field, value: Option<&Value>, issues: &mut Vec<Issue>) {
         _ => {}
     }
     match (field.ty, value) {
-        (Type::String(checks), Some(Value::String(s))) => check_string(s, checks, &path, issues),
+        (Type::String(checks), Some(Value::String(s))) => {
+            check_string_in(s, checks, &path, issues, profile)
+        }
         (Type::Boolean, Some(Value::Bool(_))) => {}
         (Type::Enum(options), Some(Value::String(s))) => {
             if !options.contains(&s.as_str()) {
@@ -373,6 +400,15 @@ impl ObjectSchema {
     /// Validates `input` (`None` is JavaScript's `undefined`). On success returns the
     /// object with unknown keys dropped, in schema field order.
     pub fn validate(&self, input: Option<&Value>) -> Result<Value, Vec<Issue>> {
+        self.validate_in(input, Profile::Contract)
+    }
+
+    /// `validate` as `profile` validates (Dokploy's schemas lack some checks).
+    pub fn validate_in(
+        &self,
+        input: Option<&Value>,
+        profile: Profile,
+    ) -> Result<Value, Vec<Issue>> {
         let object = match input {
             Some(Value::Object(object)) => object,
             other => {
@@ -387,7 +423,7 @@ impl ObjectSchema {
         let mut cleaned = Map::new();
         for field in self.fields {
             let value = object.get(field.name);
-            check_field(field, value, &mut issues);
+            check_field(field, value, &mut issues, profile);
             if let Some(value) = value {
                 cleaned.insert(field.name.to_string(), value.clone());
             }
@@ -464,8 +500,11 @@ impl ObjectSchema {
     pub fn parse<T: serde::de::DeserializeOwned>(
         &self,
         input: Option<&Value>,
+        profile: Profile,
     ) -> Result<T, crate::ApiError> {
-        let cleaned = self.validate(input).map_err(crate::ApiError::validation)?;
+        let cleaned = self
+            .validate_in(input, profile)
+            .map_err(crate::ApiError::validation)?;
         // The schema and the wire type describe the same object: a value that passed
         // the schema always converts (a property test holds the two together).
         serde_json::from_value(cleaned).map_err(|e| {

@@ -62,6 +62,8 @@ pub(super) fn checks() -> Vec<Check> {
                     ensure!(r.json()["is2FAEnabled"] == false, "{}", r.body);
                     let record = me.get("/api/auth.get").await.json();
                     ensure!(record["is2FAEnabled"] == true, "2FA not on: {record}");
+                    // And the record carries the secret (difference 5).
+                    ensure!(record["secret"] == secret.as_str(), "no secret: {record}");
                     return Ok(());
                 }
                 ensure!(

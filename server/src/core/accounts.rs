@@ -31,6 +31,9 @@ pub(crate) struct Passwords {
     /// Verified against when an email is unknown, so that a miss costs a bcrypt
     /// verification like a hit.
     dummy_hash: String,
+    /// Takes passwords over 72 bytes and lets bcrypt compare their first 72, as
+    /// Dokploy does (difference 28; the mock's Dokploy profile only).
+    cuts_long_passwords: bool,
 }
 
 impl Passwords {
@@ -38,11 +41,13 @@ impl Passwords {
         hasher: Arc<dyn PasswordHasher>,
         random: Arc<dyn Random>,
         dummy_hash: String,
+        profile: specs::Profile,
     ) -> Passwords {
         Passwords {
             hasher,
             random,
             dummy_hash,
+            cuts_long_passwords: profile.is_dokploy(),
         }
     }
 
@@ -67,7 +72,7 @@ impl Passwords {
         password: String,
         salt: [u8; 16],
     ) -> Result<String, ApiError> {
-        if password.len() > BCRYPT_MAX_BYTES {
+        if password.len() > BCRYPT_MAX_BYTES && !self.cuts_long_passwords {
             return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
         }
         self.hasher
@@ -81,7 +86,7 @@ impl Passwords {
     async fn matches(&self, password: &str, stored: Option<&str>) -> bool {
         let hash = stored.unwrap_or(&self.dummy_hash).to_string();
         // No password over 72 bytes was ever set: a longer one never matches.
-        let fits = password.len() <= BCRYPT_MAX_BYTES;
+        let fits = password.len() <= BCRYPT_MAX_BYTES || self.cuts_long_passwords;
         let matches = self.hasher.verify(password.to_string(), hash).await;
         if self.weaker_than_configured(stored) {
             // A hash made at a lower cost verifies faster, which would tell that the
@@ -107,11 +112,18 @@ impl Passwords {
 pub(crate) struct Accounts {
     ports: Ports,
     pub(crate) passwords: Passwords,
+    /// Views carry the TOTP secret and every API token, as Dokploy's do
+    /// (differences 5 and 19; the mock's Dokploy profile only).
+    shows_secrets: bool,
 }
 
 impl Accounts {
-    pub(crate) fn new(ports: Ports, passwords: Passwords) -> Accounts {
-        Accounts { ports, passwords }
+    pub(crate) fn new(ports: Ports, passwords: Passwords, profile: specs::Profile) -> Accounts {
+        Accounts {
+            ports,
+            passwords,
+            shows_secrets: profile.is_dokploy(),
+        }
     }
 
     /// The contract's view of an account; `show_token` only for its owner.
@@ -121,8 +133,11 @@ impl Accounts {
             email: account.email.clone(),
             rol: account.role,
             image: account.image.clone(),
-            secret: None,
-            token: account.api_token.clone().filter(|_| show_token),
+            secret: account.totp_secret.clone().filter(|_| self.shows_secrets),
+            token: account
+                .api_token
+                .clone()
+                .filter(|_| show_token || self.shows_secrets),
             is_2fa_enabled: account.two_factor_enabled,
             created_at: iso8601(account.created_at),
             reset_password_token: None,

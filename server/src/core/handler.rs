@@ -238,7 +238,7 @@ async fn run<P: Handler>(
         <access::Admin as Admit>::admit(caller)?;
     }
     let caller = <P::Access as Admit>::admit(caller)?;
-    let input = specs::parse_input::<P>(input)?;
+    let input = specs::parse_input::<P>(input, core.config().profile)?;
     // Boxed: the dispatch's future is then a pointer wide instead of as large as
     // the largest handler's (3 KB), which every call, however small, copied
     // several times on its way to the connection's task.

@@ -10,7 +10,9 @@ use crate::crypto;
 use crate::time::iso8601;
 use specs::messages as msg;
 use specs::procedures::{All, CreateUserInvitation, GetUserByToken, RemoveUser};
-use specs::wire::{EmailInput, InvitationView, MemberView, RemoveUserInput, Role, TokenInput};
+use specs::wire::{
+    AuthView, EmailInput, InvitationView, MemberView, RemoveUserInput, Role, TokenInput,
+};
 use specs::{ApiError, NoInput, NoOutput};
 
 /// Members of an admin's organisation, and the invitations that make them.
@@ -28,7 +30,11 @@ fn member_view(accounts: &Accounts, member: &Member, account: &Account) -> Membe
         permissions: member.permissions.clone(),
         admin_id: member.admin_id.clone(),
         auth_id: member.auth_id.clone(),
-        auth: accounts.view(account, false),
+        auth: AuthView {
+            // Dokploy leaves only the secret out of these (difference 5).
+            secret: None,
+            ..accounts.view(account, false)
+        },
     }
 }
 

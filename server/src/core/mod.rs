@@ -213,7 +213,12 @@ impl Core {
             clock: deps.clock,
             random: deps.random,
         };
-        let passwords = Passwords::new(deps.hasher, ports.random.clone(), dummy_hash);
+        let passwords = Passwords::new(
+            deps.hasher,
+            ports.random.clone(),
+            dummy_hash,
+            config.profile,
+        );
         let cloud = (config.mode == Mode::Cloud).then(|| {
             Cloud::new(
                 ports.clone(),
@@ -224,7 +229,7 @@ impl Core {
         });
         Core {
             sessions: Sessions::new(ports.clone()),
-            accounts: Accounts::new(ports.clone(), passwords),
+            accounts: Accounts::new(ports.clone(), passwords, config.profile),
             two_factor: TwoFactor::new(ports.clone()),
             invitations: Invitations::new(ports.clone()),
             cloud,
