@@ -60,7 +60,8 @@ enum Command {
         /// `contract`, or `dokploy-0.14` (Dokploy v0.14 as measured on the wire).
         #[arg(long, default_value_t = specs::Profile::Contract)]
         profile: specs::Profile,
-        /// The transports the checks go over (checks about REST itself run over REST only).
+        /// The transports the checks go over (the checks about one transport itself run
+        /// once, over it: `transport / …` over REST, `trpc / …` over tRPC).
         #[arg(long, value_enum, default_value_t = TransportArg::Both)]
         transport: TransportArg,
     },

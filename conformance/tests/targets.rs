@@ -11,8 +11,8 @@ fn assert_all_pass(report: &Report) {
     assert_mode_passes(report, false);
 }
 
-/// Every check for the mode passes, over REST and over tRPC (those about REST
-/// itself over REST only); only those for the other mode are skipped.
+/// Every check for the mode passes, over REST and over tRPC (those
+/// about one transport once, over it); only those for the other mode are skipped.
 fn assert_mode_passes(report: &Report, cloud: bool) {
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));

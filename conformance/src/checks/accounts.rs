@@ -31,26 +31,31 @@ pub(super) fn checks() -> Vec<Check> {
                 Ok(())
             }
         ),
-        check!("auth.createAdmin", "400 once an admin exists", |ctx| {
-            if !ctx.is_live() {
-                ctx.admin().await?;
+        check!(
+            "auth.createAdmin",
+            "400 once an admin exists",
+            self_hosted,
+            |ctx| {
+                if !ctx.is_live() {
+                    ctx.admin().await?;
+                }
+                let exists = match ctx.dokploy() {
+                    // A catch block rewrites Dokploy's own message.
+                    true => msg::dokploy::ADMIN_EXISTS,
+                    false => msg::ADMIN_EXISTS,
+                };
+                let r = ctx
+                    .client()
+                    .post(
+                        "/api/auth.createAdmin",
+                        r#"{"email":"other@example.com","password":"password123"}"#,
+                    )
+                    .await;
+                expect_error(&r, "BAD_REQUEST", exists)?;
+                ensure!(r.set_cookie().is_none(), "a cookie on a refusal");
+                Ok(())
             }
-            let exists = match ctx.dokploy() {
-                // A catch block rewrites Dokploy's own message.
-                true => msg::dokploy::ADMIN_EXISTS,
-                false => msg::ADMIN_EXISTS,
-            };
-            let r = ctx
-                .client()
-                .post(
-                    "/api/auth.createAdmin",
-                    r#"{"email":"other@example.com","password":"password123"}"#,
-                )
-                .await;
-            expect_error(&r, "BAD_REQUEST", exists)?;
-            ensure!(r.set_cookie().is_none(), "a cookie on a refusal");
-            Ok(())
-        }),
+        ),
         check!(
             "auth.createUser",
             "success: the invited account logs in",

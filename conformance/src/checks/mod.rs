@@ -20,6 +20,8 @@ pub struct Ctx {
     pub transport: Transport,
     /// `None`: a fresh instance, with no account, that the check may fill.
     pub live: Option<Arc<LiveRun>>,
+    /// The target runs in cloud mode (its admins sign up and confirm by email).
+    pub cloud: bool,
     /// Whose behaviour is expected where the contract differs from Dokploy.
     pub profile: Profile,
 }
@@ -35,9 +37,9 @@ pub struct Check {
     pub stateless: bool,
     /// The mode the target must run in.
     pub mode: Only,
-    /// About the REST transport itself (content types, paths, query strings): not
-    /// run over tRPC.
-    pub rest_only: bool,
+    /// About one transport itself, run once over it: REST's content types, paths
+    /// and query strings; tRPC's batches and envelopes (raw requests of its own).
+    pub only_over: Option<Transport>,
     /// Needs an instance without an admin (the first sign-up): not run live.
     pub needs_empty: bool,
     /// How the check runs in the `dokploy-0.14` profile.
@@ -101,7 +103,7 @@ impl Check {
 
     /// How many times a run over both transports runs it.
     pub fn runs_over_both(&self) -> usize {
-        if self.rest_only {
+        if self.only_over.is_some() {
             1
         } else {
             2
@@ -409,11 +411,14 @@ impl Ctx {
         Ok(admin)
     }
 
-    /// The self-hosted admin, logged in: made by `createAdmin` on a fresh instance,
-    /// the instance's own on a live one.
+    /// An admin, logged in: made by `createAdmin` on a fresh instance (in cloud
+    /// mode confirmed by email first), the instance's own on a live one.
     async fn admin(&self) -> Result<Client, String> {
         if let Some(live) = &self.live {
             return live.admin(&self.client()).await;
+        }
+        if self.cloud {
+            return self.confirmed_cloud_admin().await;
         }
         let mut admin = self.client();
         let r = admin.post("/api/auth.createAdmin", ADMIN).await;
@@ -519,8 +524,16 @@ impl Ctx {
     }
 }
 
+/// A check: `check!(procedure, outcome, [kind,] |ctx| { … })`. Without a kind it
+/// needs an instance of its own (fresh, or live beside what is there) in either
+/// mode; `self_hosted` and `empty` (needs no admin yet) only in self-hosted mode;
+/// `clock` moves the target's clock; `stateless` changes nothing; `cloud…` only in
+/// cloud mode.
 macro_rules! check {
     ($procedure:literal, $outcome:literal, |$ctx:ident| $body:block) => {
+        check!(@make $procedure, $outcome, false, false, Only::Any, |$ctx| $body)
+    };
+    ($procedure:literal, $outcome:literal, self_hosted, |$ctx:ident| $body:block) => {
         check!(@make $procedure, $outcome, false, false, Only::SelfHosted, |$ctx| $body)
     };
     ($procedure:literal, $outcome:literal, empty, |$ctx:ident| $body:block) => {
@@ -530,7 +543,7 @@ macro_rules! check {
         }
     };
     ($procedure:literal, $outcome:literal, clock, |$ctx:ident| $body:block) => {
-        check!(@make $procedure, $outcome, true, false, Only::SelfHosted, |$ctx| $body)
+        check!(@make $procedure, $outcome, true, false, Only::Any, |$ctx| $body)
     };
     ($procedure:literal, $outcome:literal, stateless, |$ctx:ident| $body:block) => {
         check!(@make $procedure, $outcome, false, true, Only::Any, |$ctx| $body)
@@ -551,7 +564,7 @@ macro_rules! check {
             moves_clock: $clock,
             stateless: $stateless,
             mode: $mode,
-            rest_only: false,
+            only_over: None,
             needs_empty: false,
             in_dokploy: InDokploy::Same,
             run: |$ctx| Box::pin(async move { $body }),
@@ -571,7 +584,10 @@ pub fn all() -> Vec<Check> {
     let rest = transport::checks()
         .into_iter()
         .map(|check| Check {
-            rest_only: true,
+            only_over: Some(match check.procedure {
+                "trpc" => Transport::Trpc,
+                _ => Transport::Rest,
+            }),
             ..check
         })
         .collect();
