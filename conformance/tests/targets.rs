@@ -120,20 +120,8 @@ async fn a_reset_command_gives_each_check_a_fresh_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found() {
     use conformance::client::Client;
-    let dir = tempfile::tempdir().unwrap();
-    let deps = server::core::Deps {
-        store: Arc::new(server::storage::SledStore::open(dir.path()).unwrap()),
-        clock: Arc::new(server::time::SystemClock),
-        random: Arc::new(server::crypto::OsRandom::new()),
-        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
-        mailer: Arc::new(server::core::ports::NoMail),
-        notifier: Arc::new(server::core::ports::NoNotifier),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = server::app::start(listener, deps, Default::default(), Default::default())
-        .await
-        .unwrap();
-    let addr = running.addr;
+    let server = common::live_server().await;
+    let addr = server.addr;
     let admin_body = r#"{"email":"owner@corp.example","password":"ownerpass1"}"#;
     let mut admin = Client::new(addr);
     assert_eq!(

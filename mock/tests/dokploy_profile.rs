@@ -105,3 +105,49 @@ async fn the_default_profile_is_the_contract() {
     .await;
     assert_eq!((r.status, r.body.as_str()), (200, "true"));
 }
+
+/// The binary: `--profile dokploy-0.14` (or `MOCK_PROFILE`) starts the Dokploy
+/// profile; an unknown profile is refused with the names that exist.
+#[tokio::test]
+async fn the_binary_takes_the_profile_from_its_flag_or_environment() {
+    let bin = env!("CARGO_BIN_EXE_dokploy-auth-mock");
+    let bad = std::process::Command::new(bin)
+        .args(["--profile", "dokploy"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("contract or dokploy-0.14"), "{stderr}");
+
+    for by_env in [false, true] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = tokio::process::Command::new(bin);
+        command.args(["--listen", &format!("127.0.0.1:{port}")]);
+        if by_env {
+            command.env("MOCK_PROFILE", "dokploy-0.14");
+        } else {
+            command.args(["--profile", "dokploy-0.14"]);
+        }
+        let _child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut answer = None;
+        for _ in 0..500 {
+            answer = conformance::client::try_send(addr, "GET", "/api/auth.get", &[], "").await;
+            if answer.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let r = answer.expect("the mock answers");
+        assert_eq!((r.status, r.body.as_str()), (401, msg::dokploy::GATE));
+    }
+}

@@ -136,6 +136,35 @@ impl Target for InProcessMock {
     }
 }
 
+/// One server as a live instance runs: sled, the system clock, the default
+/// throttling; no reset. Serves until dropped.
+pub struct LiveServer {
+    pub addr: SocketAddr,
+    _running: server::app::Running,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn live_server() -> LiveServer {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = server::core::Deps {
+        store: Arc::new(server::storage::SledStore::open(dir.path()).unwrap()),
+        clock: Arc::new(server::time::SystemClock),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = server::app::start(listener, deps, Default::default(), Default::default())
+        .await
+        .unwrap();
+    LiveServer {
+        addr: running.addr,
+        _running: running,
+        _dir: dir,
+    }
+}
+
 /// A runtime for the synchronous property and snapshot tests; targets started on it
 /// keep serving between `block_on` calls.
 pub fn runtime() -> tokio::runtime::Runtime {
