@@ -3,7 +3,7 @@
 //! `conformance/README.md` lists them.
 
 use bytes::Bytes;
-use conformance::client::send;
+use conformance::client::{send, Resp};
 use conformance::runner::{run_over, BOTH};
 use conformance::target::{BoxFuture, Target};
 use conformance::{run, Verdict};
@@ -262,12 +262,7 @@ fn mutations() -> Vec<Mutation> {
                     return None;
                 }
                 let backend = (*shared.backend.lock().unwrap())?;
-                let headers: Vec<(&str, &str)> = ex
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let answer = block_on(send(backend, "POST", &ex.path, &headers, &ex.body));
+                let answer = block_on(send_on(ex, backend));
                 let mut accepted = shared.tokens.lock().unwrap();
                 if answer.status == 200 {
                     accepted.push(ex.body.clone());
@@ -331,12 +326,7 @@ fn dokploy_mutations() -> Vec<Mutation> {
                     .as_str()?
                     .to_string();
                 let backend = (*shared.backend.lock().unwrap())?;
-                let headers: Vec<(&str, &str)> = ex
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let answer = block_on(send(backend, "POST", &ex.path, &headers, &ex.body));
+                let answer = block_on(send_on(ex, backend));
                 let mut accepted = shared.tokens.lock().unwrap();
                 if !is_setup && answer.status == 200 && accepted.contains(&pin) {
                     // The defect: the contract's rule, where Dokploy has none.
@@ -349,17 +339,44 @@ fn dokploy_mutations() -> Vec<Mutation> {
                 if answer.status == 200 {
                     accepted.push(pin);
                 }
-                let headers = answer
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .filter(|(k, _)| k != "content-length")
-                    .collect();
-                Some((answer.status, headers, answer.body))
+                Some(passed_on(answer))
             },
             on_response: keep_response,
         },
     ]
+}
+
+/// Sends the exchange on to the mock as it is.
+async fn send_on(exchange: &Exchange, backend: SocketAddr) -> Resp {
+    let headers: Vec<(&str, &str)> = exchange
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    send(
+        backend,
+        &exchange.method,
+        &exchange.path,
+        &headers,
+        &exchange.body,
+    )
+    .await
+}
+
+/// An answer of the mock as the proxy passes it on.
+fn passed_on(r: Resp) -> Answer {
+    let headers = r
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != "content-length")
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    (r.status, headers, r.body)
 }
 
 fn json_headers() -> Headers {
@@ -458,33 +475,7 @@ async fn forward(
     };
     let (mut status, mut headers, mut body) = match (mutation.on_request)(&mut exchange, shared) {
         Some(answer) => answer,
-        None => {
-            let headers: Vec<(&str, &str)> = exchange
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let r = send(
-                backend,
-                &exchange.method,
-                &exchange.path,
-                &headers,
-                &exchange.body,
-            )
-            .await;
-            let headers = r
-                .headers
-                .iter()
-                .filter(|(k, _)| *k != "content-length")
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            (r.status, headers, r.body)
-        }
+        None => passed_on(send_on(&exchange, backend).await),
     };
     (mutation.on_response)(&exchange, shared, &mut status, &mut headers, &mut body);
     let mut response = Response::builder().status(status);
