@@ -38,8 +38,11 @@ openapi-check:
 	$(VENV)/bin/openapi-spec-validator specs/openapi.yaml
 
 ## The conformance suite against any running implementation: make conformance TARGET=http://host:port
+## (more flags in CONFORMANCE_ARGS, e.g. "--admin admin@example.com:password123" for a live one,
+## "--profile dokploy-0.14 --transport trpc" for a Dokploy)
+CONFORMANCE_ARGS ?=
 conformance:
-	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET)
+	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET) $(CONFORMANCE_ARGS)
 
 ## Benchmarks, as ratios against figures measured in the same run (bench/README.md).
 BENCH_SECONDS ?= 4

@@ -31,6 +31,16 @@ async fn rest_works_behind_the_gate_with_a_session() {
     let r = send(addr, "GET", "/api/auth.get", &[("cookie", &cookie)], "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["email"], "admin@example.com");
+    // The gate slides nothing itself: the call behind it extends the session and
+    // sends the cookie again.
+    mock.advance_clock(std::time::Duration::from_secs(13 * 3600));
+    let r = send(addr, "GET", "/api/auth.get", &[("cookie", &cookie)], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.set_cookie().is_some_and(|c| c.contains("Max-Age=86400")),
+        "{:?}",
+        r.set_cookie()
+    );
     // HEAD passes the gate with it.
     let r = send(addr, "HEAD", "/api/auth.get", &[("cookie", &cookie)], "").await;
     assert_eq!(r.status, 204);

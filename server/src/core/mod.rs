@@ -288,9 +288,13 @@ impl Core {
         }
     }
 
-    /// Whether `credentials` name a live session (Dokploy's REST gate asks).
+    /// Whether `credentials` name a live session (Dokploy's REST gate asks). Slides
+    /// nothing: the call behind the gate does, and sends the cookie.
     pub fn authenticates(&self, credentials: &Credentials) -> bool {
-        matches!(self.sessions.authenticate(credentials), Ok((Some(_), _)))
+        [&credentials.bearer, &credentials.cookie]
+            .into_iter()
+            .flatten()
+            .any(|id| matches!(self.sessions.live_session(id), Ok(Some(_))))
     }
 
     /// The caller's record as a change of it answers: as it is after (the
