@@ -24,11 +24,13 @@ node-clients:
 	@test -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
 
 ## What the tests drive for real: Debian's chromium and playwright-core + Vite (pinned)
-## for mock/tests/browser.rs; Debian's fail2ban (its fail2ban-regex) for server/tests/audit_log.rs.
+## for mock/tests/browser.rs; Debian's fail2ban (its fail2ban-regex) for server/tests/audit_log.rs;
+## Debian's postgresql for server/tests/postgres.rs (each test starts a cluster of its own).
 test-deps:
 	@test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || echo "mock/tests/browser.rs needs Debian's chromium: apt-get install chromium (as root)" >&2
 	@command -v fail2ban-regex >/dev/null 2>&1 || apt-get install -y --no-install-recommends fail2ban || (apt-get update && apt-get install -y --no-install-recommends fail2ban) || echo "server/tests/audit_log.rs needs fail2ban-regex: apt-get install fail2ban (as root)" >&2
 	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y --no-install-recommends postgresql || (apt-get update && apt-get install -y --no-install-recommends postgresql) || echo "server/tests/postgres.rs needs Debian's postgresql: apt-get install postgresql (as root)" >&2
 
 ## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a
 ## virtual environment under target/: no system pip needed, as Debian's Python refuses it).

@@ -463,7 +463,7 @@ fn prepare_server_data(root: &Path, accounts: usize) -> PathBuf {
         let random = Arc::new(server::crypto::OsRandom::new());
         let (store, _) = server::keyfile::seal(
             engine.clone(),
-            &data,
+            &data.display().to_string(),
             &server::keyfile::default_path(&data),
             random.clone(),
         )

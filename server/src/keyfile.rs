@@ -69,13 +69,14 @@ pub fn create(path: &Path, random: &dyn Random) -> Result<SealingKey, String> {
     Ok(key)
 }
 
-/// The data directory's store, sealed under the key at `key_file`: the key is made
+/// A store (`data` says where it keeps its data, for messages), sealed under the
+/// key at `key_file`: the key is made
 /// on first start; data sealed before needs its key (a clear error otherwise); data
 /// written before sealing existed is sealed now. Returns the store and how many
 /// values were migrated.
 pub fn seal(
     engine: Arc<dyn Store>,
-    data_dir: &Path,
+    data: &str,
     key_file: &Path,
     random: Arc<dyn Random>,
 ) -> Result<(Arc<SealedStore>, usize), String> {
@@ -84,9 +85,8 @@ pub fn seal(
         None => {
             if holds_sealed_data(&*engine).map_err(|e| e.to_string())? {
                 return Err(format!(
-                    "the data directory {} holds data sealed under a key, but the key file {} is missing; \
+                    "{data} holds data sealed under a key, but the key file {} is missing; \
                      put the key file back, or point --key-file (DOKPLOY_AUTH_KEY_FILE) at it",
-                    data_dir.display(),
                     key_file.display()
                 ));
             }
@@ -102,14 +102,10 @@ pub fn seal(
     match SealedStore::open(engine, key, random) {
         Ok((store, migrated)) => Ok((Arc::new(store), migrated)),
         Err(KeyError::WrongKey) => Err(format!(
-            "the key file {} is not the key of the data in {}",
+            "the key file {} is not the key of the data in {data}",
             key_file.display(),
-            data_dir.display()
         )),
-        Err(KeyError::Store(e)) => Err(format!(
-            "cannot seal the data in {}: {e}",
-            data_dir.display()
-        )),
+        Err(KeyError::Store(e)) => Err(format!("cannot seal the data in {data}: {e}")),
     }
 }
 
@@ -127,6 +123,7 @@ mod tests {
         assert_eq!(key_file, dir.path().join("data.key"));
         let random: Arc<dyn Random> = Arc::new(OsRandom::new());
         let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let data_dir = format!("the data directory {}", data_dir.display());
 
         seal(engine.clone(), &data_dir, &key_file, random.clone()).unwrap();
         let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();

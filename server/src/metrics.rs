@@ -340,7 +340,7 @@ impl Store for MeasuredStore {
         })
     }
 
-    fn version(&self) -> u64 {
+    fn version(&self) -> Result<u64, StoreError> {
         self.inner.version()
     }
 

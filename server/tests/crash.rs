@@ -91,7 +91,7 @@ fn check_indexes(data_dir: &Path) {
     let engine = std::sync::Arc::new(server::storage::SledStore::open(data_dir).unwrap());
     let (store, migrated) = server::keyfile::seal(
         engine,
-        data_dir,
+        &data_dir.display().to_string(),
         &server::keyfile::default_path(data_dir),
         std::sync::Arc::new(server::crypto::OsRandom::new()),
     )

@@ -19,7 +19,7 @@ use server::hashing::Bcrypt;
 use server::http::Limits;
 use server::mail::{Security, SmtpMailer, SmtpSettings};
 use server::metrics::{self, MeasuredHasher, MeasuredStore, Metrics};
-use server::storage::SledStore;
+use server::storage::{PgStore, SledStore};
 use server::time::SystemClock;
 use server::webhook::DiscordWebhook;
 use std::io::Read;
@@ -121,6 +121,14 @@ struct ServeArgs {
     /// Seconds a request may take.
     #[arg(long, env = "DOKPLOY_AUTH_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Keep the data in PostgreSQL instead of the data directory, e.g.
+    /// postgres://auth:secret@db:5432/auth: several instances can then share it
+    /// (each with the same --key-file).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Connections to PostgreSQL each instance keeps at most.
+    #[arg(long, env = "DOKPLOY_AUTH_DATABASE_CONNECTIONS", default_value_t = 16)]
+    database_connections: usize,
     /// Cloud mode's SMTP server (host name).
     #[arg(long, env = "SMTP_SERVER")]
     smtp_server: Option<String>,
@@ -256,6 +264,7 @@ fn main() -> ExitCode {
             .key_file
             .clone()
             .unwrap_or_else(|| server::keyfile::default_path(&cli.data_dir)),
+        key_file_named: cli.key_file.is_some(),
     };
     let (audit, _audit_guard) = match open_audit(&cli.audit_log) {
         Ok(opened) => opened,
@@ -348,10 +357,28 @@ fn open_engine(data_dir: &Path) -> Result<Arc<SledStore>, String> {
     })
 }
 
+/// The engine under the sealed store: the data directory's sled, or PostgreSQL.
+enum Engine {
+    Sled(Arc<SledStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Engine {
+    /// The engine itself, as a store (what the metrics count).
+    fn raw(&self) -> Arc<dyn Store> {
+        match self {
+            Engine::Sled(sled) => sled.clone(),
+            Engine::Postgres(postgres) => postgres.clone(),
+        }
+    }
+}
+
 /// Where the data lives and under which key.
 struct Storage<'a> {
     data_dir: &'a Path,
     key_file: PathBuf,
+    /// `--key-file` was given (not derived from the data directory).
+    key_file_named: bool,
 }
 
 impl Storage<'_> {
@@ -362,10 +389,33 @@ impl Storage<'_> {
         Ok((engine, sealed))
     }
 
+    /// PostgreSQL at `url` (its schema brought up to date) and, over it, the
+    /// sealed store. The key file must be named: every instance shares it.
+    fn open_postgres(
+        &self,
+        url: &str,
+        connections: usize,
+    ) -> Result<(Engine, Arc<dyn Store>), String> {
+        if !self.key_file_named {
+            return Err("with --database-url, name the key file every instance shares: --key-file PATH (DOKPLOY_AUTH_KEY_FILE)".into());
+        }
+        let postgres = Arc::new(
+            PgStore::connect(url, connections)
+                .map_err(|e| format!("cannot use the database at --database-url: {e}"))?,
+        );
+        let (sealed, _) = server::keyfile::seal(
+            postgres.clone(),
+            "the database at --database-url",
+            &self.key_file,
+            Arc::new(OsRandom::new()),
+        )?;
+        Ok((Engine::Postgres(postgres), sealed))
+    }
+
     fn seal(&self, engine: Arc<SledStore>) -> Result<Arc<dyn Store>, String> {
         let (sealed, migrated) = server::keyfile::seal(
             engine.clone(),
-            self.data_dir,
+            &format!("the data directory {}", self.data_dir.display()),
             &self.key_file,
             Arc::new(OsRandom::new()),
         )?;
@@ -454,13 +504,18 @@ async fn serve(
         Some(address) => Some(bind(address).await?),
         None => None,
     };
-    let (engine, store) = storage.open()?;
+    let (engine, store) = match &args.database_url {
+        Some(url) => storage.open_postgres(url, args.database_connections)?,
+        None => {
+            let (sled, store) = storage.open()?;
+            (Engine::Sled(sled), store)
+        }
+    };
     let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::new(bcrypt_cost));
     let (mut store, mut audit) = (store, audit);
-    let metrics = metrics_listener.is_some().then(|| {
-        let raw: Arc<dyn Store> = engine.clone();
-        Arc::new(Metrics::new(Some(metrics::counting(raw))))
-    });
+    let metrics = metrics_listener
+        .is_some()
+        .then(|| Arc::new(Metrics::new(Some(metrics::counting(engine.raw())))));
     if let Some(metrics) = &metrics {
         hasher = Arc::new(MeasuredHasher {
             inner: hasher,
@@ -508,9 +563,19 @@ async fn serve(
         }
         _ => None,
     };
-    let control = backup::serve_control_socket(data_dir, engine.clone())
-        .map_err(|e| format!("cannot open the control socket: {e}"))?;
-    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, data_dir = %data_dir.display(), "listening");
+    let control = match &engine {
+        Engine::Sled(sled) => Some(
+            backup::serve_control_socket(data_dir, sled.clone())
+                .map_err(|e| format!("cannot open the control socket: {e}"))?,
+        ),
+        // `dokploy-auth backup` is for the data directory; PostgreSQL has pg_dump.
+        Engine::Postgres(_) => None,
+    };
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    match &engine {
+        Engine::Sled(_) => tracing::info!(%address, data_dir = %data_dir.display(), "listening"),
+        Engine::Postgres(_) => tracing::info!(%address, "listening, with the data in PostgreSQL"),
+    }
     let mut origins = vec![server::http::origin_of(&args.public_url)];
     origins.extend(
         args.allowed_origins
@@ -526,12 +591,14 @@ async fn serve(
     }
     let service = server::app::stack_with(api, &limits, request_ids);
     server::http::serve(listener, service, limits, shutdown_signal()).await;
-    control.abort();
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
-    let _ = std::fs::remove_file(backup::control_socket(data_dir));
-    engine.flush_blocking().map_err(|e| e.to_string())?;
+    if let (Engine::Sled(sled), Some(control)) = (&engine, control) {
+        control.abort();
+        let _ = std::fs::remove_file(backup::control_socket(data_dir));
+        sled.flush_blocking().map_err(|e| e.to_string())?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

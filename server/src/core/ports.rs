@@ -65,8 +65,9 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// A number that grows whenever what reads see changes (a committed write): two
     /// equal readings mean nothing was written in between. Lets the core keep
-    /// decoded records while it holds.
-    fn version(&self) -> u64;
+    /// decoded records while it holds. An engine that cannot tell (its database
+    /// is out of reach) says why.
+    fn version(&self) -> Result<u64, StoreError>;
     /// Whether writes can succeed now (readiness); an engine that can fail to write
     /// says why, and recovers here once it can write again.
     fn writable(&self) -> Result<(), StoreError> {

@@ -160,7 +160,7 @@ impl Sessions {
     fn stored_session(&self, digest: &str) -> Result<Stored, ApiError> {
         let store = self.ports.store();
         // Read before the records: a write in between makes the entry unusable.
-        let version = store.version();
+        let version = store.version()?;
         if let Some(found) = self.cache.get(digest, version, self.now()) {
             return Ok(Stored::Found(found));
         }

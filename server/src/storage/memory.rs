@@ -105,8 +105,8 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn version(&self) -> u64 {
-        self.version.load(Ordering::SeqCst)
+    fn version(&self) -> Result<u64, StoreError> {
+        Ok(self.version.load(Ordering::SeqCst))
     }
 }
 

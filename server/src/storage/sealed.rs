@@ -223,7 +223,7 @@ impl Store for SealedStore {
         self.inner.flush()
     }
 
-    fn version(&self) -> u64 {
+    fn version(&self) -> Result<u64, StoreError> {
         self.inner.version()
     }
 
@@ -414,7 +414,7 @@ mod tests {
         fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
             self.inner.flush()
         }
-        fn version(&self) -> u64 {
+        fn version(&self) -> Result<u64, StoreError> {
             self.inner.version()
         }
     }

@@ -458,8 +458,8 @@ impl Store for SledStore {
 
     /// The committed transactions: counted after each commit, so a reader that
     /// sees a number also sees the writes it counts.
-    fn version(&self) -> u64 {
-        self.committed.load(Ordering::SeqCst)
+    fn version(&self) -> Result<u64, StoreError> {
+        Ok(self.committed.load(Ordering::SeqCst))
     }
 
     /// A read-only or nearly full disk, or a failed store that cannot reopen yet.

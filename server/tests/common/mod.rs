@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod postgres;
 
 use mock::ManualClock;
 use server::app::{start, Running};
@@ -70,7 +71,7 @@ impl Harness {
         let core_store: Arc<dyn server::core::ports::Store> = if sealed {
             server::keyfile::seal(
                 store.clone(),
-                &data_dir,
+                &data_dir.display().to_string(),
                 &server::keyfile::default_path(&data_dir),
                 Arc::new(OsRandom::new()),
             )

@@ -1,0 +1,413 @@
+//! PostgreSQL behind the core's `Store` port, so that several stateless instances
+//! can share one database.
+//!
+//! The port is synchronous (the core reads inside transactions it may run again),
+//! so this engine runs tokio-postgres, with a deadpool connection pool, on a small
+//! runtime of its own, and each call waits for its answer (at most
+//! `CALL_TIMEOUT`). Transactions are `SERIALIZABLE`: reads go to the database (so
+//! PostgreSQL sees what each transaction read), writes are staged and sent with
+//! the commit, and a transaction that loses a serialization conflict (SQLSTATE
+//! 40001) is run again. The data is one key-value table whose primary key (a
+//! B-tree) also serves the prefix scans; the values arrive sealed by
+//! `SealedStore`, as in sled.
+//!
+//! `version` is a database sequence bumped after each committed write: every
+//! instance reads it before it trusts its authentication cache, so a session ended
+//! on one instance is refused by the others on their next request.
+
+use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+/// The schema versions this binary knows, oldest first: each entry upgrades the
+/// database from the version before it.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE auth_kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL);
+     CREATE SEQUENCE auth_version;",
+];
+
+/// Held while migrating, so that instances starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x646f_6b70_6c6f_7931; // "dokploy1"
+
+/// How long one call to the database may take before the store answers that it is
+/// unavailable (a 503): shorter than the request timeout.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times a transaction that lost a serialization conflict is run again.
+const ATTEMPTS: usize = 20;
+
+pub struct PgStore {
+    /// Drives the connections; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+}
+
+/// What went wrong, as the core's port says it.
+fn store_error(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    {
+        return StoreError::Conflict;
+    }
+    if e.is_closed() || e.code().is_none() {
+        // No answer from the server: it is down, restarting or out of reach.
+        return StoreError::Unavailable(format!("the database cannot be reached: {e}"));
+    }
+    StoreError::Engine(e.to_string())
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => store_error(e),
+        other => StoreError::Unavailable(format!("no database connection: {other}")),
+    }
+}
+
+/// The first key after every key that starts with `prefix`, if there is one.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=…`),
+    /// with at most `connections` at once, and brings the schema up to date.
+    pub fn connect(url: &str, connections: usize) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Engine(format!("not a PostgreSQL URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Engine(format!("cannot start the database runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CALL_TIMEOUT))
+            .create_timeout(Some(CALL_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let store = PgStore {
+            runtime: Some(runtime),
+            pool,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs `work` on the database runtime and waits for it.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
+        runtime.spawn(async move {
+            let _ = answer.send(work.await);
+        });
+        answered.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database did not answer in time".into(),
+            ))
+        })
+    }
+
+    fn connection(&self) -> Result<Arc<Object>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move { pool.get().await.map(Arc::new).map_err(pool_error) })
+    }
+
+    /// Brings the schema to the newest version this binary knows, under an
+    /// advisory lock; refuses a database whose schema is newer.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let connection = self.connection()?;
+        self.run(async move {
+            let db = &**connection;
+            db.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(store_error)?;
+            let result = async {
+                db.batch_execute(
+                    "SET client_min_messages TO warning; \
+                     CREATE TABLE IF NOT EXISTS auth_schema (version INT NOT NULL)",
+                )
+                .await?;
+                let row = db.query_opt("SELECT max(version) FROM auth_schema", &[]).await?;
+                let current: i32 = row.and_then(|r| r.get::<_, Option<i32>>(0)).unwrap_or(0);
+                Ok::<i32, tokio_postgres::Error>(current)
+            }
+            .await
+            .map_err(store_error);
+            let outcome = match result {
+                Err(e) => Err(e),
+                Ok(current) if current as usize > MIGRATIONS.len() => Err(StoreError::Engine(format!(
+                    "the database's schema is version {current}, newer than this binary knows ({}): run a newer dokploy-auth",
+                    MIGRATIONS.len()
+                ))),
+                Ok(current) => {
+                    let mut done = Ok(());
+                    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                        let version = index as i32 + 1;
+                        let step = format!(
+                            "BEGIN; {migration}; INSERT INTO auth_schema (version) VALUES ({version}); COMMIT;"
+                        );
+                        if let Err(e) = db.batch_execute(&step).await {
+                            let _ = db.batch_execute("ROLLBACK").await;
+                            done = Err(store_error(e));
+                            break;
+                        }
+                    }
+                    done
+                }
+            };
+            let _ = db.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+            outcome
+        })
+    }
+
+    /// One transaction's attempt: `work` against a serializable transaction whose
+    /// writes are staged; committed when it asks. `Ok(false)` when it lost a
+    /// serialization conflict and must run again.
+    fn attempt(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<bool, Abort> {
+        let connection = self.connection()?;
+        let begin = connection.clone();
+        self.run(async move {
+            begin
+                .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                .await
+                .map_err(store_error)
+        })?;
+        let tx = PgTx {
+            store: self,
+            connection: connection.clone(),
+            writes: RefCell::new(BTreeMap::new()),
+        };
+        let outcome = work(&tx);
+        let writes = tx.writes.into_inner();
+        let finish = connection.clone();
+        let finished = match outcome {
+            Ok(()) => self.run(async move { commit(&finish, writes).await }),
+            Err(abort) => {
+                let _ =
+                    self.run(
+                        async move { finish.batch_execute("ROLLBACK").await.map_err(store_error) },
+                    );
+                return match abort {
+                    Abort::Store(StoreError::Conflict) => Ok(false),
+                    other => Err(other),
+                };
+            }
+        };
+        match finished {
+            Ok(wrote) => {
+                if wrote {
+                    // After the commit: an instance that reads the new version
+                    // reads the new data too.
+                    self.run(async move {
+                        connection
+                            .execute("SELECT nextval('auth_version')", &[])
+                            .await
+                            .map(drop)
+                            .map_err(store_error)
+                    })?;
+                }
+                Ok(true)
+            }
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(Abort::Store(e)),
+        }
+    }
+}
+
+/// Sends the staged writes and commits; whether there were any. Rolled back on
+/// failure.
+async fn commit(
+    db: &Object,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Result<bool, StoreError> {
+    let wrote = !writes.is_empty();
+    let result = async {
+        let (mut keys, mut values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, value) in writes {
+            match value {
+                Some(value) => {
+                    keys.push(key);
+                    values.push(value);
+                }
+                None => removed.push(key),
+            }
+        }
+        if !keys.is_empty() {
+            db.execute(
+                "INSERT INTO auth_kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&keys, &values],
+            )
+            .await?;
+        }
+        if !removed.is_empty() {
+            db.execute("DELETE FROM auth_kv WHERE key = ANY($1)", &[&removed])
+                .await?;
+        }
+        db.batch_execute("COMMIT").await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(wrote),
+        Err(e) => {
+            let _ = db.batch_execute("ROLLBACK").await;
+            Err(store_error(e))
+        }
+    }
+}
+
+struct PgTx<'a> {
+    store: &'a PgStore,
+    connection: Arc<Object>,
+    writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl Tx for PgTx<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(staged) = self.writes.borrow().get(key) {
+            return Ok(staged.clone());
+        }
+        let (connection, key) = (self.connection.clone(), key.to_vec());
+        self.store.run(async move { read(&connection, key).await })
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.writes.borrow_mut().insert(key.to_vec(), Some(value));
+        Ok(())
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.writes.borrow_mut().insert(key.to_vec(), None);
+        Ok(())
+    }
+}
+
+async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+    let statement = db
+        .prepare_cached("SELECT value FROM auth_kv WHERE key = $1")
+        .await
+        .map_err(store_error)?;
+    let row = db
+        .query_opt(&statement, &[&key])
+        .await
+        .map_err(store_error)?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+impl Store for PgStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let (pool, key) = (self.pool.clone(), key.to_vec());
+        self.run(async move {
+            let db = pool.get().await.map_err(pool_error)?;
+            read(&db, key).await
+        })
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        let (pool, start, end) = (self.pool.clone(), prefix.to_vec(), prefix_end(prefix));
+        self.run(async move {
+            let db = pool.get().await.map_err(pool_error)?;
+            let rows = match end {
+                Some(end) => {
+                    let sql =
+                        "SELECT key, value FROM auth_kv WHERE key >= $1 AND key < $2 ORDER BY key";
+                    let statement = db.prepare_cached(sql).await.map_err(store_error)?;
+                    db.query(&statement, &[&start, &end]).await
+                }
+                None => {
+                    let sql = "SELECT key, value FROM auth_kv WHERE key >= $1 ORDER BY key";
+                    let statement = db.prepare_cached(sql).await.map_err(store_error)?;
+                    db.query(&statement, &[&start]).await
+                }
+            }
+            .map_err(store_error)?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort> {
+        for _ in 0..ATTEMPTS {
+            if self.attempt(work)? {
+                return Ok(());
+            }
+        }
+        Err(Abort::Store(StoreError::Conflict))
+    }
+
+    /// A commit is durable when it answers (PostgreSQL's `synchronous_commit`).
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn version(&self) -> Result<u64, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let db = pool.get().await.map_err(pool_error)?;
+            let statement = db
+                .prepare_cached("SELECT last_value, is_called FROM auth_version")
+                .await
+                .map_err(store_error)?;
+            let row = db.query_one(&statement, &[]).await.map_err(store_error)?;
+            let (last, called): (i64, bool) = (row.get(0), row.get(1));
+            Ok(if called { last as u64 } else { 0 })
+        })
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let db = pool.get().await.map_err(pool_error)?;
+            db.batch_execute("SELECT 1").await.map_err(store_error)
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which an async caller must not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_after_its_last_byte_that_can_grow() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

@@ -1,0 +1,393 @@
+//! PostgreSQL as the store (part of the scale-out work): the engine's semantics,
+//! serializable transactions from two instances, migrations, two servers on one
+//! database over real sockets, the conformance suite, and the database going away.
+//! Each test starts a PostgreSQL of its own (`common/postgres.rs`).
+
+mod common;
+
+use common::postgres::Postgres;
+use conformance::client::Client;
+use server::core::ports::{Abort, Store, StoreError};
+use server::storage::PgStore;
+use std::sync::Arc;
+
+fn connect(url: &str) -> PgStore {
+    PgStore::connect(url, 4).unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+#[test]
+fn the_store_reads_its_writes_scans_prefixes_and_counts_versions() {
+    let Some(pg) = Postgres::start() else { return };
+    let store = connect(&pg.database("kv"));
+    let before = store.version().unwrap();
+    store
+        .transaction(&mut |tx| {
+            tx.insert(b"a/1", b"one".to_vec())?;
+            tx.insert(b"a/2", b"two".to_vec())?;
+            tx.insert(b"b", b"three".to_vec())?;
+            // A transaction reads its own writes.
+            assert_eq!(tx.get(b"a/1")?, Some(b"one".to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    let after = store.version().unwrap();
+    assert!(after > before);
+    assert_eq!(store.get(b"a/2").unwrap(), Some(b"two".to_vec()));
+    let scanned = store.scan_prefix(b"a/").unwrap();
+    assert_eq!(
+        scanned,
+        vec![
+            (b"a/1".to_vec(), b"one".to_vec()),
+            (b"a/2".to_vec(), b"two".to_vec())
+        ]
+    );
+    // A refused transaction writes nothing; a read-only one moves no version.
+    let refused = store.transaction(&mut |tx| {
+        tx.remove(b"b")?;
+        Err(Abort::Refused(specs::ApiError::bad_request("no")))
+    });
+    assert!(refused.is_err());
+    store
+        .transaction(&mut |tx| tx.get(b"b").map(drop).map_err(Abort::from))
+        .unwrap();
+    assert_eq!(store.get(b"b").unwrap(), Some(b"three".to_vec()));
+    assert_eq!(store.version().unwrap(), after);
+    store.transaction(&mut |tx| Ok(tx.remove(b"b")?)).unwrap();
+    assert_eq!(store.get(b"b").unwrap(), None);
+    // Keys at the end of the byte range scan too.
+    store
+        .transaction(&mut |tx| Ok(tx.insert(&[0xff, 0xff], b"last".to_vec())?))
+        .unwrap();
+    assert_eq!(store.scan_prefix(&[0xff]).unwrap().len(), 1);
+}
+
+/// Two instances increment one counter at once: serializable transactions, run
+/// again on conflict, lose no increment.
+#[test]
+fn two_instances_incrementing_one_counter_lose_nothing() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("counter");
+    let instances = [Arc::new(connect(&url)), Arc::new(connect(&url))];
+    let threads: Vec<_> = instances
+        .iter()
+        .flat_map(|store| [store.clone(), store.clone()])
+        .map(|store| {
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    store
+                        .transaction(&mut |tx| {
+                            let n = tx
+                                .get(b"counter")?
+                                .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                            tx.insert(b"counter", (n + 1).to_be_bytes().to_vec())?;
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let value = instances[1].get(b"counter").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(value.try_into().unwrap()), 100);
+}
+
+#[test]
+fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("schema");
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url, 1).map(drop))
+        })
+        .collect();
+    for start in starts {
+        start.join().unwrap().unwrap();
+    }
+    let store = connect(&url);
+    store
+        .transaction(&mut |tx| Ok(tx.insert(b"k", b"v".to_vec())?))
+        .unwrap();
+    // A later binary moved the schema on: this one refuses to touch it.
+    let newer = std::process::Command::new("psql")
+        .args([&url, "-c", "INSERT INTO auth_schema (version) VALUES (99)"])
+        .output()
+        .unwrap();
+    assert!(newer.status.success(), "{newer:?}");
+    let error = PgStore::connect(&url, 1).err().unwrap().to_string();
+    assert!(error.contains("newer than this binary knows"), "{error}");
+}
+
+/// One server on `url`, sealed under the key file at `key`.
+async fn instance(url: &str, key: &std::path::Path) -> server::app::Running {
+    let engine: Arc<dyn Store> = Arc::new(connect(url));
+    let (store, _) = server::keyfile::seal(
+        engine,
+        "the test database",
+        key,
+        Arc::new(server::crypto::OsRandom::new()),
+    )
+    .unwrap();
+    let deps = server::core::Deps {
+        store,
+        clock: Arc::new(server::time::SystemClock),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    server::app::start(listener, deps, Default::default(), Default::default())
+        .await
+        .unwrap()
+}
+
+const ADMIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
+
+/// A session ended on one instance is refused by the other on its very next
+/// request: its authentication cache reads the database's version first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_one_instance_is_refused_by_the_other_at_once() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("two");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("shared.key");
+    let (a, b) = (instance(&url, &key).await, instance(&url, &key).await);
+    let mut on_a = Client::new(a.addr);
+    assert_eq!(on_a.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let mut on_b = Client::new(b.addr);
+    on_b.cookie = on_a.cookie.clone();
+    for _ in 0..3 {
+        // Read more than once: the second read comes from B's cache.
+        assert_eq!(on_b.get("/api/auth.get").await.status, 200);
+    }
+    assert_eq!(on_a.post_empty("/api/auth.logout").await.body, "true");
+    assert_eq!(on_b.get("/api/auth.get").await.status, 401);
+
+    // API tokens: made on B, used on A; replaced on A, refused on B.
+    let mut on_b = Client::new(b.addr);
+    assert_eq!(on_b.post("/api/auth.login", ADMIN).await.status, 200);
+    assert_eq!(on_b.post_empty("/api/auth.generateToken").await.status, 200);
+    let token = on_b.get("/api/auth.get").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut by_token_on_a = Client::new(a.addr).with_bearer(&token);
+    assert_eq!(by_token_on_a.get("/api/auth.get").await.status, 200);
+    let mut by_token_on_b = Client::new(b.addr).with_bearer(&token);
+    assert_eq!(by_token_on_b.get("/api/auth.get").await.status, 200);
+    assert_eq!(
+        by_token_on_a
+            .post_empty("/api/auth.generateToken")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(by_token_on_b.get("/api/auth.get").await.status, 401);
+}
+
+/// Two `createAdmin` at once, one on each instance: exactly one admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sign_ups_at_once_on_two_instances_make_one_admin() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("race");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("shared.key");
+    let (a, b) = (instance(&url, &key).await, instance(&url, &key).await);
+    let first = r#"{"email":"first@example.com","password":"password123"}"#;
+    let second = r#"{"email":"second@example.com","password":"password123"}"#;
+    let (mut on_a, mut on_b) = (Client::new(a.addr), Client::new(b.addr));
+    let (ra, rb) = tokio::join!(
+        on_a.post("/api/auth.createAdmin", first),
+        on_b.post("/api/auth.createAdmin", second)
+    );
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{} / {}", ra.body, rb.body);
+    let logins = [
+        Client::new(a.addr)
+            .post("/api/auth.login", first)
+            .await
+            .status,
+        Client::new(b.addr)
+            .post("/api/auth.login", second)
+            .await
+            .status,
+    ];
+    assert_eq!(
+        logins.iter().filter(|s| **s == 200).count(),
+        1,
+        "{logins:?}"
+    );
+}
+
+/// The database stopping: clear 503s (no 500, no hang past the timeout), `/ready`
+/// says so, and service resumes by itself when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_answers_503_and_service_resumes() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("faults");
+    let keys = tempfile::tempdir().unwrap();
+    let server = instance(&url, &keys.path().join("k")).await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    pg.halt();
+    let started = std::time::Instant::now();
+    let r = Client::new(server.addr)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("SERVICE_UNAVAILABLE"), "{}", r.body);
+    assert!(
+        !r.body.to_lowercase().contains("postgres"),
+        "a driver message: {}",
+        r.body
+    );
+    assert_eq!(admin.get("/api/auth.get").await.status, 503);
+    let ready = conformance::client::send(server.addr, "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 503);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    pg.resume();
+    let mut back = false;
+    for _ in 0..100 {
+        if Client::new(server.addr)
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status
+            == 200
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "service did not resume");
+    assert_eq!(
+        admin.get("/api/auth.get").await.status,
+        200,
+        "the session survived"
+    );
+    let ready = conformance::client::send(server.addr, "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 200);
+}
+
+/// The whole conformance suite against a server on PostgreSQL: a new database per
+/// check.
+struct OnPostgres {
+    pg: Postgres,
+    keys: tempfile::TempDir,
+    count: std::sync::atomic::AtomicUsize,
+    current: tokio::sync::Mutex<Option<server::app::Running>>,
+}
+
+impl conformance::Target for OnPostgres {
+    fn fresh(&self) -> conformance::target::BoxFuture<'_, Result<std::net::SocketAddr, String>> {
+        Box::pin(async move {
+            let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let url = self.pg.database(&format!("check{n}"));
+            let key = self.keys.path().join(format!("check{n}.key"));
+            let running = instance(&url, &key).await;
+            let addr = running.addr;
+            *self.current.lock().await = Some(running);
+            Ok(addr)
+        })
+    }
+    fn shared(&self) -> conformance::target::BoxFuture<'_, Result<std::net::SocketAddr, String>> {
+        Box::pin(async move {
+            if let Some(running) = self.current.lock().await.as_ref() {
+                return Ok(running.addr);
+            }
+            self.fresh().await
+        })
+    }
+    fn now_ms(&self) -> conformance::target::BoxFuture<'_, i64> {
+        Box::pin(async {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+    }
+    fn advance_clock(&self, _: i64) -> conformance::target::BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+    fn name(&self) -> String {
+        "the server on PostgreSQL".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_on_postgres_passes_the_conformance_suite() {
+    let Some(pg) = Postgres::start() else { return };
+    let target = Arc::new(OnPostgres {
+        pg,
+        keys: tempfile::tempdir().unwrap(),
+        count: Default::default(),
+        current: Default::default(),
+    });
+    let report = conformance::run(target, None).await;
+    println!("{}", report.render());
+    assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
+    // Every check for a self-hosted target whose clock need not move.
+    let expected: usize = conformance::checks::all()
+        .iter()
+        .filter(|c| c.mode.applies(false) && !c.moves_clock)
+        .map(|c| c.runs_over_both())
+        .sum();
+    assert_eq!(report.passed(), expected);
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_at_start() {
+    // Nothing listens on port 1.
+    let error = PgStore::connect("postgres://postgres@127.0.0.1:1/none", 1)
+        .err()
+        .unwrap();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+}
+
+/// The binary: `serve --database-url` (or `DATABASE_URL`) needs the shared key file
+/// named; two processes on one database with it serve the same accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_binaries_on_one_database_with_one_key_file() {
+    use common::binary::{run, serve_with};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("binaries");
+    let root = tempfile::tempdir().unwrap();
+    let out = run(&["serve", "--database-url", &url], root.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--key-file"), "{stderr}");
+
+    let key = root.path().join("shared.key");
+    let key = key.to_str().unwrap();
+    let global = ["--key-file", key];
+    let a = serve_with(root.path(), "4", &global, &["--database-url", &url]).await;
+    let b = serve_with(root.path(), "4", &global, &["--database-url", &url]).await;
+    let mut on_a = Client::new(a.addr);
+    assert_eq!(on_a.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let r = Client::new(b.addr).post("/api/auth.login", ADMIN).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Nothing of it went to the data directory.
+    assert!(!root.path().join("data").exists());
+    // Without its key the data is not opened.
+    let other = root.path().join("other.key");
+    let out = run(
+        &[
+            "--key-file",
+            other.to_str().unwrap(),
+            "serve",
+            "--database-url",
+            &url,
+        ],
+        root.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("holds data sealed under a key"),
+        "{stderr}"
+    );
+    assert!(!other.exists(), "no new key is made for sealed data");
+}
