@@ -344,6 +344,10 @@ impl Store for MeasuredStore {
         self.inner.version()
     }
 
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
     fn writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }

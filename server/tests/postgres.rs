@@ -391,3 +391,98 @@ async fn two_binaries_on_one_database_with_one_key_file() {
     );
     assert!(!other.exists(), "no new key is made for sealed data");
 }
+
+/// Guesses spread over two instances count as on one: the failed logins are
+/// counted in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_spread_over_instances_are_throttled_as_on_one() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("guesses");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("shared.key");
+    let (a, b) = (instance(&url, &key).await, instance(&url, &key).await);
+    assert_eq!(
+        Client::new(a.addr)
+            .post("/api/auth.createAdmin", ADMIN)
+            .await
+            .status,
+        200
+    );
+    let wrong = r#"{"email":"admin@example.com","password":"wrong-password"}"#;
+    // The default limits: 5 failures at an account from one address, then waits.
+    for n in 0..5 {
+        let on = if n % 2 == 0 { a.addr } else { b.addr };
+        let r = Client::new(on).post("/api/auth.login", wrong).await;
+        assert_eq!(r.status, 400, "guess {n}: {}", r.body);
+    }
+    for on in [a.addr, b.addr] {
+        let r = Client::new(on).post("/api/auth.login", ADMIN).await;
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert!(r.header("retry-after").is_some());
+    }
+}
+
+/// A pin is accepted once across instances, and an invitation accepted twice at
+/// once (on two instances) makes one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_and_an_invitation_are_used_once_across_instances() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("once");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("shared.key");
+    let (a, b) = (instance(&url, &key).await, instance(&url, &key).await);
+    let mut admin = Client::new(a.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+
+    let body = r#"{"email":"dev@example.com"}"#;
+    assert_eq!(
+        admin
+            .post("/api/admin.createUserInvitation", body)
+            .await
+            .status,
+        200
+    );
+    let invitation = admin.get("/api/user.all").await.json()[0].clone();
+    let accept = serde_json::json!({"password": "memberpass1", "id": invitation["authId"], "token": invitation["token"]}).to_string();
+    let (mut on_a, mut on_b) = (Client::new(a.addr), Client::new(b.addr));
+    let (ra, rb) = tokio::join!(
+        on_a.post("/api/auth.createUser", &accept),
+        on_b.post("/api/auth.createUser", &accept)
+    );
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{} / {}", ra.body, rb.body);
+
+    let secret = admin.get("/api/auth.generate2FASecret").await.json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let pin = |at: u64| conformance::totp::pin(&secret, at).unwrap();
+    let setup = serde_json::json!({"pin": pin(now()), "secret": secret}).to_string();
+    assert_eq!(
+        admin.post("/api/auth.verify2FASetup", &setup).await.status,
+        200
+    );
+    // The next step's pin (the set-up spent this one), tried on both instances.
+    let login = |on| async move {
+        let r = Client::new(on).post("/api/auth.login", ADMIN).await;
+        r.json()["authId"].clone()
+    };
+    let id = login(a.addr).await;
+    login(b.addr).await;
+    let next = serde_json::json!({"pin": pin(now() + 30), "id": id}).to_string();
+    let (mut on_a, mut on_b) = (Client::new(a.addr), Client::new(b.addr));
+    let (ra, rb) = tokio::join!(
+        on_a.post("/api/auth.verifyLogin2FA", &next),
+        on_b.post("/api/auth.verifyLogin2FA", &next)
+    );
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{} / {}", ra.body, rb.body);
+}

@@ -233,7 +233,10 @@ impl Core {
             two_factor: TwoFactor::new(ports.clone()),
             invitations: Invitations::new(ports.clone()),
             cloud,
-            throttle: config.throttle.clone().map(throttle::Throttle::new),
+            throttle: config
+                .throttle
+                .clone()
+                .map(|limits| throttle::Throttle::new(limits, &ports.store)),
             audit: Arc::new(audit::NoAudit),
             #[cfg(feature = "fixtures")]
             fixture_hashes: Default::default(),

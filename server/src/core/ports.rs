@@ -68,6 +68,12 @@ pub trait Store: Send + Sync + 'static {
     /// decoded records while it holds. An engine that cannot tell (its database
     /// is out of reach) says why.
     fn version(&self) -> Result<u64, StoreError>;
+    /// Whether other processes read and write it too (several instances on one
+    /// database): what each instance would otherwise keep in memory alone, such
+    /// as counts of failed guesses, is then kept in the store.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Whether writes can succeed now (readiness); an engine that can fail to write
     /// says why, and recovers here once it can write again.
     fn writable(&self) -> Result<(), StoreError> {

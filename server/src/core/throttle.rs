@@ -5,10 +5,12 @@
 //! of free failures, each further one closes the door for an exponentially growing
 //! wait (answered 429 with `Retry-After`); a success resets the account's count.
 
+use super::ports::{Store, StoreError};
 use specs::ApiError;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleLimits {
@@ -57,7 +59,7 @@ pub(crate) enum Subject {
     MailRequests(IpAddr),
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Count {
     failures: u32,
     last_failure: i64,
@@ -67,17 +69,108 @@ struct Count {
 /// Bound on remembered subjects; past it, forgotten counts are dropped.
 const REMEMBERED: usize = 100_000;
 
-pub(crate) struct Throttle {
-    limits: ThrottleLimits,
-    counts: Mutex<HashMap<Subject, Count>>,
+/// Where the counts live.
+enum Counts {
+    /// In this process: one instance sees every guess.
+    Local(Mutex<HashMap<Subject, Count>>),
+    /// In the store several instances share: guesses spread over instances count
+    /// as on one.
+    Shared {
+        store: Arc<dyn Store>,
+        /// Failures recorded here, to purge forgotten counts now and then.
+        recorded: AtomicU64,
+    },
 }
 
+/// How many recorded failures between two purges of forgotten shared counts.
+const PURGE_EVERY: u64 = 1_000;
+
+pub(crate) struct Throttle {
+    limits: ThrottleLimits,
+    counts: Counts,
+}
+
+impl Subject {
+    /// The store key of its shared count.
+    fn key(&self) -> Vec<u8> {
+        let text = match self {
+            Subject::AccountFrom(account, Some(address)) => format!("from/{address}/{account}"),
+            Subject::AccountFrom(account, None) => format!("from/-/{account}"),
+            Subject::Account(account) => format!("account/{account}"),
+            Subject::Address(address) => format!("address/{address}"),
+            Subject::TokenGuesses(address) => format!("tokens/{address}"),
+            Subject::MailRequests(address) => format!("mails/{address}"),
+        };
+        format!("{SHARED_PREFIX}{text}").into_bytes()
+    }
+}
+
+const SHARED_PREFIX: &str = "throttle/";
+
 impl Throttle {
-    pub fn new(limits: ThrottleLimits) -> Throttle {
-        Throttle {
-            limits,
-            counts: Mutex::new(HashMap::new()),
+    /// Counts kept in this process, or, when `store` is shared by several instances
+    /// (`Store::shared`), in it.
+    pub fn new(limits: ThrottleLimits, store: &Arc<dyn Store>) -> Throttle {
+        let counts = if store.shared() {
+            Counts::Shared {
+                store: store.clone(),
+                recorded: AtomicU64::new(0),
+            }
+        } else {
+            Counts::Local(Mutex::new(HashMap::new()))
+        };
+        Throttle { limits, counts }
+    }
+
+    fn local(&self) -> Option<std::sync::MutexGuard<'_, HashMap<Subject, Count>>> {
+        match &self.counts {
+            Counts::Local(counts) => Some(counts.lock().unwrap_or_else(|p| p.into_inner())),
+            Counts::Shared { .. } => None,
         }
+    }
+
+    /// The counts of `subjects` that exist.
+    fn read(&self, subjects: &[Subject]) -> Result<Vec<Count>, StoreError> {
+        match &self.counts {
+            Counts::Local(_) => {
+                let counts = self.local().expect("local");
+                Ok(subjects
+                    .iter()
+                    .filter_map(|s| counts.get(s).copied())
+                    .collect())
+            }
+            Counts::Shared { store, .. } => {
+                let mut found = Vec::new();
+                for subject in subjects {
+                    if let Some(bytes) = store.get(&subject.key())? {
+                        found.push(super::records::decode::<Count>(&bytes)?);
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// The next count of a subject after a failure at `now`.
+    fn after_failure(&self, subject: &Subject, mut count: Count, now: i64) -> Count {
+        let free = self.free(subject);
+        if now - count.last_failure >= self.limits.forget_after_ms {
+            count.failures = 0;
+        }
+        count.failures += 1;
+        count.last_failure = now;
+        // The `free`-th failure closes the door: the next attempt waits.
+        if count.failures >= free {
+            let doublings = (count.failures - free).min(30);
+            let wait = (self.limits.first_wait_ms << doublings).min(self.limits.longest_wait_ms);
+            count.closed_until = now + wait;
+        }
+        count
+    }
+
+    /// Whether a count says nothing any more.
+    fn forgotten(&self, count: &Count, now: i64) -> bool {
+        count.closed_until <= now && now - count.last_failure >= self.limits.forget_after_ms
     }
 
     fn free(&self, subject: &Subject) -> u32 {
@@ -92,10 +185,9 @@ impl Throttle {
 
     /// 429 when any of `subjects` must wait.
     pub fn check(&self, subjects: &[Subject], now: i64) -> Result<(), ApiError> {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let until = subjects
+        let until = self
+            .read(subjects)?
             .iter()
-            .filter_map(|s| counts.get(s))
             .map(|c| c.closed_until)
             .max()
             .unwrap_or(0);
@@ -107,43 +199,96 @@ impl Throttle {
     }
 
     pub fn failed(&self, subjects: &[Subject], now: i64) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > REMEMBERED {
-            let forget = self.limits.forget_after_ms;
-            counts.retain(|_, c| c.closed_until > now || now - c.last_failure < forget);
-        }
-        for subject in subjects {
-            let free = self.free(subject);
-            let count = counts.entry(subject.clone()).or_default();
-            if now - count.last_failure >= self.limits.forget_after_ms {
-                count.failures = 0;
+        match &self.counts {
+            Counts::Local(_) => {
+                let mut counts = self.local().expect("local");
+                if counts.len() > REMEMBERED {
+                    counts.retain(|_, c| !self.forgotten(c, now));
+                }
+                for subject in subjects {
+                    let count = counts.get(subject).copied().unwrap_or_default();
+                    counts.insert(subject.clone(), self.after_failure(subject, count, now));
+                }
             }
-            count.failures += 1;
-            count.last_failure = now;
-            // The `free`-th failure closes the door: the next attempt waits.
-            if count.failures >= free {
-                let doublings = (count.failures - free).min(30);
-                let wait =
-                    (self.limits.first_wait_ms << doublings).min(self.limits.longest_wait_ms);
-                count.closed_until = now + wait;
+            Counts::Shared { store, recorded } => {
+                let counted = store.transaction(&mut |tx| {
+                    for subject in subjects {
+                        let key = subject.key();
+                        let count = match tx.get(&key)? {
+                            Some(bytes) => super::records::decode::<Count>(&bytes)?,
+                            None => Count::default(),
+                        };
+                        let next = self.after_failure(subject, count, now);
+                        tx.insert(&key, super::records::encode(&next))?;
+                    }
+                    Ok(())
+                });
+                if let Err(error) = counted {
+                    tracing::warn!(?error, "a failed guess was not counted");
+                }
+                if recorded.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+                    self.purge(store.as_ref(), now);
+                }
             }
         }
+    }
+
+    /// Removes the shared counts that say nothing any more.
+    fn purge(&self, store: &dyn Store, now: i64) {
+        let stale: Vec<Vec<u8>> = match store.scan_prefix(SHARED_PREFIX.as_bytes()) {
+            Ok(pairs) => pairs
+                .into_iter()
+                .filter(|(_, v)| {
+                    super::records::decode::<Count>(v).is_ok_and(|c| self.forgotten(&c, now))
+                })
+                .map(|(k, _)| k)
+                .collect(),
+            Err(_) => return,
+        };
+        let _ = store.transaction(&mut |tx| {
+            for key in &stale {
+                tx.remove(key)?;
+            }
+            Ok(())
+        });
     }
 
     /// Forgets every count.
     pub fn clear(&self) {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        match &self.counts {
+            Counts::Local(_) => self.local().expect("local").clear(),
+            Counts::Shared { store, .. } => {
+                let keys: Vec<Vec<u8>> = store
+                    .scan_prefix(SHARED_PREFIX.as_bytes())
+                    .map(|pairs| pairs.into_iter().map(|(k, _)| k).collect())
+                    .unwrap_or_default();
+                let _ = store.transaction(&mut |tx| {
+                    for key in &keys {
+                        tx.remove(key)?;
+                    }
+                    Ok(())
+                });
+            }
+        }
     }
 
     /// A success: the account from that address starts again from zero.
     pub fn succeeded(&self, account: &Subject) {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(account);
+        match &self.counts {
+            Counts::Local(_) => {
+                self.local().expect("local").remove(account);
+            }
+            Counts::Shared { store, .. } => {
+                let key = account.key();
+                // Most successes follow no failure: nothing to write then.
+                if matches!(store.get(&key), Ok(None)) {
+                    return;
+                }
+                if let Err(error) = store.transaction(&mut |tx| Ok(tx.remove(&key)?)) {
+                    tracing::warn!(?error, "a success did not clear its count");
+                }
+            }
+        }
     }
 }
 
@@ -151,9 +296,13 @@ impl Throttle {
 mod tests {
     use super::*;
 
+    fn local() -> Arc<dyn Store> {
+        Arc::new(crate::storage::MemoryStore::new())
+    }
+
     #[test]
     fn waits_grow_after_the_free_failures() {
-        let throttle = Throttle::new(ThrottleLimits::default());
+        let throttle = Throttle::new(ThrottleLimits::default(), &local());
         let who = [Subject::AccountFrom("a@b.co".into(), None)];
         for _ in 0..4 {
             throttle.failed(&who, 0);
@@ -192,7 +341,7 @@ mod tests {
             free_per_account_total: 8,
             ..ThrottleLimits::default()
         };
-        let throttle = Throttle::new(limits);
+        let throttle = Throttle::new(limits, &local());
         let from = |n: u8| {
             let address = Some(IpAddr::from([198, 51, 100, n]));
             [

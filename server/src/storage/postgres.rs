@@ -381,6 +381,11 @@ impl Store for PgStore {
         })
     }
 
+    /// Every instance on the database reads and writes it.
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn writable(&self) -> Result<(), StoreError> {
         let pool = self.pool.clone();
         self.run(async move {

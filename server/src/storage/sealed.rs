@@ -227,6 +227,10 @@ impl Store for SealedStore {
         self.inner.version()
     }
 
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
     fn writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }
