@@ -274,13 +274,44 @@ async fn the_database_going_away_answers_503_and_service_resumes() {
     assert_eq!(ready.status, 200);
 }
 
-/// The whole conformance suite against a server on PostgreSQL: a new database per
-/// check.
+/// A round-robin in front of `backends`: each connection goes to the next one (the
+/// suite's client makes one request per connection). Its address.
+async fn round_robin(
+    backends: Vec<std::net::SocketAddr>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut next = 0;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let backend = backends[next % backends.len()];
+            next += 1;
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// The instances of a check, the round-robin in front of them (if two), and where
+/// the suite speaks to them.
+type Serving = (
+    Vec<server::app::Running>,
+    Option<tokio::task::JoinHandle<()>>,
+    std::net::SocketAddr,
+);
+
+/// The whole conformance suite against servers on PostgreSQL: a new database per
+/// check, with one instance or two behind a round-robin.
 struct OnPostgres {
     pg: Postgres,
     keys: tempfile::TempDir,
+    instances: usize,
     count: std::sync::atomic::AtomicUsize,
-    current: tokio::sync::Mutex<Option<server::app::Running>>,
+    current: tokio::sync::Mutex<Option<Serving>>,
 }
 
 impl conformance::Target for OnPostgres {
@@ -289,16 +320,29 @@ impl conformance::Target for OnPostgres {
             let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let url = self.pg.database(&format!("check{n}"));
             let key = self.keys.path().join(format!("check{n}.key"));
-            let running = instance(&url, &key).await;
-            let addr = running.addr;
-            *self.current.lock().await = Some(running);
+            let mut running = Vec::new();
+            for _ in 0..self.instances {
+                running.push(instance(&url, &key).await);
+            }
+            let (addr, proxy) = match running.as_slice() {
+                [one] => (one.addr, None),
+                many => {
+                    let (addr, task) = round_robin(many.iter().map(|r| r.addr).collect()).await;
+                    (addr, Some(task))
+                }
+            };
+            if let Some((_, Some(old_proxy), _)) =
+                self.current.lock().await.replace((running, proxy, addr))
+            {
+                old_proxy.abort();
+            }
             Ok(addr)
         })
     }
     fn shared(&self) -> conformance::target::BoxFuture<'_, Result<std::net::SocketAddr, String>> {
         Box::pin(async move {
-            if let Some(running) = self.current.lock().await.as_ref() {
-                return Ok(running.addr);
+            if let Some((_, _, addr)) = self.current.lock().await.as_ref() {
+                return Ok(*addr);
             }
             self.fresh().await
         })
@@ -314,16 +358,27 @@ impl conformance::Target for OnPostgres {
         Box::pin(async { false })
     }
     fn name(&self) -> String {
-        "the server on PostgreSQL".into()
+        format!("{} instance(s) on PostgreSQL", self.instances)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_on_postgres_passes_the_conformance_suite() {
+    suite_on_postgres(1).await;
+}
+
+/// Every request of every check goes to the other instance than the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_a_round_robin_pass_the_conformance_suite() {
+    suite_on_postgres(2).await;
+}
+
+async fn suite_on_postgres(instances: usize) {
     let Some(pg) = Postgres::start() else { return };
     let target = Arc::new(OnPostgres {
         pg,
         keys: tempfile::tempdir().unwrap(),
+        instances,
         count: Default::default(),
         current: Default::default(),
     });
