@@ -541,3 +541,82 @@ async fn a_pin_and_an_invitation_are_used_once_across_instances() {
     statuses.sort();
     assert_eq!(statuses, [200, 400], "{} / {}", ra.body, rb.body);
 }
+
+/// `migrate`: a data directory into PostgreSQL and back, as it is; the accounts
+/// log in with the same key file on either side; a target that holds data is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_from_a_data_directory_to_postgres_and_back() {
+    use common::binary::{run, serve_with, terminate};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("moved");
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("data.key");
+    let key = key.to_str().unwrap();
+    let mut on_sled = serve_with(root.path(), "4", &[], &[]).await;
+    let mut admin = Client::new(on_sled.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    assert_eq!(
+        admin.post_empty("/api/auth.generateToken").await.status,
+        200
+    );
+    let token = admin.get("/api/auth.get").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(terminate(&mut on_sled).success());
+    drop(on_sled);
+
+    let data = root.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = run(
+        &["migrate", "--from-data-dir", data, "--database-url", &url],
+        root.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copied"));
+    // Once is enough: the database now holds data.
+    let again = run(
+        &["migrate", "--from-data-dir", data, "--database-url", &url],
+        root.path(),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+
+    let on_postgres = serve_with(
+        root.path(),
+        "4",
+        &["--key-file", key],
+        &["--database-url", &url],
+    )
+    .await;
+    let r = Client::new(on_postgres.addr)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut by_token = Client::new(on_postgres.addr).with_bearer(&token);
+    assert_eq!(by_token.get("/api/auth.get").await.status, 200);
+    drop(on_postgres);
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let back = elsewhere.path().join("data");
+    let back = back.to_str().unwrap();
+    let out = run(
+        &["migrate", "--database-url", &url, "--to-data-dir", back],
+        root.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_sled_again = serve_with(elsewhere.path(), "4", &["--key-file", key], &[]).await;
+    let r = Client::new(on_sled_again.addr)
+        .post("/api/auth.login", ADMIN)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -215,6 +215,24 @@ enum Command {
     /// Accounts (the server must be stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Move the data between a data directory and PostgreSQL, as it is (values stay
+    /// sealed: keep the same key file). The servers must be stopped; the target
+    /// must be empty.
+    Migrate {
+        /// Copy from this data directory into the database.
+        #[arg(
+            long,
+            required_unless_present = "to_data_dir",
+            conflicts_with = "to_data_dir"
+        )]
+        from_data_dir: Option<PathBuf>,
+        /// Copy from the database into this new or empty data directory.
+        #[arg(long)]
+        to_data_dir: Option<PathBuf>,
+        /// The database, e.g. postgres://auth:secret@db:5432/auth.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +299,11 @@ fn main() -> ExitCode {
             Some(Command::Backup { out, force }) => run_backup(&cli.data_dir, &out, force).await,
             Some(Command::Restore { from }) => run_restore(&storage, &from),
             Some(Command::User(command)) => run_user(&storage, cost, command, audit).await,
+            Some(Command::Migrate {
+                from_data_dir,
+                to_data_dir,
+                database_url,
+            }) => run_migrate(from_data_dir, to_data_dir, &database_url),
         }
     });
     match result {
@@ -600,6 +623,83 @@ async fn serve(
         sled.flush_blocking().map_err(|e| e.to_string())?;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// How many keys one transaction of a migration copies.
+const MIGRATION_BATCH: usize = 1_000;
+
+/// `migrate`: every key and value, as stored (sealed), from one engine into an
+/// empty other.
+fn run_migrate(
+    from_data_dir: Option<PathBuf>,
+    to_data_dir: Option<PathBuf>,
+    database_url: &str,
+) -> Result<(), String> {
+    let postgres: Arc<dyn Store> = Arc::new(
+        PgStore::connect(database_url, 2)
+            .map_err(|e| format!("cannot use the database at --database-url: {e}"))?,
+    );
+    let (from, to, source, target): (Arc<dyn Store>, Arc<dyn Store>, String, String) =
+        match (from_data_dir, to_data_dir) {
+            (Some(dir), None) => {
+                if !dir.is_dir() {
+                    return Err(format!("{} is no data directory", dir.display()));
+                }
+                let sled = open_engine(&dir)?;
+                (
+                    sled,
+                    postgres,
+                    dir.display().to_string(),
+                    "the database".into(),
+                )
+            }
+            (None, Some(dir)) => {
+                let holds_files =
+                    std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+                if holds_files {
+                    return Err(format!(
+                        "{} is not empty: migrate into a new data directory",
+                        dir.display()
+                    ));
+                }
+                let sled = open_engine(&dir)?;
+                (
+                    postgres,
+                    sled,
+                    "the database".into(),
+                    dir.display().to_string(),
+                )
+            }
+            _ => return Err("give --from-data-dir or --to-data-dir".into()),
+        };
+    if !to.scan_prefix(b"").map_err(|e| e.to_string())?.is_empty() {
+        return Err(format!(
+            "{target} already holds data: migrate into an empty one"
+        ));
+    }
+    let pairs = from.scan_prefix(b"").map_err(|e| e.to_string())?;
+    for batch in pairs.chunks(MIGRATION_BATCH) {
+        to.transaction(&mut |tx| {
+            for (key, value) in batch {
+                tx.insert(key, value.clone())?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("copying into {target}: {e:?}"))?;
+    }
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| runtime.block_on(to.flush())).map_err(|e| e.to_string())?;
+    let copied = to.scan_prefix(b"").map_err(|e| e.to_string())?.len();
+    if copied != pairs.len() {
+        return Err(format!(
+            "{target} holds {copied} keys after the copy, {} were read",
+            pairs.len()
+        ));
+    }
+    println!(
+        "copied {copied} keys from {source} into {target}; start the servers with the same key file"
+    );
     Ok(())
 }
 
