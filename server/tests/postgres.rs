@@ -620,3 +620,71 @@ async fn migrate_from_a_data_directory_to_postgres_and_back() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// PostgreSQL restarting under a write load: writes answer 200 or 503 (never a
+/// 500), and every write answered 200 is there afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_under_writes_loses_no_acknowledged_write() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("restart");
+    let keys = tempfile::tempdir().unwrap();
+    let server = instance(&url, &keys.path().join("k")).await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let mut admin = admin;
+                let mut answers = Vec::new();
+                for n in 0..60 {
+                    let email = format!("w{writer}-{n}@example.com");
+                    let body = serde_json::json!({ "email": email }).to_string();
+                    let r = admin.post("/api/admin.createUserInvitation", &body).await;
+                    answers.push((email, r.status));
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    pg.halt();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    pg.resume();
+    let mut answers = Vec::new();
+    for writer in writers {
+        answers.extend(writer.await.unwrap());
+    }
+    let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, s)| *s).collect();
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the restart was not seen: {statuses:?}"
+    );
+    let mut listed = None;
+    for _ in 0..100 {
+        let r = admin.get("/api/user.all").await;
+        if r.status == 200 {
+            listed = Some(r.json());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let listed = listed.expect("service resumed").to_string();
+    let acknowledged: Vec<&String> = answers
+        .iter()
+        .filter(|(_, s)| *s == 200)
+        .map(|(email, _)| email)
+        .collect();
+    assert!(acknowledged.len() > 10);
+    for email in acknowledged {
+        assert!(
+            listed.contains(email.as_str()),
+            "{email} was acknowledged, then lost"
+        );
+    }
+}

@@ -54,9 +54,14 @@ fn store_error(e: tokio_postgres::Error) -> StoreError {
     {
         return StoreError::Conflict;
     }
-    if e.is_closed() || e.code().is_none() {
-        // No answer from the server: it is down, restarting or out of reach.
-        return StoreError::Unavailable(format!("the database cannot be reached: {e}"));
+    // No answer from the server (down, restarting, out of reach), or it says it
+    // cannot serve now: connection exceptions (08), insufficient resources (53),
+    // operator intervention (57: shutting down, starting up).
+    let cannot_serve_now = e
+        .code()
+        .is_some_and(|c| ["08", "53", "57"].iter().any(|class| c.code().starts_with(class)));
+    if e.is_closed() || e.code().is_none() || cannot_serve_now {
+        return StoreError::Unavailable(format!("the database cannot serve now: {e}"));
     }
     StoreError::Engine(e.to_string())
 }
