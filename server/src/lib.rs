@@ -10,6 +10,8 @@ pub mod core;
 pub mod crypto;
 pub mod hashing;
 pub mod http;
+#[cfg(feature = "postgres-store")]
+pub mod import;
 pub mod keyfile;
 #[cfg(feature = "logs")]
 pub mod logs;

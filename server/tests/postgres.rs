@@ -688,3 +688,230 @@ async fn a_database_restart_under_writes_loses_no_acknowledged_write() {
         );
     }
 }
+
+/// Dokploy's auth tables as the reference's §7 lays them out (drizzle, v0.14).
+const DOKPLOY_SCHEMA: &str = r#"
+CREATE TYPE "Roles" AS ENUM ('admin', 'user');
+CREATE TABLE auth (
+  id text PRIMARY KEY, email text NOT NULL UNIQUE, password text NOT NULL, rol "Roles" NOT NULL,
+  image text, "createdAt" text NOT NULL, secret text, "is2FAEnabled" boolean NOT NULL DEFAULT false,
+  token text, "resetPasswordToken" text, "resetPasswordExpiresAt" text,
+  "confirmationToken" text, "confirmationExpiresAt" text);
+CREATE TABLE admin (
+  "adminId" text PRIMARY KEY, "authId" text NOT NULL REFERENCES auth(id) ON DELETE CASCADE,
+  "createdAt" text NOT NULL, "serverIp" text, "certificateType" text NOT NULL DEFAULT 'none', host text,
+  "letsEncryptEmail" text, "sshPrivateKey" text, "enableDockerCleanup" boolean NOT NULL DEFAULT false,
+  "enableLogRotation" boolean NOT NULL DEFAULT false, "stripeCustomerId" text,
+  "stripeSubscriptionId" text, "serversQuantity" integer NOT NULL DEFAULT 0);
+CREATE TABLE "user" (
+  "userId" text PRIMARY KEY, token text NOT NULL, "isRegistered" boolean NOT NULL DEFAULT false,
+  "expirationDate" timestamp(3) NOT NULL, "createdAt" text NOT NULL,
+  "canCreateProjects" boolean NOT NULL DEFAULT false, "canAccessToSSHKeys" boolean NOT NULL DEFAULT false,
+  "canCreateServices" boolean NOT NULL DEFAULT false, "canDeleteProjects" boolean NOT NULL DEFAULT false,
+  "canDeleteServices" boolean NOT NULL DEFAULT false, "canAccessToDocker" boolean NOT NULL DEFAULT false,
+  "canAccessToAPI" boolean NOT NULL DEFAULT false, "canAccessToGitProviders" boolean NOT NULL DEFAULT false,
+  "canAccessToTraefikFiles" boolean NOT NULL DEFAULT false,
+  "accesedProjects" text[] NOT NULL DEFAULT ARRAY[]::text[], "accesedServices" text[] NOT NULL DEFAULT ARRAY[]::text[],
+  "adminId" text NOT NULL REFERENCES admin("adminId") ON DELETE CASCADE,
+  "authId" text NOT NULL REFERENCES auth(id) ON DELETE CASCADE);
+CREATE TABLE session (
+  id text PRIMARY KEY, user_id text NOT NULL REFERENCES auth(id) ON DELETE CASCADE,
+  expires_at timestamp with time zone NOT NULL);
+"#;
+
+/// The contents of Dokploy's tables, to show that the import changed nothing.
+async fn dokploy_fingerprint(db: &tokio_postgres::Client) -> String {
+    let mut all = String::new();
+    for table in ["auth", "admin", "\"user\"", "session"] {
+        let row = db
+            .query_one(
+                &format!("SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM {table} t"),
+                &[],
+            )
+            .await
+            .unwrap();
+        all.push_str(&row.get::<_, String>(0));
+    }
+    all
+}
+
+/// An import of a database laid out as Dokploy's, with rows as Dokploy writes them:
+/// every account logs in with its old password, keeps its role, 2FA secret and API
+/// token; a live cookie session stays valid and an expired one does not; the
+/// member stays with its admin; a pending invitation link still works. Dokploy's
+/// database is unchanged; a database without its tables is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_dokploy_brings_every_account_over() {
+    use common::binary::{run, serve_with};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("dokploy");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(DOKPLOY_SCHEMA).await.unwrap();
+    let hash = |password: &str| {
+        bcrypt::hash(password, 10)
+            .unwrap()
+            .replacen("$2y$", "$2b$", 1)
+    };
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DP";
+    let api_token = "abcdefghijklmnopqrstuvwxyz234567abcdefgh";
+    let member_cookie = "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm";
+    let expired_cookie = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    let invitation = "a".repeat(64);
+    let (admin_pw, member_pw, random_pw) =
+        (hash("password123"), hash("memberpass1"), hash("x8Fq2r9LmZ"));
+    db.execute(
+        "INSERT INTO auth (id, email, password, rol, image, \"createdAt\", secret, \"is2FAEnabled\", token) \
+         VALUES ('adminAuthId0000000001', 'admin@example.com', $1, 'admin', '/avatars/avatar-3.png', \
+         '2024-10-01T08:00:00.000Z', $2, true, $3)",
+        &[&admin_pw, &secret, &api_token],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO auth (id, email, password, rol, image, \"createdAt\") VALUES \
+         ('memberAuthId000000001', 'dev@example.com', $1, 'user', '/avatars/avatar-7.png', '2024-10-02T08:00:00.000Z'), \
+         ('pendingAuthId00000001', 'new@example.com', $2, 'user', '/avatars/avatar-1.png', '2024-10-03T08:00:00.000Z')",
+        &[&member_pw, &random_pw],
+    )
+    .await
+    .unwrap();
+    db.batch_execute(&format!(
+        "INSERT INTO admin (\"adminId\", \"authId\", \"createdAt\") VALUES ('adminId00000000000001', 'adminAuthId0000000001', '2024-10-01T08:00:00.000Z'); \
+         INSERT INTO \"user\" (\"userId\", token, \"isRegistered\", \"expirationDate\", \"createdAt\", \"canCreateProjects\", \"accesedProjects\", \"adminId\", \"authId\") VALUES \
+           ('memberUserId000000001', '{member_token}', true, now() - interval '5 days', '2024-10-02T08:00:00.000Z', true, ARRAY['p1'], 'adminId00000000000001', 'memberAuthId000000001'), \
+           ('pendingUserId00000001', '{invitation}', false, (now() at time zone 'utc') + interval '1 day', '2024-10-03T08:00:00.000Z', false, ARRAY[]::text[], 'adminId00000000000001', 'pendingAuthId00000001'); \
+         INSERT INTO session (id, user_id, expires_at) VALUES \
+           ('{api_token}', 'adminAuthId0000000001', now() + interval '300 days'), \
+           ('{member_cookie}', 'memberAuthId000000001', now() + interval '20 hours'), \
+           ('{expired_cookie}', 'memberAuthId000000001', now() - interval '1 hour');",
+        member_token = "b".repeat(64),
+    ))
+    .await
+    .unwrap();
+    let before = dokploy_fingerprint(&db).await;
+
+    let root = tempfile::tempdir().unwrap();
+    // Not a Dokploy database: refused, and nothing made.
+    let empty = pg.database("not_dokploy");
+    let out = run(&["import-dokploy", "--from", &empty], root.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Dokploy auth tables"));
+
+    let out = run(&["import-dokploy", "--from", &url], root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("1 admin(s), 1 member(s) and 1 pending invitation(s); 1 cookie session(s) and 1 API token(s) still valid (1 expired"),
+        "{report}"
+    );
+    assert_eq!(
+        dokploy_fingerprint(&db).await,
+        before,
+        "Dokploy's database changed"
+    );
+    // Once: the target now holds accounts.
+    let again = run(&["import-dokploy", "--from", &url], root.path());
+    assert!(!again.status.success());
+
+    let server = serve_with(root.path(), "4", &[], &[]).await;
+    let addr = server.addr;
+    // The admin: its password, then its 2FA pin from the old secret.
+    let r = Client::new(addr).post("/api/auth.login", ADMIN).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["is2FAEnabled"], true);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let pin = conformance::totp::pin(secret, now).unwrap();
+    let body = serde_json::json!({"pin": pin, "id": "adminAuthId0000000001"}).to_string();
+    let mut admin = Client::new(addr);
+    assert_eq!(
+        admin.post("/api/auth.verifyLogin2FA", &body).await.status,
+        200
+    );
+    let me = admin.get("/api/auth.get").await.json();
+    assert_eq!(
+        (me["rol"].as_str(), me["is2FAEnabled"].as_bool()),
+        (Some("admin"), Some(true))
+    );
+    assert_eq!(me["createdAt"], "2024-10-01T08:00:00.000Z");
+    // Its API token.
+    let mut by_token = Client::new(addr).with_bearer(api_token);
+    assert_eq!(
+        by_token.get("/api/auth.get").await.json()["email"],
+        "admin@example.com"
+    );
+    // The member: its live cookie session, not the expired one; its password.
+    let cookie = format!("auth_session={member_cookie}");
+    let r =
+        conformance::client::send(addr, "GET", "/api/auth.get", &[("cookie", &cookie)], "").await;
+    assert_eq!((r.status, r.json()["rol"].as_str()), (200, Some("user")));
+    let expired = format!("auth_session={expired_cookie}");
+    let r =
+        conformance::client::send(addr, "GET", "/api/auth.get", &[("cookie", &expired)], "").await;
+    assert_eq!(r.status, 401);
+    let member_login = r#"{"email":"dev@example.com","password":"memberpass1"}"#;
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.login", member_login)
+            .await
+            .status,
+        200
+    );
+    // With its admin, permissions and all; the pending invitation too.
+    let all = by_token.get("/api/user.all").await.json();
+    let emails: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["auth"]["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["dev@example.com", "new@example.com"]);
+    assert_eq!(all[0]["isRegistered"], true);
+    assert_eq!(all[0]["canCreateProjects"], true);
+    assert_eq!(all[0]["accesedProjects"], serde_json::json!(["p1"]));
+    assert_eq!(all[1]["isRegistered"], false);
+    // The pending invitation's link still works, and makes the account.
+    let r = Client::new(addr)
+        .get(&format!("/api/admin.getUserByToken?token={invitation}"))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["isExpired"].as_bool()),
+        (200, Some(false)),
+        "{}",
+        r.body
+    );
+    let accept = serde_json::json!({"password": "newpassword1", "id": "pendingAuthId00000001", "token": invitation}).to_string();
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.createUser", &accept)
+            .await
+            .status,
+        200
+    );
+    let new_login = r#"{"email":"new@example.com","password":"newpassword1"}"#;
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.login", new_login)
+            .await
+            .status,
+        200
+    );
+    // And the old random password of the invitee never logged in.
+    let guessed = r#"{"email":"new@example.com","password":"x8Fq2r9LmZ"}"#;
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.login", guessed)
+            .await
+            .status,
+        400
+    );
+}

@@ -215,6 +215,18 @@ enum Command {
     /// Accounts (the server must be stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy the accounts of an existing Dokploy (v0.10.5–v0.15) into an empty
+    /// store: the data directory, or --database-url. Dokploy's database is only
+    /// read. Passwords, roles, 2FA, API tokens, live sessions, members and pending
+    /// invitations come over.
+    ImportDokploy {
+        /// Dokploy's database, e.g. postgres://dokploy:…@dokploy-postgres:5432/dokploy.
+        #[arg(long)]
+        from: String,
+        /// Import into this PostgreSQL database instead of the data directory.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Move the data between a data directory and PostgreSQL, as it is (values stay
     /// sealed: keep the same key file). The servers must be stopped; the target
     /// must be empty.
@@ -299,6 +311,9 @@ fn main() -> ExitCode {
             Some(Command::Backup { out, force }) => run_backup(&cli.data_dir, &out, force).await,
             Some(Command::Restore { from }) => run_restore(&storage, &from),
             Some(Command::User(command)) => run_user(&storage, cost, command, audit).await,
+            Some(Command::ImportDokploy { from, database_url }) => {
+                run_import(&storage, &from, database_url.as_deref()).await
+            }
             Some(Command::Migrate {
                 from_data_dir,
                 to_data_dir,
@@ -623,6 +638,30 @@ async fn serve(
         sled.flush_blocking().map_err(|e| e.to_string())?;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `import-dokploy`: Dokploy's accounts into the store `--database-url` or the data
+/// directory names.
+async fn run_import(
+    storage: &Storage<'_>,
+    from: &str,
+    database_url: Option<&str>,
+) -> Result<(), String> {
+    let (engine, store) = match database_url {
+        Some(url) => storage.open_postgres(url, 2)?,
+        None => {
+            let (sled, store) = storage.open()?;
+            (Engine::Sled(sled), store)
+        }
+    };
+    let now = server::core::ports::Clock::now_ms(&SystemClock);
+    let imported = server::import::import_dokploy(from, &*store, now).await?;
+    store.flush().await.map_err(|e| e.to_string())?;
+    if let Engine::Sled(sled) = engine {
+        sled.flush_blocking().map_err(|e| e.to_string())?;
+    }
+    println!("imported {imported}");
     Ok(())
 }
 

@@ -57,9 +57,11 @@ fn store_error(e: tokio_postgres::Error) -> StoreError {
     // No answer from the server (down, restarting, out of reach), or it says it
     // cannot serve now: connection exceptions (08), insufficient resources (53),
     // operator intervention (57: shutting down, starting up).
-    let cannot_serve_now = e
-        .code()
-        .is_some_and(|c| ["08", "53", "57"].iter().any(|class| c.code().starts_with(class)));
+    let cannot_serve_now = e.code().is_some_and(|c| {
+        ["08", "53", "57"]
+            .iter()
+            .any(|class| c.code().starts_with(class))
+    });
     if e.is_closed() || e.code().is_none() || cannot_serve_now {
         return StoreError::Unavailable(format!("the database cannot serve now: {e}"));
     }
