@@ -8,6 +8,10 @@
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
 mod measure;
+/// A PostgreSQL of the bench's own: the one file the server's tests use.
+#[path = "../../server/tests/common/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 
 use measure::{free_address, wait_until_answering, Process, Wrk, WrkRun};
 use serde_json::{json, Value};
@@ -200,6 +204,31 @@ fn main() {
     record("server_get_rest_without_access_log", get_quiet.to_json());
     record("server_get_rest_with_metrics", get_metered.to_json());
 
+    println!("== server on PostgreSQL (one instance, the same 1,000 accounts moved in)");
+    let postgres = postgres::Postgres::start().expect("make bench needs Debian's postgresql");
+    let database = postgres.database("bench");
+    let moved = std::process::Command::new(bin("dokploy-auth"))
+        .args(["migrate", "--from-data-dir", small.to_str().expect("UTF-8 path")])
+        .args(["--database-url", &database])
+        .output()
+        .expect("dokploy-auth migrate runs");
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    let key = server::keyfile::default_path(&small);
+    let on_postgres_env = [
+        ("DATABASE_URL", database.as_str()),
+        ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
+    ];
+    let on_postgres = start_server_with(&bin("dokploy-auth"), &small, &on_postgres_env);
+    let (pg_get, pg_get_ratio) = get_against_baseline(&on_postgres.address, false);
+    let pg_login = login(&on_postgres.address)
+        .connections(2 * cores)
+        .seconds(seconds * 2)
+        .run();
+    drop(on_postgres);
+    drop(postgres);
+    record("postgres_get_rest", pg_get.to_json());
+    record("postgres_login_1k", pg_login.to_json());
+
     println!("== server, 100,000 accounts");
     let seeding = Instant::now();
     let large = prepare_server_data(&work.join("large"), 100_000);
@@ -300,6 +329,18 @@ fn main() {
             0.8,
             "≥ 0.8",
         ),
+        at_least(
+            "PostgreSQL: auth.get REST / baseline (req/s)",
+            pg_get_ratio,
+            0.5,
+            "≥ 0.5",
+        ),
+        at_least(
+            "PostgreSQL: logins/s / bcrypt ceiling",
+            pg_login.rps / login_ceiling,
+            0.8,
+            "≥ 0.8",
+        ),
         at_most(
             "auth.get p99 under login flood / alone",
             get_under_flood.p99_ms / get_alone.p99_ms,
@@ -363,6 +404,8 @@ fn main() {
         &get_trpc,
         &get_alone,
         &login_small,
+        &pg_get,
+        &pg_login,
         &get_under_flood,
         &login_during_flood,
         &get_quiet,
