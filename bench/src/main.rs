@@ -208,11 +208,19 @@ fn main() {
     let postgres = postgres::Postgres::start().expect("make bench needs Debian's postgresql");
     let database = postgres.database("bench");
     let moved = std::process::Command::new(bin("dokploy-auth"))
-        .args(["migrate", "--from-data-dir", small.to_str().expect("UTF-8 path")])
+        .args([
+            "migrate",
+            "--from-data-dir",
+            small.to_str().expect("UTF-8 path"),
+        ])
         .args(["--database-url", &database])
         .output()
         .expect("dokploy-auth migrate runs");
-    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
     let key = server::keyfile::default_path(&small);
     let on_postgres_env = [
         ("DATABASE_URL", database.as_str()),

@@ -61,6 +61,19 @@ impl Drop for Running {
     }
 }
 
+/// The real parts around `store`: the system clock, the OS's randomness, bcrypt at
+/// `bcrypt_cost`, and no mail (self-hosted mode sends none).
+pub fn real_parts(store: Arc<dyn crate::core::ports::Store>, bcrypt_cost: u32) -> Deps {
+    Deps {
+        store,
+        clock: Arc::new(crate::time::SystemClock),
+        random: Arc::new(crate::crypto::OsRandom::new()),
+        hasher: Arc::new(crate::hashing::Bcrypt::new(bcrypt_cost)),
+        mailer: Arc::new(crate::core::ports::NoMail),
+        notifier: Arc::new(crate::core::ports::NoNotifier),
+    }
+}
+
 /// Builds the core and serves it on `listener` in the background.
 pub async fn start(
     listener: TcpListener,

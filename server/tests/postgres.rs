@@ -131,14 +131,7 @@ async fn instance(url: &str, key: &std::path::Path) -> server::app::Running {
         Arc::new(server::crypto::OsRandom::new()),
     )
     .unwrap();
-    let deps = server::core::Deps {
-        store,
-        clock: Arc::new(server::time::SystemClock),
-        random: Arc::new(server::crypto::OsRandom::new()),
-        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
-        mailer: Arc::new(server::core::ports::NoMail),
-        notifier: Arc::new(server::core::ports::NoNotifier),
-    };
+    let deps = server::app::real_parts(store, 4);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     server::app::start(listener, deps, Default::default(), Default::default())
         .await

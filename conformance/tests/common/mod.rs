@@ -146,14 +146,8 @@ pub struct LiveServer {
 
 pub async fn live_server() -> LiveServer {
     let dir = tempfile::tempdir().unwrap();
-    let deps = server::core::Deps {
-        store: Arc::new(server::storage::SledStore::open(dir.path()).unwrap()),
-        clock: Arc::new(server::time::SystemClock),
-        random: Arc::new(server::crypto::OsRandom::new()),
-        hasher: Arc::new(server::hashing::Bcrypt::new(4)),
-        mailer: Arc::new(server::core::ports::NoMail),
-        notifier: Arc::new(server::core::ports::NoNotifier),
-    };
+    let store = Arc::new(server::storage::SledStore::open(dir.path()).unwrap());
+    let deps = server::app::real_parts(store, 4);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = server::app::start(listener, deps, Default::default(), Default::default())
         .await
