@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::RuntimeFlavor;
 use tokio_postgres::error::SqlState;
 
 /// The schema versions this binary knows, oldest first: each entry upgrades the
@@ -142,11 +143,22 @@ impl PgStore {
         runtime.spawn(async move {
             let _ = answer.send(work.await);
         });
-        answered.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the database did not answer in time".into(),
-            ))
-        })
+        let wait = || {
+            answered.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            })
+        };
+        // The caller is usually one of the server's few runtime workers: it hands its
+        // other tasks on while it waits, so that one round trip does not hold up
+        // every request queued behind it.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
     }
 
     fn connection(&self) -> Result<Arc<Object>, StoreError> {
