@@ -380,10 +380,18 @@ impl Store for PgStore {
     }
 
     fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             if self.attempt(work)? {
                 return Ok(());
             }
+            // Lost a conflict: wait a little, longer each time and not in step with
+            // the transactions it lost to, before running again.
+            let jitter = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() % 1000);
+            std::thread::sleep(Duration::from_micros(
+                500 * attempt as u64 + u64::from(jitter),
+            ));
         }
         Err(Abort::Store(StoreError::Conflict))
     }
