@@ -907,4 +907,53 @@ async fn import_dokploy_brings_every_account_over() {
             .status,
         400
     );
+
+    // The same into PostgreSQL (`--database-url`, with the shared key file).
+    let target = pg.database("imported");
+    let key = root.path().join("shared.key");
+    let key = key.to_str().unwrap();
+    let out = run(
+        &[
+            "--key-file",
+            key,
+            "import-dokploy",
+            "--from",
+            &url,
+            "--database-url",
+            &target,
+        ],
+        root.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_postgres = serve_with(
+        root.path(),
+        "4",
+        &["--key-file", key],
+        &["--database-url", &target],
+    )
+    .await;
+    let r = Client::new(on_postgres.addr)
+        .post("/api/auth.login", member_login)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = conformance::client::send(
+        on_postgres.addr,
+        "GET",
+        "/api/auth.get",
+        &[("cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "the live cookie session, on PostgreSQL");
+    let mut by_token = Client::new(on_postgres.addr).with_bearer(api_token);
+    assert_eq!(by_token.get("/api/auth.get").await.json()["rol"], "admin");
+    assert_eq!(
+        dokploy_fingerprint(&db).await,
+        before,
+        "Dokploy's database changed"
+    );
 }
