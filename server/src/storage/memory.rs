@@ -1,8 +1,8 @@
 //! An in-memory `Store` (the mock's, and the core's tests'). Transactions take one
 //! lock and stage their writes, so they are atomic and serial.
 
+use super::StagedWrites;
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -46,22 +46,22 @@ impl MemoryStore {
 
 struct Staged<'a> {
     base: &'a BTreeMap<Vec<u8>, Vec<u8>>,
-    writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    writes: StagedWrites,
 }
 
 impl Tx for Staged<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(match self.writes.borrow().get(key) {
-            Some(staged) => staged.clone(),
+        Ok(match self.writes.get(key) {
+            Some(staged) => staged,
             None => self.base.get(key).cloned(),
         })
     }
     fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
-        self.writes.borrow_mut().insert(key.to_vec(), Some(value));
+        self.writes.insert(key, value);
         Ok(())
     }
     fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.writes.borrow_mut().insert(key.to_vec(), None);
+        self.writes.remove(key);
         Ok(())
     }
 }
@@ -84,10 +84,10 @@ impl Store for MemoryStore {
         let mut map = self.lock();
         let staged = Staged {
             base: &map,
-            writes: RefCell::new(BTreeMap::new()),
+            writes: StagedWrites::default(),
         };
         work(&staged)?;
-        let writes = staged.writes.into_inner();
+        let writes = staged.writes.into_writes();
         if writes.is_empty() {
             return Ok(());
         }

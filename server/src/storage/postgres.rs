@@ -15,9 +15,9 @@
 //! instance reads it before it trusts its authentication cache, so a session ended
 //! on one instance is refused by the others on their next request.
 
+use super::StagedWrites;
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -229,10 +229,10 @@ impl PgStore {
         let tx = PgTx {
             store: self,
             connection: connection.clone(),
-            writes: RefCell::new(BTreeMap::new()),
+            writes: StagedWrites::default(),
         };
         let outcome = work(&tx);
-        let writes = tx.writes.into_inner();
+        let writes = tx.writes.into_writes();
         let finish = connection.clone();
         let finished = match outcome {
             Ok(()) => self.run(async move { commit(&finish, writes).await }),
@@ -313,25 +313,25 @@ async fn commit(
 struct PgTx<'a> {
     store: &'a PgStore,
     connection: Arc<Object>,
-    writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    writes: StagedWrites,
 }
 
 impl Tx for PgTx<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(staged) = self.writes.borrow().get(key) {
-            return Ok(staged.clone());
+        if let Some(staged) = self.writes.get(key) {
+            return Ok(staged);
         }
         let (connection, key) = (self.connection.clone(), key.to_vec());
         self.store.run(async move { read(&connection, key).await })
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
-        self.writes.borrow_mut().insert(key.to_vec(), Some(value));
+        self.writes.insert(key, value);
         Ok(())
     }
 
     fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.writes.borrow_mut().insert(key.to_vec(), None);
+        self.writes.remove(key);
         Ok(())
     }
 }
