@@ -107,6 +107,32 @@ impl Subject {
 
 const SHARED_PREFIX: &str = "throttle/";
 
+fn lock(
+    counts: &Mutex<HashMap<Subject, Count>>,
+) -> std::sync::MutexGuard<'_, HashMap<Subject, Count>> {
+    // Counts are whole values: a panic elsewhere cannot leave one half-written.
+    counts.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the shared counts `which` picks (given the count, if it decodes).
+/// Best effort: a count left behind is forgotten in time anyway.
+fn remove_shared(store: &dyn Store, which: impl Fn(Option<Count>) -> bool) {
+    let Ok(pairs) = store.scan_prefix(SHARED_PREFIX.as_bytes()) else {
+        return;
+    };
+    let keys: Vec<Vec<u8>> = pairs
+        .into_iter()
+        .filter(|(_, v)| which(super::records::decode::<Count>(v).ok()))
+        .map(|(k, _)| k)
+        .collect();
+    let _ = store.transaction(&mut |tx| {
+        for key in &keys {
+            tx.remove(key)?;
+        }
+        Ok(())
+    });
+}
+
 impl Throttle {
     /// Counts kept in this process, or, when `store` is shared by several instances
     /// (`Store::shared`), in it.
@@ -122,18 +148,11 @@ impl Throttle {
         Throttle { limits, counts }
     }
 
-    fn local(&self) -> Option<std::sync::MutexGuard<'_, HashMap<Subject, Count>>> {
-        match &self.counts {
-            Counts::Local(counts) => Some(counts.lock().unwrap_or_else(|p| p.into_inner())),
-            Counts::Shared { .. } => None,
-        }
-    }
-
     /// The counts of `subjects` that exist.
     fn read(&self, subjects: &[Subject]) -> Result<Vec<Count>, StoreError> {
         match &self.counts {
-            Counts::Local(_) => {
-                let counts = self.local().expect("local");
+            Counts::Local(counts) => {
+                let counts = lock(counts);
                 Ok(subjects
                     .iter()
                     .filter_map(|s| counts.get(s).copied())
@@ -200,8 +219,8 @@ impl Throttle {
 
     pub fn failed(&self, subjects: &[Subject], now: i64) {
         match &self.counts {
-            Counts::Local(_) => {
-                let mut counts = self.local().expect("local");
+            Counts::Local(counts) => {
+                let mut counts = lock(counts);
                 if counts.len() > REMEMBERED {
                     counts.retain(|_, c| !self.forgotten(c, now));
                 }
@@ -235,48 +254,24 @@ impl Throttle {
 
     /// Removes the shared counts that say nothing any more.
     fn purge(&self, store: &dyn Store, now: i64) {
-        let stale: Vec<Vec<u8>> = match store.scan_prefix(SHARED_PREFIX.as_bytes()) {
-            Ok(pairs) => pairs
-                .into_iter()
-                .filter(|(_, v)| {
-                    super::records::decode::<Count>(v).is_ok_and(|c| self.forgotten(&c, now))
-                })
-                .map(|(k, _)| k)
-                .collect(),
-            Err(_) => return,
-        };
-        let _ = store.transaction(&mut |tx| {
-            for key in &stale {
-                tx.remove(key)?;
-            }
-            Ok(())
+        remove_shared(store, |count| {
+            count.is_some_and(|c| self.forgotten(&c, now))
         });
     }
 
     /// Forgets every count.
     pub fn clear(&self) {
         match &self.counts {
-            Counts::Local(_) => self.local().expect("local").clear(),
-            Counts::Shared { store, .. } => {
-                let keys: Vec<Vec<u8>> = store
-                    .scan_prefix(SHARED_PREFIX.as_bytes())
-                    .map(|pairs| pairs.into_iter().map(|(k, _)| k).collect())
-                    .unwrap_or_default();
-                let _ = store.transaction(&mut |tx| {
-                    for key in &keys {
-                        tx.remove(key)?;
-                    }
-                    Ok(())
-                });
-            }
+            Counts::Local(counts) => lock(counts).clear(),
+            Counts::Shared { store, .. } => remove_shared(store.as_ref(), |_| true),
         }
     }
 
     /// A success: the account from that address starts again from zero.
     pub fn succeeded(&self, account: &Subject) {
         match &self.counts {
-            Counts::Local(_) => {
-                self.local().expect("local").remove(account);
+            Counts::Local(counts) => {
+                lock(counts).remove(account);
             }
             Counts::Shared { store, .. } => {
                 let key = account.key();
