@@ -8,7 +8,6 @@
 use crate::core::ports::{Store, Tx};
 use crate::core::records::{keys, Account, Member, Session, SessionDetails, SessionKind, Write};
 use crate::crypto::digest;
-use specs::lifetimes::{API_TOKEN_MS, SESSION_MS};
 use specs::wire::{Permissions, Role};
 use std::collections::HashMap;
 use tokio_postgres::NoTls;
@@ -256,23 +255,54 @@ fn write(store: &dyn Store, dokploy: Dokploy, now_ms: i64) -> Result<Imported, S
             (Role::User, true) => imported.pending_invitations += 1,
             (Role::User, false) => imported.members += 1,
         }
-        accounts.push((account, row));
+        accounts.push(account);
     }
+    // Each live session once: an API token when it is the token its account
+    // shows, a cookie session otherwise; the expired ones are only counted.
     let tokens: HashMap<&str, &str> = dokploy
         .auths
         .iter()
         .filter_map(|a| Some((a.token.as_deref()?, a.id.as_str())))
         .collect();
-    let only_admin = (imported.admins == 1).then(|| {
-        accounts
-            .iter()
-            .find(|(a, _)| a.role == Role::Admin)
-            .map(|(a, _)| a.id.clone())
-    });
+    let mut sessions = Vec::new();
+    for (id, user_id, expires_at) in &dokploy.sessions {
+        if *expires_at <= now_ms {
+            imported.expired_sessions += 1;
+            continue;
+        }
+        let kind = if tokens.get(id.as_str()) == Some(&user_id.as_str()) {
+            imported.api_tokens += 1;
+            SessionKind::ApiToken
+        } else {
+            imported.sessions += 1;
+            SessionKind::Cookie
+        };
+        let session = Session {
+            account_id: user_id.clone(),
+            kind,
+            expires_at: *expires_at,
+            epoch: 0,
+        };
+        // When it was made is not kept; when it would have been, at the latest.
+        let made = (expires_at - kind.lifetime()).min(now_ms);
+        let details = SessionDetails {
+            created_at: made,
+            refreshed_at: made,
+            client_address: None,
+            user_agent: None,
+        };
+        sessions.push((digest(id), session, details));
+    }
+    // Self-hosted mode's one admin (several: a cloud instance, which has none).
+    let only_admin = accounts
+        .iter()
+        .find(|a| a.role == Role::Admin)
+        .filter(|_| imported.admins == 1)
+        .map(|a| a.id.clone());
     let result = store.transaction(&mut |tx: &dyn Tx| {
-        for (account, row) in &accounts {
+        for account in &accounts {
             tx.put_account(account, None)?;
-            if let (Some(digest), Some(_)) = (&account.reset_digest, &row.reset_token) {
+            if let Some(digest) = &account.reset_digest {
                 tx.insert(&keys::reset_token(digest), account.id.clone().into_bytes())?;
             }
             if let Some(digest) = &account.confirmation_digest {
@@ -300,48 +330,15 @@ fn write(store: &dyn Store, dokploy: Dokploy, now_ms: i64) -> Result<Imported, S
             keys::MEMBER_SEQ,
             dokploy.members.len().to_string().into_bytes(),
         )?;
-        for (id, user_id, expires_at) in &dokploy.sessions {
-            if *expires_at <= now_ms {
-                continue;
-            }
-            let kind = match tokens.get(id.as_str()) {
-                Some(owner) if owner == user_id => SessionKind::ApiToken,
-                _ => SessionKind::Cookie,
-            };
-            let lifetime = match kind {
-                SessionKind::Cookie => SESSION_MS,
-                SessionKind::ApiToken => API_TOKEN_MS,
-            };
-            let session = Session {
-                account_id: user_id.clone(),
-                kind,
-                expires_at: *expires_at,
-                epoch: 0,
-            };
-            let made = (expires_at - lifetime).min(now_ms);
-            let details = SessionDetails {
-                created_at: made,
-                refreshed_at: made,
-                client_address: None,
-                user_agent: None,
-            };
-            tx.put_new_session(&digest(id), &session, &details)?;
+        for (digest, session, details) in &sessions {
+            tx.put_new_session(digest, session, details)?;
         }
         tx.insert(keys::SESSIONS_LISTED, Vec::new())?;
-        if let Some(Some(admin)) = &only_admin {
+        if let Some(admin) = &only_admin {
             tx.insert(keys::SELF_HOSTED_ADMIN, admin.clone().into_bytes())?;
         }
         Ok(())
     });
     result.map_err(|e| format!("writing the imported accounts: {e:?}"))?;
-    for (id, user_id, expires_at) in &dokploy.sessions {
-        if *expires_at <= now_ms {
-            imported.expired_sessions += 1;
-        } else if tokens.get(id.as_str()) == Some(&user_id.as_str()) {
-            imported.api_tokens += 1;
-        } else {
-            imported.sessions += 1;
-        }
-    }
     Ok(imported)
 }

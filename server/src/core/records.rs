@@ -48,6 +48,16 @@ pub enum SessionKind {
     ApiToken,
 }
 
+impl SessionKind {
+    /// How long a session of this kind lives (from when it is made or extended).
+    pub fn lifetime(self) -> i64 {
+        match self {
+            SessionKind::Cookie => specs::lifetimes::SESSION_MS,
+            SessionKind::ApiToken => specs::lifetimes::API_TOKEN_MS,
+        }
+    }
+}
+
 /// Stored under the SHA-256 digest of its id; the id itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

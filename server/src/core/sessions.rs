@@ -8,7 +8,7 @@ use super::records::{keys, Account, Read, Session, SessionDetails, SessionKind, 
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
-use specs::lifetimes::{API_TOKEN_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS};
+use specs::lifetimes::{SESSION_MS, SESSION_REFRESH_BELOW_MS};
 use specs::messages as msg;
 use specs::procedures::{
     EndMemberSessions, EndOtherSessions, EndSession, Get, ListSessions, Logout, VerifyToken,
@@ -58,14 +58,6 @@ pub(crate) struct NewSession {
 impl NewSession {
     pub(crate) fn store(&self, tx: &dyn Tx) -> Result<(), Abort> {
         Ok(tx.put_new_session(&self.digest, &self.session, &self.details)?)
-    }
-}
-
-/// How long a session of `kind` lives.
-fn lifetime(kind: SessionKind) -> i64 {
-    match kind {
-        SessionKind::Cookie => SESSION_MS,
-        SessionKind::ApiToken => API_TOKEN_MS,
     }
 }
 
@@ -213,7 +205,7 @@ impl Sessions {
         let session = Session {
             account_id: account.id.clone(),
             kind,
-            expires_at: now + lifetime(kind),
+            expires_at: now + kind.lifetime(),
             epoch: account.session_epoch,
         };
         let details = SessionDetails {
@@ -398,7 +390,7 @@ impl Sessions {
         current: &str,
     ) -> SessionView {
         // A session made before details were kept: its start, from its lifetime.
-        let made = session.expires_at - lifetime(session.kind);
+        let made = session.expires_at - session.kind.lifetime();
         let details = details.unwrap_or(SessionDetails {
             created_at: made,
             refreshed_at: made,
