@@ -318,7 +318,7 @@ fn main() -> ExitCode {
                 from_data_dir,
                 to_data_dir,
                 database_url,
-            }) => run_migrate(from_data_dir, to_data_dir, &database_url),
+            }) => run_migrate(from_data_dir, to_data_dir, &database_url).await,
         }
     });
     match result {
@@ -670,7 +670,7 @@ const MIGRATION_BATCH: usize = 1_000;
 
 /// `migrate`: every key and value, as stored (sealed), from one engine into an
 /// empty other.
-fn run_migrate(
+async fn run_migrate(
     from_data_dir: Option<PathBuf>,
     to_data_dir: Option<PathBuf>,
     database_url: &str,
@@ -727,8 +727,7 @@ fn run_migrate(
         })
         .map_err(|e| format!("copying into {target}: {e:?}"))?;
     }
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::block_in_place(|| runtime.block_on(to.flush())).map_err(|e| e.to_string())?;
+    to.flush().await.map_err(|e| e.to_string())?;
     let copied = to.scan_prefix(b"").map_err(|e| e.to_string())?.len();
     if copied != pairs.len() {
         return Err(format!(
