@@ -187,6 +187,46 @@ fn tidied(verdict: Verdict, tidy: Result<(), String>) -> Verdict {
     }
 }
 
+/// What a run knows of its target that decides which checks it can run.
+struct Situation {
+    cloud: bool,
+    can_move_clock: bool,
+    reads_emails: bool,
+    /// A live instance, given its admin (`crate::live`).
+    live: bool,
+    profile: Profile,
+}
+
+impl Situation {
+    /// Why `check` over `transport` cannot run here, if it cannot.
+    fn why_skipped(&self, check: &Check, transport: Transport) -> Option<String> {
+        let (profile, needs_instance) = (self.profile, !check.stateless_in(self.profile));
+        if !check.mode.applies(self.cloud) {
+            let mode = if self.cloud { "cloud" } else { "self-hosted" };
+            return Some(format!("not for a {mode} target"));
+        }
+        if check.moves_clock && !self.can_move_clock {
+            return Some("the target's clock cannot be moved".into());
+        }
+        if let (Profile::Dokploy014, InDokploy::NotChecked(why)) = (profile, check.in_dokploy) {
+            return Some(format!("not checked in the dokploy-0.14 profile: {why}"));
+        }
+        if profile.is_dokploy() && transport == Transport::Rest && check.only_over.is_none() {
+            return Some(DOKPLOY_OVER_TRPC.into());
+        }
+        if self.cloud && needs_instance && !self.live && !self.reads_emails {
+            return Some("a cloud target's admin confirms by email, and the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port}), nor was it given a live admin (--admin)".into());
+        }
+        if self.cloud && profile.is_dokploy() && needs_instance {
+            return Some("Dokploy's confirmEmail is admin-only (difference 8): in cloud mode no admin can confirm its sign-up, so the checks that need one are not run in the dokploy-0.14 profile".into());
+        }
+        if check.needs_empty && self.live {
+            return Some("needs an instance without an admin; this live one has one".into());
+        }
+        None
+    }
+}
+
 /// Why the Dokploy profile runs the procedure checks over tRPC only.
 const DOKPLOY_OVER_TRPC: &str = "Dokploy's REST gate refuses every call without a session, sign-up and login included (difference 12), and its own clients speak tRPC: the checks run over tRPC, and the REST facts have their own checks";
 
@@ -231,26 +271,17 @@ pub async fn run_over(
             .filter(move |t| check.only_over.is_none_or(|only| only == **t))
             .map(move |t| (check, *t))
     });
+    let situation = Situation {
+        cloud,
+        can_move_clock,
+        reads_emails,
+        live: live.is_some(),
+        profile,
+    };
     for (check, transport) in runs {
         let started = Instant::now();
-        let verdict = if !check.mode.applies(cloud) {
-            let mode = if cloud { "cloud" } else { "self-hosted" };
-            Verdict::Skipped(format!("not for a {mode} target"))
-        } else if check.moves_clock && !can_move_clock {
-            Verdict::Skipped("the target's clock cannot be moved".into())
-        } else if let (Profile::Dokploy014, InDokploy::NotChecked(why)) =
-            (profile, check.in_dokploy)
-        {
-            Verdict::Skipped(format!("not checked in the dokploy-0.14 profile: {why}"))
-        } else if profile.is_dokploy() && transport == Transport::Rest && check.only_over.is_none()
-        {
-            Verdict::Skipped(DOKPLOY_OVER_TRPC.into())
-        } else if cloud && !check.stateless_in(profile) && live.is_none() && !reads_emails {
-            Verdict::Skipped("a cloud target's admin confirms by email, and the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port}), nor was it given a live admin (--admin)".into())
-        } else if cloud && profile.is_dokploy() && !check.stateless_in(profile) {
-            Verdict::Skipped("Dokploy's confirmEmail is admin-only (difference 8): in cloud mode no admin can confirm its sign-up, so the checks that need one are not run in the dokploy-0.14 profile".into())
-        } else if check.needs_empty && live.is_some() {
-            Verdict::Skipped("needs an instance without an admin; this live one has one".into())
+        let verdict = if let Some(why) = situation.why_skipped(check, transport) {
+            Verdict::Skipped(why)
         } else {
             let instance = if check.stateless_in(profile) || live.is_some() {
                 target.shared().await
