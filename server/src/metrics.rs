@@ -340,7 +340,7 @@ impl Store for MeasuredStore {
         })
     }
 
-    fn version(&self) -> Result<u64, StoreError> {
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.version()
     }
 

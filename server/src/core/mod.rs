@@ -259,7 +259,7 @@ impl Core {
     /// Answers one call: authenticates, checks access, validates the input, runs the
     /// procedure, and makes a mutation's writes durable before answering.
     pub async fn call(&self, call: Call) -> Reply {
-        let (caller, refreshed) = match self.sessions.authenticate(&call.credentials) {
+        let (caller, refreshed) = match self.sessions.authenticate(&call.credentials).await {
             Ok(found) => found,
             Err(e) => {
                 return Reply {
@@ -293,11 +293,14 @@ impl Core {
 
     /// Whether `credentials` name a live session (Dokploy's REST gate asks). Slides
     /// nothing: the call behind the gate does, and sends the cookie.
-    pub fn authenticates(&self, credentials: &Credentials) -> bool {
+    pub async fn authenticates(&self, credentials: &Credentials) -> bool {
+        let Ok(version) = self.ports.store().version().await else {
+            return false;
+        };
         [&credentials.bearer, &credentials.cookie]
             .into_iter()
             .flatten()
-            .any(|id| matches!(self.sessions.live_session(id), Ok(Some(_))))
+            .any(|id| matches!(self.sessions.live_session(id, version), Ok(Some(_))))
     }
 
     /// The caller's record as a change of it answers: as it is after (the

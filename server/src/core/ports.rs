@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("storage engine: {0}")]
     Engine(String),
@@ -66,8 +66,9 @@ pub trait Store: Send + Sync + 'static {
     /// A number that grows whenever what reads see changes (a committed write): two
     /// equal readings mean nothing was written in between. Lets the core keep
     /// decoded records while it holds. An engine that cannot tell (its database
-    /// is out of reach) says why.
-    fn version(&self) -> Result<u64, StoreError>;
+    /// is out of reach) says why. Asynchronous: an engine whose version lives in
+    /// another process reads it without holding up the caller's thread.
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// Whether other processes read and write it too (several instances on one
     /// database): what each instance would otherwise keep in memory alone, such
     /// as counts of failed guesses, is then kept in the store.

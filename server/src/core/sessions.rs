@@ -82,19 +82,23 @@ impl Sessions {
     /// The caller, Bearer token first, then cookie, and what to do to the cookie:
     /// send it again when a cookie session was extended, blank it when it names
     /// no live session.
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         credentials: &Credentials,
     ) -> Result<(Option<Caller>, Option<CookieChange>), ApiError> {
+        if credentials.bearer.is_none() && credentials.cookie.is_none() {
+            return Ok((None, None));
+        }
+        let version = self.ports.store().version().await?;
         if let Some(token) = &credentials.bearer {
-            if let Some((found, digest)) = self.live_session(token)? {
+            if let Some((found, digest)) = self.live_session(token, version)? {
                 return Ok((Some(self.caller(found, digest, false)), None));
             }
         }
         let Some(id) = &credentials.cookie else {
             return Ok((None, None));
         };
-        match self.live_session(id)? {
+        match self.live_session(id, version)? {
             Some((found, digest)) => {
                 // Most requests come nowhere near the refresh point: no write for them.
                 let session = &found.session;
@@ -121,14 +125,16 @@ impl Sessions {
         }
     }
 
-    /// The live session named by `id` with its account, and the session's digest.
-    /// Expired or orphaned sessions are removed on sight.
+    /// The live session named by `id` with its account, and the session's digest,
+    /// given the store's `version` read before. Expired or orphaned sessions are
+    /// removed on sight.
     pub(crate) fn live_session(
         &self,
         id: &str,
+        version: u64,
     ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let account_id = match self.stored_session(&digest)? {
+        let account_id = match self.stored_session(&digest, version)? {
             Stored::Found(found) if self.is_live(&found.session, &found.account) => {
                 return Ok(Some((found, digest)));
             }
@@ -148,11 +154,10 @@ impl Sessions {
     }
 
     /// The session stored under `digest` with its account, from the cache while
-    /// nothing was written, else from the store.
-    fn stored_session(&self, digest: &str) -> Result<Stored, ApiError> {
+    /// nothing was written since the store was at `version` (read before the
+    /// records: a write in between makes the entry unusable), else from the store.
+    fn stored_session(&self, digest: &str, version: u64) -> Result<Stored, ApiError> {
         let store = self.ports.store();
-        // Read before the records: a write in between makes the entry unusable.
-        let version = store.version()?;
         if let Some(found) = self.cache.get(digest, version, self.now()) {
             return Ok(Stored::Found(found));
         }
@@ -250,11 +255,12 @@ impl Sessions {
     }
 
     /// Ends the session named by the request's cookie, if it is live; whether it was.
-    fn end_cookie_session(&self, credentials: &Credentials) -> Result<bool, ApiError> {
+    async fn end_cookie_session(&self, credentials: &Credentials) -> Result<bool, ApiError> {
         let Some(id) = &credentials.cookie else {
             return Ok(false);
         };
-        match self.live_session(id)? {
+        let version = self.ports.store().version().await?;
+        match self.live_session(id, version)? {
             Some((found, digest)) => {
                 let account_id = &found.session.account_id;
                 self.ports
@@ -532,7 +538,10 @@ impl Handler for Logout {
         if request.credentials.cookie.is_none() {
             return Ok(Answer::json(&false));
         }
-        let ended = core.sessions.end_cookie_session(request.credentials)?;
+        let ended = core
+            .sessions
+            .end_cookie_session(request.credentials)
+            .await?;
         core.audit_ended(&caller.account().id, None, u64::from(ended), request);
         Ok(Answer::json(&ended).with_cookie(CookieChange::Blank))
     }

@@ -61,7 +61,7 @@ where
     if declares_json && !bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err() {
         return plain_text(400, None, msg::dokploy::INVALID_JSON);
     }
-    if !api.core.authenticates(&credentials(&parts.headers)) {
+    if !api.core.authenticates(&credentials(&parts.headers)).await {
         let mut gate = api_response(401, Bytes::from_static(msg::dokploy::GATE.as_bytes()));
         gate.headers_mut().insert(
             hyper::header::CONTENT_TYPE,

@@ -105,8 +105,8 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn version(&self) -> Result<u64, StoreError> {
-        Ok(self.version.load(Ordering::SeqCst))
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.version.load(Ordering::SeqCst))))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Storage engines behind the core's `Store` trait.
 
+#[cfg(feature = "postgres-store")]
+mod coalesced;
 pub mod memory;
 #[cfg(feature = "postgres-store")]
 pub mod postgres;

@@ -13,8 +13,11 @@
 //!
 //! `version` is a database sequence bumped after each committed write: every
 //! instance reads it before it trusts its authentication cache, so a session ended
-//! on one instance is refused by the others on their next request.
+//! on one instance is refused by the others on their next request. Requests that
+//! arrive together share one such read (`CoalescedReads`), made after all of them
+//! arrived.
 
+use super::coalesced::CoalescedReads;
 use super::StagedWrites;
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -46,6 +49,8 @@ pub struct PgStore {
     /// Drives the connections; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// Every request reads the version; those that arrive together share a read.
+    versions: CoalescedReads<Result<u64, StoreError>>,
 }
 
 /// What went wrong, as the core's port says it.
@@ -103,7 +108,7 @@ impl PgStore {
             ));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("postgres")
             .enable_all()
             .build()
@@ -123,6 +128,10 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         let store = PgStore {
+            versions: CoalescedReads::start(runtime.handle(), {
+                let pool = pool.clone();
+                move || read_version(pool.clone())
+            }),
             runtime: Some(runtime),
             pool,
         };
@@ -135,30 +144,27 @@ impl PgStore {
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
+        blocking(|| self.answer(work))
+    }
+
+    /// Runs `work` on the database runtime and blocks this thread until it answers.
+    fn answer<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        let runtime = self
-            .runtime
-            .as_ref()
-            .expect("the runtime lives as long as the store");
-        runtime.spawn(async move {
+        self.runtime().spawn(async move {
             let _ = answer.send(work.await);
         });
-        let wait = || {
-            answered.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the database did not answer in time".into(),
-                ))
-            })
-        };
-        // The caller is usually one of the server's few runtime workers: it hands its
-        // other tasks on while it waits, so that one round trip does not hold up
-        // every request queued behind it.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
-        }
+        answered
+            .recv_timeout(CALL_TIMEOUT)
+            .unwrap_or_else(|_| Err(too_slow()))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
     }
 
     fn connection(&self) -> Result<Arc<Object>, StoreError> {
@@ -336,6 +342,22 @@ impl Tx for PgTx<'_> {
     }
 }
 
+async fn read_version(pool: Pool) -> Result<u64, StoreError> {
+    let reading = async {
+        let db = pool.get().await.map_err(pool_error)?;
+        let statement = db
+            .prepare_cached("SELECT last_value, is_called FROM auth_version")
+            .await
+            .map_err(store_error)?;
+        let row = db.query_one(&statement, &[]).await.map_err(store_error)?;
+        let (last, called): (i64, bool) = (row.get(0), row.get(1));
+        Ok(if called { last as u64 } else { 0 })
+    };
+    tokio::time::timeout(CALL_TIMEOUT, reading)
+        .await
+        .unwrap_or_else(|_| Err(too_slow()))
+}
+
 async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
     let statement = db
         .prepare_cached("SELECT value FROM auth_kv WHERE key = $1")
@@ -401,17 +423,15 @@ impl Store for PgStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn version(&self) -> Result<u64, StoreError> {
-        let pool = self.pool.clone();
-        self.run(async move {
-            let db = pool.get().await.map_err(pool_error)?;
-            let statement = db
-                .prepare_cached("SELECT last_value, is_called FROM auth_version")
+    /// Read from the database for every request (a write may have been made on
+    /// another instance just before), but requests that wait together share one
+    /// read that started after all of them arrived.
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async {
+            self.versions
+                .read()
                 .await
-                .map_err(store_error)?;
-            let row = db.query_one(&statement, &[]).await.map_err(store_error)?;
-            let (last, called): (i64, bool) = (row.get(0), row.get(1));
-            Ok(if called { last as u64 } else { 0 })
+                .unwrap_or_else(|| Err(too_slow()))
         })
     }
 
@@ -426,6 +446,22 @@ impl Store for PgStore {
             let db = pool.get().await.map_err(pool_error)?;
             db.batch_execute("SELECT 1").await.map_err(store_error)
         })
+    }
+}
+
+fn too_slow() -> StoreError {
+    StoreError::Unavailable("the database did not answer in time".into())
+}
+
+/// Runs `wait`, which blocks: a caller that is one of the server's few runtime
+/// workers hands its other tasks on meanwhile, so that one round trip does not
+/// hold up every request queued behind it.
+fn blocking<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }
 

@@ -223,7 +223,7 @@ impl Store for SealedStore {
         self.inner.flush()
     }
 
-    fn version(&self) -> Result<u64, StoreError> {
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.version()
     }
 
@@ -418,7 +418,7 @@ mod tests {
         fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
             self.inner.flush()
         }
-        fn version(&self) -> Result<u64, StoreError> {
+        fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
             self.inner.version()
         }
     }

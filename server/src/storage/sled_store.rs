@@ -458,8 +458,10 @@ impl Store for SledStore {
 
     /// The committed transactions: counted after each commit, so a reader that
     /// sees a number also sees the writes it counts.
-    fn version(&self) -> Result<u64, StoreError> {
-        Ok(self.committed.load(Ordering::SeqCst))
+    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(Ok(self
+            .committed
+            .load(Ordering::SeqCst))))
     }
 
     /// A read-only or nearly full disk, or a failed store that cannot reopen yet.
