@@ -8,6 +8,7 @@
 use crate::core::ports::{Store, Tx};
 use crate::core::records::{keys, Account, Member, Session, SessionDetails, SessionKind, Write};
 use crate::crypto::digest;
+use crate::storage::database_url::DatabaseUrl;
 use specs::wire::{Permissions, Role};
 use std::collections::HashMap;
 use tokio_postgres::NoTls;
@@ -63,10 +64,18 @@ pub async fn import_dokploy(
     store: &dyn Store,
     now_ms: i64,
 ) -> Result<Imported, String> {
-    let (client, connection) = tokio_postgres::connect(from, NoTls)
-        .await
-        .map_err(|e| format!("cannot reach Dokploy's database: {e}"))?;
-    let connection = tokio::spawn(connection);
+    let from = DatabaseUrl::parse(from)?;
+    let reach = |e: tokio_postgres::Error| format!("cannot reach Dokploy's database: {e}");
+    let (client, connection) = match from.tls {
+        Some(tls) => {
+            let (client, connection) = from.config.connect(tls).await.map_err(reach)?;
+            (client, tokio::spawn(async move { drop(connection.await) }))
+        }
+        None => {
+            let (client, connection) = from.config.connect(NoTls).await.map_err(reach)?;
+            (client, tokio::spawn(async move { drop(connection.await) }))
+        }
+    };
     let read = read_dokploy(&client).await;
     drop(client);
     connection.abort();

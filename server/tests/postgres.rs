@@ -964,3 +964,97 @@ async fn import_dokploy_brings_every_account_over() {
         "Dokploy's database changed"
     );
 }
+
+/// A new CA (its certificate, PEM) and a certificate it signed for `names` with
+/// its key (PEM).
+fn certificates(names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "dokploy-auth test CA");
+    let ca_certificate = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let certificate = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_certificate.pem(), certificate.pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_to_the_database_verifies_the_server_and_plain_text_is_refused_there() {
+    let (ca, certificate, key) = certificates(&["127.0.0.1", "localhost"]);
+    let Some(pg) = Postgres::start_with_tls(&certificate, &key) else {
+        return;
+    };
+    let base = pg.database("tls");
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = files.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let ca_file = ca_file.to_str().unwrap();
+
+    // Verified against the CA, by IP address and by host name: the store works.
+    for url in [
+        format!("{base}?sslmode=verify-full&sslrootcert={ca_file}"),
+        format!(
+            "postgres://postgres@localhost:{}/tls?sslmode=require&sslrootcert={ca_file}",
+            pg.port
+        ),
+    ] {
+        let store = connect(&url);
+        store
+            .transaction(&mut |tx| Ok(tx.insert(b"over-tls", b"yes".to_vec())?))
+            .unwrap();
+        assert_eq!(store.get(b"over-tls").unwrap(), Some(b"yes".to_vec()));
+    }
+
+    // The server takes no plain text here, so the connection above was TLS.
+    let plain = PgStore::connect(&format!("{base}?sslmode=disable"), 1)
+        .err()
+        .unwrap();
+    assert!(plain.to_string().contains("no encryption"), "{plain}");
+    // A server whose certificate no trusted CA signed: refused, not trusted blindly
+    // (the public roots do not know the test CA; nor does another CA).
+    let unknown = PgStore::connect(&format!("{base}?sslmode=require"), 1)
+        .err()
+        .unwrap();
+    assert!(unknown.to_string().contains("certificate"), "{unknown}");
+    let (other_ca, _, _) = certificates(&["127.0.0.1"]);
+    let other_file = files.path().join("other.pem");
+    std::fs::write(&other_file, other_ca).unwrap();
+    let other = PgStore::connect(
+        &format!(
+            "{base}?sslmode=require&sslrootcert={}",
+            other_file.display()
+        ),
+        1,
+    )
+    .err()
+    .unwrap();
+    assert!(other.to_string().contains("certificate"), "{other}");
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused() {
+    let (ca, certificate, key) = certificates(&["db.example.internal"]);
+    let Some(pg) = Postgres::start_with_tls(&certificate, &key) else {
+        return;
+    };
+    let base = pg.database("tls");
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = files.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let refused = PgStore::connect(
+        &format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            ca_file.display()
+        ),
+        1,
+    )
+    .err()
+    .unwrap();
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+}

@@ -123,7 +123,8 @@ struct ServeArgs {
     request_timeout_secs: u64,
     /// Keep the data in PostgreSQL instead of the data directory, e.g.
     /// postgres://auth:secret@db:5432/auth: several instances can then share it
-    /// (each with the same --key-file).
+    /// (each with the same --key-file). TLS: add ?sslmode=verify-full&sslrootcert=CA.pem
+    /// (the server's certificate and name are always verified; see docs/scale-out.md).
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// Connections to PostgreSQL each instance keeps at most.

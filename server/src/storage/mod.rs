@@ -2,6 +2,8 @@
 
 #[cfg(feature = "postgres-store")]
 mod coalesced;
+#[cfg(feature = "postgres-store")]
+pub mod database_url;
 pub mod memory;
 #[cfg(feature = "postgres-store")]
 pub mod postgres;

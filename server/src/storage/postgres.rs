@@ -18,6 +18,7 @@
 //! arrived.
 
 use super::coalesced::CoalescedReads;
+use super::database_url::DatabaseUrl;
 use super::StagedWrites;
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -69,9 +70,33 @@ fn store_error(e: tokio_postgres::Error) -> StoreError {
             .any(|class| c.code().starts_with(class))
     });
     if e.is_closed() || e.code().is_none() || cannot_serve_now {
-        return StoreError::Unavailable(format!("the database cannot serve now: {e}"));
+        return StoreError::Unavailable(format!("the database cannot serve now: {}", describe(&e)));
     }
-    StoreError::Engine(e.to_string())
+    StoreError::Engine(describe(&e))
+}
+
+/// What the driver or the server said: the server's own message where it sent one
+/// (the driver's text alone is "db error"), else the driver's with its causes
+/// ("error performing TLS handshake: invalid peer certificate: UnknownIssuer").
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !said.is_empty() && !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -94,32 +119,24 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=…`),
+    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=…`,
+    /// see `DatabaseUrl`),
     /// with at most `connections` at once, and brings the schema up to date.
     pub fn connect(url: &str, connections: usize) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Engine(format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(StoreError::Engine(
-                "sslmode=require: TLS to the database is not supported yet; reach it over a \
-                 local socket or a private network (sslmode=disable or prefer)"
-                    .into(),
-            ));
-        }
+        let url = DatabaseUrl::parse(url).map_err(StoreError::Engine)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("postgres")
             .enable_all()
             .build()
             .map_err(|e| StoreError::Engine(format!("cannot start the database runtime: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match url.tls {
+            Some(tls) => Manager::from_config(url.config, tls, recycling),
+            None => Manager::from_config(url.config, tokio_postgres::NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(connections.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -13,6 +13,8 @@ pub struct Postgres {
     pub port: u16,
     /// Root cannot run PostgreSQL: its commands then run as this user.
     run_as: Option<&'static str>,
+    /// Whether clients over TCP must speak TLS (`start_with_tls`).
+    tls: bool,
 }
 
 /// The newest installed `/usr/lib/postgresql/<version>/bin`.
@@ -34,6 +36,17 @@ impl Postgres {
     /// A new cluster, started; `None` (with a note) where PostgreSQL is not
     /// installed, outside CI.
     pub fn start() -> Option<Postgres> {
+        Postgres::start_with(None)
+    }
+
+    /// A new cluster that takes TCP clients only over TLS, with this certificate
+    /// and key (PEM).
+    #[allow(dead_code)]
+    pub fn start_with_tls(certificate: &str, key: &str) -> Option<Postgres> {
+        Postgres::start_with(Some((certificate, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Postgres> {
         let Some(bin) = binaries() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -62,6 +75,7 @@ impl Postgres {
             bin,
             port,
             run_as,
+            tls: tls.is_some(),
         };
         let data = postgres.data();
         postgres.run(
@@ -78,6 +92,29 @@ impl Postgres {
                 "--locale=C",
             ],
         );
+        if let Some((certificate, key)) = tls {
+            let dir = postgres.dir.path();
+            std::fs::write(dir.join("server.crt"), certificate).expect("certificate written");
+            std::fs::write(dir.join("server.key"), key).expect("key written");
+            let hba = "local all all trust\n\
+                       hostssl all all 127.0.0.1/32 trust\n\
+                       hostnossl all all 127.0.0.1/32 reject\n";
+            std::fs::write(std::path::Path::new(&data).join("pg_hba.conf"), hba)
+                .expect("pg_hba.conf written");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("key made private");
+            if let Some(user) = run_as {
+                let status = Command::new("chown")
+                    .args(["-R", user, &dir.to_string_lossy()])
+                    .status()
+                    .expect("chown runs");
+                assert!(status.success(), "chown to {user}");
+            }
+        }
         postgres.resume();
         Some(postgres)
     }
@@ -115,11 +152,17 @@ impl Postgres {
 
     /// Starts the server (again), and waits until it takes connections.
     pub fn resume(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            let dir = self.dir.path().display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+            ));
+        }
         let log = self.dir.path().join("postgres.log");
         self.run(
             "pg_ctl",
