@@ -130,7 +130,10 @@ fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused() {
 
 /// One server on `url`, sealed under the key file at `key`.
 async fn instance(url: &str, key: &std::path::Path) -> server::app::Running {
-    let engine: Arc<dyn Store> = Arc::new(connect(url));
+    instance_on(Arc::new(connect(url)), key).await
+}
+
+async fn instance_on(engine: Arc<dyn Store>, key: &std::path::Path) -> server::app::Running {
     let (store, _) = server::keyfile::seal(
         engine,
         "the test database",
@@ -187,6 +190,50 @@ async fn a_session_ended_on_one_instance_is_refused_by_the_other_at_once() {
         200
     );
     assert_eq!(by_token_on_b.get("/api/auth.get").await.status, 401);
+}
+
+/// What a login, an `auth.get` and an invitation cost in round trips to the
+/// database (the README reports them); fails if one grows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_of_a_login_an_auth_get_and_an_invitation() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("trips");
+    let keys = tempfile::tempdir().unwrap();
+    let engine = Arc::new(connect(&url));
+    let running = instance_on(engine.clone(), &keys.path().join("trips.key")).await;
+    let mut admin = Client::new(running.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let mut counted = Vec::new();
+    // Twice each: the first prepares statements on a connection, the second is what
+    // every later one costs.
+    for round in 0..2 {
+        let before = engine.round_trips();
+        let mut user = Client::new(running.addr);
+        assert_eq!(user.post("/api/auth.login", ADMIN).await.status, 200);
+        let login = engine.round_trips() - before;
+        let before = engine.round_trips();
+        assert_eq!(user.get("/api/auth.get").await.status, 200);
+        let first_get = engine.round_trips() - before;
+        let before = engine.round_trips();
+        assert_eq!(user.get("/api/auth.get").await.status, 200);
+        let cached_get = engine.round_trips() - before;
+        let before = engine.round_trips();
+        let invite = format!(r#"{{"email":"member{round}@example.com"}}"#);
+        let invited = user.post("/api/admin.createUserInvitation", &invite).await;
+        assert_eq!(invited.status, 200, "{}", invited.body);
+        let invitation = engine.round_trips() - before;
+        counted = vec![login, first_get, cached_get, invitation];
+    }
+    eprintln!(
+        "round trips: login {}, auth.get first {} then {}, admin.createUserInvitation {}",
+        counted[0], counted[1], counted[2], counted[3]
+    );
+    // A cached auth.get reads the version only.
+    assert_eq!(counted[2], 1, "{counted:?}");
+    assert!(
+        counted[0] <= 7 && counted[1] <= 3 && counted[3] <= 5,
+        "{counted:?}"
+    );
 }
 
 /// Two `createAdmin` at once, one on each instance: exactly one admin.

@@ -22,8 +22,10 @@ use super::database_url::DatabaseUrl;
 use super::StagedWrites;
 use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::RuntimeFlavor;
@@ -52,6 +54,7 @@ pub struct PgStore {
     pool: Pool,
     /// Every request reads the version; those that arrive together share a read.
     versions: CoalescedReads<Result<u64, StoreError>>,
+    round_trips: Arc<AtomicU64>,
 }
 
 /// What went wrong, as the core's port says it.
@@ -144,11 +147,16 @@ impl PgStore {
             .create_timeout(Some(CALL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let round_trips = Arc::new(AtomicU64::new(0));
         let store = PgStore {
             versions: CoalescedReads::start(runtime.handle(), {
-                let pool = pool.clone();
-                move || read_version(pool.clone())
+                let (pool, round_trips) = (pool.clone(), round_trips.clone());
+                move || {
+                    round_trips.fetch_add(1, Ordering::Relaxed);
+                    read_version(pool.clone())
+                }
             }),
+            round_trips,
             runtime: Some(runtime),
             pool,
         };
@@ -240,102 +248,137 @@ impl PgStore {
     /// One transaction's attempt: `work` against a serializable transaction whose
     /// writes are staged; committed when it asks. `Ok(false)` when it lost a
     /// serialization conflict and must run again.
+    ///
+    /// `BEGIN` goes out with the first read (or the commit), and the writes with
+    /// the commit and the version's bump: a transaction costs one round trip per
+    /// read it makes, plus one to end.
     fn attempt(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<bool, Abort> {
-        let connection = self.connection()?;
-        let begin = connection.clone();
-        self.run(async move {
-            begin
-                .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                .await
-                .map_err(store_error)
-        })?;
         let tx = PgTx {
             store: self,
-            connection: connection.clone(),
+            connection: self.connection()?,
+            begun: Cell::new(false),
             writes: StagedWrites::default(),
         };
         let outcome = work(&tx);
         let writes = tx.writes.into_writes();
-        let finish = connection.clone();
-        let finished = match outcome {
-            Ok(()) => self.run(async move { commit(&finish, writes).await }),
-            Err(abort) => {
-                let _ =
-                    self.run(
-                        async move { finish.batch_execute("ROLLBACK").await.map_err(store_error) },
-                    );
-                return match abort {
-                    Abort::Store(StoreError::Conflict) => Ok(false),
-                    other => Err(other),
-                };
+        let (connection, begun) = (tx.connection, tx.begun.get());
+        if let Err(abort) = outcome {
+            if begun {
+                self.count_round_trips(1);
+                let _ = self.run(async move {
+                    connection
+                        .batch_execute("ROLLBACK")
+                        .await
+                        .map_err(store_error)
+                });
             }
-        };
-        match finished {
-            Ok(wrote) => {
-                if wrote {
-                    // After the commit: an instance that reads the new version
-                    // reads the new data too.
-                    self.run(async move {
-                        connection
-                            .execute("SELECT nextval('auth_version')", &[])
-                            .await
-                            .map(drop)
-                            .map_err(store_error)
-                    })?;
-                }
-                Ok(true)
-            }
+            return match abort {
+                Abort::Store(StoreError::Conflict) => Ok(false),
+                other => Err(other),
+            };
+        }
+        if !begun && writes.is_empty() {
+            // Read nothing, wrote nothing: nothing to end.
+            return Ok(true);
+        }
+        self.count_round_trips(1);
+        match self.run(async move { commit(&connection, begun, writes).await }) {
+            Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(Abort::Store(e)),
         }
     }
+
+    fn count_round_trips(&self, n: u64) {
+        self.round_trips.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// How many round trips to the database this store has made (statements
+    /// prepared once per connection not counted): what the benchmarks report.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
 }
 
-/// Sends the staged writes and commits; whether there were any. Rolled back on
-/// failure.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+
+/// Ends a transaction, `begun` or not yet: its staged writes, the commit, and then
+/// (only if the commit succeeded) the version's bump, all sent at once. Rolled back
+/// on failure.
 async fn commit(
     db: &Object,
+    begun: bool,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-) -> Result<bool, StoreError> {
-    let wrote = !writes.is_empty();
-    let result = async {
-        let (mut keys, mut values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-        for (key, value) in writes {
-            match value {
-                Some(value) => {
-                    keys.push(key);
-                    values.push(value);
-                }
-                None => removed.push(key),
+) -> Result<(), StoreError> {
+    let (mut keys, mut values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, value) in writes {
+        match value {
+            Some(value) => {
+                keys.push(key);
+                values.push(value);
             }
+            None => removed.push(key),
         }
-        if !keys.is_empty() {
-            db.execute(
+    }
+    let wrote = !keys.is_empty() || !removed.is_empty();
+    let result = async {
+        let upsert = db
+            .prepare_cached(
                 "INSERT INTO auth_kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[&keys, &values],
             )
             .await?;
-        }
-        if !removed.is_empty() {
-            db.execute("DELETE FROM auth_kv WHERE key = ANY($1)", &[&removed])
-                .await?;
-        }
-        db.batch_execute("COMMIT").await
+        let delete = db
+            .prepare_cached("DELETE FROM auth_kv WHERE key = ANY($1)")
+            .await?;
+        // Polled in this order, so sent in this order, in one write. Should a write
+        // fail, PostgreSQL turns the COMMIT after it into a rollback, and the
+        // version is not bumped (the batch stops at its first error).
+        let end = if wrote {
+            "COMMIT; SELECT nextval('auth_version')"
+        } else {
+            "COMMIT"
+        };
+        let (begin, upserted, deleted, ended) = tokio::join!(
+            async {
+                match begun {
+                    true => Ok(()),
+                    false => db.batch_execute(BEGIN).await,
+                }
+            },
+            async {
+                match keys.is_empty() {
+                    true => Ok(0),
+                    false => db.execute(&upsert, &[&keys, &values]).await,
+                }
+            },
+            async {
+                match removed.is_empty() {
+                    true => Ok(0),
+                    false => db.execute(&delete, &[&removed]).await,
+                }
+            },
+            db.batch_execute(end),
+        );
+        begin?;
+        upserted?;
+        deleted?;
+        ended
     }
     .await;
-    match result {
-        Ok(()) => Ok(wrote),
-        Err(e) => {
-            let _ = db.batch_execute("ROLLBACK").await;
-            Err(store_error(e))
-        }
+    if let Err(e) = result {
+        // Ends the transaction where the failure left it open (a failed prepare).
+        let _ = db.batch_execute("ROLLBACK").await;
+        return Err(store_error(e));
     }
+    Ok(())
 }
 
 struct PgTx<'a> {
     store: &'a PgStore,
     connection: Arc<Object>,
+    /// Whether `BEGIN` has been sent (with the first read).
+    begun: Cell<bool>,
     writes: StagedWrites,
 }
 
@@ -345,7 +388,18 @@ impl Tx for PgTx<'_> {
             return Ok(staged);
         }
         let (connection, key) = (self.connection.clone(), key.to_vec());
-        self.store.run(async move { read(&connection, key).await })
+        let begin = !self.begun.replace(true);
+        self.store.count_round_trips(1);
+        self.store.run(async move {
+            if !begin {
+                return read(&connection, key).await;
+            }
+            // Sent together: one round trip.
+            let (begun, found) =
+                tokio::join!(connection.batch_execute(BEGIN), read(&connection, key));
+            begun.map_err(store_error)?;
+            found
+        })
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
@@ -390,6 +444,7 @@ async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> 
 impl Store for PgStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (pool, key) = (self.pool.clone(), key.to_vec());
+        self.count_round_trips(1);
         self.run(async move {
             let db = pool.get().await.map_err(pool_error)?;
             read(&db, key).await
@@ -398,6 +453,7 @@ impl Store for PgStore {
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let (pool, start, end) = (self.pool.clone(), prefix.to_vec(), prefix_end(prefix));
+        self.count_round_trips(1);
         self.run(async move {
             let db = pool.get().await.map_err(pool_error)?;
             let rows = match end {
@@ -459,6 +515,7 @@ impl Store for PgStore {
 
     fn writable(&self) -> Result<(), StoreError> {
         let pool = self.pool.clone();
+        self.count_round_trips(1);
         self.run(async move {
             let db = pool.get().await.map_err(pool_error)?;
             db.batch_execute("SELECT 1").await.map_err(store_error)
