@@ -166,6 +166,10 @@ fn main() {
         .connections(2 * cores)
         .seconds(seconds * 2)
         .run();
+    let invitations_small = invitations(&server.address, "sled")
+        .connections(16)
+        .seconds(seconds)
+        .run();
     let (get_under_flood, login_during_flood) = {
         let flood = login(&server.address)
             .connections(4 * cores)
@@ -196,6 +200,7 @@ fn main() {
     record("server_get_trpc", get_trpc.to_json());
     record("server_get_alone_c8", get_alone.to_json());
     record("server_login_1k", login_small.to_json());
+    record("server_invitations", invitations_small.to_json());
     record("server_get_under_login_flood_c8", get_under_flood.to_json());
     record(
         "server_login_during_that_flood",
@@ -232,10 +237,64 @@ fn main() {
         .connections(2 * cores)
         .seconds(seconds * 2)
         .run();
+    let pg_invitations = invitations(&on_postgres.address, "postgres")
+        .connections(16)
+        .seconds(seconds)
+        .run();
+    // auth.get while something is written every 10 ms (each write empties every
+    // instance's cache): on one instance, then on two sharing the database, each
+    // taking half the connections (a round-robin done by the client) while the
+    // writes alternate between them. The slower instance's p99 counts.
+    let pg_get_writes_one = {
+        let writer = Writer::every_10_ms(vec![on_postgres.address.clone()], "one");
+        let run = auth_get(&on_postgres.address, false)
+            .connections(32)
+            .seconds(seconds)
+            .run();
+        writer.stop();
+        run
+    };
+    let second = start_server_with(&bin("dokploy-auth"), &small, &on_postgres_env);
+    let (pg_get_writes_two, writes_two) = {
+        let writer = Writer::every_10_ms(
+            vec![on_postgres.address.clone(), second.address.clone()],
+            "two",
+        );
+        let runs: Vec<_> = [&on_postgres.address, &second.address]
+            .map(|address| {
+                auth_get(address, false)
+                    .connections(16)
+                    .seconds(seconds)
+                    .spawn()
+            })
+            .into_iter()
+            .map(|running| running.wait())
+            .collect();
+        let slower = runs
+            .into_iter()
+            .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
+            .expect("two runs");
+        (slower, writer.stop())
+    };
+    drop(second);
     drop(on_postgres);
     drop(postgres);
     record("postgres_get_rest", pg_get.to_json());
     record("postgres_login_1k", pg_login.to_json());
+    record("postgres_invitations", pg_invitations.to_json());
+    record(
+        "postgres_invitations_per_sled_invitation",
+        json!(round(pg_invitations.rps / invitations_small.rps)),
+    );
+    record(
+        "postgres_get_writes_every_10ms_one_instance",
+        pg_get_writes_one.to_json(),
+    );
+    record(
+        "postgres_get_writes_every_10ms_two_instances",
+        pg_get_writes_two.to_json(),
+    );
+    record("postgres_writes_during_two_instances", json!(writes_two));
 
     println!("== server, 100,000 accounts");
     let seeding = Instant::now();
@@ -350,6 +409,12 @@ fn main() {
             "≥ 0.8",
         ),
         at_most(
+            "PostgreSQL: auth.get p99 with a write every 10 ms, two instances / one",
+            pg_get_writes_two.p99_ms / pg_get_writes_one.p99_ms,
+            2.0,
+            "≤ 2",
+        ),
+        at_most(
             "auth.get p99 under login flood / alone",
             get_under_flood.p99_ms / get_alone.p99_ms,
             3.0,
@@ -414,6 +479,10 @@ fn main() {
         &login_small,
         &pg_get,
         &pg_login,
+        &pg_invitations,
+        &invitations_small,
+        &pg_get_writes_one,
+        &pg_get_writes_two,
         &get_under_flood,
         &login_during_flood,
         &get_quiet,
@@ -493,6 +562,55 @@ fn auth_get(address: &str, trpc: bool) -> Wrk {
         "/api/auth.get"
     };
     Wrk::get(address, path).header("Authorization", &format!("Bearer {TOKEN}"))
+}
+
+/// `admin.createUserInvitation` as the admin, a new email each time.
+fn invitations(address: &str, tag: &str) -> Wrk {
+    let script = format!(
+        "wrk.method = \"POST\"\n\
+         local n = 0\n\
+         request = function()\n\
+           n = n + 1\n\
+           return wrk.format(nil, nil, nil, '{{\"email\":\"{tag}-' .. n .. '@example.com\"}}')\n\
+         end\n"
+    );
+    Wrk::get(address, "/api/admin.createUserInvitation")
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .script(&script)
+}
+
+/// Invites someone new every 10 ms, through each address in turn, until stopped.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Writer {
+    fn every_10_ms(addresses: Vec<String>, tag: &str) -> Writer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stopped, tag) = (stop.clone(), tag.to_string());
+        let thread = std::thread::spawn(move || {
+            let mut written = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                let address = &addresses[written as usize % addresses.len()];
+                let body = format!(r#"{{"email":"writer-{tag}-{written}@example.com"}}"#);
+                let status =
+                    measure::post_status(address, "/api/admin.createUserInvitation", TOKEN, &body);
+                assert_eq!(status, Some(200), "a write during the measurement failed");
+                written += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            written
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stops; how many writes were made.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the writer")
+    }
 }
 
 fn login(address: &str) -> Wrk {

@@ -63,11 +63,23 @@ fn get(address: &str, path: &str) -> Option<String> {
 
 /// One bodiless HTTP/1.1 request on a new connection: the whole answer.
 fn exchange(address: &str, method: &str, path: &str) -> Option<String> {
+    send(address, method, path, "", "")
+}
+
+/// A POST of JSON `body` with a Bearer `token` on a new connection: the status.
+pub fn post_status(address: &str, path: &str, token: &str, body: &str) -> Option<u16> {
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    let answer = send(address, "POST", path, &headers, body)?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+fn send(address: &str, method: &str, path: &str, headers: &str, body: &str) -> Option<String> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut answer = String::new();
@@ -124,7 +136,8 @@ pub struct Wrk {
     url: String,
     label: String,
     headers: Vec<(String, String)>,
-    post_body: Option<String>,
+    /// wrk's Lua script: what to send (a POST's body, or a body per request).
+    script: Option<String>,
     connections: usize,
     seconds: u64,
 }
@@ -161,7 +174,7 @@ pub struct RunningWrk {
     _script: Option<Script>,
 }
 
-/// wrk's Lua script for a POST body, removed when the run is over.
+/// wrk's Lua script on disk, removed when the run is over.
 struct Script(std::path::PathBuf);
 
 impl Drop for Script {
@@ -183,17 +196,31 @@ impl Wrk {
             url: format!("http://{address}{path}"),
             label: format!("GET {path}"),
             headers: Vec::new(),
-            post_body: None,
+            script: None,
             connections: 16,
             seconds: 5,
         }
     }
 
     pub fn post(address: &str, path: &str, body: &str) -> Wrk {
+        let escaped = body.replace('\\', "\\\\").replace('"', "\\\"");
+        Wrk::get(address, path).script(&format!(
+            "wrk.method = \"POST\"\nwrk.body = \"{escaped}\"\n"
+        ))
+    }
+
+    /// A POST of JSON whose body wrk's Lua `script` makes (it sets `request`).
+    pub fn script(self, script: &str) -> Wrk {
+        let path = self
+            .url
+            .splitn(4, '/')
+            .nth(3)
+            .unwrap_or_default()
+            .to_string();
         Wrk {
-            label: format!("POST {path}"),
-            post_body: Some(body.to_string()),
-            ..Wrk::get(address, path)
+            label: format!("POST /{path}"),
+            script: Some(script.to_string()),
+            ..self
         }
         .header("Content-Type", "application/json")
     }
@@ -230,18 +257,14 @@ impl Wrk {
             command.args(["-H", &format!("{name}: {value}")]);
         }
         let mut kept = None;
-        if let Some(body) = &self.post_body {
+        if let Some(lua) = &self.script {
+            static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let script = std::env::temp_dir().join(format!(
-                "bench-post-{}-{}.lua",
+                "bench-{}-{}.lua",
                 std::process::id(),
-                self.connections
+                SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            let escaped = body.replace('\\', "\\\\").replace('"', "\\\"");
-            std::fs::write(
-                &script,
-                format!("wrk.method = \"POST\"\nwrk.body = \"{escaped}\"\n"),
-            )
-            .expect("the wrk script");
+            std::fs::write(&script, lua).expect("the wrk script");
             command.args(["-s", script.to_str().expect("UTF-8 path")]);
             kept = Some(Script(script));
         }
