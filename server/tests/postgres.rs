@@ -1105,3 +1105,64 @@ fn a_certificate_for_another_host_is_refused() {
     .unwrap();
     assert!(refused.to_string().contains("certificate"), "{refused}");
 }
+
+/// Ends every other connection to the database at `url`, waiting until they are
+/// gone (what a failover or an administrator does).
+fn end_other_connections(url: &str) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let ended = client
+                .query(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert!(!ended.is_empty(), "no connection to end");
+        })
+    })
+    .join()
+    .unwrap();
+}
+
+/// A connection lost before a transaction commits is replaced and the transaction
+/// runs again (nothing of it was committed); a read is made again too.
+#[test]
+fn a_connection_lost_before_the_commit_is_replaced_and_the_transaction_runs_again() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("lost");
+    let store = connect(&url);
+    store
+        .transaction(&mut |tx| Ok(tx.insert(b"a", b"one".to_vec())?))
+        .unwrap();
+    let mut attempts = 0;
+    store
+        .transaction(&mut |tx| {
+            attempts += 1;
+            let a = tx.get(b"a")?;
+            if attempts == 1 {
+                // Between two reads of one transaction, its connection goes.
+                end_other_connections(&url);
+            }
+            assert_eq!(tx.get(b"a")?, a);
+            tx.insert(b"b", a.unwrap())?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(attempts, 2);
+    assert_eq!(store.get(b"b").unwrap(), Some(b"one".to_vec()));
+    end_other_connections(&url);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(store.scan_prefix(b"").unwrap().len(), 2);
+    assert!(version(&store) > 0);
+}

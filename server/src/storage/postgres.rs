@@ -252,17 +252,26 @@ impl PgStore {
     /// `BEGIN` goes out with the first read (or the commit), and the writes with
     /// the commit and the version's bump: a transaction costs one round trip per
     /// read it makes, plus one to end.
-    fn attempt(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<bool, Abort> {
+    fn attempt(
+        &self,
+        work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>,
+    ) -> Result<Attempt, Abort> {
         let tx = PgTx {
             store: self,
             connection: self.connection()?,
             begun: Cell::new(false),
+            lost: Cell::new(false),
             writes: StagedWrites::default(),
         };
         let outcome = work(&tx);
         let writes = tx.writes.into_writes();
-        let (connection, begun) = (tx.connection, tx.begun.get());
+        let (connection, begun, lost) = (tx.connection, tx.begun.get(), tx.lost.get());
         if let Err(abort) = outcome {
+            match abort {
+                // Nothing was committed: the transaction can run again elsewhere.
+                Abort::Store(e) if lost => return Ok(Attempt::Lost(e)),
+                _ => {}
+            }
             if begun {
                 self.count_round_trips(1);
                 let _ = self.run(async move {
@@ -273,18 +282,20 @@ impl PgStore {
                 });
             }
             return match abort {
-                Abort::Store(StoreError::Conflict) => Ok(false),
+                Abort::Store(StoreError::Conflict) => Ok(Attempt::Conflict),
                 other => Err(other),
             };
         }
         if !begun && writes.is_empty() {
             // Read nothing, wrote nothing: nothing to end.
-            return Ok(true);
+            return Ok(Attempt::Committed);
         }
         self.count_round_trips(1);
+        // A connection lost from here on is not run again: the commit may have
+        // happened.
         match self.run(async move { commit(&connection, begun, writes).await }) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
+            Ok(()) => Ok(Attempt::Committed),
+            Err(StoreError::Conflict) => Ok(Attempt::Conflict),
             Err(e) => Err(Abort::Store(e)),
         }
     }
@@ -298,6 +309,34 @@ impl PgStore {
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
     }
+}
+
+/// How one attempt at a transaction ended.
+enum Attempt {
+    Committed,
+    /// Lost a serialization conflict: run it again.
+    Conflict,
+    /// Its connection was lost before the commit was sent: run it again on another.
+    Lost(StoreError),
+}
+
+/// How many times a transaction or a read whose connection was lost is made again
+/// (each on another connection; a database that is down fails them all at once).
+const LOST_CONNECTION_RETRIES: usize = 2;
+
+/// Whether the connection was lost (closed, or its backend ended by the server)
+/// rather than the statement refused: a read, or a transaction not yet committed,
+/// can then be made again on another connection.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || [
+            &SqlState::ADMIN_SHUTDOWN,
+            &SqlState::CRASH_SHUTDOWN,
+            &SqlState::IDLE_SESSION_TIMEOUT,
+        ]
+        .iter()
+        .any(|code| e.code() == Some(code))
+        || std::error::Error::source(e).is_some_and(|cause| cause.is::<std::io::Error>())
 }
 
 const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
@@ -379,6 +418,8 @@ struct PgTx<'a> {
     connection: Arc<Object>,
     /// Whether `BEGIN` has been sent (with the first read).
     begun: Cell<bool>,
+    /// Whether a read found the connection lost.
+    lost: Cell<bool>,
     writes: StagedWrites,
 }
 
@@ -390,15 +431,20 @@ impl Tx for PgTx<'_> {
         let (connection, key) = (self.connection.clone(), key.to_vec());
         let begin = !self.begun.replace(true);
         self.store.count_round_trips(1);
-        self.store.run(async move {
-            if !begin {
-                return read(&connection, key).await;
-            }
-            // Sent together: one round trip.
-            let (begun, found) =
-                tokio::join!(connection.batch_execute(BEGIN), read(&connection, key));
-            begun.map_err(store_error)?;
-            found
+        let read = self.store.run(async move {
+            let found = if begin {
+                // Sent together: one round trip.
+                let (begun, found) =
+                    tokio::join!(connection.batch_execute(BEGIN), read(&connection, key));
+                begun.and(found)
+            } else {
+                read(&connection, key).await
+            };
+            Ok(found.map_err(|e| (connection_lost(&e), store_error(e))))
+        })?;
+        read.map_err(|(lost, e)| {
+            self.lost.set(lost);
+            e
         })
     }
 
@@ -414,31 +460,41 @@ impl Tx for PgTx<'_> {
 }
 
 async fn read_version(pool: Pool) -> Result<u64, StoreError> {
-    let reading = async {
-        let db = pool.get().await.map_err(pool_error)?;
+    let reading = read_again_if_lost(&pool, |db| async move {
         let statement = db
             .prepare_cached("SELECT last_value, is_called FROM auth_version")
-            .await
-            .map_err(store_error)?;
-        let row = db.query_one(&statement, &[]).await.map_err(store_error)?;
+            .await?;
+        let row = db.query_one(&statement, &[]).await?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         Ok(if called { last as u64 } else { 0 })
-    };
+    });
     tokio::time::timeout(CALL_TIMEOUT, reading)
         .await
         .unwrap_or_else(|_| Err(too_slow()))
 }
 
-async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
     let statement = db
         .prepare_cached("SELECT value FROM auth_kv WHERE key = $1")
-        .await
-        .map_err(store_error)?;
-    let row = db
-        .query_opt(&statement, &[&key])
-        .await
-        .map_err(store_error)?;
+        .await?;
+    let row = db.query_opt(&statement, &[&key]).await?;
     Ok(row.map(|r| r.get(0)))
+}
+
+/// `read` on a connection from `pool`, made again on another if the connection
+/// was lost (a read changes nothing).
+async fn read_again_if_lost<T, F>(pool: &Pool, read: impl Fn(Object) -> F) -> Result<T, StoreError>
+where
+    F: Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        let db = pool.get().await.map_err(pool_error)?;
+        match read(db).await {
+            Err(e) if connection_lost(&e) && tries < LOST_CONNECTION_RETRIES => tries += 1,
+            result => return result.map_err(store_error),
+        }
+    }
 }
 
 impl Store for PgStore {
@@ -446,8 +502,11 @@ impl Store for PgStore {
         let (pool, key) = (self.pool.clone(), key.to_vec());
         self.count_round_trips(1);
         self.run(async move {
-            let db = pool.get().await.map_err(pool_error)?;
-            read(&db, key).await
+            read_again_if_lost(&pool, |db| {
+                let key = key.clone();
+                async move { read(&db, key).await }
+            })
+            .await
         })
     }
 
@@ -455,29 +514,40 @@ impl Store for PgStore {
         let (pool, start, end) = (self.pool.clone(), prefix.to_vec(), prefix_end(prefix));
         self.count_round_trips(1);
         self.run(async move {
-            let db = pool.get().await.map_err(pool_error)?;
-            let rows = match end {
-                Some(end) => {
-                    let sql =
-                        "SELECT key, value FROM auth_kv WHERE key >= $1 AND key < $2 ORDER BY key";
-                    let statement = db.prepare_cached(sql).await.map_err(store_error)?;
-                    db.query(&statement, &[&start, &end]).await
+            read_again_if_lost(&pool, |db| {
+                let (start, end) = (start.clone(), end.clone());
+                async move {
+                    let rows = match end {
+                        Some(end) => {
+                            let sql = "SELECT key, value FROM auth_kv \
+                                       WHERE key >= $1 AND key < $2 ORDER BY key";
+                            let statement = db.prepare_cached(sql).await?;
+                            db.query(&statement, &[&start, &end]).await?
+                        }
+                        None => {
+                            let sql = "SELECT key, value FROM auth_kv WHERE key >= $1 ORDER BY key";
+                            let statement = db.prepare_cached(sql).await?;
+                            db.query(&statement, &[&start]).await?
+                        }
+                    };
+                    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
                 }
-                None => {
-                    let sql = "SELECT key, value FROM auth_kv WHERE key >= $1 ORDER BY key";
-                    let statement = db.prepare_cached(sql).await.map_err(store_error)?;
-                    db.query(&statement, &[&start]).await
-                }
-            }
-            .map_err(store_error)?;
-            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .await
         })
     }
 
     fn transaction(&self, work: &mut dyn FnMut(&dyn Tx) -> Result<(), Abort>) -> Result<(), Abort> {
+        let mut lost = 0;
         for attempt in 0..ATTEMPTS {
-            if self.attempt(work)? {
-                return Ok(());
+            match self.attempt(work)? {
+                Attempt::Committed => return Ok(()),
+                Attempt::Lost(e) if lost == LOST_CONNECTION_RETRIES => return Err(Abort::Store(e)),
+                Attempt::Lost(_) => {
+                    lost += 1;
+                    continue;
+                }
+                Attempt::Conflict => {}
             }
             // Lost a conflict: wait a little, longer each time and not in step with
             // the transactions it lost to, before running again.
