@@ -335,10 +335,6 @@ fn write(store: &dyn Store, dokploy: Dokploy, now_ms: i64) -> Result<Imported, S
             };
             tx.put_member(&member, &digest(&row.token))?;
         }
-        tx.insert(
-            keys::MEMBER_SEQ,
-            dokploy.members.len().to_string().into_bytes(),
-        )?;
         for (digest, session, details) in &sessions {
             tx.put_new_session(digest, session, details)?;
         }

@@ -163,7 +163,7 @@ impl Core {
                 registered: account.password_hash.is_some(),
                 expires_at: now + specs::lifetimes::INVITATION_MS,
                 created_at: now,
-                seq: 0,
+                seq: self.invitations.next_seq(),
                 permissions: Default::default(),
             }
         });
@@ -203,11 +203,7 @@ impl Core {
             }
             tx.put_account(&account, None)?;
             if let Some(member) = &member {
-                let member = Member {
-                    seq: tx.next_member_seq()?,
-                    ..member.clone()
-                };
-                tx.put_member(&member, &crypto::digest(&member.token))?;
+                tx.put_member(member, &crypto::digest(&member.token))?;
             }
             for new in &sessions {
                 new.store(tx)?;

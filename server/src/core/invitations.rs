@@ -18,6 +18,10 @@ use specs::{ApiError, NoInput, NoOutput};
 /// Members of an admin's organisation, and the invitations that make them.
 pub(crate) struct Invitations {
     ports: Ports,
+    /// The last invitation's `seq` made here. Kept by each process rather than in
+    /// the store: a counter there would be one key that every invitation writes,
+    /// which on a shared database makes every two concurrent invitations conflict.
+    last_seq: std::sync::atomic::AtomicU64,
 }
 
 fn member_view(accounts: &Accounts, member: &Member, account: &Account) -> MemberView {
@@ -39,8 +43,18 @@ fn member_view(accounts: &Accounts, member: &Member, account: &Account) -> Membe
 }
 
 impl Invitations {
+    /// Orders invitations made in the same millisecond (by this process).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.last_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
     pub(crate) fn new(ports: Ports) -> Invitations {
-        Invitations { ports }
+        Invitations {
+            ports,
+            last_seq: Default::default(),
+        }
     }
 
     /// The member record of `account` if it belongs to the caller's organisation.
@@ -117,14 +131,14 @@ impl Handler for CreateUserInvitation {
         };
         account.member_id = Some(member.user_id.clone());
         let token_digest = crypto::digest(&token);
+        let member = Member {
+            seq: core.invitations.next_seq(),
+            ..member
+        };
         ports.transaction(|tx| {
             if tx.account_by_email(&email)?.is_some() {
                 return Err(duplicate().into());
             }
-            let member = Member {
-                seq: tx.next_member_seq()?,
-                ..member.clone()
-            };
             tx.put_account(&account, None)?;
             tx.put_member(&member, &token_digest)?;
             Ok(())

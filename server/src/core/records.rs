@@ -137,8 +137,8 @@ pub(crate) mod keys {
     }
     /// Present once every session is listed under its account (`sessions-of/`).
     pub const SESSIONS_LISTED: &[u8] = b"sessions-listed";
-    /// The last invitation's `seq`.
-    pub const MEMBER_SEQ: &[u8] = b"member-seq";
+    // `member-seq` (a global invitation counter) was written before 2026-12-03;
+    // nothing reads it now.
     /// The account id of the one admin of a self-hosted instance.
     pub const SELF_HOSTED_ADMIN: &[u8] = b"self-hosted-admin";
 }
@@ -238,17 +238,6 @@ pub trait Write {
         let tx = self.tx();
         tx.remove(&keys::email(&account.email))?;
         tx.remove(&keys::account(&account.id))
-    }
-
-    /// The next invitation's `seq`.
-    fn next_member_seq(&self) -> Result<u64, StoreError> {
-        let tx = self.tx();
-        let last = tx
-            .get(keys::MEMBER_SEQ)?
-            .and_then(|b| String::from_utf8(b).ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        tx.insert(keys::MEMBER_SEQ, (last + 1).to_string().into_bytes())?;
-        Ok(last + 1)
     }
 
     fn put_member(&self, member: &Member, token_digest: &str) -> Result<(), StoreError> {

@@ -558,7 +558,10 @@ impl Store for PgStore {
                 500 * attempt as u64 + u64::from(jitter),
             ));
         }
-        Err(Abort::Store(StoreError::Conflict))
+        // Busy, not broken: the client may try again (a 503, not a 500).
+        Err(Abort::Store(StoreError::Unavailable(format!(
+            "the transaction lost {ATTEMPTS} serialization conflicts in a row"
+        ))))
     }
 
     /// A commit is durable when it answers (PostgreSQL's `synchronous_commit`).
