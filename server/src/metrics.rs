@@ -315,6 +315,10 @@ impl Store for MeasuredStore {
         self.inner.get(key)
     }
 
+    fn get_async(&self, key: &[u8]) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        self.inner.get_async(key)
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.inner.scan_prefix(prefix)
     }

@@ -297,10 +297,15 @@ impl Core {
         let Ok(version) = self.ports.store().version().await else {
             return false;
         };
-        [&credentials.bearer, &credentials.cookie]
+        for id in [&credentials.bearer, &credentials.cookie]
             .into_iter()
             .flatten()
-            .any(|id| matches!(self.sessions.live_session(id, version), Ok(Some(_))))
+        {
+            if let Ok(Some(_)) = self.sessions.live_session(id, version).await {
+                return true;
+            }
+        }
+        false
     }
 
     /// The caller's record as a change of it answers: as it is after (the

@@ -56,6 +56,12 @@ pub trait Tx {
 /// An ordered key-value store with atomic multi-key transactions.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// `get` without holding up the caller's thread, for the reads on every
+    /// request's path (authentication): an engine whose data lives in another
+    /// process answers when it has read.
+    fn get_async(&self, key: &[u8]) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(self.get(key)))
+    }
     /// Every pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Runs `work` atomically: all of its writes happen or none. The engine may run

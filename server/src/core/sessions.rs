@@ -4,7 +4,7 @@
 use super::auth_cache::{AuthCache, Authenticated};
 use super::handler::{to_json, Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
-use super::records::{keys, Account, Read, Session, SessionDetails, SessionKind, Write};
+use super::records::{decode, keys, Account, Read, Session, SessionDetails, SessionKind, Write};
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
@@ -91,14 +91,14 @@ impl Sessions {
         }
         let version = self.ports.store().version().await?;
         if let Some(token) = &credentials.bearer {
-            if let Some((found, digest)) = self.live_session(token, version)? {
+            if let Some((found, digest)) = self.live_session(token, version).await? {
                 return Ok((Some(self.caller(found, digest, false)), None));
             }
         }
         let Some(id) = &credentials.cookie else {
             return Ok((None, None));
         };
-        match self.live_session(id, version)? {
+        match self.live_session(id, version).await? {
             Some((found, digest)) => {
                 // Most requests come nowhere near the refresh point: no write for them.
                 let session = &found.session;
@@ -128,13 +128,13 @@ impl Sessions {
     /// The live session named by `id` with its account, and the session's digest,
     /// given the store's `version` read before. Expired or orphaned sessions are
     /// removed on sight.
-    pub(crate) fn live_session(
+    pub(crate) async fn live_session(
         &self,
         id: &str,
         version: u64,
     ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let account_id = match self.stored_session(&digest, version)? {
+        let account_id = match self.stored_session(&digest, version).await? {
             Stored::Found(found) if self.is_live(&found.session, &found.account) => {
                 return Ok(Some((found, digest)));
             }
@@ -156,15 +156,17 @@ impl Sessions {
     /// The session stored under `digest` with its account, from the cache while
     /// nothing was written since the store was at `version` (read before the
     /// records: a write in between makes the entry unusable), else from the store.
-    fn stored_session(&self, digest: &str, version: u64) -> Result<Stored, ApiError> {
+    async fn stored_session(&self, digest: &str, version: u64) -> Result<Stored, ApiError> {
         let store = self.ports.store();
         if let Some(found) = self.cache.get(digest, version, self.now()) {
             return Ok(Stored::Found(found));
         }
-        let Some(session) = store.record::<Session>(&keys::session(digest))? else {
+        let session = store.get_async(&keys::session(digest)).await?;
+        let Some(session) = session.map(|b| decode::<Session>(&b)).transpose()? else {
             return Ok(Stored::Missing);
         };
-        let Some(account) = store.account(&session.account_id)? else {
+        let account = store.get_async(&keys::account(&session.account_id)).await?;
+        let Some(account) = account.map(|b| decode::<Account>(&b)).transpose()? else {
             return Ok(Stored::Orphaned(session.account_id));
         };
         let found = Authenticated::new(session, account);
@@ -260,7 +262,7 @@ impl Sessions {
             return Ok(false);
         };
         let version = self.ports.store().version().await?;
-        match self.live_session(id, version)? {
+        match self.live_session(id, version).await? {
             Some((found, digest)) => {
                 let account_id = &found.session.account_id;
                 self.ports

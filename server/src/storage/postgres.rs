@@ -300,6 +300,27 @@ impl PgStore {
         }
     }
 
+    /// A read of `key` outside any transaction, to run on the database runtime.
+    fn reading(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send + 'static {
+        let (pool, key) = (self.pool.clone(), key.to_vec());
+        self.count_round_trips(1);
+        let read_it = async move {
+            read_again_if_lost(&pool, |db| {
+                let key = key.clone();
+                async move { read(&db, key).await }
+            })
+            .await
+        };
+        async move {
+            tokio::time::timeout(CALL_TIMEOUT, read_it)
+                .await
+                .unwrap_or_else(|_| Err(too_slow()))
+        }
+    }
+
     fn count_round_trips(&self, n: u64) {
         self.round_trips.fetch_add(n, Ordering::Relaxed);
     }
@@ -499,15 +520,12 @@ where
 
 impl Store for PgStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let (pool, key) = (self.pool.clone(), key.to_vec());
-        self.count_round_trips(1);
-        self.run(async move {
-            read_again_if_lost(&pool, |db| {
-                let key = key.clone();
-                async move { read(&db, key).await }
-            })
-            .await
-        })
+        self.run(self.reading(key))
+    }
+
+    fn get_async(&self, key: &[u8]) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        let running = self.runtime().spawn(self.reading(key));
+        Box::pin(async move { running.await.unwrap_or_else(|_| Err(too_slow())) })
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {

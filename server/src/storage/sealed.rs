@@ -196,6 +196,17 @@ impl Store for SealedStore {
             .transpose()
     }
 
+    fn get_async(&self, key: &[u8]) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        let key = self.stored_key(key);
+        Box::pin(async move {
+            self.inner
+                .get_async(&key)
+                .await?
+                .map(|v| self.open_value(&key, v))
+                .transpose()
+        })
+    }
+
     /// The pairs under `prefix`, which ends at a segment boundary (`members-of/<id>/`),
     /// with their keys as stored: an email or an id in them is a keyed digest.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
