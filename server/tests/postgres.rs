@@ -1031,17 +1031,44 @@ fn certificates(names: &[&str]) -> (String, String, String) {
     (ca_certificate.pem(), certificate.pem(), key.serialize_pem())
 }
 
-#[test]
-fn tls_to_the_database_verifies_the_server_and_plain_text_is_refused_there() {
-    let (ca, certificate, key) = certificates(&["127.0.0.1", "localhost"]);
-    let Some(pg) = Postgres::start_with_tls(&certificate, &key) else {
-        return;
-    };
+/// A PostgreSQL that takes TCP clients only over TLS, with a certificate for
+/// `names` from a CA of its own.
+struct TlsDatabase {
+    pg: Postgres,
+    /// The database's URL, without TLS parameters.
+    base: String,
+    /// The CA's certificate, PEM.
+    ca_file: String,
+    files: tempfile::TempDir,
+}
+
+fn tls_database(names: &[&str]) -> Option<TlsDatabase> {
+    let (ca, certificate, key) = certificates(names);
+    let pg = Postgres::start_with_tls(&certificate, &key)?;
     let base = pg.database("tls");
     let files = tempfile::tempdir().unwrap();
     let ca_file = files.path().join("ca.pem");
     std::fs::write(&ca_file, &ca).unwrap();
-    let ca_file = ca_file.to_str().unwrap();
+    let ca_file = ca_file.to_str().unwrap().to_string();
+    Some(TlsDatabase {
+        pg,
+        base,
+        ca_file,
+        files,
+    })
+}
+
+#[test]
+fn tls_to_the_database_verifies_the_server_and_plain_text_is_refused_there() {
+    let Some(TlsDatabase {
+        pg,
+        base,
+        ca_file,
+        files,
+    }) = tls_database(&["127.0.0.1", "localhost"])
+    else {
+        return;
+    };
 
     // Verified against the CA, by IP address and by host name: the store works.
     for url in [
@@ -1086,19 +1113,11 @@ fn tls_to_the_database_verifies_the_server_and_plain_text_is_refused_there() {
 
 #[test]
 fn a_certificate_for_another_host_is_refused() {
-    let (ca, certificate, key) = certificates(&["db.example.internal"]);
-    let Some(pg) = Postgres::start_with_tls(&certificate, &key) else {
+    let Some(db) = tls_database(&["db.example.internal"]) else {
         return;
     };
-    let base = pg.database("tls");
-    let files = tempfile::tempdir().unwrap();
-    let ca_file = files.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca).unwrap();
     let refused = PgStore::connect(
-        &format!(
-            "{base}?sslmode=verify-full&sslrootcert={}",
-            ca_file.display()
-        ),
+        &format!("{}?sslmode=verify-full&sslrootcert={}", db.base, db.ca_file),
         1,
     )
     .err()
