@@ -7,6 +7,7 @@
 //!
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
+mod layout;
 mod measure;
 /// A PostgreSQL of the bench's own: the one file the server's tests use.
 #[path = "../../server/tests/common/postgres.rs"]
@@ -103,6 +104,16 @@ fn main() {
             accounts,
             data.display(),
             server::keyfile::default_path(&data).display()
+        );
+        return;
+    }
+    // `bench layout URL`: only compare the two table layouts, on an empty database.
+    if args.get(1).map(String::as_str) == Some("layout") {
+        let url = args.get(2).expect("bench layout POSTGRES_URL");
+        let lookups = layout::session_then_account(url, 20_000);
+        println!(
+            "a session then its account: key-value {:.1} µs, relational (one join) {:.1} µs",
+            lookups.key_value_us, lookups.relational_us
         );
         return;
     }
@@ -278,6 +289,7 @@ fn main() {
     };
     drop(second);
     drop(on_postgres);
+    let layouts = layout::session_then_account(&postgres.database("layout"), 20_000);
     drop(postgres);
     record("postgres_get_rest", pg_get.to_json());
     record("postgres_login_1k", pg_login.to_json());
@@ -295,6 +307,14 @@ fn main() {
         pg_get_writes_two.to_json(),
     );
     record("postgres_writes_during_two_instances", json!(writes_two));
+    record(
+        "postgres_cache_miss_lookup_key_value_us",
+        json!(round(layouts.key_value_us)),
+    );
+    record(
+        "postgres_cache_miss_lookup_relational_us",
+        json!(round(layouts.relational_us)),
+    );
 
     println!("== server, 100,000 accounts");
     let seeding = Instant::now();
