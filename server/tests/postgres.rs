@@ -236,6 +236,35 @@ async fn round_trips_of_a_login_an_auth_get_and_an_invitation() {
     );
 }
 
+/// Requests that authenticate at the same moment share one read of the version
+/// (each still one made after it arrived): fewer reads than requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_authenticating_together_share_the_version_read() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("shared_reads");
+    let keys = tempfile::tempdir().unwrap();
+    let engine = Arc::new(connect(&url));
+    let running = instance_on(engine.clone(), &keys.path().join("shared.key")).await;
+    let mut admin = Client::new(running.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    assert_eq!(admin.get("/api/auth.get").await.status, 200);
+    const REQUESTS: u64 = 64;
+    let before = engine.round_trips();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let mut client = Client::new(running.addr);
+            client.cookie = admin.cookie.clone();
+            tokio::spawn(async move { client.get("/api/auth.get").await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let reads = engine.round_trips() - before;
+    // Nothing was written: each request read the version only, or shared a read.
+    assert!(reads < REQUESTS, "{reads} reads for {REQUESTS} requests");
+}
+
 /// Two `createAdmin` at once, one on each instance: exactly one admin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sign_ups_at_once_on_two_instances_make_one_admin() {
