@@ -9,6 +9,7 @@ use crate::core::ports::{Store, Tx};
 use crate::core::records::{keys, Account, Member, Session, SessionDetails, SessionKind, Write};
 use crate::crypto::digest;
 use crate::storage::database_url::DatabaseUrl;
+use crate::storage::postgres::describe;
 use specs::wire::{Permissions, Role};
 use std::collections::HashMap;
 use tokio_postgres::NoTls;
@@ -65,7 +66,8 @@ pub async fn import_dokploy(
     now_ms: i64,
 ) -> Result<Imported, String> {
     let from = DatabaseUrl::parse(from)?;
-    let reach = |e: tokio_postgres::Error| format!("cannot reach Dokploy's database: {e}");
+    let reach =
+        |e: tokio_postgres::Error| format!("cannot reach Dokploy's database: {}", describe(&e));
     let (client, connection) = match from.tls {
         Some(tls) => {
             let (client, connection) = from.config.connect(tls).await.map_err(reach)?;
@@ -112,7 +114,7 @@ struct MemberRow {
 }
 
 async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
-    let sql = |e: tokio_postgres::Error| format!("reading Dokploy's database: {e}");
+    let sql = |e: tokio_postgres::Error| format!("reading Dokploy's database: {}", describe(&e));
     // Only ever read: the whole import is one read-only transaction.
     db.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await

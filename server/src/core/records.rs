@@ -213,6 +213,14 @@ impl Read for dyn Store {
     }
 }
 
+/// `Read::record` through `Store::get_async`, for the reads on every request's path.
+pub(crate) async fn record_async<T: DeserializeOwned>(
+    store: &dyn Store,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    store.get_async(key).await?.map(|b| decode(&b)).transpose()
+}
+
 /// Writes that keep the indexes with their records.
 pub trait Write {
     fn tx(&self) -> &dyn Tx;

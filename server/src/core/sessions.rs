@@ -4,7 +4,9 @@
 use super::auth_cache::{AuthCache, Authenticated};
 use super::handler::{to_json, Admin, Answer, Answered, Caller, Handler, Request};
 use super::ports::{Abort, Tx};
-use super::records::{decode, keys, Account, Read, Session, SessionDetails, SessionKind, Write};
+use super::records::{
+    keys, record_async, Account, Read, Session, SessionDetails, SessionKind, Write,
+};
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
@@ -161,12 +163,11 @@ impl Sessions {
         if let Some(found) = self.cache.get(digest, version, self.now()) {
             return Ok(Stored::Found(found));
         }
-        let session = store.get_async(&keys::session(digest)).await?;
-        let Some(session) = session.map(|b| decode::<Session>(&b)).transpose()? else {
+        let Some(session) = record_async::<Session>(store, &keys::session(digest)).await? else {
             return Ok(Stored::Missing);
         };
-        let account = store.get_async(&keys::account(&session.account_id)).await?;
-        let Some(account) = account.map(|b| decode::<Account>(&b)).transpose()? else {
+        let account_key = keys::account(&session.account_id);
+        let Some(account) = record_async::<Account>(store, &account_key).await? else {
             return Ok(Stored::Orphaned(session.account_id));
         };
         let found = Authenticated::new(session, account);

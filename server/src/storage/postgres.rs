@@ -81,7 +81,7 @@ fn store_error(e: tokio_postgres::Error) -> StoreError {
 /// What the driver or the server said: the server's own message where it sent one
 /// (the driver's text alone is "db error"), else the driver's with its causes
 /// ("error performing TLS handshake: invalid peer certificate: UnknownIssuer").
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!(
             "{}: {} (SQLSTATE {})",
@@ -164,16 +164,9 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Runs `work` on the database runtime and waits for it.
+    /// Runs `work` on the database runtime and blocks this thread until it answers
+    /// (at most `CALL_TIMEOUT`).
     fn run<T: Send + 'static>(
-        &self,
-        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        blocking(|| self.answer(work))
-    }
-
-    /// Runs `work` on the database runtime and blocks this thread until it answers.
-    fn answer<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -181,9 +174,11 @@ impl PgStore {
         self.runtime().spawn(async move {
             let _ = answer.send(work.await);
         });
-        answered
-            .recv_timeout(CALL_TIMEOUT)
-            .unwrap_or_else(|_| Err(too_slow()))
+        blocking(|| {
+            answered
+                .recv_timeout(CALL_TIMEOUT)
+                .unwrap_or_else(|_| Err(too_slow()))
+        })
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -246,8 +241,8 @@ impl PgStore {
     }
 
     /// One transaction's attempt: `work` against a serializable transaction whose
-    /// writes are staged; committed when it asks. `Ok(false)` when it lost a
-    /// serialization conflict and must run again.
+    /// writes are staged; committed when it asks. `Attempt::Conflict` or
+    /// `Attempt::Lost` when it must run again.
     ///
     /// `BEGIN` goes out with the first read (or the commit), and the writes with
     /// the commit and the version's bump: a transaction costs one round trip per
@@ -307,18 +302,13 @@ impl PgStore {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send + 'static {
         let (pool, key) = (self.pool.clone(), key.to_vec());
         self.count_round_trips(1);
-        let read_it = async move {
+        in_time(async move {
             read_again_if_lost(&pool, |db| {
                 let key = key.clone();
                 async move { read(&db, key).await }
             })
             .await
-        };
-        async move {
-            tokio::time::timeout(CALL_TIMEOUT, read_it)
-                .await
-                .unwrap_or_else(|_| Err(too_slow()))
-        }
+        })
     }
 
     fn count_round_trips(&self, n: u64) {
@@ -392,8 +382,9 @@ async fn commit(
             .prepare_cached("DELETE FROM auth_kv WHERE key = ANY($1)")
             .await?;
         // Polled in this order, so sent in this order, in one write. Should a write
-        // fail, PostgreSQL turns the COMMIT after it into a rollback, and the
-        // version is not bumped (the batch stops at its first error).
+        // fail, PostgreSQL turns the COMMIT after it into a rollback (and the bump
+        // after it only empties caches for nothing); should the COMMIT fail, the
+        // batch stops there and the version is not bumped.
         let end = if wrote {
             "COMMIT; SELECT nextval('auth_version')"
         } else {
@@ -481,17 +472,15 @@ impl Tx for PgTx<'_> {
 }
 
 async fn read_version(pool: Pool) -> Result<u64, StoreError> {
-    let reading = read_again_if_lost(&pool, |db| async move {
+    in_time(read_again_if_lost(&pool, |db| async move {
         let statement = db
             .prepare_cached("SELECT last_value, is_called FROM auth_version")
             .await?;
         let row = db.query_one(&statement, &[]).await?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         Ok(if called { last as u64 } else { 0 })
-    });
-    tokio::time::timeout(CALL_TIMEOUT, reading)
-        .await
-        .unwrap_or_else(|_| Err(too_slow()))
+    }))
+    .await
 }
 
 async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
@@ -616,6 +605,13 @@ impl Store for PgStore {
 
 fn too_slow() -> StoreError {
     StoreError::Unavailable("the database did not answer in time".into())
+}
+
+/// `work`, or `too_slow` after `CALL_TIMEOUT` (on the database runtime's timer).
+async fn in_time<T>(work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(CALL_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| Err(too_slow()))
 }
 
 /// Runs `wait`, which blocks: a caller that is one of the server's few runtime
