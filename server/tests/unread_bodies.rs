@@ -87,3 +87,43 @@ async fn a_client_that_half_closes_after_sending_gets_its_answer() {
         assert_eq!(answers(&mut stream, 1).await, ["400"]);
     }
 }
+
+/// As a proxy forwards a request: the head first, the body as it comes, the answer
+/// read once all is sent. Answers given before the body was read — a 413 over the
+/// limit, a 415, a 404 — still wait for it (up to 1 MiB), so the writes succeed and
+/// the answer arrives; answered with the body unread, the connection is closed and
+/// the rest of the body meets a reset.
+#[tokio::test]
+async fn answers_before_the_body_wait_for_it_so_a_proxy_gets_them() {
+    let h = Harness::start().await;
+    let json = "content-type: application/json\r\n";
+    let cases = [
+        ("/api/auth.login", json, "413"),
+        ("/api/trpc/auth.login", json, "413"),
+        ("/api/auth.login", "content-type: text/plain\r\n", "415"),
+        ("/api/no.such", json, "404"),
+    ];
+    for (path, content_type, status) in cases {
+        let body_len = 1_000_000;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\n{content_type}content-length: {body_len}\r\n\r\n"
+        );
+        let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Time for an answer that does not wait for the body.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut written = Ok(());
+        for _ in 0..body_len / 10_000 {
+            written = stream.write_all(&[b'a'; 10_000]).await;
+            if written.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            written.is_ok(),
+            "{path} {status}: the body is taken: {written:?}"
+        );
+        assert_eq!(answers(&mut stream, 1).await, [status], "{path} {status}");
+    }
+}

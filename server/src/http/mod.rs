@@ -5,6 +5,7 @@
 mod cookies;
 mod cross_site;
 mod layers;
+mod leftover;
 mod rest;
 mod serve;
 mod trpc;
@@ -185,10 +186,14 @@ where
         let inner = self.inner.clone();
         Box::pin(async move {
             let uri = request.uri().clone();
+            let (parts, body) = request.into_parts();
+            let (body, leftover) = leftover::share(body);
+            let request = Request::from_parts(parts, body);
             let mut response = match uri.path().strip_prefix("/api/trpc/") {
                 Some(procedures) => trpc::handle(&inner, request, procedures).await,
                 None => rest::handle(&inner, request).await,
             };
+            leftover.drain().await;
             if inner.https {
                 // Served over https (the public URL says so): browsers keep to it.
                 response.headers_mut().insert(

@@ -145,8 +145,8 @@ where
             }
         }
         (kind, schema) => {
-            // Read whatever body came, and drop it: an answer sent with the body
-            // unread ends in a reset that a proxy may deliver before the answer.
+            // Whatever body came is read and dropped, and held to the same limit
+            // (the answer would wait for it anyway: `leftover`).
             if let Err(e) = drain(body, api.max_body_bytes).await {
                 return error_response(&e);
             }
@@ -199,7 +199,7 @@ fn json_object(bytes: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-/// Reads and drops a body that no input is taken from, up to `limit` bytes.
+/// Reads and drops a body that no input is taken from: 413 over `limit` bytes.
 pub(crate) async fn drain<B>(body: B, limit: usize) -> Result<(), ApiError>
 where
     B: Body<Data = Bytes> + Send + 'static,

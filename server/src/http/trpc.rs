@@ -75,7 +75,7 @@ where
 
     let raw_input = match kind {
         Kind::Query => {
-            // Whatever body came is read and dropped, as on REST.
+            // Whatever body came is read and dropped, held to the limit, as on REST.
             if let Err(error) = drain(body, api.max_body_bytes).await {
                 return whole_request_error(&error);
             }
