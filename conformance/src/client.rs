@@ -43,7 +43,9 @@ impl Resp {
     }
 }
 
-/// One request on a new connection.
+/// One request on a new connection. No answer (refused, reset, closed early) comes
+/// back as status 0 with `no answer: <why>` as its body, so the check fails with
+/// that reason instead of panicking.
 pub async fn send(
     addr: SocketAddr,
     method: &str,
@@ -51,9 +53,13 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Resp {
-    try_send(addr, method, path, headers, body)
+    exchange(addr, method, path, headers, body)
         .await
-        .expect("the server answers")
+        .unwrap_or_else(|why| Resp {
+            status: 0,
+            headers: hyper::HeaderMap::new(),
+            body: format!("no answer: {why}"),
+        })
 }
 
 /// A request as a `curl` command a person can paste (single quotes escaped).
@@ -92,7 +98,7 @@ pub async fn recording<T>(work: impl std::future::Future<Output = T>) -> (T, Vec
     (out, exchanges)
 }
 
-/// One request on a new connection; `None` when the connection fails.
+/// One request on a new connection, or `None` when no answer came.
 pub async fn try_send(
     addr: SocketAddr,
     method: &str,
@@ -100,15 +106,49 @@ pub async fn try_send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Option<Resp> {
+    exchange(addr, method, path, headers, body).await.ok()
+}
+
+/// One request on a new connection, kept in the check's log; why there was no answer.
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Resp, String> {
+    let answer = answer(addr, method, path, headers, body).await;
     // Kept only inside `recording` (a check's run).
-    let as_curl = EXCHANGES
-        .try_with(|_| curl(addr, method, path, headers, body))
-        .ok();
-    let stream = TcpStream::connect(addr).await.ok()?;
+    let _ = EXCHANGES.try_with(|log| {
+        let request = curl(addr, method, path, headers, body);
+        let outcome = match &answer {
+            Ok(r) => format!(
+                "{} {}",
+                r.status,
+                r.body.chars().take(300).collect::<String>()
+            ),
+            Err(why) => format!("no answer: {why}"),
+        };
+        let exchange = format!("{request}\n    → {outcome}");
+        log.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
+    });
+    answer
+}
+
+async fn answer(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Resp, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .ok()?;
+            .map_err(|e| with_causes(&e))?;
     tokio::spawn(connection);
     let mut builder = Request::builder()
         .method(method)
@@ -119,24 +159,35 @@ pub async fn try_send(
     }
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
-        .ok()?;
-    let response = sender.send_request(request).await.ok()?;
+        .map_err(|e| format!("the request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| with_causes(&e))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let answer = response.into_body().collect().await.ok()?.to_bytes();
-    if let Some(request) = as_curl {
-        let _ = EXCHANGES.try_with(|log| {
-            let shown: String = String::from_utf8_lossy(&answer).chars().take(300).collect();
-            let exchange = format!("{request}\n    → {status} {shown}");
-            log.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
-        });
-    }
-    let body = answer;
-    Some(Resp {
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body: {}", with_causes(&e)))?
+        .to_bytes();
+    Ok(Resp {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
+}
+
+/// An error and its causes: "connection closed before message completed: …".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// Which transport a call goes over. Calls are written in REST form
@@ -335,4 +386,34 @@ impl Client {
 /// The error envelope as a string, for comparisons.
 pub fn envelope(code: &str, message: &str) -> String {
     serde_json::json!({"message": message, "code": code}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn no_answer_is_status_0_with_the_reason_and_is_logged() {
+        // A server that takes the request and closes without answering.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buffer = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buffer).await;
+            }
+        });
+        let (r, log) = recording(send(addr, "GET", "/api/auth.get", &[], "")).await;
+        assert_eq!(r.status, 0);
+        assert!(r.body.starts_with("no answer: "), "{}", r.body);
+        assert!(log[0].contains("→ no answer: "), "{log:?}");
+
+        let closed = {
+            let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            gone.local_addr().unwrap()
+        };
+        let r = send(closed, "GET", "/health", &[], "").await;
+        assert!(r.body.starts_with("no answer: connecting to "), "{}", r.body);
+        assert!(try_send(closed, "GET", "/health", &[], "").await.is_none());
+    }
 }
