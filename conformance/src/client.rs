@@ -413,7 +413,11 @@ mod tests {
             gone.local_addr().unwrap()
         };
         let r = send(closed, "GET", "/health", &[], "").await;
-        assert!(r.body.starts_with("no answer: connecting to "), "{}", r.body);
+        assert!(
+            r.body.starts_with("no answer: connecting to "),
+            "{}",
+            r.body
+        );
         assert!(try_send(closed, "GET", "/health", &[], "").await.is_none());
     }
 }

@@ -127,3 +127,32 @@ async fn answers_before_the_body_wait_for_it_so_a_proxy_gets_them() {
         assert_eq!(answers(&mut stream, 1).await, [status], "{path} {status}");
     }
 }
+
+/// A client that sends `Expect: 100-continue` sends the body only once told to: an
+/// answer that needs no body (a 404, a 413 by the declared length) comes at once,
+/// without a `100 Continue`, and nothing is waited for.
+#[tokio::test]
+async fn a_client_expecting_100_continue_is_answered_without_sending_the_body() {
+    let h = Harness::start().await;
+    for (path, status) in [("/api/no.such", "404"), ("/api/auth.login", "413")] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: 500000\r\nexpect: 100-continue\r\n\r\n"
+        );
+        let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        assert_eq!(answers(&mut stream, 1).await, [status], "{path}");
+    }
+    // One whose body is needed is told to go on, and answered once it is sent.
+    let body = r#"{"email":"a@b.co","password":"password1"}"#;
+    let head = format!(
+        "POST /api/auth.login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(answers(&mut stream, 1).await, ["100"]);
+    stream.write_all(body.as_bytes()).await.unwrap();
+    assert_eq!(answers(&mut stream, 1).await, ["400"], "no such account");
+}

@@ -19,6 +19,9 @@ pub(crate) const READ_PAST_LIMIT: u64 = 1 << 20;
 struct Slot<B> {
     body: Pin<Box<B>>,
     received: u64,
+    /// The handler asked for the body (which sends `100 Continue` to a client that
+    /// waits for it).
+    polled: bool,
 }
 
 /// A request body whose remainder [`Leftover::drain`] can read after the handler
@@ -30,15 +33,22 @@ pub(crate) struct Shared<B> {
 /// The other end of a [`Shared`] body.
 pub(crate) struct Leftover<B> {
     slot: Arc<Mutex<Slot<B>>>,
+    expects_continue: bool,
 }
 
-/// `body` as the handler's body, and a handle on what it leaves.
-pub(crate) fn share<B>(body: B) -> (Shared<B>, Leftover<B>) {
+/// `body` as the handler's body, and a handle on what it leaves. `expects_continue`:
+/// the client sends the body only after a `100 Continue`, so if the handler never
+/// asks for it, nothing is on its way and nothing is read.
+pub(crate) fn share<B>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<B>) {
     let slot = Arc::new(Mutex::new(Slot {
         body: Box::pin(body),
         received: 0,
+        polled: false,
     }));
-    let leftover = Leftover { slot: slot.clone() };
+    let leftover = Leftover {
+        slot: slot.clone(),
+        expects_continue,
+    };
     (Shared { slot }, leftover)
 }
 
@@ -55,6 +65,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.polled = true;
         let polled = slot.body.as_mut().poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
@@ -87,7 +98,7 @@ where
         loop {
             let received = {
                 let slot = shared.slot.lock().unwrap_or_else(PoisonError::into_inner);
-                if slot.body.is_end_stream() {
+                if slot.body.is_end_stream() || (self.expects_continue && !slot.polled) {
                     return;
                 }
                 slot.received
@@ -140,7 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_the_handler_leaves_is_read_up_to_the_bound() {
-        let (mut body, leftover) = share(chunks(40, 64 * 1024));
+        let (mut body, leftover) = share(chunks(40, 64 * 1024), false);
         // The handler reads one frame and answers.
         body.frame().await.unwrap().unwrap();
         drop(body);
@@ -156,15 +167,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_read_to_its_end_or_a_small_one_is_read_whole() {
-        let (body, leftover) = share(chunks(3, 1000));
+        let (body, leftover) = share(chunks(3, 1000), false);
         drop(body);
         let slot = leftover.slot.clone();
         leftover.drain().await;
         assert_eq!(slot.lock().unwrap().received, 3000);
 
-        let (body, leftover) = share(Full::new(Bytes::from_static(b"{}")));
+        let (body, leftover) = share(Full::new(Bytes::from_static(b"{}")), false);
         let read = body.collect().await.unwrap().to_bytes();
         assert_eq!(&read[..], b"{}");
         leftover.drain().await;
+    }
+
+    #[tokio::test]
+    async fn a_body_waiting_for_100_continue_is_not_asked_for_unless_the_handler_did() {
+        let (body, leftover) = share(chunks(3, 1000), true);
+        drop(body);
+        let slot = leftover.slot.clone();
+        leftover.drain().await;
+        assert_eq!(slot.lock().unwrap().received, 0);
+
+        let (mut body, leftover) = share(chunks(3, 1000), true);
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        let slot = leftover.slot.clone();
+        leftover.drain().await;
+        assert_eq!(slot.lock().unwrap().received, 3000);
     }
 }

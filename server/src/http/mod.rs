@@ -187,7 +187,11 @@ where
         Box::pin(async move {
             let uri = request.uri().clone();
             let (parts, body) = request.into_parts();
-            let (body, leftover) = leftover::share(body);
+            let expects_continue = parts
+                .headers
+                .get(hyper::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            let (body, leftover) = leftover::share(body, expects_continue);
             let request = Request::from_parts(parts, body);
             let mut response = match uri.path().strip_prefix("/api/trpc/") {
                 Some(procedures) => trpc::handle(&inner, request, procedures).await,
