@@ -47,6 +47,7 @@ trap stop EXIT
 # The first instance makes the key file (and the schema); the second uses them.
 for port in "${PORTS[@]}"; do
   "$BIN" --key-file "$KEY" serve --listen "127.0.0.1:$port" --trusted-proxy 127.0.0.1 \
+    --public-url "http://127.0.0.1:$LB_PORT" \
     >"$WORK/instance-$port.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -sf "127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
@@ -63,6 +64,9 @@ http {
     listen 127.0.0.1:$LB_PORT;
     location / {
       proxy_pass http://auth;
+      # The browser's host: a cookie session's mutation from a page of this host is
+      # not cross-site (nginx would send the upstream's name, "auth").
+      proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_next_upstream error timeout http_503;
     }
