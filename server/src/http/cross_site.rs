@@ -61,13 +61,16 @@ pub(crate) fn refusal(
             .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
         _ => false,
     };
+    // The browser compared the page's origin with the URL it requested itself, which
+    // holds behind a proxy that rewrites `Host`; a page cannot forge the header.
+    let fetch_site = text("sec-fetch-site");
+    let same_origin = fetch_site == Some("same-origin");
     let from_elsewhere = match origin {
         // `null` (a sandboxed page, a redirect) and any other origin.
-        Some(_) => !listed && !same_host,
+        Some(_) => !listed && !same_host && !same_origin,
         None => false,
     };
     // `same-site` includes sibling subdomains: allowed only when listed.
-    let fetch_site = text("sec-fetch-site");
     let other_site = matches!(fetch_site, Some("cross-site" | "same-site")) && !listed;
     (from_elsewhere || other_site).then(|| ApiError::new(ErrorCode::Forbidden, msg::CROSS_SITE))
 }
@@ -135,6 +138,20 @@ mod tests {
             refusal(&site_only, &cookie(), &list).map(|e| e.code),
             forbidden
         );
+        // Behind a proxy that sends the upstream's address as `Host`: the browser's
+        // `same-origin` is believed, an `Origin` alone is not.
+        let proxied = |site: Option<&str>| {
+            let mut pairs = vec![
+                JSON,
+                ("host", "10.0.0.5:3101"),
+                ("origin", "https://lb.example"),
+            ];
+            pairs.extend(site.map(|s| ("sec-fetch-site", s)));
+            refusal(&headers(&pairs), &cookie(), &list).map(|e| e.code)
+        };
+        assert_eq!(proxied(Some("same-origin")), None);
+        assert_eq!(proxied(None), forbidden);
+        assert_eq!(proxied(Some("cross-site")), forbidden);
         // No browser headers at all (curl, scripts): JSON is enough.
         assert_eq!(refusal(&headers(&[JSON]), &cookie(), &list), None);
         let any = AllowedOrigins::Any;
