@@ -130,11 +130,23 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
     if !(0..4).all(|i| tables.get::<_, bool>(i)) {
         return Err("this database has no Dokploy auth tables (auth, admin, \"user\", session): is it a Dokploy v0.10.5–v0.15 database?".into());
     }
+    let columns = Columns::read(db).await.map_err(sql)?;
+    let auth = |name: &str, absent: &str| columns.select("auth", name, absent);
     let auths = db
         .query(
-            "SELECT id, email, password, rol::text, image, \"createdAt\", secret, \"is2FAEnabled\", token, \
-             \"resetPasswordToken\", \"resetPasswordExpiresAt\", \"confirmationToken\", \"confirmationExpiresAt\" \
-             FROM auth ORDER BY \"createdAt\", id",
+            &format!(
+                "SELECT id, email, password, rol::text, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+                 FROM auth ORDER BY 6, id",
+                auth("image", "NULL::text"),
+                auth("createdAt", "NULL::text"),
+                auth("secret", "NULL::text"),
+                auth("is2FAEnabled", "false"),
+                auth("token", "NULL::text"),
+                auth("resetPasswordToken", "NULL::text"),
+                auth("resetPasswordExpiresAt", "NULL::text"),
+                auth("confirmationToken", "NULL::text"),
+                auth("confirmationExpiresAt", "NULL::text"),
+            ),
             &[],
         )
         .await
@@ -163,14 +175,33 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let user = |name: &str, absent: &str| columns.select("user", name, absent);
     let members = db
         .query(
-            "SELECT \"userId\", \"authId\", \"adminId\", token, \"isRegistered\", \
-             (extract(epoch from \"expirationDate\") * 1000)::bigint, \"createdAt\", \
-             \"canCreateProjects\", \"canAccessToSSHKeys\", \"canCreateServices\", \"canDeleteProjects\", \
-             \"canDeleteServices\", \"canAccessToDocker\", \"canAccessToAPI\", \"canAccessToGitProviders\", \
-             \"canAccessToTraefikFiles\", \"accesedProjects\", \"accesedServices\" \
-             FROM \"user\" ORDER BY \"createdAt\", \"userId\"",
+            &format!(
+                "SELECT \"userId\", \"authId\", \"adminId\", token, \"isRegistered\", \
+                 (extract(epoch from \"expirationDate\") * 1000)::bigint, {}, {} \
+                 FROM \"user\" ORDER BY 7, \"userId\"",
+                user("createdAt", "NULL::text"),
+                [
+                    "canCreateProjects",
+                    "canAccessToSSHKeys",
+                    "canCreateServices",
+                    "canDeleteProjects",
+                    "canDeleteServices",
+                    "canAccessToDocker",
+                    "canAccessToAPI",
+                    "canAccessToGitProviders",
+                    "canAccessToTraefikFiles",
+                ]
+                .map(|flag| user(flag, "false"))
+                .into_iter()
+                .chain(
+                    ["accesedProjects", "accesedServices"].map(|list| user(list, "NULL::text[]"))
+                )
+                .collect::<Vec<_>>()
+                .join(", "),
+            ),
             &[],
         )
         .await
@@ -219,6 +250,33 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
         members,
         sessions,
     })
+}
+
+/// The columns Dokploy's `auth` and `"user"` tables have. Those that a procedure only
+/// reads if set (an image, 2FA, reset and confirmation tokens, permission flags)
+/// came and went across versions: one that is absent reads as its default.
+struct Columns(std::collections::HashSet<(String, String)>);
+
+impl Columns {
+    async fn read(db: &tokio_postgres::Client) -> Result<Columns, tokio_postgres::Error> {
+        let rows = db
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name IN ('auth', 'user')",
+                &[],
+            )
+            .await?;
+        Ok(Columns(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+    }
+
+    /// `"name"` if `table` has it, else `absent` (a typed SQL default).
+    fn select(&self, table: &str, name: &str, absent: &str) -> String {
+        if self.0.contains(&(table.to_string(), name.to_string())) {
+            format!("\"{name}\"")
+        } else {
+            absent.to_string()
+        }
+    }
 }
 
 fn write(store: &dyn Store, dokploy: Dokploy, now_ms: i64) -> Result<Imported, String> {

@@ -795,6 +795,64 @@ CREATE TABLE session (
   expires_at timestamp with time zone NOT NULL);
 "#;
 
+/// A Dokploy whose tables lack the columns that came and went across versions (2FA,
+/// reset and confirmation tokens, image, permission flags): what is there comes
+/// over, what is not reads as its default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_dokploy_reads_tables_without_the_optional_columns() {
+    use common::binary::{run, serve_with};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("older_dokploy");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(DOKPLOY_SCHEMA).await.unwrap();
+    db.batch_execute(
+        "ALTER TABLE auth DROP COLUMN image, DROP COLUMN secret, DROP COLUMN \"is2FAEnabled\", \
+           DROP COLUMN \"resetPasswordToken\", DROP COLUMN \"resetPasswordExpiresAt\", \
+           DROP COLUMN \"confirmationToken\", DROP COLUMN \"confirmationExpiresAt\"; \
+         ALTER TABLE \"user\" DROP COLUMN \"canAccessToGitProviders\", \
+           DROP COLUMN \"canAccessToTraefikFiles\", DROP COLUMN \"accesedServices\";",
+    )
+    .await
+    .unwrap();
+    let hash = bcrypt::hash("password123", 10)
+        .unwrap()
+        .replacen("$2y$", "$2b$", 1);
+    db.execute(
+        "INSERT INTO auth (id, email, password, rol, \"createdAt\") \
+         VALUES ('adminAuthId0000000001', 'admin@example.com', $1, 'admin', '2024-01-01T08:00:00.000Z')",
+        &[&hash],
+    )
+    .await
+    .unwrap();
+    db.batch_execute(
+        "INSERT INTO admin (\"adminId\", \"authId\", \"createdAt\") \
+         VALUES ('adminId00000000000001', 'adminAuthId0000000001', '2024-01-01T08:00:00.000Z');",
+    )
+    .await
+    .unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let out = run(&["import-dokploy", "--from", &url], root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = serve_with(root.path(), "4", &[], &[]).await;
+    let mut admin = Client::new(server.addr);
+    let r = admin.post("/api/auth.login", ADMIN).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let me = admin.get("/api/auth.get").await.json();
+    assert_eq!(
+        (me["rol"].as_str(), me["is2FAEnabled"].as_bool()),
+        (Some("admin"), Some(false))
+    );
+    assert_eq!(me["createdAt"], "2024-01-01T08:00:00.000Z");
+}
+
 /// The contents of Dokploy's tables, to show that the import changed nothing.
 async fn dokploy_fingerprint(db: &tokio_postgres::Client) -> String {
     let mut all = String::new();
