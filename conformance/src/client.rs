@@ -117,7 +117,44 @@ async fn exchange(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<Resp, String> {
-    let answer = answer(addr, method, path, headers, body).await;
+    let answer: Result<Resp, String> = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| with_causes(&e))?;
+        tokio::spawn(connection);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string());
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| format!("the request: {e}"))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| with_causes(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {}", with_causes(&e)))?
+            .to_bytes();
+        Ok(Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+    .await;
     // Kept only inside `recording` (a check's run).
     let _ = EXCHANGES.try_with(|log| {
         let request = curl(addr, method, path, headers, body);
@@ -133,50 +170,6 @@ async fn exchange(
         log.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
     });
     answer
-}
-
-async fn answer(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<Resp, String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| with_causes(&e))?;
-    tokio::spawn(connection);
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let request = builder
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("the request: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| with_causes(&e))?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading the body: {}", with_causes(&e)))?
-        .to_bytes();
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 /// An error and its causes: "connection closed before message completed: …".
