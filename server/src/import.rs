@@ -135,8 +135,8 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
     let auths = db
         .query(
             &format!(
-                "SELECT id, email, password, rol::text, {}, {}, {}, {}, {}, {}, {}, {}, {} \
-                 FROM auth ORDER BY 6, id",
+                "SELECT id, email, password, rol::text, {}, {} AS created_at, {}, {}, {}, {}, {}, {}, {} \
+                 FROM auth ORDER BY created_at, id",
                 auth("image", "NULL::text"),
                 auth("createdAt", "NULL::text"),
                 auth("secret", "NULL::text"),
@@ -180,8 +180,8 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
         .query(
             &format!(
                 "SELECT \"userId\", \"authId\", \"adminId\", token, \"isRegistered\", \
-                 (extract(epoch from \"expirationDate\") * 1000)::bigint, {}, {} \
-                 FROM \"user\" ORDER BY 7, \"userId\"",
+                 (extract(epoch from \"expirationDate\") * 1000)::bigint, {} AS created_at, {} \
+                 FROM \"user\" ORDER BY created_at, \"userId\"",
                 user("createdAt", "NULL::text"),
                 [
                     "canCreateProjects",
@@ -252,9 +252,9 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
     })
 }
 
-/// The columns Dokploy's `auth` and `"user"` tables have. Those that a procedure only
-/// reads if set (an image, 2FA, reset and confirmation tokens, permission flags)
-/// came and went across versions: one that is absent reads as its default.
+/// The columns Dokploy's `auth` and `"user"` tables have. The optional ones (an
+/// image, 2FA, reset and confirmation tokens, permission flags) may differ between
+/// versions: one that is absent reads as its default.
 struct Columns(std::collections::HashSet<(String, String)>);
 
 impl Columns {

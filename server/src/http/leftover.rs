@@ -1,7 +1,7 @@
 //! What a handler left of a request body is read, and dropped, before its answer goes
 //! out. An answer sent with bytes unread ends the connection with a reset, and a
 //! proxy that is still writing the body sees the reset first and loses the answer
-//! (nginx answers 502). So every answer — a 404, 415, 403 or 413 too — waits for the
+//! (the client gets no answer, or the proxy's own error). So every answer — a 404, 415, 403 or 413 too — waits for the
 //! body, up to [`READ_PAST_LIMIT`] bytes; past that the connection is given up.
 
 use super::BoxError;
@@ -106,7 +106,7 @@ where
             // Past the bound, or sure to go past it (the declared length): reading
             // would only delay an answer that the rest of the body resets anyway.
             let left = shared.size_hint().lower();
-            if received > READ_PAST_LIMIT || received.saturating_add(left) > READ_PAST_LIMIT {
+            if received.saturating_add(left) > READ_PAST_LIMIT {
                 return;
             }
             match shared.frame().await {
