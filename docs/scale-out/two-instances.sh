@@ -59,7 +59,14 @@ error_log $WORK/nginx.log;
 events {}
 http {
   access_log off;
-  upstream auth { server 127.0.0.1:${PORTS[0]}; server 127.0.0.1:${PORTS[1]}; }
+  # max_fails=0: a connection refused by an instance that restarts sends the
+  # request to the other one without marking the first down. With the default
+  # (max_fails=1 fail_timeout=10s) one refusal took it out for 10 s, and two
+  # restarts less than 10 s apart left "no live upstreams": 502 for everyone.
+  upstream auth {
+    server 127.0.0.1:${PORTS[0]} max_fails=0;
+    server 127.0.0.1:${PORTS[1]} max_fails=0;
+  }
   server {
     listen 127.0.0.1:$LB_PORT;
     location / {
@@ -68,7 +75,12 @@ http {
       # not cross-site (nginx would send the upstream's name, "auth").
       proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_next_upstream error timeout http_503;
+      # A connection that fails (refused while an instance restarts) is tried on
+      # the other instance; a POST already sent never is (it may have written).
+      # No http_503: both instances share the database, so a 503 (the database
+      # failing over) would be the other's answer too, and it counted as a
+      # failure that took the instance out of the rotation.
+      proxy_next_upstream error timeout;
     }
   }
 }

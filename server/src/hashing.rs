@@ -1,32 +1,95 @@
-//! bcrypt on its own threads, one per core, at the lowest CPU priority (`SCHED_IDLE`):
-//! a flood of logins uses every idle cycle, yet never delays the async workers that
-//! answer everything else (the kernel runs them first whenever they have work).
+//! bcrypt on a bounded pool of threads of its own, so that a login never holds up an
+//! async worker, with admission control in front of it.
+//!
+//! Priority: the threads run in the normal class at a slightly lowered nice value
+//! (`HASHING_NICE`). They get their share of the CPU beside the host's other
+//! processes (the idle class used before starved them: a login took 29 s beside two
+//! busy processes), while the async workers, at nice 0 and asleep most of the time,
+//! win a core whenever a request arrives.
+//!
+//! Admission: each job's wall time is measured (with whatever else the host does), and a
+//! job that would not be finished within `finish_within` behind the queue is refused at once with
+//! `HashError::Busy` (503 with `Retry-After`) instead of waiting into the request's
+//! timeout. A job whose caller has gone (timed out, disconnected) is skipped.
 
 use crate::core::ports::{BoxFuture, HashError, PasswordHasher};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The nice value of the hashing threads: below the async workers' 0, so that a
+/// flood of logins leaves them the larger share of a core, and close enough to 0
+/// that logins still get most of theirs beside other processes (weight 820 of 1024).
+pub const HASHING_NICE: i32 = 1;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// How many threads hash and how long a job may wait for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub threads: usize,
+    /// A job that would not be finished this long after it is asked for (by the
+    /// measured time of a job and the queue in front of it) is refused.
+    pub finish_within: Duration,
+}
+
+impl Default for PoolSettings {
+    /// One thread per core, and jobs finished within half the default 30-second
+    /// request timeout (a job's time is measured at the load of its moment, and grows
+    /// when more threads compete: the other half is the margin).
+    fn default() -> Self {
+        PoolSettings {
+            threads: default_threads(),
+            finish_within: Duration::from_secs(15),
+        }
+    }
+}
+
+/// One hashing thread per core: on a host with nothing else to do, logins use it
+/// all; beside other work, the kernel shares it.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 #[derive(Clone)]
 pub struct Bcrypt {
     cost: u32,
-    /// The queue of the hashing threads; they end when the last clone is dropped.
-    jobs: mpsc::Sender<Job>,
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    /// The queue of the hashing threads; they end when the pool is dropped.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    settings: PoolSettings,
+    /// Jobs admitted and not finished (queued or running).
+    pending: AtomicUsize,
+    /// A job's wall time, a moving average in microseconds (0: none measured yet).
+    job_micros: AtomicU64,
+    /// Jobs skipped because their caller had gone.
+    skipped: AtomicU64,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 impl Bcrypt {
     /// `cost` is bcrypt's work factor (4..=31); Dokploy uses 10.
     pub fn new(cost: u32) -> Bcrypt {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Bcrypt::with_pool(cost, PoolSettings::default())
+    }
+
+    pub fn with_pool(cost: u32, settings: PoolSettings) -> Bcrypt {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..cores {
+        for n in 0..settings.threads.max(1) {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("bcrypt-{n}"))
                 .spawn(move || {
-                    lowest_priority();
+                    lower_priority();
                     loop {
                         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         match job {
@@ -39,30 +102,126 @@ impl Bcrypt {
                 tracing::error!(%error, "cannot start a bcrypt thread");
             }
         }
-        Bcrypt { cost, jobs }
+        Bcrypt {
+            cost,
+            pool: Arc::new(Pool {
+                jobs: Mutex::new(Some(jobs)),
+                settings: PoolSettings {
+                    threads: settings.threads.max(1),
+                    ..settings
+                },
+                pending: AtomicUsize::new(0),
+                job_micros: AtomicU64::new(0),
+                skipped: AtomicU64::new(0),
+            }),
+        }
     }
 
-    /// Runs `work` on a hashing thread; `None` if it could not run.
+    /// Jobs admitted and not yet finished.
+    pub fn pending(&self) -> usize {
+        self.pool.pending.load(Ordering::Relaxed)
+    }
+
+    /// Jobs skipped because nobody waited for them any more.
+    pub fn skipped(&self) -> u64 {
+        self.pool.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on a hashing thread, unless the queue is too long to finish it
+    /// within `finish_within`.
     async fn on_a_core<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
+    ) -> Result<T, HashError> {
+        let pool = self.pool.clone();
+        let ahead = pool.pending.fetch_add(1, Ordering::AcqRel);
+        let mut admitted = Admitted(Some(pool.clone()));
+        if let Some(done_in) = pool.finished_in(ahead) {
+            if done_in > pool.settings.finish_within {
+                return Err(HashError::Busy {
+                    retry_after_secs: done_in.as_secs().clamp(1, 60),
+                });
+            }
+        }
         let (done, result) = tokio::sync::oneshot::channel();
+        let skipped_by = pool.clone();
         let job: Job = Box::new(move || {
-            let _ = done.send(work());
+            // The caller timed out or went away while this waited: nobody reads it.
+            if done.is_closed() {
+                skipped_by.skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let started = Instant::now();
+            let answer = work();
+            admitted.finish(started.elapsed());
+            let _ = done.send(answer);
         });
-        self.jobs.send(job).ok()?;
-        result.await.ok()
+        let sent = match &*pool.jobs.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(HashError::Failed("the hashing threads are gone".into()));
+        }
+        result
+            .await
+            .map_err(|_| HashError::Failed("the hashing thread did not answer".into()))
     }
 }
 
-/// `SCHED_IDLE` for the calling thread: any other thread that wakes up takes the
-/// core at once (a nice value only shortens the wait). Falls back to nice 19.
-fn lowest_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: both calls only read their arguments; pid/who 0 is this thread on Linux.
-    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
-    let niced = idle || unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) } == 0;
+/// A job counted in `pending` until it finishes or is dropped unrun.
+struct Admitted(Option<Arc<Pool>>);
+
+impl Admitted {
+    fn finish(&mut self, took: Duration) {
+        if let Some(pool) = self.0.take() {
+            pool.record(took);
+            pool.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            pool.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Pool {
+    /// When a job with `ahead` jobs in front of it would be finished: its own round
+    /// and one for every `threads` jobs ahead (one partly run counts whole); `None`
+    /// before any job was measured.
+    fn finished_in(&self, ahead: usize) -> Option<Duration> {
+        let micros = self.job_micros.load(Ordering::Relaxed);
+        if micros == 0 {
+            return None;
+        }
+        let rounds = (ahead / self.settings.threads + 1) as u64;
+        Some(Duration::from_micros(micros.saturating_mul(rounds)))
+    }
+
+    /// Folds one job's wall time into the average (a quarter of the new one: it
+    /// follows a change of load within a few jobs).
+    fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .job_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 4 + took / 4
+                })
+            });
+    }
+}
+
+/// `HASHING_NICE` for the calling thread (on Linux a nice value is per thread).
+fn lower_priority() {
+    // SAFETY: only reads its arguments; who 0 is the calling thread on Linux.
+    let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, HASHING_NICE) } == 0;
     if !niced {
         tracing::warn!("could not lower the priority of a bcrypt thread");
     }
@@ -80,19 +239,21 @@ impl PasswordHasher for Bcrypt {
             this.on_a_core(move || {
                 bcrypt::hash_with_salt(password.as_bytes(), cost, salt)
                     .map(|parts| parts.format_for_version(bcrypt::Version::TwoB))
-                    .map_err(|e| HashError(e.to_string()))
+                    .map_err(|e| HashError::Failed(e.to_string()))
             })
-            .await
-            .unwrap_or_else(|| Err(HashError("the hashing thread did not answer".into())))
+            .await?
         })
     }
 
-    fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool> {
+    fn verify(
+        &self,
+        password: String,
+        hash: String,
+    ) -> BoxFuture<'static, Result<bool, HashError>> {
         let this = self.clone();
         Box::pin(async move {
             this.on_a_core(move || bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false))
                 .await
-                .unwrap_or(false)
         })
     }
 
@@ -110,8 +271,74 @@ mod tests {
         let bcrypt = Bcrypt::new(4);
         let hash = bcrypt.hash("password123".into(), [7; 16]).await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
-        assert!(bcrypt.verify("password123".into(), hash.clone()).await);
-        assert!(!bcrypt.verify("password124".into(), hash).await);
-        assert!(!bcrypt.verify("x".into(), "not a hash".into()).await);
+        assert!(bcrypt
+            .verify("password123".into(), hash.clone())
+            .await
+            .unwrap());
+        assert!(!bcrypt.verify("password124".into(), hash).await.unwrap());
+        assert!(!bcrypt
+            .verify("x".into(), "not a hash".into())
+            .await
+            .unwrap());
+        assert_eq!(bcrypt.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn refuses_what_would_not_finish_within_the_bound() {
+        let bcrypt = Bcrypt::with_pool(
+            11,
+            PoolSettings {
+                threads: 1,
+                finish_within: Duration::from_secs(1),
+            },
+        );
+        // The first job is measured (a cost-11 job takes a tenth of a second or more
+        // here, so thirty do not fit in the second).
+        let hash = bcrypt.hash("a".into(), [1; 16]).await.unwrap();
+        let checks = (0..30).map(|_| bcrypt.verify("b".into(), hash.clone()));
+        let answers = futures_util::future::join_all(checks).await;
+        let checked = answers.iter().filter(|a| matches!(a, Ok(false))).count();
+        let refused: Vec<u64> = answers
+            .iter()
+            .filter_map(|a| match a {
+                Err(HashError::Busy { retry_after_secs }) => Some(*retry_after_secs),
+                _ => None,
+            })
+            .collect();
+        assert!(checked >= 1, "none admitted: {answers:?}");
+        assert_eq!(checked + refused.len(), 30, "{answers:?}");
+        assert!(!refused.is_empty(), "thirty jobs queued on one thread");
+        assert!(refused.iter().all(|&secs| secs >= 1));
+        assert_eq!(bcrypt.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn skips_a_job_whose_caller_left() {
+        let bcrypt = Bcrypt::with_pool(
+            10,
+            PoolSettings {
+                threads: 1,
+                finish_within: Duration::from_secs(3600),
+            },
+        );
+        let running = tokio::spawn({
+            let bcrypt = bcrypt.clone();
+            async move { bcrypt.hash("slow".into(), [2; 16]).await }
+        });
+        while bcrypt.pending() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Queued behind it, then abandoned: taken off the queue unrun.
+        let abandoned = bcrypt.hash("left".into(), [3; 16]);
+        let abandoned = tokio::time::timeout(Duration::from_millis(1), abandoned).await;
+        assert!(abandoned.is_err());
+        running.await.unwrap().unwrap();
+        // The next job runs after the abandoned one was taken off the queue.
+        bcrypt
+            .verify("x".into(), "not a hash".into())
+            .await
+            .unwrap();
+        assert_eq!(bcrypt.skipped(), 1);
+        assert_eq!(bcrypt.pending(), 0);
     }
 }

@@ -62,6 +62,7 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     bcrypt_in_flight: Gauge,
     bcrypt_seconds: Histogram,
+    bcrypt_refused: Counter,
     flush_seconds: Histogram,
     transaction_seconds: Histogram,
     accounts: Gauge,
@@ -120,6 +121,13 @@ impl Metrics {
             "Time from asking for a hash or verification to its answer, queue included",
             bcrypt_seconds.clone(),
         );
+        let bcrypt_refused = Counter::default();
+        registry.register(
+            "bcrypt_refused",
+            "Hashes and verifications refused at once (503 with Retry-After) because the \
+             queue in front of them would not finish before the request timeout",
+            bcrypt_refused.clone(),
+        );
         let flush_seconds = latency_buckets();
         registry.register(
             "store_flush_seconds",
@@ -151,6 +159,7 @@ impl Metrics {
             events,
             bcrypt_in_flight,
             bcrypt_seconds,
+            bcrypt_refused,
             flush_seconds,
             transaction_seconds,
             accounts,
@@ -275,12 +284,20 @@ pub struct MeasuredHasher {
 }
 
 impl MeasuredHasher {
-    /// `job`, counted in flight from now until it answers or is given up.
-    fn measured<T: 'static>(&self, job: BoxFuture<'static, T>) -> BoxFuture<'static, T> {
+    /// `job`, counted in flight from now until it answers or is given up, and
+    /// counted as refused if the hasher was saturated.
+    fn measured<T: 'static>(
+        &self,
+        job: BoxFuture<'static, Result<T, HashError>>,
+    ) -> BoxFuture<'static, Result<T, HashError>> {
         let in_flight = InFlight::start(&self.metrics);
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let answer = job.await;
             drop(in_flight);
+            if let Err(HashError::Busy { .. }) = &answer {
+                metrics.bcrypt_refused.inc();
+            }
             answer
         })
     }
@@ -295,7 +312,11 @@ impl PasswordHasher for MeasuredHasher {
         self.measured(self.inner.hash(password, salt))
     }
 
-    fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool> {
+    fn verify(
+        &self,
+        password: String,
+        hash: String,
+    ) -> BoxFuture<'static, Result<bool, HashError>> {
         self.measured(self.inner.verify(password, hash))
     }
 

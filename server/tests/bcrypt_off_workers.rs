@@ -1,15 +1,15 @@
-//! 50 logins at bcrypt cost 10 while `auth.get` is called over and over:
+//! A flood of logins at bcrypt cost 10 while `auth.get` is called over and over:
 //! `auth.get` keeps being answered, because bcrypt runs off the async workers.
 
 mod common;
 use common::*;
 use server::core::{Config, Deps};
 use server::http::Limits;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-/// Generous: a stalled worker pool shows up as seconds, not milliseconds.
-const BOUND: Duration = Duration::from_millis(750);
+const LOGINS: usize = 40;
+const GETS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_get_is_answered_during_a_login_flood() {
@@ -41,13 +41,18 @@ async fn auth_get_is_answered_during_a_login_flood() {
         .await;
     assert_eq!(r.status, 200);
 
-    let started = Instant::now();
-    let logins: Vec<_> = (0..50)
+    // 40 logins at cost 10 take the hashing threads a few seconds; 20 auth.get,
+    // one after another, are all answered while most of the logins still wait.
+    // Counted, not timed: if bcrypt held the async workers, auth.get would be
+    // answered only between logins, after most of them.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let logins: Vec<_> = (0..LOGINS)
         .map(|_| {
             let addr = running.addr;
+            let finished = finished.clone();
             tokio::spawn(async move {
                 let body = r#"{"email":"admin@example.com","password":"password123"}"#;
-                send(
+                let status = send(
                     addr,
                     "POST",
                     "/api/auth.login",
@@ -55,32 +60,24 @@ async fn auth_get_is_answered_during_a_login_flood() {
                     body,
                 )
                 .await
-                .status
+                .status;
+                finished.fetch_add(1, Ordering::SeqCst);
+                status
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    while !logins.iter().all(|l| l.is_finished()) {
-        let asked = Instant::now();
-        let r = tokio::time::timeout(10 * BOUND, admin.get("/api/auth.get"))
-            .await
-            .expect("auth.get stalled completely during the login flood");
-        latencies.push(asked.elapsed());
+    // The logins reach the server and queue for the hashing threads.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for _ in 0..GETS {
+        let r = admin.get("/api/auth.get").await;
         assert_eq!(r.status, 200);
     }
-    let flood = started.elapsed();
+    let logins_done = finished.load(Ordering::SeqCst);
     for login in logins {
         assert_eq!(login.await.unwrap(), 200);
     }
-    let worst = latencies.iter().max().copied().unwrap_or_default();
     assert!(
-        latencies.len() >= 5,
-        "only {} auth.get answered during a {flood:?} flood",
-        latencies.len()
-    );
-    assert!(
-        worst < BOUND,
-        "auth.get stalled for {worst:?} during the login flood ({} calls, flood {flood:?})",
-        latencies.len()
+        logins_done < LOGINS / 2,
+        "{logins_done} of {LOGINS} logins finished before {GETS} auth.get were answered"
     );
 }

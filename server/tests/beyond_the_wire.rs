@@ -128,7 +128,7 @@ impl server::core::ports::PasswordHasher for RecordingHasher {
         &self,
         password: String,
         hash: String,
-    ) -> server::core::ports::BoxFuture<'static, bool> {
+    ) -> server::core::ports::BoxFuture<'static, Result<bool, server::core::ports::HashError>> {
         let cost = hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(0);
         self.verified_costs.lock().unwrap().push(cost);
         self.bcrypt.verify(password, hash)

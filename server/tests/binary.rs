@@ -454,6 +454,50 @@ async fn sigterm_finishes_requests_in_flight_and_logs_carry_no_secrets() {
     }
 }
 
+/// SIGTERM with `--shutdown-delay`: `/ready` answers 503 at once, the API goes on
+/// answering (each answer closing its connection, so that a load balancer's next
+/// request opens one to another instance) until the delay is over; then the port
+/// closes and the process exits cleanly.
+#[tokio::test]
+async fn sigterm_first_turns_ready_off_then_keeps_serving_for_the_delay() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = serve_with(data.path(), "4", &[], &["--shutdown-delay", "2"]).await;
+    let mut admin = Client::new(server.addr);
+    admin.post("/api/auth.createAdmin", ADMIN).await;
+    assert_eq!(admin.get("/ready").await.status, 200);
+
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut ready = admin.get("/ready").await;
+    for _ in 0..100 {
+        if ready.status != 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ready = admin.get("/ready").await;
+    }
+    assert_eq!(ready.status, 503, "not ready once told to stop");
+    assert_eq!(ready.json()["code"], "SERVICE_UNAVAILABLE");
+    let served = admin.get("/api/auth.get").await;
+    assert_eq!(served.status, 200, "still serving during the delay");
+    assert_eq!(
+        served
+            .headers
+            .get("connection")
+            .map(|v| v.to_str().unwrap()),
+        Some("close")
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still running during the delay"
+    );
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert!(try_send(server.addr, "GET", "/health", &[], "")
+        .await
+        .is_none());
+}
+
 #[tokio::test]
 async fn data_from_before_sealing_is_sealed_at_start_and_the_key_is_then_required() {
     let root = tempfile::tempdir().unwrap();

@@ -138,11 +138,15 @@ impl PasswordHasher for Sluggish {
     ) -> BoxFuture<'static, Result<String, HashError>> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            Err(HashError("too slow".into()))
+            Err(HashError::Failed("too slow".into()))
         })
     }
-    fn verify(&self, _password: String, _hash: String) -> BoxFuture<'static, bool> {
-        Box::pin(async { false })
+    fn verify(
+        &self,
+        _password: String,
+        _hash: String,
+    ) -> BoxFuture<'static, Result<bool, HashError>> {
+        Box::pin(async { Ok(false) })
     }
     fn cost(&self) -> u32 {
         4

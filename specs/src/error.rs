@@ -106,7 +106,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issues: Option<Vec<Issue>>,
-    /// Seconds before trying again (`Retry-After`), on `TOO_MANY_REQUESTS`.
+    /// Seconds before trying again (`Retry-After`), on `TOO_MANY_REQUESTS` and a
+    /// saturated password hasher's `SERVICE_UNAVAILABLE`.
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,
 }
@@ -193,6 +194,10 @@ pub mod messages {
     pub const INPUT_VALIDATION_FAILED: &str = "Input validation failed";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
     pub const NOT_FOUND: &str = "Not found";
+    /// More password checks are queued than can finish before the request timeout.
+    pub const HASHING_BUSY: &str = "Too many logins at once; try again shortly";
+    /// `/ready` once the server was told to stop (it still answers the API a while).
+    pub const SHUTTING_DOWN: &str = "Shutting down";
     pub const STORE_UNAVAILABLE: &str =
         "The server cannot store changes right now; try again later";
     pub const PARSE_BODY: &str = "Failed to parse request body";

@@ -121,6 +121,20 @@ struct ServeArgs {
     /// Seconds a request may take.
     #[arg(long, env = "DOKPLOY_AUTH_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Threads that hash and check passwords (bcrypt), at nice 1 (default: one per
+    /// core). A login whose hashing would not be done within half the request
+    /// timeout is answered 503 with Retry-After at once.
+    #[arg(long, env = "DOKPLOY_AUTH_HASHING_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    hashing_threads: Option<u64>,
+    /// Seconds the server goes on serving after SIGTERM with /ready answering 503,
+    /// so that a load balancer stops sending first (Kubernetes: a few seconds more
+    /// than its readiness probe's period × failure threshold).
+    #[arg(long, env = "DOKPLOY_AUTH_SHUTDOWN_DELAY", default_value_t = 0)]
+    shutdown_delay: u64,
+    /// Seconds it then waits for requests in flight before cutting them (default:
+    /// the request timeout, so nothing in flight is cut).
+    #[arg(long, env = "DOKPLOY_AUTH_SHUTDOWN_GRACE")]
+    shutdown_grace: Option<u64>,
     /// Keep the data in PostgreSQL instead of the data directory, e.g.
     /// postgres://auth:secret@db:5432/auth: several instances can then share it
     /// (each with the same --key-file). TLS: add ?sslmode=verify-full&sslrootcert=CA.pem
@@ -550,7 +564,14 @@ async fn serve(
             (Engine::Sled(sled), store)
         }
     };
-    let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::new(bcrypt_cost));
+    let request_timeout = Duration::from_secs(args.request_timeout_secs);
+    let pool = server::hashing::PoolSettings {
+        threads: args
+            .hashing_threads
+            .map_or_else(server::hashing::default_threads, |n| n as usize),
+        finish_within: request_timeout / 2,
+    };
+    let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::with_pool(bcrypt_cost, pool));
     let (mut store, mut audit) = (store, audit);
     let metrics = metrics_listener
         .is_some()
@@ -591,7 +612,11 @@ async fn serve(
         // A proxy's connections carry many clients.
         unlimited_addresses: args.trusted_proxies.clone(),
         header_read_timeout: Duration::from_secs(args.header_timeout_secs),
-        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        request_timeout,
+        shutdown_delay: Duration::from_secs(args.shutdown_delay),
+        shutdown_grace: args
+            .shutdown_grace
+            .map_or(request_timeout, Duration::from_secs),
         ..Limits::default()
     };
     let core = Arc::new(build_core(store, hasher, config, outbound, audit).await?);
@@ -781,7 +806,6 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate.recv() => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 async fn run_backup(data_dir: &Path, out: &Path, force: bool) -> Result<(), String> {

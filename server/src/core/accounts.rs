@@ -75,19 +75,17 @@ impl Passwords {
         if password.len() > BCRYPT_MAX_BYTES && !self.cuts_long_passwords {
             return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
         }
-        self.hasher
-            .hash(password, salt)
-            .await
-            .map_err(super::internal)
+        Ok(self.hasher.hash(password, salt).await?)
     }
 
     /// Whether `password` matches `stored`; always one bcrypt verification, so a
-    /// missing hash takes as long as a wrong password.
-    async fn matches(&self, password: &str, stored: Option<&str>) -> bool {
+    /// missing hash takes as long as a wrong password. 503 when the hasher is
+    /// saturated.
+    async fn matches(&self, password: &str, stored: Option<&str>) -> Result<bool, ApiError> {
         let hash = stored.unwrap_or(&self.dummy_hash).to_string();
         // No password over 72 bytes was ever set: a longer one never matches.
         let fits = password.len() <= BCRYPT_MAX_BYTES || self.cuts_long_passwords;
-        let matches = self.hasher.verify(password.to_string(), hash).await;
+        let matches = self.hasher.verify(password.to_string(), hash).await?;
         if self.weaker_than_configured(stored) {
             // A hash made at a lower cost verifies faster, which would tell that the
             // email exists: one more verification at the configured cost evens it.
@@ -96,7 +94,7 @@ impl Passwords {
                 .verify(password.to_string(), self.dummy_hash.clone())
                 .await;
         }
-        matches && fits && stored.is_some()
+        Ok(matches && fits && stored.is_some())
     }
 
     /// Whether `hash` was made at a lower cost than new hashes are.
@@ -361,7 +359,7 @@ async fn login(core: &Core, input: LoginInput, request: &Request<'_>) -> Answere
     let matches = accounts
         .passwords
         .matches(&input.password, stored_hash)
-        .await;
+        .await?;
     let account = match account {
         Some(account) if matches => account,
         other => {

@@ -62,6 +62,7 @@ impl Core {
         if self.cloud.is_none() && fixtures.admins.len() > 1 {
             return Err(refuse("self-hosted mode has one admin".into()));
         }
+        self.hash_fixture_passwords(fixtures).await?;
         for fixture in &fixtures.admins {
             if fixture.password.is_none() && fixture.password_hash.is_none() {
                 return Err(refuse(format!("admin {} needs a password", fixture.email)));
@@ -85,11 +86,51 @@ impl Core {
         Ok(())
     }
 
-    /// The stored hash of a fixture's password: the one it gives, or one made from
-    /// its password with a salt derived from the password, so that it is the same
-    /// every time (the mock's determinism draws nothing for it) and made once per
-    /// password (a reset, or a thousand accounts with one password, cost one).
-    async fn fixture_hash(&self, fixture: &AccountFixture) -> Result<Option<String>, ApiError> {
+    /// Hashes every fixture password not hashed yet, all at once: the hashing pool
+    /// works through them on every core (one after another they took a core each
+    /// in turn). Each is made with a salt derived from the password, so that it is
+    /// the same every time (the mock's determinism draws nothing for it) and made
+    /// once per password (a reset, or a thousand accounts with one password, cost one).
+    async fn hash_fixture_passwords(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
+        let mut missing: Vec<&String> = {
+            let known = self
+                .fixture_hashes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            fixtures
+                .admins
+                .iter()
+                .chain(&fixtures.members)
+                .filter(|f| f.password_hash.is_none())
+                .filter_map(|f| f.password.as_ref())
+                .filter(|p| !known.contains_key(*p))
+                .collect()
+        };
+        missing.sort();
+        missing.dedup();
+        let jobs: Vec<_> = missing
+            .iter()
+            .map(|password| {
+                let salt = crypto::fixture_salt(password);
+                self.accounts
+                    .passwords
+                    .hash_with_salt((*password).clone(), salt)
+            })
+            .collect();
+        let hashes = futures_util::future::join_all(jobs).await;
+        let mut known = self
+            .fixture_hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (password, hash) in missing.into_iter().zip(hashes) {
+            known.insert(password.clone(), hash?);
+        }
+        Ok(())
+    }
+
+    /// The stored hash of a fixture's password: the one it gives, or the one
+    /// `hash_fixture_passwords` made from its password.
+    fn fixture_hash(&self, fixture: &AccountFixture) -> Result<Option<String>, ApiError> {
         if let Some(hash) = &fixture.password_hash {
             let bcrypt = hash.len() == 60 && hash.starts_with("$2");
             if !bcrypt {
@@ -103,24 +144,14 @@ impl Core {
         let Some(password) = &fixture.password else {
             return Ok(None);
         };
-        if let Some(hash) = self
+        let known = self
             .fixture_hashes
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|p| p.into_inner());
+        let hash = known
             .get(password)
-        {
-            return Ok(Some(hash.clone()));
-        }
-        let salt = crypto::fixture_salt(password);
-        let hash = self
-            .accounts
-            .passwords
-            .hash_with_salt(password.clone(), salt)
-            .await?;
-        self.fixture_hashes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(password.clone(), hash.clone());
+            .cloned()
+            .ok_or_else(|| super::internal(format!("no hash was made for {}", fixture.email)))?;
         Ok(Some(hash))
     }
 
@@ -130,7 +161,7 @@ impl Core {
         role: Role,
         admin_id: Option<String>,
     ) -> Result<(), ApiError> {
-        let hash = self.fixture_hash(fixture).await?;
+        let hash = self.fixture_hash(fixture)?;
         let random = self.ports.random();
         let mut account = self.accounts.new_account(&fixture.email, role, hash);
         if let Some(id) = &fixture.id {

@@ -170,6 +170,19 @@ pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::InternalServerError, INTERNAL)
 }
 
+impl From<ports::HashError> for ApiError {
+    fn from(e: ports::HashError) -> Self {
+        match e {
+            // Too many logins at once: refused at once rather than timed out later.
+            ports::HashError::Busy { retry_after_secs } => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(ErrorCode::ServiceUnavailable, specs::messages::HASHING_BUSY)
+            },
+            other => internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

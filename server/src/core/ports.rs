@@ -98,8 +98,13 @@ pub trait Random: Send + Sync + 'static {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+    /// More hashing is queued than can finish in time (503 with `Retry-After`).
+    #[error("password hashing is saturated: try again in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
+}
 
 pub trait PasswordHasher: Send + Sync + 'static {
     /// A bcrypt hash (`$2b$…`) of `password` with this salt. May run on another thread.
@@ -109,7 +114,8 @@ pub trait PasswordHasher: Send + Sync + 'static {
         salt: [u8; 16],
     ) -> BoxFuture<'static, Result<String, HashError>>;
     /// Whether `password` matches `hash`; false for a malformed hash.
-    fn verify(&self, password: String, hash: String) -> BoxFuture<'static, bool>;
+    fn verify(&self, password: String, hash: String)
+        -> BoxFuture<'static, Result<bool, HashError>>;
     /// The cost new hashes are made with.
     fn cost(&self) -> u32;
 }

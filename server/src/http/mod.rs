@@ -15,7 +15,7 @@ pub use cross_site::{origin_of, AllowedOrigins};
 pub use layers::{
     current_request_id, RequestId, RequestIdLayer, RequestObserver, Timeout, TimeoutLayer,
 };
-pub use serve::{serve, ClientAddr, Limits};
+pub use serve::{serve, ClientAddr, Draining, Limits};
 
 use crate::core::Core;
 use bytes::Bytes;
@@ -56,6 +56,8 @@ struct ApiInner {
     /// The contract, or Dokploy v0.14's transport where it differs (the mock's
     /// `--profile dokploy-0.14`).
     profile: specs::Profile,
+    /// Shutdown has begun: `/ready` answers 503.
+    draining: Draining,
 }
 
 /// Runs before every procedure call on either transport; an error it gives answers
@@ -136,6 +138,7 @@ impl Api {
                 trusted_proxies: Vec::new(),
                 hook: None,
                 profile,
+                draining: limits.draining.clone(),
             }),
         }
     }

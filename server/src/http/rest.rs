@@ -23,6 +23,12 @@ where
         return api_response(200, Bytes::from_static(br#"{"status":"ok"}"#));
     }
     if path == "/ready" && method == Method::GET {
+        if api.draining.is_on() {
+            return error_response(&ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                msg::SHUTTING_DOWN,
+            ));
+        }
         return match api.core.ready() {
             Ok(()) => api_response(200, Bytes::from_static(br#"{"status":"ready"}"#)),
             Err(e) => error_response(&e),

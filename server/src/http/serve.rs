@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -37,8 +38,13 @@ pub struct Limits {
     /// Addresses held only to `max_connections`: reverse proxies, whose connections
     /// carry many clients (the trusted proxies).
     pub unlimited_addresses: Vec<IpAddr>,
-    /// How long shutdown waits for requests in flight.
+    /// How long the server goes on serving after it was told to stop, with `/ready`
+    /// answering 503, so that load balancers stop sending before the port closes.
+    pub shutdown_delay: Duration,
+    /// How long it then waits for requests in flight before it cuts them.
     pub shutdown_grace: Duration,
+    /// Set once shutdown has begun (shared with the API's `/ready`).
+    pub draining: Draining,
     /// Whether answers carry a `date` header (the mock turns it off to be deterministic).
     pub date_header: bool,
 }
@@ -53,9 +59,27 @@ impl Default for Limits {
             max_connections: 1024,
             max_connections_per_address: 128,
             unlimited_addresses: Vec::new(),
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            // As long as a request may take: nothing in flight is cut.
+            shutdown_grace: Duration::from_secs(30),
+            draining: Draining::default(),
             date_header: true,
         }
+    }
+}
+
+/// Whether shutdown has begun: `/ready` answers 503 and answers close their
+/// connections, so that a load balancer moves to another instance.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -118,8 +142,10 @@ impl Drop for AddressSlot {
     }
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting
-/// and waits up to `limits.shutdown_grace` for connections to finish.
+/// Serves `service` on `listener` until `shutdown` resolves; then drains: marks
+/// `limits.draining` (`/ready` answers 503, answers carry `Connection: close`), goes
+/// on serving for `limits.shutdown_delay`, stops accepting, waits up to
+/// `limits.shutdown_grace` for requests in flight, and cuts what is left.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
@@ -144,7 +170,17 @@ pub async fn serve<S>(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let draining = limits.draining.clone();
+    let stop_accepting = async {
+        shutdown.await;
+        draining.start();
+        tracing::info!(
+            delay = ?limits.shutdown_delay,
+            "shutting down: /ready answers 503; serving on for the delay"
+        );
+        tokio::time::sleep(limits.shutdown_delay).await;
+    };
+    tokio::pin!(stop_accepting);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -156,7 +192,7 @@ pub async fn serve<S>(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut stop_accepting => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::warn!("connection limit reached");
@@ -175,9 +211,23 @@ pub async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let draining = draining.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
-            service.clone().oneshot(request)
+            let answer = service.clone().oneshot(request);
+            let draining = draining.clone();
+            async move {
+                let mut response = answer.await?;
+                if draining.is_on() {
+                    // The client's next request goes to a new connection, which a
+                    // load balancer opens to another instance.
+                    response.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
@@ -189,8 +239,9 @@ pub async fn serve<S>(
         });
     }
     drop(listener);
+    tracing::info!(grace = ?limits.shutdown_grace, "no longer accepting; finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, closing"),
+        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, cutting what is left"),
     }
 }
