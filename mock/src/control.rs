@@ -139,7 +139,7 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Ok(f) => f,
                 Err(e) => return bad(format!("not a fixtures document: {e}")),
             };
-            match state.core.load_fixtures(&fixtures).await {
+            match state.load_fixtures(&fixtures).await {
                 Ok(()) => {
                     ok(&json!({"admins": fixtures.admins.len(), "members": fixtures.members.len()}))
                 }

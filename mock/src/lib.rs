@@ -165,6 +165,32 @@ impl MockBuilder {
         self
     }
 
+    /// Hash fixture passwords after loading, in the background (what the binary
+    /// does): a thousand distinct passwords load in milliseconds instead of the second
+    /// or two of CPU their bcrypt hashes take. Until its hash is made, an account's
+    /// stored hash is a `$fixture$…` placeholder that a login resolves (making that
+    /// hash at once if need be). Off by default: the store then holds every hash when
+    /// `start` returns.
+    ///
+    /// ```
+    /// use server::core::{ports::Store, records::Read};
+    /// let fixtures: mock::Fixtures = serde_json::from_str(
+    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123"}]}"#,
+    /// ).unwrap();
+    /// let mock = mock::MockServer::builder()
+    ///     .hash_fixtures_later(true)
+    ///     .fixtures(fixtures)
+    ///     .start_blocking();
+    /// let store: &dyn Store = &*mock.state().store;
+    /// let stored = store.account_by_email("admin@example.com").unwrap().unwrap();
+    /// let hash = stored.password_hash.unwrap();
+    /// assert!(hash.starts_with("$fixture$") || hash.starts_with("$2b$04$"));
+    /// ```
+    pub fn hash_fixtures_later(mut self, later: bool) -> MockBuilder {
+        self.settings.hash_fixtures_later = later;
+        self
+    }
+
     /// How many requests the journal keeps (default 2000).
     ///
     /// ```

@@ -112,6 +112,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         public_url: cli.public_url,
         throttle: cli.throttle.then(Default::default),
         profile: cli.profile,
+        // A thousand distinct fixture passwords load at once; logins resolve them.
+        hash_fixtures_later: true,
     };
     let state = Arc::new(MockState::new(settings).await.map_err(|e| e.message)?);
     let listener = tokio::net::TcpListener::bind(&cli.listen)

@@ -59,6 +59,11 @@ pub struct Settings {
     pub throttle: Option<server::core::throttle::ThrottleLimits>,
     /// The contract (default), or Dokploy v0.14's answers where it differs.
     pub profile: specs::Profile,
+    /// Fixture passwords are hashed after the fixtures are loaded, in the
+    /// background (the binary: a thousand distinct passwords load at once; a login
+    /// that comes first makes its hash itself), instead of before (the default:
+    /// the store holds every hash when loading returns).
+    pub hash_fixtures_later: bool,
 }
 
 impl Default for Settings {
@@ -74,6 +79,7 @@ impl Default for Settings {
             public_url: "http://localhost:3000".to_string(),
             throttle: None,
             profile: specs::Profile::Contract,
+            hash_fixtures_later: false,
         }
     }
 }
@@ -94,6 +100,7 @@ pub struct MockState {
     start_seed: u64,
     start_clock: ClockStart,
     start_fixtures: Option<Fixtures>,
+    hash_fixtures_later: bool,
     /// Resets run one at a time.
     resetting: tokio::sync::Mutex<()>,
 }
@@ -140,13 +147,23 @@ impl MockState {
             start_seed: settings.seed,
             start_clock: settings.clock,
             start_fixtures: settings.fixtures,
+            hash_fixtures_later: settings.hash_fixtures_later,
             resetting: tokio::sync::Mutex::new(()),
         };
         state.restart_clock();
         if let Some(fixtures) = &state.start_fixtures {
-            state.core.load_fixtures(fixtures).await?;
+            state.load_fixtures(fixtures).await?;
         }
         Ok(state)
+    }
+
+    /// Loads `fixtures`, hashing their passwords before or after as the settings say.
+    pub async fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
+        if self.hash_fixtures_later {
+            self.core.load_fixtures_hashing_later(fixtures).await
+        } else {
+            self.core.load_fixtures(fixtures).await
+        }
     }
 
     fn restart_clock(&self) {
@@ -183,7 +200,7 @@ impl MockState {
         self.faults.clear();
         self.request_ids.store(0, Ordering::SeqCst);
         if let Some(fixtures) = &self.start_fixtures {
-            self.core.load_fixtures(fixtures).await?;
+            self.load_fixtures(fixtures).await?;
         }
         Ok(seed)
     }

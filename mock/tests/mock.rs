@@ -976,3 +976,66 @@ async fn fixtures_take_a_password_hash() {
     .await;
     assert_eq!(r.status, 400);
 }
+
+/// A thousand fixture accounts with distinct passwords, hashed later (the binary's
+/// way): loading returns with placeholders stored (counted, not timed), logins made
+/// at once work (right password 200, wrong 400), and the background then stores a
+/// bcrypt hash for every account; a reset puts those hashes back without hashing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_fixture_passwords_are_hashed_after_loading() {
+    use server::core::{ports::Store, records::Read};
+    let members: Vec<Value> = (0..999)
+        .map(|n| {
+            json!({"email": format!("m{n}@example.com"), "password": format!("secret-{n}"),
+                   "invitedBy": "admin@example.com"})
+        })
+        .collect();
+    let fixtures: Fixtures = serde_json::from_value(json!({
+        "admins": [{"email": "admin@example.com", "password": "password123"}],
+        "members": members,
+    }))
+    .unwrap();
+    let mock = MockServer::builder()
+        .hash_fixtures_later(true)
+        .fixtures(fixtures)
+        .start()
+        .await;
+    let store = mock.state().store.clone();
+    let stored = |email: &str| {
+        let store: &dyn Store = &*store;
+        store
+            .account_by_email(email)
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    };
+    assert!(
+        stored("m998@example.com").starts_with("$fixture$"),
+        "the last account's hash was made before loading returned"
+    );
+    let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password}).to_string();
+        let addr = mock.address();
+        async move {
+            send(addr, "POST", "/api/auth.login", &json_headers(), &body)
+                .await
+                .status
+        }
+    };
+    assert_eq!(login("m998@example.com", "secret-998").await, 200);
+    assert_eq!(login("m997@example.com", "secret-996").await, 400);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored("m998@example.com").starts_with("$fixture$") {
+        assert!(Instant::now() < deadline, "the background never stored it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in [0, 500, 998] {
+        let hash = stored(&format!("m{n}@example.com"));
+        assert!(hash.starts_with("$2b$04$"), "{hash}");
+        assert!(bcrypt::verify(format!("secret-{n}"), &hash).unwrap());
+    }
+    assert_eq!(login("m500@example.com", "secret-500").await, 200);
+    control(&mock, "POST", "reset", "{}").await;
+    assert!(stored("m998@example.com").starts_with("$2b$04$"));
+}

@@ -34,6 +34,9 @@ pub(crate) struct Passwords {
     /// Takes passwords over 72 bytes and lets bcrypt compare their first 72, as
     /// Dokploy does (difference 28; the mock's Dokploy profile only).
     cuts_long_passwords: bool,
+    /// Fixture passwords' hashes, made or still to be made (the mock's).
+    #[cfg(feature = "fixtures")]
+    pub(crate) fixture_hashes: Arc<super::fixtures::FixtureHashes>,
 }
 
 impl Passwords {
@@ -48,6 +51,8 @@ impl Passwords {
             random,
             dummy_hash,
             cuts_long_passwords: profile.is_dokploy(),
+            #[cfg(feature = "fixtures")]
+            fixture_hashes: Default::default(),
         }
     }
 
@@ -66,7 +71,7 @@ impl Passwords {
         self.hash_with_salt(password, salt).await
     }
 
-    /// `hash` with a given salt (the mock's fixtures).
+    /// `hash` with a given salt.
     pub(crate) async fn hash_with_salt(
         &self,
         password: String,
@@ -83,6 +88,12 @@ impl Passwords {
     /// saturated.
     async fn matches(&self, password: &str, stored: Option<&str>) -> Result<bool, ApiError> {
         let hash = stored.unwrap_or(&self.dummy_hash).to_string();
+        // A fixture account stored before its hash was made: made now if need be.
+        #[cfg(feature = "fixtures")]
+        let hash = match self.fixture_hashes.placeholder_password(&hash) {
+            Some(fixture_password) => self.fixture_hash(fixture_password).await?,
+            None => hash,
+        };
         // No password over 72 bytes was ever set: a longer one never matches.
         let fits = password.len() <= BCRYPT_MAX_BYTES || self.cuts_long_passwords;
         let matches = self.hasher.verify(password.to_string(), hash).await?;

@@ -2,6 +2,7 @@
 //! the mock loads so a frontend can start already logged in. Written here, with the
 //! records, so fixtures obey the same invariants as the procedures.
 
+use super::accounts::Passwords;
 use super::handler::Request;
 use super::records::{keys, Member, Read, SessionKind, Write};
 use super::Core;
@@ -9,6 +10,8 @@ use crate::crypto;
 use serde::Deserialize;
 use specs::wire::Role;
 use specs::ApiError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -53,21 +56,181 @@ pub struct AccountFixture {
     pub invitation_token: Option<String>,
 }
 
+/// A fixture account's password hash as stored now.
+enum StoredHash {
+    Made(Option<String>),
+    Later(String),
+}
+
+/// The distinct passwords of `fixtures` that are to be hashed (not given as hashes).
+fn fixture_passwords(fixtures: &Fixtures) -> Vec<&String> {
+    let mut passwords: Vec<&String> = fixtures
+        .admins
+        .iter()
+        .chain(&fixtures.members)
+        .filter(|f| f.password_hash.is_none())
+        .filter_map(|f| f.password.as_ref())
+        .collect();
+    passwords.sort();
+    passwords.dedup();
+    passwords
+}
+
 fn refuse(message: String) -> ApiError {
     ApiError::bad_request(message)
 }
 
+/// The start of a stored password hash that stands for a fixture password whose
+/// bcrypt hash is still being made in the background; never a bcrypt hash.
+const PLACEHOLDER: &str = "$fixture$";
+
+/// Fixture passwords' hashes. Each is made with a salt derived from the password, so
+/// that it is the same every time (the mock's determinism draws nothing for it) and
+/// made once per password (a reset, or a thousand accounts with one password, cost
+/// one).
+#[derive(Default)]
+pub(crate) struct FixtureHashes {
+    /// password → its bcrypt hash.
+    made: Mutex<HashMap<String, String>>,
+    /// placeholder → password, for accounts stored before their hash was made.
+    placeholders: Mutex<HashMap<String, String>>,
+}
+
+impl FixtureHashes {
+    fn made(&self, password: &str) -> Option<String> {
+        let made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.get(password).cloned()
+    }
+
+    /// The placeholder stored for `password` until its hash is made.
+    fn placeholder(&self, password: &str) -> String {
+        let salt = crypto::fixture_salt(password);
+        let placeholder = format!("{PLACEHOLDER}{}", data_encoding::HEXLOWER.encode(&salt));
+        self.placeholders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(placeholder.clone(), password.to_string());
+        placeholder
+    }
+
+    /// The fixture password a stored placeholder stands for; `None` for anything
+    /// else (a bcrypt hash).
+    pub(crate) fn placeholder_password(&self, stored: &str) -> Option<String> {
+        if !stored.starts_with(PLACEHOLDER) {
+            return None;
+        }
+        let placeholders = self.placeholders.lock().unwrap_or_else(|p| p.into_inner());
+        placeholders.get(stored).cloned()
+    }
+}
+
+impl Passwords {
+    /// A fixture password's hash: the one made before, or one made now.
+    pub(crate) async fn fixture_hash(&self, password: String) -> Result<String, ApiError> {
+        if let Some(hash) = self.fixture_hashes.made(&password) {
+            return Ok(hash);
+        }
+        let salt = crypto::fixture_salt(&password);
+        let hash = self.hash_with_salt(password.clone(), salt).await?;
+        self.fixture_hashes
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(password, hash.clone());
+        Ok(hash)
+    }
+}
+
+/// An account stored with a placeholder, to be given its hash.
+struct Unhashed {
+    account_id: String,
+    placeholder: String,
+    password: String,
+}
+
 impl Core {
+    /// Loads `fixtures`, hashing every password first (all at once: the hashing
+    /// pool works through them on every core).
     pub async fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
+        let passwords = fixture_passwords(fixtures);
+        let hashing = passwords
+            .iter()
+            .map(|&p| self.accounts.passwords.fixture_hash(p.clone()));
+        for made in futures_util::future::join_all(hashing).await {
+            made?;
+        }
+        self.load_fixtures_as_they_are(fixtures).await.map(drop)
+    }
+
+    /// Loads `fixtures` without waiting for their passwords' hashes: an account
+    /// whose password was never hashed before is stored with a placeholder, which
+    /// tasks in the background replace with the hash, a few at a time (so that a
+    /// login's own bcrypt job waits behind a few, not all); a login that meets a
+    /// placeholder first makes that hash itself. A thousand distinct passwords load
+    /// in milliseconds instead of the second or two of CPU their hashes take (the
+    /// mock's binary).
+    pub async fn load_fixtures_hashing_later(
+        self: &Arc<Self>,
+        fixtures: &Fixtures,
+    ) -> Result<(), ApiError> {
+        let unhashed = self.load_fixtures_as_they_are(fixtures).await?;
+        if unhashed.is_empty() {
+            return Ok(());
+        }
+        let core = self.clone();
+        tokio::spawn(async move {
+            let at_once = crate::hashing::default_threads();
+            for batch in unhashed.chunks(at_once) {
+                let replaced = batch
+                    .iter()
+                    .map(|account| core.replace_placeholder(account));
+                for result in futures_util::future::join_all(replaced).await {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "a fixture password's hash was not stored");
+                    }
+                }
+            }
+            if let Err(error) = core.ports.store().flush().await {
+                tracing::warn!(%error, "fixture passwords' hashes not flushed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn replace_placeholder(&self, unhashed: &Unhashed) -> Result<(), ApiError> {
+        let hash = self
+            .accounts
+            .passwords
+            .fixture_hash(unhashed.password.clone())
+            .await?;
+        self.ports.transaction(|tx| {
+            if let Some(mut account) = tx.account(&unhashed.account_id)? {
+                // Only if nothing set a password meanwhile.
+                if account.password_hash.as_deref() == Some(unhashed.placeholder.as_str()) {
+                    account.password_hash = Some(hash.clone());
+                    tx.put_account(&account, None)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores the accounts with the hashes made so far, and placeholders for the
+    /// others (returned).
+    async fn load_fixtures_as_they_are(
+        &self,
+        fixtures: &Fixtures,
+    ) -> Result<Vec<Unhashed>, ApiError> {
         if self.cloud.is_none() && fixtures.admins.len() > 1 {
             return Err(refuse("self-hosted mode has one admin".into()));
         }
-        self.hash_fixture_passwords(fixtures).await?;
+        let mut unhashed = Vec::new();
         for fixture in &fixtures.admins {
             if fixture.password.is_none() && fixture.password_hash.is_none() {
                 return Err(refuse(format!("admin {} needs a password", fixture.email)));
             }
-            self.load_account(fixture, Role::Admin, None).await?;
+            self.load_account(fixture, Role::Admin, None, &mut unhashed)
+                .await?;
         }
         for fixture in &fixtures.members {
             let inviter = fixture
@@ -80,57 +243,16 @@ impl Core {
                 .account_by_email(&inviter.to_lowercase())?
                 .and_then(|a| a.admin_id)
                 .ok_or_else(|| refuse(format!("invitedBy {inviter} is no admin")))?;
-            self.load_account(fixture, Role::User, Some(admin)).await?;
+            self.load_account(fixture, Role::User, Some(admin), &mut unhashed)
+                .await?;
         }
         self.ports.store().flush().await?;
-        Ok(())
+        Ok(unhashed)
     }
 
-    /// Hashes every fixture password not hashed yet, all at once: the hashing pool
-    /// works through them on every core (one after another they took a core each
-    /// in turn). Each is made with a salt derived from the password, so that it is
-    /// the same every time (the mock's determinism draws nothing for it) and made
-    /// once per password (a reset, or a thousand accounts with one password, cost one).
-    async fn hash_fixture_passwords(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
-        let mut missing: Vec<&String> = {
-            let known = self
-                .fixture_hashes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            fixtures
-                .admins
-                .iter()
-                .chain(&fixtures.members)
-                .filter(|f| f.password_hash.is_none())
-                .filter_map(|f| f.password.as_ref())
-                .filter(|p| !known.contains_key(*p))
-                .collect()
-        };
-        missing.sort();
-        missing.dedup();
-        let jobs: Vec<_> = missing
-            .iter()
-            .map(|password| {
-                let salt = crypto::fixture_salt(password);
-                self.accounts
-                    .passwords
-                    .hash_with_salt((*password).clone(), salt)
-            })
-            .collect();
-        let hashes = futures_util::future::join_all(jobs).await;
-        let mut known = self
-            .fixture_hashes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for (password, hash) in missing.into_iter().zip(hashes) {
-            known.insert(password.clone(), hash?);
-        }
-        Ok(())
-    }
-
-    /// The stored hash of a fixture's password: the one it gives, or the one
-    /// `hash_fixture_passwords` made from its password.
-    fn fixture_hash(&self, fixture: &AccountFixture) -> Result<Option<String>, ApiError> {
+    /// The stored hash of a fixture's password: the one it gives, the one made
+    /// from its password, or a placeholder until that is made.
+    fn stored_hash(&self, fixture: &AccountFixture) -> Result<StoredHash, ApiError> {
         if let Some(hash) = &fixture.password_hash {
             let bcrypt = hash.len() == 60 && hash.starts_with("$2");
             if !bcrypt {
@@ -139,20 +261,16 @@ impl Core {
                     fixture.email
                 )));
             }
-            return Ok(Some(hash.clone()));
+            return Ok(StoredHash::Made(Some(hash.clone())));
         }
         let Some(password) = &fixture.password else {
-            return Ok(None);
+            return Ok(StoredHash::Made(None));
         };
-        let known = self
-            .fixture_hashes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let hash = known
-            .get(password)
-            .cloned()
-            .ok_or_else(|| super::internal(format!("no hash was made for {}", fixture.email)))?;
-        Ok(Some(hash))
+        let hashes = &self.accounts.passwords.fixture_hashes;
+        Ok(match hashes.made(password) {
+            Some(hash) => StoredHash::Made(Some(hash)),
+            None => StoredHash::Later(hashes.placeholder(password)),
+        })
     }
 
     async fn load_account(
@@ -160,8 +278,12 @@ impl Core {
         fixture: &AccountFixture,
         role: Role,
         admin_id: Option<String>,
+        unhashed: &mut Vec<Unhashed>,
     ) -> Result<(), ApiError> {
-        let hash = self.fixture_hash(fixture)?;
+        let (hash, placeholder) = match self.stored_hash(fixture)? {
+            StoredHash::Made(hash) => (hash, None),
+            StoredHash::Later(placeholder) => (Some(placeholder.clone()), Some(placeholder)),
+        };
         let random = self.ports.random();
         let mut account = self.accounts.new_account(&fixture.email, role, hash);
         if let Some(id) = &fixture.id {
@@ -240,7 +362,15 @@ impl Core {
                 new.store(tx)?;
             }
             Ok(())
-        })
+        })?;
+        if let (Some(placeholder), Some(password)) = (placeholder, &fixture.password) {
+            unhashed.push(Unhashed {
+                account_id: account.id.clone(),
+                placeholder,
+                password: password.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The pin valid now for a base32 secret, enabled or not (the mock's

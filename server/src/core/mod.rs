@@ -157,9 +157,6 @@ pub struct Core {
     throttle: Option<throttle::Throttle>,
     /// Where security events go.
     audit: Arc<dyn audit::Audit>,
-    /// Fixture passwords already hashed (see `fixtures.rs`).
-    #[cfg(feature = "fixtures")]
-    fixture_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The message of every internal error on the wire; details go to the log.
@@ -251,8 +248,6 @@ impl Core {
                 .clone()
                 .map(|limits| throttle::Throttle::new(limits, &ports.store)),
             audit: Arc::new(audit::NoAudit),
-            #[cfg(feature = "fixtures")]
-            fixture_hashes: Default::default(),
             ports,
             config,
         }
