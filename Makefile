@@ -46,10 +46,11 @@ CONFORMANCE_ARGS ?=
 conformance:
 	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET) $(CONFORMANCE_ARGS)
 
-## Benchmarks, as ratios against figures measured in the same run (bench/README.md).
+## Benchmarks, as ratios against figures measured in the same run (bench/README.md);
+## wrk (load), nginx (the rolling restart) and valgrind (instructions per request) from Debian.
 BENCH_SECONDS ?= 4
 bench:
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || (apt-get update && apt-get install -y wrk) || (echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1)
+	@for tool in wrk nginx valgrind; do command -v $$tool >/dev/null 2>&1 || apt-get install -y --no-install-recommends $$tool || (apt-get update && apt-get install -y --no-install-recommends $$tool) || (echo "make bench needs $$tool: apt-get install $$tool (as root)" >&2; exit 1); done
 	@test -x bench/node/node_modules/.bin/prism || (cd bench/node && npm ci --no-audit --no-fund) || echo "Prism could not be installed: its comparison is skipped"
 	$(CARGO) build --release -p server -p mock -p bench
 	./target/release/bench --seconds $(BENCH_SECONDS) --out bench/results/latest.json

@@ -38,6 +38,15 @@ impl Process {
     }
 }
 
+impl Process {
+    /// SIGTERM, then waits for the exit: whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.0.wait().is_ok_and(|status| status.success())
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -71,6 +80,29 @@ pub fn post_status(address: &str, path: &str, token: &str, body: &str) -> Option
     let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
     let answer = send(address, "POST", path, &headers, body)?;
     answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// A POST of JSON `body` (no credentials) on a new connection: the status.
+pub fn post_json_status(address: &str, path: &str, body: &str) -> Option<u16> {
+    let answer = send(
+        address,
+        "POST",
+        path,
+        "Content-Type: application/json\r\n",
+        body,
+    )?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// A GET with a Bearer `token` on a new connection: the whole answer.
+pub fn get_with_token(address: &str, path: &str, token: &str) -> Option<String> {
+    send(
+        address,
+        "GET",
+        path,
+        &format!("Authorization: Bearer {token}\r\n"),
+        "",
+    )
 }
 
 fn send(address: &str, method: &str, path: &str, headers: &str, body: &str) -> Option<String> {

@@ -56,7 +56,7 @@ struct ApiInner {
     /// The contract, or Dokploy v0.14's transport where it differs (the mock's
     /// `--profile dokploy-0.14`).
     profile: specs::Profile,
-    /// Shutdown has begun: `/ready` answers 503.
+    /// Shutdown has begun: `/ready` answers 503, answers close their connections.
     draining: Draining,
 }
 
@@ -201,6 +201,14 @@ where
                 None => rest::handle(&inner, request).await,
             };
             leftover.drain().await;
+            if inner.draining.is_on() {
+                // Shutting down: the client's next request goes on a new connection,
+                // which a load balancer opens to another instance.
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
             if inner.https {
                 // Served over https (the public URL says so): browsers keep to it.
                 response.headers_mut().insert(

@@ -143,8 +143,9 @@ impl Drop for AddressSlot {
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves; then drains: marks
-/// `limits.draining` (`/ready` answers 503, answers carry `Connection: close`), goes
-/// on serving for `limits.shutdown_delay`, stops accepting, waits up to
+/// `limits.draining` (the API's `/ready` answers 503 and its answers carry
+/// `Connection: close`), goes on serving for `limits.shutdown_delay`, stops
+/// accepting, waits up to
 /// `limits.shutdown_grace` for requests in flight, and cuts what is left.
 pub async fn serve<S>(
     listener: TcpListener,
@@ -211,23 +212,9 @@ pub async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let draining = draining.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
-            let answer = service.clone().oneshot(request);
-            let draining = draining.clone();
-            async move {
-                let mut response = answer.await?;
-                if draining.is_on() {
-                    // The client's next request goes to a new connection, which a
-                    // load balancer opens to another instance.
-                    response.headers_mut().insert(
-                        hyper::header::CONNECTION,
-                        hyper::header::HeaderValue::from_static("close"),
-                    );
-                }
-                Ok::<_, Infallible>(response)
-            }
+            service.clone().oneshot(request)
         });
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
