@@ -125,10 +125,8 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("rolling") {
         let work = tempdir();
         let binary = PathBuf::from("target/release/dokploy-auth");
-        let small = prepare_server_data(&work.join("small"), 1_000);
         let postgres = postgres::Postgres::start().expect("needs Debian's postgresql");
-        let database = moved_into(&postgres, &binary, &small);
-        let report = rolling_restart(&binary, &small, &database, &work);
+        let report = rolling_restart(&binary, &postgres, &work);
         println!("{}", report.to_json());
         drop(postgres);
         let _ = std::fs::remove_dir_all(&work);
@@ -255,7 +253,7 @@ fn main() {
 
     println!("== server on PostgreSQL (one instance, the same 1,000 accounts moved in)");
     let postgres = postgres::Postgres::start().expect("make bench needs Debian's postgresql");
-    let database = moved_into(&postgres, &bin("dokploy-auth"), &small);
+    let database = moved_into(&postgres, "bench", &bin("dokploy-auth"), &small);
     let key = server::keyfile::default_path(&small);
     let on_postgres_env = [
         ("DATABASE_URL", database.as_str()),
@@ -309,7 +307,7 @@ fn main() {
     drop(second);
     drop(on_postgres);
     println!("== a rolling restart of two instances behind nginx, under load");
-    let rolling = rolling_restart(&bin("dokploy-auth"), &small, &database, &work);
+    let rolling = rolling_restart(&bin("dokploy-auth"), &postgres, &work);
     record("rolling_restart_behind_nginx", rolling.to_json());
     let layouts = layout::session_then_account(&postgres.database("layout"), 20_000);
     drop(postgres);
@@ -866,10 +864,10 @@ fn mock_memory(mock: &Started) -> (f64, f64, u64) {
     (after_10k, mock.process.rss_mb(), served())
 }
 
-/// A new database of `postgres` holding the data directory `small`'s records
+/// A new database `name` of `postgres` holding the data directory `small`'s records
 /// (`dokploy-auth migrate`): its URL.
-fn moved_into(postgres: &postgres::Postgres, binary: &Path, small: &Path) -> String {
-    let database = postgres.database("bench");
+fn moved_into(postgres: &postgres::Postgres, name: &str, binary: &Path, small: &Path) -> String {
+    let database = postgres.database(name);
     let moved = std::process::Command::new(binary)
         .args([
             "migrate",
@@ -887,12 +885,15 @@ fn moved_into(postgres: &postgres::Postgres, binary: &Path, small: &Path) -> Str
     database
 }
 
-/// Two instances on `database` (with `small`'s key file) behind nginx, each restarted
-/// twice, 3 s apart, under load.
-fn rolling_restart(binary: &Path, small: &Path, database: &str, work: &Path) -> rolling::Report {
+/// Two instances behind nginx, each restarted twice, 3 s apart, under load, on a
+/// database of their own holding 1,000 accounts (the other measurements leave
+/// thousands of invitations, which would make the final `user.all` slow).
+fn rolling_restart(binary: &Path, postgres: &postgres::Postgres, work: &Path) -> rolling::Report {
+    let small = &prepare_server_data(&work.join("rolling"), 1_000);
+    let database = &moved_into(postgres, "rolling", binary, small);
     let key = server::keyfile::default_path(small);
     let env = [
-        ("DATABASE_URL", database),
+        ("DATABASE_URL", database.as_str()),
         ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
     ];
     let login_body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();

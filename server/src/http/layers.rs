@@ -20,6 +20,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+
+/// Made once, at compile time: a `&str` name is parsed on every insert.
+const X_REQUEST_ID: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-request-id");
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 
@@ -150,7 +154,7 @@ where
         }
         response
             .headers_mut()
-            .insert("x-request-id", hyper::header::HeaderValue::from(*this.id));
+            .insert(X_REQUEST_ID, hyper::header::HeaderValue::from(*this.id));
         Poll::Ready(Ok(response))
     }
 }
