@@ -1038,4 +1038,9 @@ async fn distinct_fixture_passwords_are_hashed_after_loading() {
     assert_eq!(login("m500@example.com", "secret-500").await, 200);
     control(&mock, "POST", "reset", "{}").await;
     assert!(stored("m998@example.com").starts_with("$2b$04$"));
+    // A password bcrypt would cut is refused when loaded, as when hashed first.
+    let long = json!({"members": [{"email": "long@example.com", "password": "x".repeat(73),
+                                    "invitedBy": "admin@example.com"}]});
+    let refused = control(&mock, "POST", "fixtures", &long.to_string()).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
 }

@@ -7,10 +7,11 @@
 //! busy processes), while the async workers, at nice 0 and asleep most of the time,
 //! win a core whenever a request arrives.
 //!
-//! Admission: each job's wall time is measured (with whatever else the host does), and a
-//! job that would not be finished within `finish_within` behind the queue is refused at once with
-//! `HashError::Busy` (503 with `Retry-After`) instead of waiting into the request's
-//! timeout. A job whose caller has gone (timed out, disconnected) is skipped.
+//! Admission: each job's wall time is measured (with whatever else the host does),
+//! and a job that would not be finished within `finish_within`, behind the queue in
+//! front of it, is refused at once with `HashError::Busy` (503 with `Retry-After`)
+//! instead of waiting into the request's timeout. A job whose caller has gone (timed
+//! out, disconnected) is skipped.
 
 use crate::core::ports::{BoxFuture, HashError, PasswordHasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ pub const HASHING_NICE: i32 = 1;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// How many threads hash and how long a job may wait for one.
+/// How many threads hash, and how long a job may take, its wait in the queue included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     pub threads: usize,
@@ -59,7 +60,7 @@ pub struct Bcrypt {
 
 struct Pool {
     /// The queue of the hashing threads; they end when the pool is dropped.
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: mpsc::Sender<Job>,
     settings: PoolSettings,
     /// Jobs admitted and not finished (queued or running).
     pending: AtomicUsize,
@@ -67,12 +68,6 @@ struct Pool {
     job_micros: AtomicU64,
     /// Jobs skipped because their caller had gone.
     skipped: AtomicU64,
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
 }
 
 impl Bcrypt {
@@ -105,7 +100,7 @@ impl Bcrypt {
         Bcrypt {
             cost,
             pool: Arc::new(Pool {
-                jobs: Mutex::new(Some(jobs)),
+                jobs,
                 settings: PoolSettings {
                     threads: settings.threads.max(1),
                     ..settings
@@ -156,11 +151,7 @@ impl Bcrypt {
             admitted.finish(started.elapsed());
             let _ = done.send(answer);
         });
-        let sent = match &*pool.jobs.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
-            None => false,
-        };
-        if !sent {
+        if pool.jobs.send(job).is_err() {
             return Err(HashError::Failed("the hashing threads are gone".into()));
         }
         result

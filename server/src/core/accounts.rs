@@ -77,10 +77,16 @@ impl Passwords {
         password: String,
         salt: [u8; 16],
     ) -> Result<String, ApiError> {
+        self.settable(&password)?;
+        Ok(self.hasher.hash(password, salt).await?)
+    }
+
+    /// Whether `password` may be set: it must fit bcrypt's 72 bytes.
+    pub(crate) fn settable(&self, password: &str) -> Result<(), ApiError> {
         if password.len() > BCRYPT_MAX_BYTES && !self.cuts_long_passwords {
             return Err(ApiError::bad_request(msg::PASSWORD_TOO_LONG));
         }
-        Ok(self.hasher.hash(password, salt).await?)
+        Ok(())
     }
 
     /// Whether `password` matches `stored`; always one bcrypt verification, so a

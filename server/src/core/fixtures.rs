@@ -266,10 +266,14 @@ impl Core {
         let Some(password) = &fixture.password else {
             return Ok(StoredHash::Made(None));
         };
-        let hashes = &self.accounts.passwords.fixture_hashes;
-        Ok(match hashes.made(password) {
+        let passwords = &self.accounts.passwords;
+        Ok(match passwords.fixture_hashes.made(password) {
             Some(hash) => StoredHash::Made(Some(hash)),
-            None => StoredHash::Later(hashes.placeholder(password)),
+            None => {
+                // Refused now, as hashing it first would have refused it.
+                passwords.settable(password)?;
+                StoredHash::Later(passwords.fixture_hashes.placeholder(password))
+            }
         })
     }
 
