@@ -8,6 +8,7 @@
 
 use super::records::{Account, Session};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// A session and its account as authentication found them, shared by the cache and
@@ -39,14 +40,46 @@ pub(crate) struct AuthCache {
     entries: Mutex<Entries>,
 }
 
+/// Maps keyed by session digests.
+type ByDigest<V> = HashMap<String, V, BuildHasherDefault<DigestHasher>>;
+
 #[derive(Default)]
 struct Entries {
     /// The store version every entry was read at.
     version: u64,
-    by_digest: HashMap<String, Arc<Authenticated>>,
+    by_digest: ByDigest<Arc<Authenticated>>,
     /// When each session last authenticated a request here (kept across writes:
     /// what `auth.listSessions` shows as last used).
-    last_seen: HashMap<String, i64>,
+    last_seen: ByDigest<i64>,
+}
+
+/// Hashes a session digest by its first 16 hex digits (64 bits). The keys are
+/// SHA-256 digests of sessions that exist: spread evenly, and never chosen by a
+/// client (looking up an unknown one inserts nothing), so nobody can pile entries
+/// into one bucket; SipHash over all 64 digits cost about 1,000 instructions a
+/// request (two lookups). Shorter keys (tests) are hashed byte by byte.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+        if bytes.len() >= 16 {
+            for word in bytes[..16].chunks_exact(8) {
+                let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+                self.0 = (self.0.rotate_left(29) ^ word).wrapping_mul(MIX);
+            }
+        } else {
+            for &byte in bytes {
+                self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(MIX);
+            }
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        // hashbrown takes the bucket from the low bits and a tag from the top ones.
+        self.0 ^ (self.0 >> 32)
+    }
 }
 
 impl Entries {
@@ -142,6 +175,21 @@ mod tests {
         assert!(cache.get("old", 5, 0).is_none());
         assert!(cache.get("new", 4, 0).is_none());
         assert_eq!(cache.get("new", 5, 0).unwrap().account.id, "b");
+    }
+
+    #[test]
+    fn digests_spread_over_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<DigestHasher>::default();
+        let buckets: std::collections::HashSet<u64> = (0..4096)
+            .map(|n| build.hash_one(crate::crypto::digest(&format!("token {n}"))) & 1023)
+            .collect();
+        // 4,096 random keys over 1,024 buckets leave about 18 empty.
+        assert!(
+            buckets.len() > 990,
+            "{} of 1024 buckets used",
+            buckets.len()
+        );
     }
 
     #[test]
