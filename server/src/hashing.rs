@@ -1,7 +1,7 @@
 //! bcrypt on a bounded pool of threads of its own, so that a login never holds up an
 //! async worker, with admission control in front of it.
 //!
-//! Priority: the threads run in the normal class at a slightly lowered nice value
+//! Priority: the threads run in the normal class, one nice step below the process
 //! (`HASHING_NICE`). They get their share of the CPU beside the host's other
 //! processes (the idle class used before starved them: a login took 29 s beside two
 //! busy processes), while the async workers, at nice 0 and asleep most of the time,
@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The nice value of the hashing threads: below the async workers' 0, so that a
-/// flood of logins leaves them the larger share of a core, and close enough to 0
-/// that logins still get most of theirs beside other processes (weight 820 of 1024).
+/// How far below the async workers the hashing threads run (nice steps): enough
+/// that a flood of logins leaves the workers the larger share of a core, and close
+/// enough that logins still get most of theirs beside other processes (weight 820
+/// against 1024).
 pub const HASHING_NICE: i32 = 1;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -209,10 +210,15 @@ impl Pool {
     }
 }
 
-/// `HASHING_NICE` for the calling thread (on Linux a nice value is per thread).
+/// The calling thread `HASHING_NICE` steps below the process's own nice value (on
+/// Linux a nice value is per thread; relative, so that a server started with
+/// `nice -n 5` hashes at 6 and needs no privilege to do so).
 fn lower_priority() {
-    // SAFETY: only reads its arguments; who 0 is the calling thread on Linux.
-    let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, HASHING_NICE) } == 0;
+    // SAFETY: both only read their arguments; who 0 is the calling thread on Linux.
+    let niced = unsafe {
+        let own = libc::getpriority(libc::PRIO_PROCESS as _, 0);
+        libc::setpriority(libc::PRIO_PROCESS as _, 0, own + HASHING_NICE) == 0
+    };
     if !niced {
         tracing::warn!("could not lower the priority of a bcrypt thread");
     }

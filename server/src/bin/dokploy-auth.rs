@@ -121,9 +121,9 @@ struct ServeArgs {
     /// Seconds a request may take.
     #[arg(long, env = "DOKPLOY_AUTH_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout_secs: u64,
-    /// Threads that hash and check passwords (bcrypt), at nice 1 (default: one per
-    /// core). A login whose hashing would not be done within half the request
-    /// timeout is answered 503 with Retry-After at once.
+    /// Threads that hash and check passwords (bcrypt), one nice step below the
+    /// server (default: one per core). A login whose hashing would not be done
+    /// within half the request timeout is answered 503 with Retry-After at once.
     #[arg(long, env = "DOKPLOY_AUTH_HASHING_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
     hashing_threads: Option<u64>,
     /// Seconds the server goes on serving after SIGTERM with /ready answering 503,
