@@ -8,6 +8,9 @@
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
 mod busy;
+/// As many busy processes as cores: the same the tests start.
+#[path = "../../server/tests/common/busy.rs"]
+mod busy_processes;
 mod callgrind;
 mod layout;
 mod measure;
@@ -209,11 +212,10 @@ fn main() {
         (run, flood.wait())
     };
     // Logins one after another, alone and beside as many busy processes as cores.
-    let login_body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
-    let (login_alone_ms, alone_failed) = busy::login_median_ms(&server.address, &login_body, 15);
+    let (login_alone_ms, alone_failed) = busy::login_median_ms(&server.address, &login_body(), 15);
     let (login_busy_ms, busy_failed) = {
-        let _busy = busy::BusyProcesses::start(cores);
-        busy::login_median_ms(&server.address, &login_body, 15)
+        let _busy = busy_processes::BusyProcesses::start();
+        busy::login_median_ms(&server.address, &login_body(), 15)
     };
     drop(server);
     // The same server without its access log (RUST_LOG=warn): what one log line costs.
@@ -387,11 +389,16 @@ fn main() {
     let distinct = write_distinct_fixture(&work, 1_000);
     let last_member =
         json!({"email": "member999@example.com", "password": "password-999"}).to_string();
-    let (distinct_ms, distinct_login_ms, distinct_login_ok) =
-        busy::mock_start_then_login(&bin("dokploy-auth-mock"), &distinct, &last_member);
+    // Started, then one login of the last member at once.
+    let start_then_login = || {
+        let mock = start_mock(&bin("dokploy-auth-mock"), Some(&distinct));
+        let (login_ms, answered) = busy::timed_login(&mock.address, &last_member);
+        (mock.startup_ms, login_ms, answered)
+    };
+    let (distinct_ms, distinct_login_ms, distinct_login_ok) = start_then_login();
     let (distinct_busy_ms, distinct_busy_login_ms, distinct_busy_login_ok) = {
-        let _busy = busy::BusyProcesses::start(cores);
-        busy::mock_start_then_login(&bin("dokploy-auth-mock"), &distinct, &last_member)
+        let _busy = busy_processes::BusyProcesses::start();
+        start_then_login()
     };
     record("mock_1k_distinct_startup_ms", json!(round(distinct_ms)));
     record(
@@ -720,9 +727,13 @@ impl Writer {
     }
 }
 
+/// The admin's login.
+fn login_body() -> String {
+    json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string()
+}
+
 fn login(address: &str) -> Wrk {
-    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
-    Wrk::post(address, "/api/auth.login", &body)
+    Wrk::post(address, "/api/auth.login", &login_body())
 }
 
 /// A data directory with the admin (password at cost 10, the API token) and
@@ -896,7 +907,7 @@ fn rolling_restart(binary: &Path, postgres: &postgres::Postgres, work: &Path) ->
         ("DATABASE_URL", database.as_str()),
         ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
     ];
-    let login_body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
+    let login_body = login_body();
     rolling::measure(
         &rolling::Instances {
             binary,

@@ -131,7 +131,7 @@ impl Bcrypt {
     ) -> Result<T, HashError> {
         let pool = self.pool.clone();
         let ahead = pool.pending.fetch_add(1, Ordering::AcqRel);
-        let mut admitted = Admitted(Some(pool.clone()));
+        let admitted = Admitted(pool.clone());
         if let Some(done_in) = pool.finished_in(ahead) {
             if done_in > pool.settings.finish_within {
                 return Err(HashError::Busy {
@@ -140,11 +140,10 @@ impl Bcrypt {
             }
         }
         let (done, result) = tokio::sync::oneshot::channel();
-        let skipped_by = pool.clone();
         let job: Job = Box::new(move || {
             // The caller timed out or went away while this waited: nobody reads it.
             if done.is_closed() {
-                skipped_by.skipped.fetch_add(1, Ordering::Relaxed);
+                admitted.skip();
                 return;
             }
             let started = Instant::now();
@@ -161,23 +160,22 @@ impl Bcrypt {
     }
 }
 
-/// A job counted in `pending` until it finishes or is dropped unrun.
-struct Admitted(Option<Arc<Pool>>);
+/// A job counted in `pending` until it is finished, skipped, or dropped unrun.
+struct Admitted(Arc<Pool>);
 
 impl Admitted {
-    fn finish(&mut self, took: Duration) {
-        if let Some(pool) = self.0.take() {
-            pool.record(took);
-            pool.pending.fetch_sub(1, Ordering::AcqRel);
-        }
+    fn finish(self, took: Duration) {
+        self.0.record(took);
+    }
+
+    fn skip(self) {
+        self.0.skipped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        if let Some(pool) = self.0.take() {
-            pool.pending.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -125,7 +125,7 @@ impl Metrics {
         registry.register(
             "bcrypt_refused",
             "Hashes and verifications refused at once (503 with Retry-After) because the \
-             queue in front of them would not finish before the request timeout",
+             queue in front of them would not finish within half the request timeout",
             bcrypt_refused.clone(),
         );
         let flush_seconds = latency_buckets();

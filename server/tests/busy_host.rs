@@ -1,41 +1,13 @@
 //! Logins beside other processes: with as many CPU-busy processes as cores, the
-//! release binary's logins finish within the request timeout, and a flood of them
+//! binary's logins finish within the request timeout, and a flood of them
 //! is answered 503 with `Retry-After` where it cannot, never 408. Counted by status,
 //! not timed. (The hashing threads once ran in the idle class: beside two busy
 //! processes every login answered 408 after the timeout.)
 
 mod common;
 use common::binary::serve_with;
+use common::busy::BusyProcesses;
 use common::*;
-use std::process::{Child, Command};
-
-/// As many `sh` busy loops as cores, killed on drop.
-struct BusyProcesses(Vec<Child>);
-
-impl BusyProcesses {
-    fn start() -> BusyProcesses {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        BusyProcesses(
-            (0..cores)
-                .map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
-                        .spawn()
-                        .unwrap()
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for BusyProcesses {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 const LOGIN: &str = r#"{"email":"admin@example.com","password":"password123"}"#;
 

@@ -36,7 +36,7 @@ pub(crate) struct Passwords {
     cuts_long_passwords: bool,
     /// Fixture passwords' hashes, made or still to be made (the mock's).
     #[cfg(feature = "fixtures")]
-    pub(crate) fixture_hashes: Arc<super::fixtures::FixtureHashes>,
+    pub(crate) fixture_hashes: super::fixtures::FixtureHashes,
 }
 
 impl Passwords {

@@ -20,12 +20,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+use tower::{Layer, Service};
 
 /// Made once, at compile time: a `&str` name is parsed on every insert.
 const X_REQUEST_ID: hyper::header::HeaderName =
     hyper::header::HeaderName::from_static("x-request-id");
-use std::time::{Duration, Instant};
-use tower::{Layer, Service};
 
 thread_local! {
     /// The request whose future this thread is polling, if any.

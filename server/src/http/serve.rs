@@ -145,8 +145,8 @@ impl Drop for AddressSlot {
 /// Serves `service` on `listener` until `shutdown` resolves; then drains: marks
 /// `limits.draining` (the API's `/ready` answers 503 and its answers carry
 /// `Connection: close`), goes on serving for `limits.shutdown_delay`, stops
-/// accepting, waits up to
-/// `limits.shutdown_grace` for requests in flight, and cuts what is left.
+/// accepting, waits up to `limits.shutdown_grace` for requests in flight, and cuts
+/// what is left.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod busy;
 pub mod postgres;
 
 use mock::ManualClock;
