@@ -5,7 +5,7 @@ MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
+.PHONY: contract run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -31,6 +31,11 @@ test-deps:
 	@command -v fail2ban-regex >/dev/null 2>&1 || apt-get install -y --no-install-recommends fail2ban || (apt-get update && apt-get install -y --no-install-recommends fail2ban) || echo "server/tests/audit_log.rs needs fail2ban-regex: apt-get install fail2ban (as root)" >&2
 	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y --no-install-recommends postgresql || (apt-get update && apt-get install -y --no-install-recommends postgresql) || echo "server/tests/postgres.rs needs Debian's postgresql: apt-get install postgresql (as root)" >&2
+
+## Write the generated contract files again (specs/openapi.yaml) from the specs crate;
+## a test fails while the checked-in files differ from what is generated.
+contract:
+	UPDATE_CONTRACT=1 $(CARGO) test -q -p specs --test generated_files
 
 ## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a
 ## virtual environment under target/: no system pip needed, as Debian's Python refuses it).

@@ -300,17 +300,17 @@ procedures! {
     @with_dollar ($)
     /// `auth.createAdmin`: the first admin (self-hosted) or a sign-up (cloud).
     CreateAdmin = "auth.createAdmin", Mutation, Public,
-        (CreateAdminInput = schemas::CREATE_ADMIN) => bool;
+        (CreateAdminInput = schemas::CREATE_ADMIN) => True;
     /// `auth.createUser`: an invited member sets a password.
     CreateUser = "auth.createUser", Mutation, Public,
-        (CreateUserInput = schemas::CREATE_USER) => bool;
+        (CreateUserInput = schemas::CREATE_USER) => True;
     /// `auth.login`
     Login = "auth.login", Mutation, Public,
         (LoginInput = schemas::LOGIN) => LoginOutput;
     /// `auth.get`: the caller's own account.
     Get = "auth.get", Query, Protected, () => AuthView;
     /// `auth.verifyToken`
-    VerifyToken = "auth.verifyToken", Mutation, Protected, () => bool;
+    VerifyToken = "auth.verifyToken", Mutation, Protected, () => True;
     /// `auth.logout`: ends the cookie session.
     Logout = "auth.logout", Mutation, Protected, () => bool;
     /// `auth.update`: email, password, avatar.
@@ -327,7 +327,7 @@ procedures! {
         (Verify2FASetupInput = schemas::VERIFY_2FA_SETUP) => AuthView;
     /// `auth.verifyLogin2FA`: the pin that finishes a login.
     VerifyLogin2FA = "auth.verifyLogin2FA", Mutation, Public,
-        (VerifyLogin2FAInput = schemas::VERIFY_LOGIN_2FA) => bool;
+        (VerifyLogin2FAInput = schemas::VERIFY_LOGIN_2FA) => True;
     /// `auth.disable2FA`
     Disable2FA = "auth.disable2FA", Mutation, Protected, () => AuthView;
     /// `auth.sendResetPasswordEmail` (cloud).
@@ -335,10 +335,10 @@ procedures! {
         (EmailInput = schemas::SEND_RESET_PASSWORD_EMAIL) => NoOutput;
     /// `auth.resetPassword` (cloud).
     ResetPassword = "auth.resetPassword", Mutation, Public,
-        (ResetPasswordInput = schemas::RESET_PASSWORD) => bool;
+        (ResetPasswordInput = schemas::RESET_PASSWORD) => True;
     /// `auth.confirmEmail` (cloud).
     ConfirmEmail = "auth.confirmEmail", Mutation, Public,
-        (ConfirmEmailInput = schemas::CONFIRM_EMAIL) => bool;
+        (ConfirmEmailInput = schemas::CONFIRM_EMAIL) => True;
     /// `admin.createUserInvitation`
     CreateUserInvitation = "admin.createUserInvitation", Mutation, Admin,
         (EmailInput = schemas::CREATE_USER_INVITATION) => NoOutput;
@@ -354,7 +354,7 @@ procedures! {
     ListSessions = "auth.listSessions", Query, Protected, () => Vec<SessionView>;
     /// `auth.endSession` (beyond Dokploy): ends one of the caller's sessions.
     EndSession = "auth.endSession", Mutation, Protected,
-        (HandleInput = schemas::END_SESSION) => bool;
+        (HandleInput = schemas::END_SESSION) => True;
     /// `auth.endOtherSessions` (beyond Dokploy): "log out my other devices"; how many.
     EndOtherSessions = "auth.endOtherSessions", Mutation, Protected, () => u64;
     /// `admin.endMemberSessions` (beyond Dokploy): ends every session of a member.

@@ -144,6 +144,25 @@ pub struct HandleInput {
 
 // ---------- outputs ----------
 
+/// The output of a procedure that answers `true` or an error, never `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct True;
+
+impl Serialize for True {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(true)
+    }
+}
+
+impl<'de> Deserialize<'de> for True {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<True, D::Error> {
+        match bool::deserialize(deserializer)? {
+            true => Ok(True),
+            false => Err(serde::de::Error::custom("expected true")),
+        }
+    }
+}
+
 /// The `auth` record as the contract shows it: never the password hash; `secret`,
 /// `resetPasswordToken` and `confirmationToken` always `null`; `token` (the API
 /// token) only to its owner.

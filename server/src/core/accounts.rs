@@ -15,7 +15,7 @@ use specs::wire::{
     AuthView, CreateAdminInput, CreateUserInput, IdInput, LoginInput, LoginOutput, Role,
     SessionView, UpdateAuthInput,
 };
-use specs::{ApiError, ErrorCode, NoInput};
+use specs::{wire::True, ApiError, ErrorCode, NoInput};
 use std::sync::Arc;
 
 /// bcrypt reads at most this many bytes of a password.
@@ -257,13 +257,13 @@ impl Handler for CreateAdmin {
         _: (),
         input: CreateAdminInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         if let Some(cloud) = &core.cloud {
             // Each sign-up sends a mail and tells whether an email is in use.
             core.count_mail_request(request)?;
             let id = cloud.sign_up(&core.accounts, input).await?;
             core.audit(AuditKind::AdminCreated, Some(&id), request);
-            return Ok(Answer::json(&true));
+            return Ok(Answer::json(&True));
         }
         let admin_exists = || match core.config().profile {
             specs::Profile::Contract => ApiError::bad_request(msg::ADMIN_EXISTS),
@@ -289,7 +289,7 @@ impl Handler for CreateAdmin {
             new.store(tx)
         })?;
         core.audit(AuditKind::AdminCreated, Some(&account.id), request);
-        Ok(Answer::json(&true).with_cookie(CookieChange::Set(new.id)))
+        Ok(Answer::json(&True).with_cookie(CookieChange::Set(new.id)))
     }
 }
 
@@ -299,13 +299,13 @@ impl Handler for CreateUser {
         _: (),
         input: CreateUserInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         core.guessing_token(request, create_user(core, input, request))
             .await
     }
 }
 
-async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>) -> Answered<bool> {
+async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>) -> Answered<True> {
     let invalid = || ApiError::bad_request(msg::INVALID_TOKEN);
     let token_digest = crypto::digest(&input.token);
     // Dokploy never checks that the invitation is the account's (difference 1):
@@ -346,7 +346,7 @@ async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>)
         Some(&member.auth_id),
         request,
     );
-    Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+    Ok(Answer::json(&True).with_cookie(CookieChange::Set(id)))
 }
 
 impl Handler for Login {

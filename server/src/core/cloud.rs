@@ -11,7 +11,7 @@ use crate::crypto;
 use specs::messages as msg;
 use specs::procedures::{ConfirmEmail, ResetPassword, SendResetPasswordEmail};
 use specs::wire::{ConfirmEmailInput, CreateAdminInput, EmailInput, ResetPasswordInput};
-use specs::{ApiError, ErrorCode, NoOutput};
+use specs::{wire::True, ApiError, ErrorCode, NoOutput};
 use std::sync::Arc;
 
 /// Which single-use emailed token.
@@ -322,7 +322,7 @@ impl Handler for ConfirmEmail {
         _: (),
         input: ConfirmEmailInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         let token = &input.confirmation_token;
         // Inside the throttle, as every refusal of a token guess is counted.
         core.guessing_token(request, async {
@@ -337,7 +337,7 @@ impl Handler for ConfirmEmail {
             })
         })
         .await?;
-        Ok(Answer::json(&true))
+        Ok(Answer::json(&True))
     }
 }
 
@@ -371,7 +371,7 @@ impl Handler for ResetPassword {
         _: (),
         input: ResetPasswordInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         let id = core
             .guessing_token(request, async {
                 let cloud = core.cloud()?;
@@ -387,6 +387,6 @@ impl Handler for ResetPassword {
             })
             .await?;
         core.audit(AuditKind::PasswordReset, Some(&id), request);
-        Ok(Answer::json(&true))
+        Ok(Answer::json(&True))
     }
 }

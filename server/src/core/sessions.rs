@@ -16,7 +16,7 @@ use specs::procedures::{
     EndMemberSessions, EndOtherSessions, EndSession, Get, ListSessions, Logout, VerifyToken,
 };
 use specs::wire::{AuthView, HandleInput, RemoveUserInput, SessionKindView, SessionView};
-use specs::{ApiError, NoInput};
+use specs::{wire::True, ApiError, NoInput};
 use std::sync::Arc;
 
 /// The longest `User-Agent` kept with a session.
@@ -443,7 +443,7 @@ impl Handler for EndSession {
         caller: &Caller,
         input: HandleInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         let sessions = &core.sessions;
         let account = caller.account();
         let named = sessions
@@ -462,7 +462,7 @@ impl Handler for EndSession {
         }
         core.audit_ended(&account.id, None, 1, request);
         // Ending the session this request came with forgets the cookie too.
-        let answer = Answer::json(&true);
+        let answer = Answer::json(&True);
         Ok(if digest == caller.session_digest && caller.via_cookie {
             answer.with_cookie(CookieChange::Blank)
         } else {
@@ -526,8 +526,8 @@ impl Handler for Get {
 }
 
 impl Handler for VerifyToken {
-    async fn handle(_: &Core, _: &Caller, _: NoInput, _: &Request<'_>) -> Answered<bool> {
-        Ok(Answer::json(&true))
+    async fn handle(_: &Core, _: &Caller, _: NoInput, _: &Request<'_>) -> Answered<True> {
+        Ok(Answer::json(&True))
     }
 }
 

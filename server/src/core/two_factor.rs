@@ -9,7 +9,7 @@ use crate::crypto;
 use specs::messages as msg;
 use specs::procedures::{Disable2FA, Generate2FASecret, Verify2FASetup, VerifyLogin2FA};
 use specs::wire::{AuthView, TwoFactorSecret, Verify2FASetupInput, VerifyLogin2FAInput};
-use specs::{ApiError, NoInput};
+use specs::{wire::True, ApiError, NoInput};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 const ISSUER: &str = "Dokploy";
@@ -181,7 +181,7 @@ impl Handler for VerifyLogin2FA {
         _: (),
         input: VerifyLogin2FAInput,
         request: &Request<'_>,
-    ) -> Answered<bool> {
+    ) -> Answered<True> {
         let guesses = core.guesses(input.id.clone(), request.client);
         let refused = (AuditKind::LoginThrottled, request);
         let finished = core
@@ -199,7 +199,7 @@ impl Handler for VerifyLogin2FA {
             }
         };
         core.audit(AuditKind::LoginSucceeded, Some(&input.id), request);
-        Ok(Answer::json(&true).with_cookie(CookieChange::Set(id)))
+        Ok(Answer::json(&True).with_cookie(CookieChange::Set(id)))
     }
 }
 
