@@ -84,18 +84,101 @@ pub fn curl(
     line
 }
 
-tokio::task_local! {
-    /// The requests of the check running in this task, for its failure report.
-    static EXCHANGES: Arc<Mutex<Vec<String>>>;
+/// What a check's run keeps: its requests, and the answers that do not fit the
+/// contract's OpenAPI document.
+#[derive(Default)]
+struct Record {
+    exchanges: Vec<String>,
+    mismatches: Vec<String>,
+    check_document: bool,
 }
 
-/// Runs `work`, keeping every request it sends (as `curl`, with the answer's status
-/// and the start of its body).
-pub async fn recording<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let out = EXCHANGES.scope(log.clone(), work).await;
-    let exchanges = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
-    (out, exchanges)
+tokio::task_local! {
+    /// The record of the check running in this task, for its report.
+    static RECORD: Arc<Mutex<Record>>;
+}
+
+/// What `recording` kept.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Every request, as `curl`, with the answer's status and the start of its body.
+    pub exchanges: Vec<String>,
+    /// Every answer that broke `specs/openapi.yaml`, with its request.
+    pub mismatches: Vec<String>,
+}
+
+/// Runs `work`, keeping every request it sends; with `check_document`, also checks
+/// every answer against `specs/openapi.yaml` (its status for that operation, its
+/// content type and its body's schema).
+pub async fn recording<T>(
+    check_document: bool,
+    work: impl std::future::Future<Output = T>,
+) -> (T, Recorded) {
+    let record = Arc::new(Mutex::new(Record {
+        check_document,
+        ..Record::default()
+    }));
+    let out = RECORD.scope(record.clone(), work).await;
+    let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
+    let recorded = Recorded {
+        exchanges: record.exchanges,
+        mismatches: record.mismatches,
+    };
+    (out, recorded)
+}
+
+/// The contract's OpenAPI document, as checked in.
+pub fn document() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        serde_yaml_ng::from_str(specs::OPENAPI_YAML).expect("specs/openapi.yaml is YAML (tested)")
+    })
+}
+
+/// Why an answer does not fit the document, if it does not: a REST answer as a
+/// whole, a tRPC result by its output's schema.
+pub fn document_mismatch(method: &str, path: &str, r: &Resp) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(name) = path.strip_prefix("/api/trpc/") {
+        let procedure = specs::find(name)?;
+        let data = serde_json::from_str::<Value>(&r.body)
+            .ok()?
+            .pointer("/result/data")?
+            .clone();
+        let undefined = data.pointer("/meta/values") == Some(&serde_json::json!(["undefined"]));
+        let schema = specs::document_check::success_schema(document(), procedure);
+        return match (schema, undefined) {
+            (None, true) => None,
+            (None, false) => Some(format!(
+                "{name} over tRPC answered {} where the document says no output",
+                data["json"]
+            )),
+            (Some(_), true) => Some(format!(
+                "{name} over tRPC answered undefined where the document says an output"
+            )),
+            (Some(schema), false) => specs::document_check::check_value(
+                document(),
+                schema,
+                &data["json"],
+            )
+            .err()
+            .map(|why| {
+                format!("{name} over tRPC answered an output the document does not allow: {why}")
+            }),
+        };
+    }
+    let content_type = r.header("content-type");
+    specs::document_check::check_answer(
+        document(),
+        &specs::document_check::Answer {
+            method,
+            path,
+            status: r.status,
+            content_type: content_type.as_deref(),
+            body: &r.body,
+        },
+    )
+    .err()
 }
 
 /// One request on a new connection, or `None` when no answer came.
@@ -156,7 +239,7 @@ async fn exchange(
     }
     .await;
     // Kept only inside `recording` (a check's run).
-    let _ = EXCHANGES.try_with(|log| {
+    let _ = RECORD.try_with(|record| {
         let request = curl(addr, method, path, headers, body);
         let outcome = match &answer {
             Ok(r) => format!(
@@ -166,8 +249,13 @@ async fn exchange(
             ),
             Err(why) => format!("no answer: {why}"),
         };
-        let exchange = format!("{request}\n    → {outcome}");
-        log.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
+        let mut record = record.lock().unwrap_or_else(|p| p.into_inner());
+        if let (true, Ok(r)) = (record.check_document, &answer) {
+            if let Some(why) = document_mismatch(method, path, r) {
+                record.mismatches.push(format!("{why}\n  {request}"));
+            }
+        }
+        record.exchanges.push(format!("{request}\n    → {outcome}"));
     });
     answer
 }
@@ -396,10 +484,10 @@ mod tests {
                 let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buffer).await;
             }
         });
-        let (r, log) = recording(send(addr, "GET", "/api/auth.get", &[], "")).await;
+        let (r, log) = recording(true, send(addr, "GET", "/api/auth.get", &[], "")).await;
         assert_eq!(r.status, 0);
         assert!(r.body.starts_with("no answer: "), "{}", r.body);
-        assert!(log[0].contains("→ no answer: "), "{log:?}");
+        assert!(log.exchanges[0].contains("→ no answer: "), "{log:?}");
 
         let closed = {
             let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,7 +2,7 @@
 //! failures in full, and optionally JUnit XML.
 
 use crate::checks::{self, Check, Ctx, InDokploy};
-use crate::client::{recording, Transport};
+use crate::client::{recording, Recorded, Transport};
 use crate::live::LiveRun;
 use crate::target::Target;
 use specs::Profile;
@@ -177,6 +177,28 @@ fn with_exchanges(why: String, exchanges: &[String]) -> String {
     )
 }
 
+/// A check's verdict from its outcome and what it sent: an answer that does not
+/// fit the OpenAPI document fails the check, whatever else it found.
+fn judged(outcome: Result<(), String>, recorded: Recorded) -> Verdict {
+    let why = match (outcome, recorded.mismatches.is_empty()) {
+        (Ok(()), true) => return Verdict::Passed,
+        (Ok(()), false) => String::new(),
+        (Err(why), _) => why,
+    };
+    let mut why = why;
+    if !recorded.mismatches.is_empty() {
+        if !why.is_empty() {
+            why.push('\n');
+        }
+        why.push_str(&format!(
+            "{} answer(s) do not fit specs/openapi.yaml:\n{}",
+            recorded.mismatches.len(),
+            recorded.mismatches.join("\n")
+        ));
+    }
+    Verdict::Failed(with_exchanges(why, &recorded.exchanges))
+}
+
 /// A check's verdict once the live instance was tidied after it: a failed tidy-up
 /// fails the check, as it left the instance changed.
 fn tidied(verdict: Verdict, tidy: Result<(), String>) -> Verdict {
@@ -300,11 +322,11 @@ pub async fn run_over(
                         profile,
                     };
                     // A panicking check is a failed check, not a crashed run.
-                    let verdict = match tokio::spawn(recording((check.run)(ctx))).await {
-                        Ok((Ok(()), _)) => Verdict::Passed,
-                        Ok((Err(why), exchanges)) => {
-                            Verdict::Failed(with_exchanges(why, &exchanges))
-                        }
+                    // The document describes the contract's answers, not Dokploy's.
+                    let check_document = profile == Profile::Contract;
+                    let run = recording(check_document, (check.run)(ctx));
+                    let verdict = match tokio::spawn(run).await {
+                        Ok((outcome, recorded)) => judged(outcome, recorded),
                         Err(panic) => Verdict::Failed(format!("the check panicked: {panic}")),
                     };
                     match &live {

@@ -546,3 +546,50 @@ async fn the_unmutated_proxy_passes() {
     let report = run(Arc::new(Mutated { mock, proxy }), None).await;
     assert_eq!(report.failed(), 0, "{}", report.render());
 }
+
+/// The suite checks every answer against `specs/openapi.yaml`: a field of the wrong
+/// type, or a status the document does not list for that operation, fails the check
+/// that received it, with the schema path, even where no check looks at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_break_the_document_are_caught_by_the_document_check() {
+    let breaks = [
+        (
+            Mutation {
+                name: "auth.get's createdAt as a number",
+                profile: Profile::Contract,
+                caught_by: "",
+                on_request: keep_request,
+                on_response: |ex, _, status, _, body| {
+                    if ex.path == "/api/auth.get" && *status == 200 {
+                        rewrite_json(body, |v| v["createdAt"] = serde_json::json!(0));
+                    }
+                },
+            },
+            "GET /api/auth.get answered 200 with a body the document does not allow: /createdAt: integer where the document says string (schema #/components/schemas/Timestamp/type)",
+        ),
+        (
+            Mutation {
+                name: "auth.verifyToken answers 201",
+                profile: Profile::Contract,
+                caught_by: "",
+                on_request: keep_request,
+                on_response: |ex, _, status, _, _| {
+                    if ex.path == "/api/auth.verifyToken" && *status == 200 {
+                        *status = 201;
+                    }
+                },
+            },
+            "POST /api/auth.verifyToken answered 201, a status the document does not list for it",
+        ),
+    ];
+    for (mutation, expected) in breaks {
+        let mock = mock::MockServer::start().await;
+        let proxy = proxy(mutation, mock.address()).await;
+        let report = run(Arc::new(Mutated { mock, proxy }), None).await;
+        let caught = report.results.iter().any(|r| {
+            matches!(&r.verdict, Verdict::Failed(why)
+                if why.contains("do not fit specs/openapi.yaml") && why.contains(expected))
+        });
+        assert!(caught, "{}: not caught\n{}", mutation.name, report.render());
+    }
+}

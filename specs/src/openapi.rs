@@ -368,7 +368,10 @@ fn input_schema(schema: &ObjectSchema, description: Option<&str>) -> Value {
 
 /// The name of a procedure's input schema: `auth.login` → `LoginInput`.
 pub fn input_name(procedure: &Procedure) -> String {
-    let method = procedure.name.split_once('.').map_or(procedure.name, |(_, m)| m);
+    let method = procedure
+        .name
+        .split_once('.')
+        .map_or(procedure.name, |(_, m)| m);
     let mut name = method[..1].to_uppercase();
     name.push_str(&method[1..]);
     name.push_str("Input");
@@ -623,9 +626,10 @@ where
         }
         (Kind::Mutation, None) => {
             let reference = components.named("NoInput", |_| {
+                // Any JSON: the procedure ignores it (an array is as good as `{}`).
                 json!({
-                    "type": "object",
-                    "description": "The procedure takes no input; whatever is sent is ignored. Send `{}`: a change made with the session cookie needs `Content-Type: application/json` (difference 22).",
+                    "description": "The procedure takes no input; any JSON is accepted and ignored. Send `{}`: a change made with the session cookie needs `Content-Type: application/json` (difference 22).",
+                    "examples": [{}],
                 })
             });
             op["requestBody"] = json!({
@@ -681,10 +685,7 @@ pub fn document() -> Value {
     for (path, method, op) in operations {
         paths.insert(path, json!({ method: op }));
     }
-    let mut statuses: Vec<u16> = crate::PROCEDURES
-        .iter()
-        .flat_map(error_statuses)
-        .collect();
+    let mut statuses: Vec<u16> = crate::PROCEDURES.iter().flat_map(error_statuses).collect();
     statuses.sort_unstable();
     statuses.dedup();
     let mut responses = Map::new();

@@ -16,7 +16,10 @@ fn check(path: &str, generated: &str) {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or(checked_in.lines().count().min(generated.lines().count()), |l| l);
+            .map_or(
+                checked_in.lines().count().min(generated.lines().count()),
+                |l| l,
+            );
         panic!(
             "{path} differs from what the specs crate generates (first at line {}): run `make contract` and commit the result",
             line + 1
