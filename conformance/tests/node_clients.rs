@@ -6,41 +6,11 @@
 //! are missing (`.ci/run` does it too).
 
 mod common;
-use common::{InProcessMock, InProcessServer};
+use common::{install_packages, node_dir, InProcessMock, InProcessServer};
 use conformance::target::Target;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
-}
-
-/// Installs the pinned packages once per test process.
-fn install_packages() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let dir = node_dir();
-        let installed = ["@trpc/client", "@dokploy/cli", "superjson"]
-            .iter()
-            .all(|p| {
-                dir.join("node_modules")
-                    .join(p)
-                    .join("package.json")
-                    .exists()
-            });
-        if installed {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs (Node is needed for these tests)");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    });
-}
 
 /// Runs `official-client.mjs` against `target`, answering its clock questions, and
 /// returns its final report and the target's URL.

@@ -10,6 +10,7 @@ pub mod procedures;
 pub mod openapi;
 pub mod profile;
 pub mod trpc;
+pub mod typescript;
 pub mod validate;
 pub mod wire;
 

@@ -55,8 +55,8 @@ impl Documented for True {
 }
 
 impl Documented for bool {
-    fn schema(components: &mut Components) -> Option<Value> {
-        Some(components.named("Boolean", |_| json!({"type": "boolean"})))
+    fn schema(_: &mut Components) -> Option<Value> {
+        Some(json!({"type": "boolean"}))
     }
 }
 
@@ -366,6 +366,11 @@ fn input_schema(schema: &ObjectSchema, description: Option<&str>) -> Value {
     object
 }
 
+/// A procedure's input schema, with what it means beyond its rules.
+pub fn input_schema_of(procedure: &Procedure, schema: &ObjectSchema) -> Value {
+    input_schema(schema, input_description(procedure.id))
+}
+
 /// The name of a procedure's input schema: `auth.login` → `LoginInput`.
 pub fn input_name(procedure: &Procedure) -> String {
     let method = procedure
@@ -400,8 +405,10 @@ fn error_description(status: u16) -> &'static str {
 
 /// The name of the shared response for an error status.
 fn error_response_name(status: u16) -> String {
+    // The last code of a status is its general one (`BAD_REQUEST` after `PARSE_ERROR`).
     let code = ErrorCode::ALL
         .into_iter()
+        .rev()
         .find(|c| c.http_status() == status)
         .expect("every documented status has a code");
     code.as_str()
@@ -551,7 +558,7 @@ pub fn error_statuses(procedure: &Procedure) -> Vec<u16> {
 // ---------- operations ----------
 
 /// What each operation does, in a line.
-fn summary(id: Id) -> &'static str {
+pub fn summary(id: Id) -> &'static str {
     match id {
         Id::CreateAdmin => "Create the first admin (self-hosted) or sign up an admin (cloud).",
         Id::CreateUser => "Accept an invitation: set the password of the invited account and log in.",
@@ -617,8 +624,7 @@ where
     match (procedure.kind, procedure.input) {
         (Kind::Mutation, Some(schema)) => {
             let name = input_name(&procedure);
-            let description = input_description(procedure.id);
-            let reference = components.named(&name, |_| input_schema(schema, description));
+            let reference = components.named(&name, |_| input_schema_of(&procedure, schema));
             op["requestBody"] = json!({
                 "required": true,
                 "content": {"application/json": {"schema": reference}},

@@ -1,5 +1,6 @@
 //! The checked-in contract files are the generators' output: `specs/openapi.yaml`
-//! from `specs::openapi`. `make contract` (UPDATE_CONTRACT=1) writes them again.
+//! from `specs::openapi`, `specs/typescript/router.d.ts`
+//! from `specs::typescript`. `make contract` (UPDATE_CONTRACT=1) writes them again.
 
 use std::path::Path;
 
@@ -30,4 +31,9 @@ fn check(path: &str, generated: &str) {
 #[test]
 fn openapi_yaml_is_generated() {
     check("openapi.yaml", &specs::openapi::document_yaml());
+}
+
+#[test]
+fn router_d_ts_is_generated() {
+    check("typescript/router.d.ts", &specs::typescript::router_d_ts());
 }

@@ -6,6 +6,7 @@ use conformance::target::{BoxFuture, Target};
 use mock::ManualClock;
 use server::core::ports::Clock;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// A new sled-backed server per check, on a manual clock; in cloud mode its emails
@@ -172,4 +173,42 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// An in-process mock started on `runtime`.
 pub fn mock_on(runtime: &tokio::runtime::Runtime) -> InProcessMock {
     InProcessMock(runtime.block_on(mock::MockServer::start()))
+}
+
+/// `conformance/node`: the pinned npm packages the Node clients need.
+pub fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// Installs the pinned packages once per test process.
+pub fn install_packages() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let dir = node_dir();
+        let installed = [
+            "@trpc/client",
+            "@trpc/react-query",
+            "@dokploy/cli",
+            "superjson",
+            "typescript",
+            "openapi-typescript",
+            "openapi-fetch",
+        ]
+        .iter()
+        .all(|p| {
+            dir.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .exists()
+        });
+        if installed {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs (Node is needed for these tests)");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    });
 }
