@@ -42,7 +42,7 @@ contract:
 VENV = target/venv
 openapi-check:
 	@test -x $(VENV)/bin/openapi-spec-validator || { rm -rf $(VENV); python3 -m venv $(VENV) || { apt-get install -y python3-venv && python3 -m venv $(VENV); }; } && $(VENV)/bin/pip install --quiet openapi-spec-validator
-	$(VENV)/bin/openapi-spec-validator specs/openapi.yaml
+	$(VENV)/bin/openapi-spec-validator specs/openapi.yaml mock/openapi.yaml
 
 ## The conformance suite against any running implementation: make conformance TARGET=http://host:port
 ## (more flags in CONFORMANCE_ARGS, e.g. "--admin admin@example.com:password123" for a live one,

@@ -13,6 +13,34 @@ use server::http::{api_response, error_response, HttpResponse};
 use server::time::{iso8601, parse_iso8601};
 use specs::ApiError;
 
+/// The control plane's OpenAPI document (`mock/openapi.yaml`), as YAML.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// The control plane's OpenAPI document, as `GET /__mock/openapi.json` serves it.
+pub fn openapi_json() -> Value {
+    serde_yaml_ng::from_str(OPENAPI_YAML).expect("mock/openapi.yaml is YAML (tested)")
+}
+
+/// Every route of `handle` but the inspector's files, as (method, path under
+/// `/__mock`): the document lists exactly these (tested).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/reset"),
+    ("POST", "/fixtures"),
+    ("GET", "/clock"),
+    ("POST", "/clock"),
+    ("GET", "/outbox"),
+    ("DELETE", "/outbox"),
+    ("GET", "/totp"),
+    ("GET", "/accounts"),
+    ("GET", "/info"),
+    ("GET", "/requests"),
+    ("DELETE", "/requests"),
+    ("GET", "/faults"),
+    ("POST", "/faults"),
+    ("DELETE", "/faults"),
+    ("GET", "/openapi.json"),
+];
+
 /// Fixture files can be larger than API bodies.
 const CONTROL_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -224,6 +252,7 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
             Err(e) => error_response(&e),
         },
         (Method::GET, "info") => ok(&info_view(state)),
+        (Method::GET, "openapi.json") => ok(&openapi_json()),
         (Method::GET, "" | "index.html") => crate::inspector::page(),
         (Method::GET, "inspector.js") => crate::inspector::script(),
         (Method::GET, "inspector.css") => crate::inspector::style(),

@@ -13,7 +13,7 @@
 //! ```
 
 mod clock;
-mod control;
+pub mod control;
 pub mod faults;
 mod inspector;
 pub mod journal;
