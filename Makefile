@@ -19,9 +19,10 @@ mock:
 test: openapi-check node-clients test-deps
 	$(CARGO) test --workspace
 
-## Dokploy's own clients (official tRPC client, CLI 0.2.6), pinned, for conformance/tests/node_clients.rs.
+## Dokploy's own clients (official tRPC client, CLI 0.2.6), the generated-client tools (TypeScript,
+## openapi-typescript, openapi-fetch, @trpc/react-query) and Redocly's linter, pinned in conformance/node.
 node-clients:
-	@test -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
+	@test -x conformance/node/node_modules/.bin/redocly -a -f conformance/node/node_modules/@trpc/client/package.json || (cd conformance/node && npm ci --no-audit --no-fund --ignore-scripts)
 
 ## What the tests drive for real: Debian's chromium and playwright-core + Vite (pinned)
 ## for mock/tests/browser.rs; Debian's fail2ban (its fail2ban-regex) for server/tests/audit_log.rs;
@@ -37,12 +38,14 @@ test-deps:
 contract:
 	UPDATE_CONTRACT=1 $(CARGO) test -q -p specs --test generated_files
 
-## The OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a
-## virtual environment under target/: no system pip needed, as Debian's Python refuses it).
+## The OpenAPI documents are valid OpenAPI 3.1 (openapi-spec-validator from PyPI, in a
+## virtual environment under target/: no system pip needed, as Debian's Python refuses it);
+## schemathesis goes there too, for conformance/tests/schemathesis.rs.
 VENV = target/venv
-openapi-check:
-	@test -x $(VENV)/bin/openapi-spec-validator || { rm -rf $(VENV); python3 -m venv $(VENV) || { apt-get install -y python3-venv && python3 -m venv $(VENV); }; } && $(VENV)/bin/pip install --quiet openapi-spec-validator
+openapi-check: node-clients
+	@test -x $(VENV)/bin/schemathesis || { rm -rf $(VENV); python3 -m venv $(VENV) || { apt-get install -y python3-venv && python3 -m venv $(VENV); }; } && $(VENV)/bin/pip install --quiet openapi-spec-validator==0.9.0 schemathesis==4.32.5
 	$(VENV)/bin/openapi-spec-validator specs/openapi.yaml mock/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true conformance/node/node_modules/.bin/redocly lint --config redocly.yaml
 
 ## The conformance suite against any running implementation: make conformance TARGET=http://host:port
 ## (more flags in CONFORMANCE_ARGS, e.g. "--admin admin@example.com:password123" for a live one,

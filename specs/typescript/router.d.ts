@@ -27,7 +27,7 @@ export type Id = string;
 /** An account. Never the password hash; `secret`, `resetPasswordToken` and `confirmationToken` are always `null`; `token` (the API token) is shown to its owner only. */
 export interface Auth {
   id: Id;
-  /** Lowercased. */
+  /** Lowercased; it passed zod's email rule. */
   email: string;
   rol: "admin" | "user";
   /** `/avatars/avatar-N.png` (N from 1 to 12) chosen at creation, or what `auth.update` set: an `/avatars/…` path, an https URL or a data:image URL. */
