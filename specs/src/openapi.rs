@@ -368,9 +368,48 @@ fn input_schema(schema: &ObjectSchema, description: Option<&str>) -> Value {
     object
 }
 
-/// A procedure's input schema, with what it means beyond its rules.
+/// A procedure's input schema, with what it means beyond its rules and an example
+/// (the credentials the README and the mock's fixtures use).
 pub fn input_schema_of(procedure: &Procedure, schema: &ObjectSchema) -> Value {
-    input_schema(schema, input_description(procedure.id))
+    let mut described = input_schema(schema, input_description(procedure.id));
+    if let Some(example) = input_example(procedure.id) {
+        described["examples"] = json!([example]);
+    }
+    described
+}
+
+/// An input that passes the procedure's rules.
+fn input_example(id: Id) -> Option<Value> {
+    let credentials = json!({"email": "admin@example.com", "password": "password123"});
+    let token = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let id_example = "DRYbAlC7iUURK1Nc6vlCh";
+    Some(match id {
+        Id::CreateAdmin | Id::Login => credentials,
+        Id::CreateUser => json!({"password": "password123", "id": id_example, "token": token}),
+        Id::Update => {
+            json!({"email": "new@example.com", "password": null, "image": "/avatars/avatar-2.png"})
+        }
+        Id::One => json!({"id": id_example}),
+        Id::Verify2FASetup => json!({"pin": "123456", "secret": "JBSWY3DPEHPK3PXPJBSWY3DP"}),
+        Id::VerifyLogin2FA => json!({"pin": "123456", "id": id_example}),
+        Id::SendResetPasswordEmail | Id::CreateUserInvitation => {
+            json!({"email": "member@example.com"})
+        }
+        Id::ResetPassword => json!({"resetPasswordToken": token, "password": "password456"}),
+        Id::ConfirmEmail => json!({"confirmationToken": token}),
+        Id::GetUserByToken => json!({"token": token}),
+        Id::RemoveUser | Id::EndMemberSessions => json!({"authId": id_example}),
+        Id::EndSession => json!({"handle": "5f0c1e2d3b4a59687766554433221100"}),
+        Id::Get
+        | Id::VerifyToken
+        | Id::Logout
+        | Id::GenerateToken
+        | Id::Generate2FASecret
+        | Id::Disable2FA
+        | Id::All
+        | Id::ListSessions
+        | Id::EndOtherSessions => return None,
+    })
 }
 
 /// The name of a procedure's input schema: `auth.login` → `LoginInput`.
@@ -650,7 +689,11 @@ where
                 .fields
                 .iter()
                 .map(|f| {
-                    json!({"name": f.name, "in": "query", "required": !f.optional, "schema": field_schema(f)})
+                    let mut parameter = json!({"name": f.name, "in": "query", "required": !f.optional, "schema": field_schema(f)});
+                    if let Some(example) = input_example(procedure.id).and_then(|e| e.get(f.name).cloned()) {
+                        parameter["example"] = example;
+                    }
+                    parameter
                 })
                 .collect();
             op["parameters"] = Value::Array(parameters);

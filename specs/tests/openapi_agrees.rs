@@ -151,3 +151,45 @@ fn every_documented_field_is_in_the_schema_and_back() {
         );
     }
 }
+
+#[test]
+fn every_input_example_passes_the_validator() {
+    let doc = specs::openapi_json();
+    let mut checked = 0;
+    for procedure in PROCEDURES {
+        let Some(schema) = procedure.input else {
+            continue;
+        };
+        let example = match procedure.kind {
+            Kind::Mutation => {
+                let name = specs::openapi::input_name(procedure);
+                doc["components"]["schemas"][&name]["examples"][0].clone()
+            }
+            Kind::Query => {
+                let operation = &doc["paths"][format!("/{}", procedure.name)]["get"];
+                let fields = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["name"].as_str().unwrap().to_string(),
+                            p["example"].clone(),
+                        )
+                    })
+                    .collect();
+                Value::Object(fields)
+            }
+        };
+        assert!(
+            schema.validate(Some(&example)).is_ok(),
+            "{}: its example {example} does not pass",
+            procedure.name
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        PROCEDURES.iter().filter(|p| p.input.is_some()).count()
+    );
+}
