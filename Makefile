@@ -52,7 +52,7 @@ openapi-check: node-clients
 ## "--profile dokploy-0.14 --transport trpc" for a Dokploy)
 CONFORMANCE_ARGS ?=
 conformance:
-	$(CARGO) run --release -p conformance --bin conformance -- run --target $(TARGET) $(CONFORMANCE_ARGS)
+	$(CARGO) run --release -p conformance --bin dokploy-auth-conformance -- run --target $(TARGET) $(CONFORMANCE_ARGS)
 
 ## Benchmarks, as ratios against figures measured in the same run (bench/README.md);
 ## wrk (load), nginx (the rolling restart) and valgrind (instructions per request) from Debian.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
-    name = "conformance",
-    version,
+    name = "dokploy-auth-conformance",
+    version = specs::version(),
     about = "Checks an implementation of the Dokploy auth API over HTTP"
 )]
 struct Cli {

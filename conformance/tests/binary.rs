@@ -5,7 +5,7 @@ mod common;
 use std::process::Output;
 
 async fn conformance(args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_dokploy-auth-conformance"))
         .arg("run")
         .args(args)
         .output()

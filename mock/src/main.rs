@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(
     name = "dokploy-auth-mock",
-    version,
+    version = specs::version(),
     about = "An in-memory, deterministic Dokploy auth server (control plane under /__mock/)"
 )]
 struct Cli {
@@ -120,7 +120,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%address, seed = cli.seed, inspector = %format!("http://{address}/__mock/"), "mock listening; the inspector page and control plane are under /__mock/");
+    let inspector = format!("http://{address}/__mock/");
+    // The first line on standard output says where it listens (logs go to standard
+    // error), so that a test runner can start it on port 0 and read the address.
+    println!(
+        "{}",
+        serde_json::json!({"url": format!("http://{address}"), "inspector": inspector, "seed": cli.seed})
+    );
+    tracing::info!(%address, seed = cli.seed, %inspector, "mock listening; the inspector page and control plane are under /__mock/");
     mock::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -161,3 +161,30 @@ async fn the_binary_takes_the_profile_from_its_flag_or_environment() {
         assert_eq!((r.status, r.body.as_str()), (401, msg::dokploy::GATE));
     }
 }
+
+/// The binary's first line on standard output says where it listens, as JSON (logs
+/// go to standard error): started on port 0, a test runner reads its address there.
+#[tokio::test]
+async fn the_binary_says_where_it_listens_on_its_first_line() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokploy-auth-mock"))
+        .args(["--listen", "127.0.0.1:0", "--seed", "42"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().expect("a ready line");
+    let ready: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let url = ready["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
+        "{first}"
+    );
+    assert_eq!(ready["inspector"], format!("{url}/__mock/"));
+    assert_eq!(ready["seed"], 42);
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    let r = conformance::client::send(addr, "GET", "/health", &[], "").await;
+    assert_eq!(r.status, 200);
+}

@@ -31,6 +31,19 @@ pub fn openapi_json() -> serde_json::Value {
     openapi::document()
 }
 
+/// The commit this was built from: `DOKPLOY_AUTH_COMMIT` at build time (`make dist`
+/// sets it), or `unknown`.
+pub const COMMIT: &str = match option_env!("DOKPLOY_AUTH_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
+/// What every binary's `--version` says: `0.1.0 (commit 1a2b3c4d5e6f)`.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| format!("{} (commit {COMMIT})", env!("CARGO_PKG_VERSION")))
+}
+
 /// Lifetimes of the contract, in milliseconds.
 pub mod lifetimes {
     pub const HOUR_MS: i64 = 60 * 60 * 1000;

@@ -31,7 +31,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "dokploy-auth",
-    version,
+    version = specs::version(),
     about = "Dokploy's authentication API, as a production server",
     after_help = "Without a command it serves. `dokploy-auth serve --help` lists the server's \
                   settings (listen address, public URL, mode, SMTP, limits, throttling); \
