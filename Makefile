@@ -5,7 +5,7 @@ MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: contract run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
+.PHONY: contract dist dist-check run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -15,9 +15,19 @@ run:
 mock:
 	$(CARGO) run --release -p mock --bin dokploy-auth-mock -- --listen $(MOCK_LISTEN)
 
-## Every test of the workspace, and the OpenAPI document through an established validator.
+## Every test of the workspace, and the OpenAPI document through an established validator;
+## then the release as a user without Rust meets it (make dist-check).
 test: openapi-check node-clients test-deps
 	$(CARGO) test --workspace
+	$(MAKE) dist-check
+
+## The release in target/dist/: the archive (three binaries, docs), the npm packages, SHA256SUMS.
+dist:
+	packaging/dist.sh
+
+## make dist, then each part tried as a user without Rust would (packaging/check-dist.sh).
+dist-check: dist
+	packaging/check-dist.sh
 
 ## Dokploy's own clients (official tRPC client, CLI 0.2.6), the generated-client tools (TypeScript,
 ## openapi-typescript, openapi-fetch, @trpc/react-query) and Redocly's linter, pinned in conformance/node.

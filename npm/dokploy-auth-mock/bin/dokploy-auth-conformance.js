@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runBinary } from '../lib/binary.js';
+
+runBinary('dokploy-auth-conformance');
