@@ -5,7 +5,7 @@ MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: contract dist dist-check run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
+.PHONY: contract dist dist-check image run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -25,9 +25,15 @@ test: openapi-check node-clients test-deps
 dist:
 	packaging/dist.sh
 
-## make dist, then each part tried as a user without Rust would (packaging/check-dist.sh).
+## The server's image (packaging/Containerfile, FROM scratch) with Debian's buildah, checked.
+image: dist
+	packaging/image.sh
+
+## make dist, then each part tried as a user without Rust would (packaging/check-dist.sh),
+## and the image built and checked.
 dist-check: dist
 	packaging/check-dist.sh
+	packaging/image.sh
 
 ## Dokploy's own clients (official tRPC client, CLI 0.2.6), the generated-client tools (TypeScript,
 ## openapi-typescript, openapi-fetch, @trpc/react-query) and Redocly's linter, pinned in conformance/node.

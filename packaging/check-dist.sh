@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make dist-check: what make dist wrote, tried the way a user without Rust meets it.
-# - SHA256SUMS holds; the archive's binaries run and say their version and commit,
-#   and link nothing but the C library, libgcc and libm.
+# - SHA256SUMS holds, and a second packaging gives the same bytes; the archive's
+#   binaries run and say their version and commit, and link nothing but the C
+#   library, libgcc and libm.
+# - The .deb: its files and modes, lintian without errors, every setting in
+#   /etc/default/dokploy-auth, the unit verified and its exposure at most 2.0.
 # - In a new directory, with no cargo on PATH: npm install of the two tarballs;
 #   npx dokploy-auth-mock serves (its ready line, then /health), timed; the package's
 #   JavaScript API drives a cloud sign-up, 2FA and a reset (npm-check/check.mjs);
@@ -37,6 +40,35 @@ done
 for file in README.md LICENSE fixtures.example.json docs/CONTRACT.md docs/openapi.yaml; do
   [ -f "$unpacked/$file" ] || fail "the archive lacks $file"
 done
+
+echo "== the Debian package"
+deb="$dist/dokploy-auth_${version}_amd64.deb"
+contents=$(dpkg-deb --contents "$deb")
+for entry in '-rwxr-xr-x root/root .* ./usr/bin/dokploy-auth$' \
+  '-rw------- root/root .* ./etc/default/dokploy-auth$' \
+  '-rw-r--r-- root/root .* ./usr/lib/systemd/system/dokploy-auth.service$'; do
+  grep -qE -- "$entry" <<< "$contents" || fail "the .deb lacks $entry"
+done
+command -v lintian >/dev/null || apt-get install -y --no-install-recommends lintian >/dev/null \
+  || (apt-get update >/dev/null && apt-get install -y --no-install-recommends lintian >/dev/null) \
+  || fail "lintian is needed: apt-get install lintian (as root)"
+lintian --fail-on error "$deb" || fail "lintian refuses the .deb"
+root="$work/deb"
+dpkg-deb -x "$deb" "$root"
+"$root/usr/bin/dokploy-auth" --version
+# Every setting `serve` reads from the environment has its line in /etc/default.
+settings=$("$root/usr/bin/dokploy-auth" serve --help | grep -o '\[env: [A-Z_]*' | cut -c7- | sort -u)
+for setting in $settings; do
+  grep -q "^#$setting=" "$root/etc/default/dokploy-auth" || fail "/etc/default/dokploy-auth lacks $setting"
+done
+# The unit as installed, but for where its binary is (verify wants it to exist).
+unit="$work/dokploy-auth.service"
+sed "s|^ExecStart=/usr/bin/dokploy-auth|ExecStart=$root/usr/bin/dokploy-auth|" \
+  "$root/usr/lib/systemd/system/dokploy-auth.service" > "$unit"
+systemd-analyze verify --man=no "$unit" || fail "systemd-analyze verify refuses the unit"
+exposure=$(systemd-analyze security --offline=true "$unit" 2>&1 | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+echo "systemd-analyze security: exposure $exposure"
+awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || fail "the unit's exposure is $exposure, above 2.0"
 
 echo "== npm, from the tarballs, without cargo"
 # PATH without the directories that hold cargo or rustc.

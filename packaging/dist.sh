@@ -3,6 +3,7 @@
 #   dokploy-auth-<version>-<target>.tar.gz   the three binaries, README, LICENSE, docs, example fixtures
 #   dokploy-auth-mock-<version>.tgz           the npm package (launcher, JavaScript API, AppRouter type)
 #   dokploy-auth-mock-<platform>-<version>.tgz  its platform package (the binaries)
+#   dokploy-auth_<version>_amd64.deb          the server, its hardened systemd unit, /etc/default/dokploy-auth
 #   SHA256SUMS                                over everything in the folder
 # Built --locked; every date inside is SOURCE_DATE_EPOCH (the commit's time), owners
 # and modes are fixed, so the same binaries always give the same bytes.
@@ -85,6 +86,33 @@ done
 for package in "$main" "$plat"; do
   (cd "$package" && npm pack --silent --pack-destination "$OLDPWD/$dist" >/dev/null)
 done
+
+echo "== the Debian package"
+deb="$stage/deb"
+doc="$deb/usr/share/doc/dokploy-auth"
+put 0755 "$root/dokploy-auth" "$deb/usr/bin/dokploy-auth"
+put 0644 packaging/deb/dokploy-auth.service "$deb/usr/lib/systemd/system/dokploy-auth.service"
+put 0600 packaging/deb/default "$deb/etc/default/dokploy-auth"
+put 0644 packaging/deb/copyright "$doc/copyright"
+put 0644 README.md "$doc/README.md"
+put 0644 packaging/deb/lintian-overrides "$deb/usr/share/lintian/overrides/dokploy-auth"
+mkdir -p "$deb/usr/share/man/man1"
+gzip -9n < packaging/deb/dokploy-auth.1 > "$deb/usr/share/man/man1/dokploy-auth.1.gz"
+chmod 0644 "$deb/usr/share/man/man1/dokploy-auth.1.gz"
+sed -e "s/@VERSION@/$version/g" -e "s/@COMMIT@/$commit/g" \
+  -e "s/@DATE@/$(date -u -R -d "@$SOURCE_DATE_EPOCH")/" packaging/deb/changelog \
+  | gzip -9n > "$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
+mkdir -p "$deb/DEBIAN"
+size=$(du -sk --apparent-size "$deb" | cut -f1)
+sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control > "$deb/DEBIAN/control"
+for script in postinst prerm postrm; do put 0755 "packaging/deb/$script" "$deb/DEBIAN/$script"; done
+put 0644 packaging/deb/conffiles "$deb/DEBIAN/conffiles"
+(cd "$deb" && find . -type f ! -path './DEBIAN/*' -printf '%P\n' | LC_ALL=C sort | xargs md5sum) > "$deb/DEBIAN/md5sums"
+chmod 0644 "$deb/DEBIAN/control" "$deb/DEBIAN/md5sums"
+find "$deb" -type d -exec chmod 0755 {} + -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
+find "$deb" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+dpkg-deb --root-owner-group -Zxz --build "$deb" "$dist/dokploy-auth_${version}_amd64.deb" >/dev/null
 
 (cd "$dist" && sha256sum -- * | grep -v ' SHA256SUMS$' > SHA256SUMS)
 rm -rf "$stage"
