@@ -9,7 +9,8 @@
 #   npx dokploy-auth-mock serves (its ready line, then /health), timed; the package's
 #   JavaScript API drives a cloud sign-up, 2FA and a reset (npm-check/check.mjs);
 #   npx dokploy-auth-conformance run passes against it; tsc --noEmit over a client
-#   typed by dokploy-auth-mock/router.
+#   typed by dokploy-auth-mock/router; the README's Playwright fixture (Debian's
+#   chromium) and Vitest globalSetup run as written there.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dist="$repo/target/dist"
@@ -91,7 +92,7 @@ done
 npm install --no-audit --no-fund --loglevel=error \
   "$dist/dokploy-auth-mock-$version.tgz" "$dist"/dokploy-auth-mock-linux-*-"$version".tgz
 npm install --no-audit --no-fund --loglevel=error --save-dev \
-  typescript@5.9.3 @types/node@20 @trpc/client@10.45.2 @trpc/server@10.45.2 superjson@2.2.5
+  typescript@5.9.3 @types/node@22 @trpc/client@10.45.2 @trpc/server@10.45.2 superjson@2.2.5
 
 # npx dokploy-auth-mock: from the command to the first answer.
 started=$(date +%s%N)
@@ -116,6 +117,19 @@ kill "$mock"; wait "$mock" 2>/dev/null || true
 
 echo "== tsc --noEmit with dokploy-auth-mock/router"
 npx --no-install tsc -p . || fail "the AppRouter type does not check as installed"
+
+echo "== the README's Playwright fixture and Vitest globalSetup, as written there"
+node -e '
+  const fs = require("fs");
+  const readme = fs.readFileSync(process.argv[1], "utf8");
+  for (const file of ["fixtures.ts", "vitest.global-setup.ts"]) {
+    const code = fs.readFileSync(file, "utf8").replace(/^\/\/.*\n/, "");
+    if (!readme.includes(code)) { console.error(`the README does not show ${file} as it runs`); process.exit(1); }
+  }
+' "$repo/npm/dokploy-auth-mock/README.md" || fail "the README's examples differ from what runs"
+npm install --no-audit --no-fund --loglevel=error --save-dev @playwright/test@1.64.1 vitest@5.1.2
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" npx --no-install playwright test || fail "the Playwright example failed"
+NO_COLOR=1 npx --no-install vitest run || fail "the Vitest example failed"
 
 echo "== unknown platform: a clear error"
 said=$(node --input-type=module -e "
