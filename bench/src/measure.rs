@@ -124,7 +124,9 @@ pub fn mock_reset_ms(address: &str, rounds: usize) -> f64 {
     let mut times: Vec<f64> = (0..rounds)
         .map(|_| {
             let started = Instant::now();
-            let answer = exchange(address, "POST", "/__mock/reset").expect("the mock answers");
+            let json = "Content-Type: application/json\r\n";
+            let answer =
+                send(address, "POST", "/__mock/reset", json, "{}").expect("the mock answers");
             assert!(
                 answer.starts_with("HTTP/1.1 200"),
                 "reset refused: {answer}"

@@ -209,10 +209,11 @@ async fn exchange(
                 .await
                 .map_err(|e| with_causes(&e))?;
         tokio::spawn(connection);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string());
+        let mut builder = Request::builder().method(method).uri(path);
+        // The target's address, unless the caller names another host.
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            builder = builder.header("host", addr.to_string());
+        }
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }

@@ -153,6 +153,9 @@ async fn run_reset(command: &str) -> Result<(), String> {
     ))
 }
 
+/// The mock's control plane takes changes only as JSON.
+const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
+
 impl Target for UrlTarget {
     fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
         Box::pin(async move {
@@ -161,7 +164,7 @@ impl Target for UrlTarget {
                 return Ok(self.addr);
             }
             if self.has_control_plane {
-                let r = send(self.addr, "POST", "/__mock/reset", &[], "").await;
+                let r = send(self.addr, "POST", "/__mock/reset", &JSON, "{}").await;
                 return (r.status == 200).then_some(self.addr).ok_or(r.body);
             }
             if self.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -194,7 +197,7 @@ impl Target for UrlTarget {
                 return false;
             }
             let body = format!(r#"{{"advance": {ms}}}"#);
-            send(self.addr, "POST", "/__mock/clock", &[], &body)
+            send(self.addr, "POST", "/__mock/clock", &JSON, &body)
                 .await
                 .status
                 == 200

@@ -88,7 +88,7 @@ async fn the_mock_conforms_over_its_url() {
 async fn a_reset_command_gives_each_check_a_fresh_instance() {
     let mock = mock::MockServer::start().await;
     let reset = format!(
-        "python3 -c \"import urllib.request as u; u.urlopen(u.Request('{}/__mock/reset', method='POST'))\"",
+        "python3 -c \"import urllib.request as u; u.urlopen(u.Request('{}/__mock/reset', data=b'{{}}', headers={{'content-type': 'application/json'}}, method='POST'))\"",
         mock.uri()
     );
     let target = conformance::UrlTarget::connect(&mock.uri())

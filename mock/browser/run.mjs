@@ -122,6 +122,25 @@ try {
     assert.ok(JSON.parse(cleared.body).cleared > 0);
   });
 
+  await step("a page of another site can neither read the control plane nor arm a fault", async () => {
+    // The cloud mock lists no origin: its API answers any page, its control plane none.
+    const read = await app.evaluate(async (url) => {
+      try {
+        await fetch(url);
+        return "read";
+      } catch {
+        return "refused";
+      }
+    }, `${cloud}/__mock/requests`);
+    assert.equal(read, "refused");
+    await app.evaluate(async (url) => {
+      // A simple request (text/plain): no preflight would stop it.
+      const body = JSON.stringify({ procedure: "auth.get", error: "INTERNAL_SERVER_ERROR" });
+      await fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body }).catch(() => {});
+    }, `${cloud}/__mock/faults`);
+    assert.deepEqual(await (await fetch(`${cloud}/__mock/faults`)).json(), []);
+  });
+
   // ---------- through Vite's proxy, against the cloud mock ----------
   await step("through the Vite proxy: sign-up sends a confirmation email", async () => {
     const created = await call("", "auth.createAdmin", { email: "new@example.com", password: "password123" });
@@ -213,7 +232,7 @@ try {
     // Every request once: the page's list matches the mock's journal.
     await requests.getByLabel("Procedure").fill("");
     await requests.getByLabel("Status").selectOption("");
-    const journal = JSON.parse((await request(`${cloud}/__mock/requests`)).body);
+    const journal = await (await fetch(`${cloud}/__mock/requests`)).json();
     const expected = journal.requests.map((r) => String(r.seq)).reverse();
     await inspector.waitForFunction(
       (n) => document.querySelectorAll("#journal tbody tr").length >= n,

@@ -32,9 +32,9 @@ function say(message, isError = false) {
 
 /** A control-plane call; throws the envelope's message on an error status. */
 async function control(method, path, body) {
-  const init = { method, headers: {} };
+  // The control plane takes changes only as JSON (a page of another site cannot send it).
+  const init = { method, headers: { "content-type": "application/json" } };
   if (body !== undefined) {
-    init.headers["content-type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
   }
   const response = await fetch(`/__mock/${path}`, init);

@@ -15,6 +15,7 @@
 mod clock;
 pub mod control;
 pub mod faults;
+mod guard;
 mod inspector;
 pub mod journal;
 pub mod outbox;
@@ -235,6 +236,14 @@ impl MockBuilder {
     /// ```
     pub fn cors(mut self, origins: CorsOrigins) -> MockBuilder {
         self.settings.cors = origins;
+        self
+    }
+
+    /// A host name the control plane answers to besides loopback ones (it refuses
+    /// any other `Host`, so that a page reached through DNS rebinding cannot use it):
+    /// the name a container network gives the mock, say.
+    pub fn control_host(mut self, host: impl Into<String>) -> MockBuilder {
+        self.settings.control_hosts.push(host.into());
         self
     }
 

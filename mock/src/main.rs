@@ -35,9 +35,19 @@ struct Cli {
     /// Requests the journal keeps.
     #[arg(long, env = "MOCK_JOURNAL_CAPACITY", default_value_t = 2000)]
     journal_capacity: usize,
-    /// An origin allowed to call with credentials (repeat it); default: any origin.
+    /// An origin whose pages may call with credentials (repeat it). The API answers
+    /// any origin when none is listed; the control plane (/__mock/) only its own
+    /// and listed ones.
     #[arg(long = "cors-origin", env = "MOCK_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// A host name the control plane (/__mock/) answers to besides loopback ones
+    /// (repeat it, or comma-separate): the name a container network gives the mock.
+    #[arg(
+        long = "control-host",
+        env = "MOCK_CONTROL_HOSTS",
+        value_delimiter = ','
+    )]
+    control_hosts: Vec<String>,
     /// Throttle failed guesses as the server does (off by default in the mock).
     #[arg(long, env = "MOCK_THROTTLE")]
     throttle: bool,
@@ -109,6 +119,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         } else {
             CorsOrigins::List(cli.cors_origins)
         },
+        control_hosts: cli.control_hosts,
         public_url: cli.public_url,
         throttle: cli.throttle.then(Default::default),
         profile: cli.profile,

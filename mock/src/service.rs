@@ -1,17 +1,19 @@
 //! The mock as a tower service: CORS, the control plane under `/__mock/`, forced
 //! faults, the journal, and everything else answered by the server's own stack.
 
-use crate::control;
 use crate::journal::{HeaderBlock, Recorded, BODY_KEPT};
 use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
+use crate::{control, guard};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
 use server::app::Stack;
-use server::http::{api_response, AllowedOrigins, Api, HttpResponse, Limits, RequestIdLayer};
+use server::http::{
+    api_response, error_response, AllowedOrigins, Api, HttpResponse, Limits, RequestIdLayer,
+};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -75,14 +77,20 @@ impl MockService {
         }
         let state = self.state.clone();
         let path = request.uri().path();
-        let mut response = if path.starts_with("/__mock/") {
-            control::handle(&state, request).await
-        } else if path == "/__mock" {
+        if !is_control(path) {
+            return self.answer_and_journal(request, origin.as_deref()).await;
+        }
+        if let Some(refused) = guard::control_refusal(&state, request.method(), request.headers()) {
+            return error_response(&refused);
+        }
+        let mut response = if path == "/__mock" {
             crate::inspector::to_page()
         } else {
-            return self.answer_and_journal(request, origin.as_deref()).await;
+            control::handle(&state, request).await
         };
-        allow_origin(&state, origin.as_deref(), &mut response);
+        // Only an origin --cors-origin lists may read control answers.
+        let listed = origin.filter(|o| guard::control_cors_allows(&state, o));
+        allow_origin(&state, listed.as_deref(), &mut response);
         response
     }
 
@@ -130,7 +138,11 @@ impl MockService {
 
     fn preflight<B>(&self, origin: Option<&str>, request: &Request<B>) -> HttpResponse {
         let mut response = api_response(204, bytes::Bytes::new());
-        if let Some(origin) = origin.filter(|o| self.state.cors.allows(o)) {
+        let allowed = |o: &&str| match is_control(request.uri().path()) {
+            true => guard::control_cors_allows(&self.state, o),
+            false => self.state.cors.allows(o),
+        };
+        if let Some(origin) = origin.filter(allowed) {
             let headers = response.headers_mut();
             headers.insert(
                 "access-control-allow-methods",
@@ -150,6 +162,11 @@ impl MockService {
         }
         response
     }
+}
+
+/// The control plane and the inspector page.
+fn is_control(path: &str) -> bool {
+    path == "/__mock" || path.starts_with("/__mock/")
 }
 
 /// The bytes of a whole body, which are ready at once (no waiting, no copy).

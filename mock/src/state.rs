@@ -54,6 +54,9 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub journal_capacity: usize,
     pub cors: CorsOrigins,
+    /// Host names the control plane answers to besides loopback ones (`localhost`,
+    /// `*.localhost`, `127.0.0.0/8`, `::1`): a name a container network gives it.
+    pub control_hosts: Vec<String>,
     pub public_url: String,
     /// Off by default in the mock.
     pub throttle: Option<server::core::throttle::ThrottleLimits>,
@@ -76,6 +79,7 @@ impl Default for Settings {
             bcrypt_cost: 4,
             journal_capacity: 2000,
             cors: CorsOrigins::Any,
+            control_hosts: Vec::new(),
             public_url: "http://localhost:3000".to_string(),
             throttle: None,
             profile: specs::Profile::Contract,
@@ -95,6 +99,7 @@ pub struct MockState {
     /// The `x-request-id` numbering, restarted by a reset.
     pub request_ids: Arc<AtomicU64>,
     pub cors: CorsOrigins,
+    pub control_hosts: Vec<String>,
     seed: AtomicU64,
     /// What a reset without a seed goes back to.
     start_seed: u64,
@@ -143,6 +148,7 @@ impl MockState {
             faults: Arc::new(Faults::default()),
             request_ids: Arc::new(AtomicU64::new(0)),
             cors: settings.cors,
+            control_hosts: settings.control_hosts,
             seed: AtomicU64::new(settings.seed),
             start_seed: settings.seed,
             start_clock: settings.clock,

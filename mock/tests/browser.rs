@@ -55,7 +55,13 @@ fn the_inspector_and_a_cross_origin_frontend_in_chromium() {
         return;
     }
     let frontend_port = free_port();
-    let self_hosted = mock::MockServer::builder().start_blocking();
+    // The page's origin may drive this one's control plane (--cors-origin); the
+    // cloud mock lists none, so the page may not drive its control plane.
+    let self_hosted = mock::MockServer::builder()
+        .cors(mock::CorsOrigins::List(vec![format!(
+            "http://localhost:{frontend_port}"
+        )]))
+        .start_blocking();
     let cloud = mock::MockServer::builder()
         .mode(mock::Mode::Cloud)
         .public_url(format!("http://localhost:{frontend_port}"))

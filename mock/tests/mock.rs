@@ -1044,3 +1044,117 @@ async fn distinct_fixture_passwords_are_hashed_after_loading() {
     let refused = control(&mock, "POST", "fixtures", &long.to_string()).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
 }
+
+/// The control plane answers only loopback hosts, no page of another origin unless
+/// `--cors-origin` lists it, and changes only as JSON; the API keeps its CORS.
+#[tokio::test]
+async fn a_page_of_another_site_cannot_use_the_control_plane() {
+    let mock = MockServer::start().await;
+    let addr = mock.address();
+    let json = ("content-type", "application/json");
+    let fault = r#"{"procedure": "auth.get", "error": "INTERNAL_SERVER_ERROR"}"#;
+
+    // DNS rebinding: a page of attacker.example that resolves to 127.0.0.1.
+    let r = send(
+        addr,
+        "GET",
+        "/__mock/info",
+        &[("host", "attacker.example:4000")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("--control-host attacker.example"),
+        "{}",
+        r.body
+    );
+    for host in ["localhost:4000", "127.0.0.1", "[::1]:4000", "app.localhost"] {
+        let r = send(addr, "GET", "/__mock/info", &[("host", host)], "").await;
+        assert_eq!(r.status, 200, "{host}: {}", r.body);
+    }
+    // The inspector page too.
+    let r = send(addr, "GET", "/__mock/", &[("host", "attacker.example")], "").await;
+    assert_eq!(r.status, 403);
+
+    // A page of another origin: refused, and given no CORS headers.
+    let other = ("origin", "http://evil.example");
+    let r = send(addr, "GET", "/__mock/requests", &[other], "").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.header("access-control-allow-origin").is_none());
+    let preflight = send(
+        addr,
+        "OPTIONS",
+        "/__mock/faults",
+        &[other, ("access-control-request-method", "DELETE")],
+        "",
+    )
+    .await;
+    assert!(preflight.header("access-control-allow-origin").is_none());
+    // A simple request (text/plain, no preflight) arms nothing.
+    let r = send(
+        addr,
+        "POST",
+        "/__mock/faults",
+        &[("content-type", "text/plain")],
+        fault,
+    )
+    .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = send(addr, "POST", "/__mock/faults", &[other, json], fault).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(control(&mock, "GET", "faults", "").await.body, "[]");
+
+    // Its own origin (the inspector, a dev server's proxy) is served.
+    let own = format!("http://{addr}");
+    let r = send(
+        addr,
+        "POST",
+        "/__mock/faults",
+        &[("origin", own.as_str()), json],
+        fault,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The API keeps answering any origin with credentials (dev servers).
+    let r = send(addr, "GET", "/api/auth.get", &[other], "").await;
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://evil.example")
+    );
+}
+
+/// An origin `--cors-origin` lists may drive the control plane from its page, and a
+/// host `--control-host` names is served.
+#[tokio::test]
+async fn listed_origins_and_hosts_may_use_the_control_plane() {
+    let mock = MockServer::builder()
+        .cors(mock::CorsOrigins::List(
+            vec!["http://localhost:5173".into()],
+        ))
+        .control_host("mock")
+        .start()
+        .await;
+    let addr = mock.address();
+    let listed = ("origin", "http://localhost:5173");
+    let r = send(addr, "GET", "/__mock/requests", &[listed], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    let preflight = send(
+        addr,
+        "OPTIONS",
+        "/__mock/requests",
+        &[listed, ("access-control-request-method", "DELETE")],
+        "",
+    )
+    .await;
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    let r = send(addr, "GET", "/__mock/info", &[("host", "mock:4000")], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -91,9 +91,10 @@ class Mock {
   }
 
   async #control(method, path, body) {
+    // The control plane takes changes only as JSON.
     const response = await fetch(`${this.url}/__mock${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();
