@@ -5,7 +5,7 @@ MOCK_LISTEN ?= 127.0.0.1:4000
 DATA_DIR ?= ./data
 TARGET ?= http://127.0.0.1:3000
 
-.PHONY: contract dist dist-check image run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
+.PHONY: contract cross-check dist dist-check image run mock test conformance bench lint fmt openapi-check node-clients test-deps fuzz
 
 ## Run the production server on its embedded default (sled under ./data, self-hosted).
 run:
@@ -90,6 +90,14 @@ fuzz:
 		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; \
 	done
+
+## The mock and the suite type-check for Windows (x86_64-pc-windows-gnu, with Debian's
+## MinGW for ring's C): the release workflow builds them there, and nothing else here
+## would notice a Unix-only call creeping in. macOS shares the Unix paths Linux tests.
+cross-check:
+	@rustup target list --installed | grep -q x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+	@command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || apt-get install -y --no-install-recommends gcc-mingw-w64-x86-64 || (apt-get update && apt-get install -y --no-install-recommends gcc-mingw-w64-x86-64)
+	$(CARGO) check --locked --target x86_64-pc-windows-gnu -p mock --bin dokploy-auth-mock -p conformance --bin dokploy-auth-conformance
 
 lint:
 	$(CARGO) fmt --all -- --check

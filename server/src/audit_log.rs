@@ -70,12 +70,11 @@ impl Write for Synced {
 impl AuditLog {
     /// Appends to `path`, made 0600 if new.
     pub fn to_file(path: &Path) -> std::io::Result<(AuditLog, LogGuard)> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
         let (writer, guard) = BatchWriter::new(Synced(file), FLUSH_EVERY, MAX_PENDING);
         Ok((AuditLog { writer }, guard))
     }

@@ -211,6 +211,7 @@ impl Pool {
 /// The calling thread `HASHING_NICE` steps below the process's own nice value (on
 /// Linux a nice value is per thread; relative, so that a server started with
 /// `nice -n 5` hashes at 6 and needs no privilege to do so).
+#[cfg(target_os = "linux")]
 fn lower_priority() {
     // SAFETY: both only read their arguments; who 0 is the calling thread on Linux.
     let niced = unsafe {
@@ -221,6 +222,11 @@ fn lower_priority() {
         tracing::warn!("could not lower the priority of a bcrypt thread");
     }
 }
+
+/// Elsewhere (the mock on macOS or Windows) the threads keep the process's
+/// priority: there a nice value is the whole process's, not a thread's.
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl PasswordHasher for Bcrypt {
     fn hash(

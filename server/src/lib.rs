@@ -12,6 +12,8 @@ pub mod hashing;
 pub mod http;
 #[cfg(feature = "postgres-store")]
 pub mod import;
+// File modes: Unix only (the server's binary is; the mock needs none of it).
+#[cfg(unix)]
 pub mod keyfile;
 #[cfg(feature = "logs")]
 pub mod logs;
