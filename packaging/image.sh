@@ -3,18 +3,22 @@
 # put in the archive, built with Debian's buildah (vfs storage, chroot isolation: no
 # daemon, no privileges beyond root, nothing pulled), saved as an OCI archive in
 # target/image/, then checked: its configuration (non-root user, /data volume, the
-# key file from a secret, listening on 0.0.0.0:3000), and its root filesystem running
-# the server. `podman run` fails on this machine (an rlimit it may not set), so the
-# image is mounted and the binary run with chroot into it, as the image's user.
+# key file from a secret, listening on 0.0.0.0:3000) with `podman image inspect`, and
+# its root filesystem running the server: `podman run` where the machine allows it
+# (this one does not: crun may not set RLIMIT_NOFILE), and always the image mounted
+# and the binary run with chroot into it, as the image's user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 fail() { echo "image: $*" >&2; exit 1; }
-command -v buildah >/dev/null || apt-get install -y --no-install-recommends buildah >/dev/null \
-  || (apt-get update >/dev/null && apt-get install -y --no-install-recommends buildah >/dev/null) \
-  || fail "buildah is needed: apt-get install buildah (as root)"
+for tool in buildah podman; do
+  command -v "$tool" >/dev/null || apt-get install -y --no-install-recommends "$tool" >/dev/null \
+    || (apt-get update >/dev/null && apt-get install -y --no-install-recommends "$tool" >/dev/null) \
+    || fail "$tool is needed: apt-get install $tool (as root)"
+done
 buildah() { command buildah --storage-driver vfs "$@"; }
+podman() { command podman --storage-driver vfs "$@"; }
 
 out=target/image
 rm -rf "$out"
@@ -39,9 +43,9 @@ buildah push --quiet "$image" "oci-archive:$out/dokploy-auth-$version.oci.tar" 2
 ls -l "$out/dokploy-auth-$version.oci.tar"
 
 echo "== the image's configuration"
-config=$(buildah inspect --type image "$image" | node -e '
+config=$(podman image inspect "$image" | node -e '
   let text = ""; process.stdin.on("data", (d) => (text += d));
-  process.stdin.on("end", () => console.log(JSON.stringify(JSON.parse(text).OCIv1.config)));')
+  process.stdin.on("end", () => console.log(JSON.stringify(JSON.parse(text)[0].Config)));')
 echo "$config"
 node -e '
   const c = JSON.parse(process.argv[1]);
@@ -52,6 +56,14 @@ node -e '
   need("the key file from a secret", c.Env.includes("DOKPLOY_AUTH_KEY_FILE=/run/secrets/dokploy-auth-key"));
   need("the server as entry point", JSON.stringify(c.Entrypoint) === "[\"/usr/bin/dokploy-auth\"]");
 ' "$config"
+
+echo "== podman run"
+if said=$(timeout 60 podman run --rm "$image" --version 2>&1); then
+  echo "$said"
+  [[ "$said" == "dokploy-auth $version "* ]] || fail "podman run: $said"
+else
+  echo "podman run cannot run here ($said): the image's root is run with chroot instead"
+fi
 
 echo "== its root filesystem runs the server (chroot, as 65532)"
 container=$(buildah from "$image")
