@@ -67,8 +67,7 @@ pub fn control_refusal(
         let own = origin
             .strip_prefix("http://")
             .is_some_and(|rest| rest.eq_ignore_ascii_case(host));
-        let listed = matches!(&state.cors, CorsOrigins::List(_)) && state.cors.allows(origin);
-        if !(own || listed) {
+        if !(own || control_cors_allows(state, origin)) {
             return Some(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(

@@ -183,24 +183,15 @@ async fn read_dokploy(db: &tokio_postgres::Client) -> Result<Dokploy, String> {
                  (extract(epoch from \"expirationDate\") * 1000)::bigint, {} AS created_at, {} \
                  FROM \"user\" ORDER BY created_at, \"userId\"",
                 user("createdAt", "NULL::text"),
-                [
-                    "canCreateProjects",
-                    "canAccessToSSHKeys",
-                    "canCreateServices",
-                    "canDeleteProjects",
-                    "canDeleteServices",
-                    "canAccessToDocker",
-                    "canAccessToAPI",
-                    "canAccessToGitProviders",
-                    "canAccessToTraefikFiles",
-                ]
-                .map(|flag| user(flag, "false"))
-                .into_iter()
-                .chain(
-                    ["accesedProjects", "accesedServices"].map(|list| user(list, "NULL::text[]"))
-                )
-                .collect::<Vec<_>>()
-                .join(", "),
+                specs::wire::PERMISSION_FLAGS
+                    .map(|flag| user(flag, "false"))
+                    .into_iter()
+                    .chain(
+                        ["accesedProjects", "accesedServices"]
+                            .map(|list| user(list, "NULL::text[]"))
+                    )
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             &[],
         )

@@ -196,19 +196,6 @@ impl Documented for SessionView {
     }
 }
 
-/// The keys of a member's permissions, in wire order.
-const PERMISSIONS: [&str; 9] = [
-    "canCreateProjects",
-    "canAccessToSSHKeys",
-    "canCreateServices",
-    "canDeleteProjects",
-    "canDeleteServices",
-    "canAccessToDocker",
-    "canAccessToAPI",
-    "canAccessToGitProviders",
-    "canAccessToTraefikFiles",
-];
-
 fn member_properties(c: &mut Components) -> Map<String, Value> {
     let mut properties = Map::new();
     properties.insert("userId".into(), id(c));
@@ -219,7 +206,7 @@ fn member_properties(c: &mut Components) -> Map<String, Value> {
     properties.insert("isRegistered".into(), json!({"type": "boolean"}));
     properties.insert("expirationDate".into(), timestamp(c));
     properties.insert("createdAt".into(), timestamp(c));
-    for permission in PERMISSIONS {
+    for permission in PERMISSION_FLAGS {
         properties.insert(permission.into(), json!({"type": "boolean"}));
     }
     for list in ["accesedProjects", "accesedServices"] {

@@ -226,6 +226,19 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// The keys of `Permissions`' flags on the wire, in order (Dokploy's column names).
+pub const PERMISSION_FLAGS: [&str; 9] = [
+    "canCreateProjects",
+    "canAccessToSSHKeys",
+    "canCreateServices",
+    "canDeleteProjects",
+    "canDeleteServices",
+    "canAccessToDocker",
+    "canAccessToAPI",
+    "canAccessToGitProviders",
+    "canAccessToTraefikFiles",
+];
+
 /// A member's permissions; all false for a new invitation.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
