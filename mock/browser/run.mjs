@@ -10,6 +10,7 @@ import { chromium } from "playwright-core";
 import { createServer } from "vite";
 import { mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
+import { execSync } from "node:child_process";
 
 const env = (name) => {
   const value = process.env[name];
@@ -55,7 +56,10 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-const context = await browser.newContext({ viewport: { width: 1366, height: 820 } });
+const context = await browser.newContext({
+  viewport: { width: 1366, height: 820 },
+  permissions: ["clipboard-read", "clipboard-write"],
+});
 
 async function shoot(page, name) {
   await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
@@ -241,6 +245,33 @@ try {
     const shown = await inspector.locator("#journal tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.seq));
     assert.deepEqual(shown.slice(-expected.length), expected);
     assert.equal(new Set(shown).size, shown.length, "no request shown twice");
+  });
+
+  await step("the forced request: marked, its call shown, copied as curl that runs", async () => {
+    const requests = inspector.getByRole("tabpanel", { name: /Requests/ });
+    await requests.getByLabel("Status").selectOption("error");
+    const row = inspector.locator("#journal tbody tr", { hasText: "forced" }).first();
+    await row.click();
+    await inspector.locator("#exchange .calls li", { hasText: "auth.get" }).waitFor();
+    await inspector.getByRole("button", { name: "Copy as curl" }).click();
+    await inspector.getByText(/curl/).first().waitFor();
+    const command = await inspector.evaluate(async () => {
+      const box = document.getElementById("curl-text");
+      return box.hidden ? navigator.clipboard.readText() : box.value;
+    });
+    assert.match(command, /^curl -i -X GET 'http:\/\/[^']+\/api\/auth\.get'/);
+    // The command runs as it is and reaches the mock (the fault was used up).
+    const answer = execSync(command, { encoding: "utf8" });
+    assert.match(answer, /^HTTP\/1\.1 \d{3}/);
+    await requests.getByLabel("Status").selectOption("");
+  });
+
+  await step("an account removed with its button", async () => {
+    await inspector.getByRole("tab", { name: /Accounts/ }).click();
+    const member = inspector.locator('#accounts tr[data-email="new@example.com"]');
+    await member.getByRole("button", { name: "Remove" }).click();
+    await inspector.getByText("Removed new@example.com").waitFor();
+    await member.waitFor({ state: "detached" });
   });
 
   await step("keyboard: arrow keys move between tabs", async () => {

@@ -205,6 +205,47 @@ function sessionList(sessions) {
   );
 }
 
+/** A button that runs a control-plane action on one account. */
+function accountAction(label, email, what, action) {
+  return el("button", { type: "button", "data-action": label, onclick: () => act(what, action) }, label);
+}
+
+function accountActions(a) {
+  const body = { email: a.email };
+  return el(
+    "div",
+    { class: "actions" },
+    a.sessions.length
+      ? accountAction("End sessions", a.email, "Sessions", async () => {
+          const { ended } = await control("POST", "accounts/end-sessions", body);
+          return `Ended ${ended} sessions of ${a.email}`;
+        })
+      : null,
+    a.twoFactor
+      ? accountAction("2FA off", a.email, "2FA", async () => {
+          await control("POST", "accounts/disable-2fa", body);
+          return `2FA turned off for ${a.email}`;
+        })
+      : null,
+    accountAction("Confirm email", a.email, "Email", async () => {
+      const { wasUnconfirmed } = await control("POST", "accounts/confirm-email", body);
+      return wasUnconfirmed ? `${a.email} confirmed` : `${a.email} was confirmed already`;
+    }),
+    accountAction("Remove", a.email, "Remove", async () => {
+      await control("DELETE", `accounts?email=${encodeURIComponent(a.email)}`);
+      return `Removed ${a.email}`;
+    }),
+  );
+}
+
+function pinCell(a) {
+  if (!a.pin) return "–";
+  return [
+    el("output", { "aria-label": `pin of ${a.email}`, class: a.pinUsed ? "used" : "" }, a.pin),
+    a.pinUsed ? el("span", { class: "badge" }, "used") : null,
+  ];
+}
+
 function renderAccounts(view) {
   $("pin-left").textContent = view.validForSeconds;
   $("count-accounts").textContent = `(${view.accounts.length})`;
@@ -220,9 +261,11 @@ function renderAccounts(view) {
         el("td", {}, a.email, a.pending ? el("span", { class: "badge" }, "invited") : null),
         el("td", {}, a.role),
         el("td", {}, a.twoFactor ? "on" : "off"),
-        el("td", { class: "pin" }, a.pin ? el("output", { "aria-label": `pin of ${a.email}` }, a.pin) : "–"),
+        el("td", { class: "pin" }, pinCell(a)),
+        el("td", { class: "pin" }, a.nextPin ? el("output", { "aria-label": `${a.email}: next pin` }, a.nextPin) : "–"),
         el("td", {}, sessionList(a.sessions)),
         el("td", {}, a.createdAt),
+        el("td", {}, accountActions(a)),
       ),
     ),
   );
@@ -241,7 +284,7 @@ function renderOutbox(emails) {
     .map((mail) =>
       el(
         "li",
-        { class: "mail" },
+        { class: "mail", value: mail.seq },
         el("div", {}, el("strong", {}, mail.subject), ` to ${mail.to}`, el("span", { class: "muted" }, ` · ${mail.sentAt}`)),
         el(
           "ul",
@@ -259,19 +302,56 @@ function renderOutbox(emails) {
 
 // ---- journal ----
 function procedureOf(request) {
-  const path = request.path;
-  if (path.startsWith("/api/trpc/")) return decodeURIComponent(path.slice("/api/trpc/".length));
-  if (path.startsWith("/api/")) return path.slice("/api/".length);
-  return path;
+  if (request.calls.length) return request.calls.map((c) => c.procedure).join(", ");
+  return request.path;
+}
+
+/** The status, with each call's when a batch's differ: "207 (200, 401)". */
+function statusOf(request) {
+  if (request.network === "closed-by-fault") return "closed";
+  const calls = request.calls.map((c) => c.status);
+  const mixed = calls.length > 1 && calls.some((s) => s !== request.status);
+  return mixed ? `${request.status} (${calls.join(", ")})` : String(request.status);
 }
 
 function matches(request) {
   const wanted = $("filter-procedure").value.trim();
   if (wanted && !procedureOf(request).includes(wanted)) return false;
   const status = $("filter-status").value;
-  if (status === "error") return request.status >= 400;
-  if (status) return String(request.status).startsWith(status);
+  if (status === "error") return request.hasError;
+  if (status) return [request.status, ...request.calls.map((c) => c.status)].some((s) => String(s).startsWith(status));
   return true;
+}
+
+/** A shell word: single-quoted, with quotes inside closed and reopened. */
+function shellQuote(text) {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/** The request as a curl command against this mock. */
+function asCurl(request) {
+  const target = request.query ? `${request.path}?${request.query}` : request.path;
+  const skipped = new Set(["host", "content-length", "connection", "accept-encoding"]);
+  const parts = ["curl", "-i", "-X", request.method, shellQuote(`${location.origin}${target}`)];
+  for (const [name, value] of request.headers) {
+    if (!skipped.has(name)) parts.push("-H", shellQuote(`${name}: ${value}`));
+  }
+  if (request.body) parts.push("--data-raw", shellQuote(request.body));
+  return parts.join(" ");
+}
+
+async function copyCurl(request) {
+  const command = asCurl(request);
+  try {
+    await navigator.clipboard.writeText(command);
+    say(`Copied request #${request.seq} as curl`);
+  } catch {
+    // No clipboard (an insecure origin, or refused): show it to copy by hand.
+    $("curl-text").hidden = false;
+    $("curl-text").value = command;
+    $("curl-text").select();
+    say("Select and copy the curl command below");
+  }
 }
 
 function pretty(text) {
@@ -295,8 +375,39 @@ function renderExchange() {
     return;
   }
   const target = request.query ? `${request.path}?${request.query}` : request.path;
+  const facts = [
+    `at ${request.time} (mock clock)`,
+    `${request.wallTime} (wall clock)`,
+    `${request.durationMs} ms`,
+    request.forced ? "forced by a fault" : null,
+    request.network ? request.network.replace(/-/g, " ") : null,
+  ].filter(Boolean);
   pane.replaceChildren(
     el("h2", {}, `#${request.seq} ${request.method} ${target}`),
+    el("p", { class: "muted" }, facts.join(" · ")),
+    el(
+      "div",
+      { class: "row" },
+      el("button", { type: "button", id: "copy-curl", onclick: () => copyCurl(request) }, "Copy as curl"),
+    ),
+    el("textarea", { id: "curl-text", rows: 3, readonly: true, hidden: true, "aria-label": "curl command" }),
+    request.calls.length
+      ? el(
+          "ol",
+          { class: "calls", "aria-label": "Calls it made" },
+          request.calls.map((c) =>
+            el(
+              "li",
+              { class: c.status >= 400 ? "failed" : "" },
+              el("strong", {}, c.procedure),
+              ` → ${c.status}`,
+              c.error ? ` ${c.error}` : "",
+              c.forced ? el("span", { class: "badge" }, "forced") : null,
+              el("pre", { class: "body" }, c.input === null ? "(no input)" : JSON.stringify(c.input, null, 2)),
+            ),
+          ),
+        )
+      : null,
     el("h3", {}, "Request"),
     headerList(request.headers),
     el("pre", { class: "body" }, pretty(request.body), request.bodyTruncated ? "\n… (cut at 16 KiB)" : ""),
@@ -315,7 +426,7 @@ function renderJournal() {
       {
         tabindex: 0,
         "data-seq": r.seq,
-        class: `${r.status >= 400 ? "failed" : ""} ${r.seq === state.selectedSeq ? "selected" : ""}`,
+        class: `${r.hasError ? "failed" : ""} ${r.seq === state.selectedSeq ? "selected" : ""}`,
         "aria-selected": String(r.seq === state.selectedSeq),
         onclick: () => select(r.seq),
         onkeydown: (event) => {
@@ -326,9 +437,11 @@ function renderJournal() {
         },
       },
       el("td", {}, r.seq),
+      el("td", { title: `wall clock ${r.wallTime}` }, r.time.slice(11, 23)),
       el("td", {}, r.method),
-      el("td", {}, procedureOf(r)),
-      el("td", { class: "status" }, r.status),
+      el("td", {}, procedureOf(r), r.forced ? el("span", { class: "badge" }, "forced") : null),
+      el("td", { class: "status" }, statusOf(r)),
+      el("td", { class: "ms" }, r.durationMs.toFixed(1)),
     ),
   );
   $("journal").tBodies[0].replaceChildren(...rows);
@@ -352,10 +465,12 @@ async function pollJournal() {
     state.nextSeq = full.nextSeq;
     renderJournal();
   } else if (view.requests.length) {
-    const newer = view.requests.filter((r) => r.seq >= state.nextSeq);
-    state.journal = state.journal.concat(newer).slice(-view.capacity);
+    // A request in flight holds nextSeq back: later ones may come again.
+    const known = new Set(state.journal.map((r) => r.seq));
+    const newer = view.requests.filter((r) => !known.has(r.seq));
+    state.journal = state.journal.concat(newer).sort((a, b) => a.seq - b.seq).slice(-view.capacity);
     state.nextSeq = view.nextSeq;
-    renderJournal();
+    if (newer.length) renderJournal();
   } else {
     state.nextSeq = view.nextSeq;
   }
@@ -377,6 +492,8 @@ function renderFaults(faults) {
         el("td", {}, f.error || "–"),
         el("td", {}, f.message || "–"),
         el("td", {}, f.delayMs ? `${f.delayMs} ms` : "–"),
+        el("td", {}, f.network || "–"),
+        el("td", {}, f.input ? JSON.stringify(f.input) : "any"),
         el("td", {}, f.times),
       ),
     ),
@@ -387,10 +504,23 @@ function renderFaults(faults) {
 function setUpFaults() {
   $("fault-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const fault = { procedure: $("fault-procedure").value, times: Number($("fault-times").value || 1) };
+    const fault = {
+      procedure: $("fault-procedure").value,
+      times: $("fault-always").checked ? "always" : Number($("fault-times").value || 1),
+    };
     if ($("fault-error").value) fault.error = $("fault-error").value;
     if ($("fault-message").value.trim()) fault.message = $("fault-message").value.trim();
     if ($("fault-delay").value) fault.delayMs = Number($("fault-delay").value);
+    if ($("fault-network").value) fault.network = $("fault-network").value;
+    const input = $("fault-input").value.trim();
+    if (input) {
+      try {
+        fault.input = JSON.parse(input);
+      } catch {
+        say('Fault: "Only for input" takes a JSON object, such as {"email": "x@example.com"}', true);
+        return;
+      }
+    }
     act("Fault", async () => {
       await control("POST", "faults", fault);
       return `Fault armed on ${fault.procedure}`;
@@ -413,11 +543,26 @@ const EXAMPLE = {
 function setUpButtons() {
   $("fixtures-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    let fixtures;
+    try {
+      fixtures = JSON.parse($("fixtures-text").value || "{}");
+    } catch (error) {
+      say(`Fixtures: not JSON: ${error.message}`, true);
+      return;
+    }
     act("Fixtures", async () => {
-      const loaded = await control("POST", "fixtures", $("fixtures-text").value || "{}");
-      return `Loaded ${loaded.admins} admins and ${loaded.members} members`;
+      const loaded = await control("POST", "fixtures", { ...fixtures, mode: $("fixtures-mode").value });
+      const how = loaded.mode === "replace" ? "in place of every account" : "";
+      return `Loaded ${loaded.admins} admins and ${loaded.members} members ${how}`.trim();
     });
   });
+  $("fixtures-export").addEventListener("click", () =>
+    act("Export", async () => {
+      $("fixtures-text").value = JSON.stringify(await control("GET", "fixtures"), null, 2);
+      $("fixtures-mode").value = "replace";
+      return "The current state is in the box: load it with mode replace to come back to it";
+    }),
+  );
   $("fixtures-example").addEventListener("click", () => {
     $("fixtures-text").value = JSON.stringify(EXAMPLE, null, 2);
     $("fixtures-text").focus();

@@ -1,6 +1,7 @@
 //! The control plane under `/__mock/` (see `mock/README.md`).
 
 use crate::faults::{parse_duration, Fault};
+use crate::journal::Filter;
 use crate::state::MockState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -25,7 +26,12 @@ pub fn openapi_json() -> Value {
 /// `/__mock`): the document lists exactly these (tested).
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reset"),
+    ("GET", "/fixtures"),
     ("POST", "/fixtures"),
+    ("DELETE", "/accounts"),
+    ("POST", "/accounts/end-sessions"),
+    ("POST", "/accounts/disable-2fa"),
+    ("POST", "/accounts/confirm-email"),
     ("GET", "/clock"),
     ("POST", "/clock"),
     ("GET", "/outbox"),
@@ -85,10 +91,65 @@ fn clock_view(state: &MockState) -> Value {
     json!({"now": iso8601(now), "nowMs": now, "follows": follows})
 }
 
+/// The pin valid now, whether a login or set-up already spent it, and the next
+/// step's pin (accepted already: pins are taken one step early or late).
+fn pins_view(pins: &server::core::Pins) -> Value {
+    json!({
+        "pin": pins.current.pin,
+        "used": pins.current.used,
+        "validForSeconds": pins.seconds_left(),
+        "next": {
+            "pin": pins.next.pin,
+            "used": pins.next.used,
+            "validFrom": iso8601(pins.next.valid_from_ms),
+        },
+    })
+}
+
+/// Refuses a query parameter the route does not take (a typo would otherwise be
+/// silently ignored).
+fn only_params(request: &Request<Incoming>, known: &[&str]) -> Result<(), String> {
+    let query = request.uri().query().unwrap_or("");
+    match form_urlencoded::parse(query.as_bytes()).find(|(k, _)| !known.contains(&k.as_ref())) {
+        Some((name, _)) => Err(format!(
+            "unknown query parameter {name:?}: this route takes {}",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Seconds left before the current TOTP pin changes, at the mock's clock.
 fn pin_seconds_left(state: &MockState) -> i64 {
     use server::core::ports::Clock;
     30 - (state.clock.now_ms() / 1000).rem_euclid(30)
+}
+
+/// `GET /__mock/requests?since=&procedure=&status=&error=`.
+fn journal_filter(request: &Request<Incoming>) -> Result<Filter, String> {
+    only_params(request, &["since", "procedure", "status", "error"])?;
+    let since = match query_param(request, "since").map(|s| s.parse::<u64>()) {
+        None => 0,
+        Some(Ok(since)) => since,
+        Some(Err(_)) => return Err("since takes a request's seq (an integer)".into()),
+    };
+    let status = match query_param(request, "status").map(|s| s.parse::<u16>()) {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(_)) => return Err("status takes an HTTP status (an integer)".into()),
+    };
+    let has_error = match query_param(request, "error").as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err("error takes true or false".into()),
+    };
+    Ok(Filter {
+        since,
+        procedure: query_param(request, "procedure").filter(|p| !p.is_empty()),
+        status,
+        has_error,
+    })
 }
 
 /// `GET /__mock/accounts`: every account with its role, 2FA state, the pin valid
@@ -97,8 +158,8 @@ fn accounts_view(state: &MockState) -> Result<Value, ApiError> {
     let core = &state.core;
     let mut accounts = Vec::new();
     for account in core.list_accounts()? {
-        let pin = if account.two_factor {
-            core.current_pin(&account.email)?
+        let pins = if account.two_factor {
+            core.pins_of(&account.email)?
         } else {
             None
         };
@@ -110,7 +171,9 @@ fn accounts_view(state: &MockState) -> Result<Value, ApiError> {
             "twoFactor": account.two_factor,
             "pending": account.pending,
             "createdAt": account.created_at,
-            "pin": pin,
+            "pin": pins.as_ref().map(|p| &p.current.pin),
+            "pinUsed": pins.as_ref().map(|p| p.current.used),
+            "nextPin": pins.as_ref().map(|p| &p.next.pin),
             "sessions": sessions,
         }));
     }
@@ -158,19 +221,76 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Err(e) => error_response(&e),
             }
         }
+        (Method::GET, "fixtures") => match state.core.export_fixtures() {
+            Ok(fixtures) => ok(&fixtures),
+            Err(e) => error_response(&e),
+        },
         (Method::POST, "fixtures") => {
-            let body = match json_body(request).await {
+            let mut body = match json_body(request).await {
                 Ok(body) => body,
                 Err(response) => return response,
+            };
+            let mode = body.as_object_mut().and_then(|o| o.remove("mode"));
+            let replace = match mode.as_ref().map(|m| m.as_str()) {
+                None | Some(Some("add")) => false,
+                Some(Some("replace")) => true,
+                Some(_) => return bad("mode takes \"add\" (the default) or \"replace\""),
             };
             let fixtures: Fixtures = match serde_json::from_value(body) {
                 Ok(f) => f,
                 Err(e) => return bad(format!("not a fixtures document: {e}")),
             };
-            match state.load_fixtures(&fixtures).await {
-                Ok(()) => {
-                    ok(&json!({"admins": fixtures.admins.len(), "members": fixtures.members.len()}))
-                }
+            let loaded = match replace {
+                true => state.replace_accounts(&fixtures).await,
+                false => state.load_fixtures(&fixtures).await,
+            };
+            match loaded {
+                Ok(()) => ok(&json!({
+                    "admins": fixtures.admins.len(),
+                    "members": fixtures.members.len(),
+                    "mode": if replace { "replace" } else { "add" },
+                })),
+                Err(e) => error_response(&e),
+            }
+        }
+        (Method::DELETE, "accounts") => {
+            let Some(email) = query_param(&request, "email") else {
+                return bad("give the account as ?email=…");
+            };
+            match state.core.remove_account(&email).await {
+                Ok(()) => ok(&json!({"removed": email.to_lowercase()})),
+                Err(e) => error_response(&e),
+            }
+        }
+        (
+            Method::POST,
+            action @ ("accounts/end-sessions" | "accounts/disable-2fa" | "accounts/confirm-email"),
+        ) => {
+            let action = action.to_string();
+            let body = match json_body(request).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let Some(email) = body.get("email").and_then(Value::as_str) else {
+                return bad("give the account as {\"email\": \"…\"}");
+            };
+            let core = &state.core;
+            let done = match action.as_str() {
+                "accounts/end-sessions" => core
+                    .end_sessions_of_email(email)
+                    .await
+                    .map(|ended| json!({"ended": ended})),
+                "accounts/disable-2fa" => core
+                    .disable_two_factor(email)
+                    .await
+                    .map(|was_on| json!({"wasOn": was_on})),
+                _ => core
+                    .confirm_email(email)
+                    .await
+                    .map(|was_unconfirmed| json!({"wasUnconfirmed": was_unconfirmed})),
+            };
+            match done {
+                Ok(answer) => ok(&answer),
                 Err(e) => error_response(&e),
             }
         }
@@ -215,23 +335,56 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
             }
             ok(&clock_view(state))
         }
-        (Method::GET, "outbox") => ok(&state.outbox.emails()),
+        (Method::GET, "outbox") => {
+            if let Err(message) = only_params(&request, &["to", "after", "wait"]) {
+                return bad(message);
+            }
+            let to = query_param(&request, "to");
+            let after = match query_param(&request, "after").map(|a| a.parse::<u64>()) {
+                None => 0,
+                Some(Ok(after)) => after,
+                Some(Err(_)) => return bad("after takes an email's seq (an integer)"),
+            };
+            let wait = match query_param(&request, "wait").map(|w| parse_duration(&w)) {
+                None => None,
+                Some(Ok(wait)) => Some(wait),
+                Some(Err(message)) => return bad(format!("wait: {message}")),
+            };
+            let Some(wait) = wait else {
+                return ok(&state.outbox.matching(to.as_deref(), after));
+            };
+            match state.outbox.wait_for(to.as_deref(), after, wait).await {
+                Some(emails) => ok(&emails),
+                None => error_response(&ApiError::new(
+                    specs::ErrorCode::Timeout,
+                    format!(
+                        "no email{} came within {} ms",
+                        to.map(|to| format!(" to {to}")).unwrap_or_default(),
+                        wait.min(crate::outbox::MAX_WAIT).as_millis()
+                    ),
+                )),
+            }
+        }
         (Method::DELETE, "outbox") => ok(&json!({"cleared": state.outbox.clear()})),
         (Method::GET, "totp") => {
-            let left = pin_seconds_left(state);
+            if let Err(message) = only_params(&request, &["email", "secret"]) {
+                return bad(message);
+            }
             // A secret not enabled yet (the 2FA set-up step), at the mock's clock.
             if let Some(secret) = query_param(&request, "secret") {
-                return match state.core.pin_for_secret(&secret) {
-                    Some(pin) => ok(&json!({"pin": pin, "validForSeconds": left})),
+                return match state.core.pins_for_secret(&secret) {
+                    Some(pins) => ok(&pins_view(&pins)),
                     None => bad("the secret is not base32"),
                 };
             }
             let Some(email) = query_param(&request, "email") else {
                 return bad("give the account as ?email=… or a secret as ?secret=…");
             };
-            match state.core.current_pin(&email) {
-                Ok(Some(pin)) => {
-                    ok(&json!({"email": email.to_lowercase(), "pin": pin, "validForSeconds": left}))
+            match state.core.pins_of(&email) {
+                Ok(Some(pins)) => {
+                    let mut view = pins_view(&pins);
+                    view["email"] = json!(email.to_lowercase());
+                    ok(&view)
                 }
                 Ok(None) => error_response(&ApiError::not_found(
                     "No account with a 2FA secret has this email",
@@ -239,14 +392,10 @@ pub async fn handle(state: &MockState, request: Request<Incoming>) -> HttpRespon
                 Err(e) => error_response(&e),
             }
         }
-        (Method::GET, "requests") => {
-            let since = match query_param(&request, "since").map(|s| s.parse::<u64>()) {
-                None => 0,
-                Some(Ok(since)) => since,
-                Some(Err(_)) => return bad("since takes a request's seq (an integer)"),
-            };
-            ok(&state.journal.view_since(since))
-        }
+        (Method::GET, "requests") => match journal_filter(&request) {
+            Ok(filter) => ok(&state.journal.view_filtered(&filter)),
+            Err(message) => bad(message),
+        },
         (Method::GET, "accounts") => match accounts_view(state) {
             Ok(view) => ok(&view),
             Err(e) => error_response(&e),

@@ -1,19 +1,30 @@
 //! The journal of received requests: a ring of bounded size, so the mock's memory
-//! stays flat however long it serves.
+//! stays flat however long it serves. A request takes its place (and its `seq`, which
+//! is also its `x-request-id`) when it arrives, and is listed once answered.
 
+use crate::faults::Network;
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 /// Bodies are kept up to this many bytes.
 pub const BODY_KEPT: usize = 16 * 1024;
 
 /// One request the mock answered (control-plane requests are not journaled).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceivedRequest {
-    /// 1, 2, 3… since the start or the last reset.
+    /// 1, 2, 3… in order of arrival since the start or the last reset; also the
+    /// answer's `x-request-id`.
     pub seq: u64,
+    /// When it arrived, at the mock's clock (ISO-8601).
+    pub time: String,
+    /// When it arrived, at the wall clock (ISO-8601).
+    pub wall_time: String,
+    /// From arrival to answer, in milliseconds.
+    pub duration_ms: f64,
     pub method: String,
     pub path: String,
     /// The raw query string, if any.
@@ -23,12 +34,34 @@ pub struct ReceivedRequest {
     /// The body as text (lossy UTF-8), cut at 16 KiB.
     pub body: String,
     pub body_truncated: bool,
-    /// The status the mock answered.
+    /// The status the mock answered (499: the client closed the connection first).
     pub status: u16,
     /// The answer's headers, as sent.
     pub response_headers: Vec<(String, String)>,
     /// The answer's body as text (lossy UTF-8), cut at 16 KiB.
     pub response_body: String,
+    /// Whether a fault (armed or `x-mock-fault`) answered a call of it.
+    pub forced: bool,
+    /// `closed-by-client`, `closed-by-fault` or `truncated-by-fault`, if the
+    /// connection did not carry the whole answer.
+    pub network: Option<&'static str>,
+    /// The procedure calls it made: one over REST, one per item of a tRPC batch.
+    pub calls: Vec<ProcedureCall>,
+    /// An error status, an error in any call of a batch (a 207), or a network fault.
+    pub has_error: bool,
+}
+
+/// One procedure call of a request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcedureCall {
+    pub procedure: String,
+    /// The input as the procedure read it (superjson unwrapped, GET's query decoded).
+    pub input: Option<Value>,
+    pub status: u16,
+    /// The error code, if it failed.
+    pub error: Option<String>,
+    pub forced: bool,
 }
 
 pub struct Journal {
@@ -38,6 +71,8 @@ pub struct Journal {
 /// A request as received: kept raw (cheap to record, one per request) and turned
 /// into a `ReceivedRequest` only when the journal is read.
 pub struct Recorded {
+    pub arrived: Arrival,
+    pub duration: Duration,
     pub method: hyper::Method,
     pub uri: hyper::Uri,
     pub headers: HeaderBlock,
@@ -47,6 +82,32 @@ pub struct Recorded {
     pub response_headers: HeaderBlock,
     /// Shares the answer's bytes (no copy).
     pub response_body: bytes::Bytes,
+    /// The procedures whose calls a fault answered, in call order.
+    pub forced: Vec<&'static str>,
+    pub network: Option<NetworkOutcome>,
+}
+
+/// When a request arrived, by both clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub mock_ms: i64,
+    pub wall: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkOutcome {
+    ClosedByClient,
+    Fault(Network),
+}
+
+impl NetworkOutcome {
+    fn name(self) -> &'static str {
+        match self {
+            NetworkOutcome::ClosedByClient => "closed-by-client",
+            NetworkOutcome::Fault(Network::Close) => "closed-by-fault",
+            NetworkOutcome::Fault(Network::Truncate) => "truncated-by-fault",
+        }
+    }
 }
 
 /// Headers as one buffer of `name:value\n` lines: one allocation to record and
@@ -70,6 +131,10 @@ impl HeaderBlock {
         HeaderBlock(block)
     }
 
+    pub fn empty() -> HeaderBlock {
+        HeaderBlock(Vec::new())
+    }
+
     fn pairs(&self) -> Vec<(String, String)> {
         self.0
             .split(|b| *b == b'\n')
@@ -84,10 +149,22 @@ impl HeaderBlock {
     }
 }
 
+fn wall_iso(time: SystemTime) -> String {
+    let ms = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    server::time::iso8601(ms)
+}
+
 impl Recorded {
     fn view(&self, seq: u64) -> ReceivedRequest {
+        let calls = self.calls();
+        let network = self.network.map(NetworkOutcome::name);
         ReceivedRequest {
             seq,
+            time: server::time::iso8601(self.arrived.mock_ms),
+            wall_time: wall_iso(self.arrived.wall),
+            duration_ms: (self.duration.as_micros() as f64) / 1000.0,
             method: self.method.to_string(),
             path: self.uri.path().to_string(),
             query: self.uri.query().map(str::to_string),
@@ -100,19 +177,166 @@ impl Recorded {
                 &self.response_body[..self.response_body.len().min(BODY_KEPT)],
             )
             .into_owned(),
+            forced: !self.forced.is_empty(),
+            network,
+            has_error: self.status >= 400
+                || network.is_some()
+                || calls.iter().any(|c| c.status >= 400),
+            calls,
         }
     }
+
+    /// The calls, read back from the request and its answer as the server read them.
+    fn calls(&self) -> Vec<ProcedureCall> {
+        let path = self.uri.path();
+        let query = self.uri.query().unwrap_or("");
+        let param = |name: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let body_json = || serde_json::from_slice::<Value>(&self.body).ok();
+        let answer = serde_json::from_slice::<Value>(&self.response_body).ok();
+        let mut forced = self.forced.clone();
+        let mut call = |procedure: String, input: Option<Value>, item: Option<&Value>| {
+            let (status, error) = match item {
+                Some(item) => item_outcome(item, self.status),
+                None => (self.status, None),
+            };
+            let was_forced = match forced.iter().position(|f| *f == procedure) {
+                Some(at) => {
+                    forced.remove(at);
+                    true
+                }
+                None => false,
+            };
+            ProcedureCall {
+                procedure,
+                input,
+                status,
+                error,
+                forced: was_forced,
+            }
+        };
+        if let Some(paths) = path.strip_prefix("/api/trpc/") {
+            let batch = param("batch").is_some_and(|v| !v.is_empty());
+            let raw_input = match self.method {
+                hyper::Method::GET => param("input").and_then(|t| serde_json::from_str(&t).ok()),
+                _ => body_json(),
+            };
+            if !batch {
+                let item = answer.as_ref().filter(|a| a.is_object());
+                let input = raw_input.as_ref().and_then(specs::trpc::decode_superjson);
+                return vec![call(paths.to_string(), input, item)];
+            }
+            let names = percent_encoding::percent_decode_str(paths).decode_utf8_lossy();
+            let items = answer.as_ref().and_then(Value::as_array);
+            return names
+                .split(',')
+                .enumerate()
+                .map(|(i, name)| {
+                    let input = raw_input
+                        .as_ref()
+                        .and_then(|all| all.get(i.to_string()))
+                        .and_then(specs::trpc::decode_superjson);
+                    call(
+                        name.to_string(),
+                        input,
+                        items.and_then(|items| items.get(i)),
+                    )
+                })
+                .collect();
+        }
+        let Some(name) = path.strip_prefix("/api/").filter(|n| !n.is_empty()) else {
+            return Vec::new();
+        };
+        let input = match self.method {
+            hyper::Method::GET if !query.is_empty() => Some(Value::Object(
+                form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect(),
+            )),
+            hyper::Method::GET => None,
+            _ => body_json(),
+        };
+        let error = answer
+            .as_ref()
+            .filter(|_| self.status >= 400)
+            .and_then(|a| a.get("code"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut only = call(name.to_string(), input, None);
+        only.error = error;
+        vec![only]
+    }
+}
+
+/// A tRPC item's status and error code: `{"result":…}` or
+/// `{"error":{"json":{…,"data":{"code","httpStatus"}}}}`.
+fn item_outcome(item: &Value, request_status: u16) -> (u16, Option<String>) {
+    let Some(error) = item.get("error") else {
+        return (200, None);
+    };
+    let data = error.pointer("/json/data").or_else(|| error.get("data"));
+    let status = data
+        .and_then(|d| d.get("httpStatus"))
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(request_status);
+    let code = data
+        .and_then(|d| d.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    (status, code)
+}
+
+enum Slot {
+    /// Arrived, not answered yet.
+    InFlight,
+    Done(Box<Recorded>),
 }
 
 struct Ring {
     capacity: usize,
-    /// Each with its `seq`.
-    entries: VecDeque<(u64, Recorded)>,
+    /// Each with its `seq`: consecutive, in order of arrival.
+    entries: VecDeque<(u64, Slot)>,
     next_seq: u64,
     dropped: u64,
     /// How many times it was emptied: a reader polling with `since` sees that its
     /// sequence numbers started again.
     generation: u64,
+}
+
+/// A request's place in the journal, taken on arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    pub seq: u64,
+    generation: u64,
+}
+
+/// What `GET /__mock/requests` keeps of the listed requests.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only requests after this `seq`.
+    pub since: u64,
+    /// Only requests with a call of this procedure.
+    pub procedure: Option<String>,
+    /// Only requests answered with this status, or with a call that was.
+    pub status: Option<u16>,
+    /// Only requests with (`true`) or without (`false`) an error.
+    pub has_error: Option<bool>,
+}
+
+impl Filter {
+    fn keeps(&self, request: &ReceivedRequest) -> bool {
+        self.procedure
+            .as_ref()
+            .is_none_or(|p| request.calls.iter().any(|c| &c.procedure == p))
+            && self.status.is_none_or(|status| {
+                request.status == status || request.calls.iter().any(|c| c.status == status)
+            })
+            && self.has_error.is_none_or(|e| request.has_error == e)
+    }
 }
 
 /// `GET /__mock/requests`.
@@ -124,8 +348,12 @@ pub struct JournalView {
     pub dropped: u64,
     /// Goes up by one each time the journal is emptied (`seq` starts again at 1).
     pub generation: u64,
-    /// The `seq` the next request will get.
+    /// Every request with a lower `seq` is answered (listed, or dropped): poll with
+    /// `since=nextSeq-1` to miss none. A request still in flight holds it back, so
+    /// a poller may see later ones twice.
     pub next_seq: u64,
+    /// Requests that arrived and are not answered yet.
+    pub in_flight: usize,
     pub requests: Vec<ReceivedRequest>,
 }
 
@@ -146,8 +374,8 @@ impl Journal {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a request; its `seq` is assigned here.
-    pub fn record(&self, request: Recorded) {
+    /// A request arrived: its place and `seq`.
+    pub fn arrive(&self) -> Ticket {
         let mut ring = self.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
@@ -155,33 +383,77 @@ impl Journal {
             ring.entries.pop_front();
             ring.dropped += 1;
         }
-        if ring.capacity > 0 {
-            ring.entries.push_back((seq, request));
-        } else {
-            ring.dropped += 1;
+        ring.entries.push_back((seq, Slot::InFlight));
+        Ticket {
+            seq,
+            generation: ring.generation,
         }
     }
 
+    /// The request of `ticket` was answered (forgotten if the journal was emptied
+    /// or its place pushed out since).
+    pub fn answer(&self, ticket: Ticket, request: Recorded) {
+        let mut ring = self.lock();
+        if ring.generation != ticket.generation {
+            return;
+        }
+        let first = ring.entries.front().map_or(0, |(seq, _)| *seq);
+        if let Some(slot) = ticket
+            .seq
+            .checked_sub(first)
+            .and_then(|at| ring.entries.get_mut(at as usize))
+        {
+            slot.1 = Slot::Done(Box::new(request));
+        }
+    }
+
+    /// Records an answered request at once (arrival and answer).
+    pub fn record(&self, request: Recorded) {
+        let ticket = self.arrive();
+        self.answer(ticket, request);
+    }
+
     pub fn view(&self) -> JournalView {
-        self.view_since(0)
+        self.view_filtered(&Filter::default())
     }
 
     /// The requests with a `seq` above `since` (what a poller has not seen yet).
     pub fn view_since(&self, since: u64) -> JournalView {
+        self.view_filtered(&Filter {
+            since,
+            ..Filter::default()
+        })
+    }
+
+    pub fn view_filtered(&self, filter: &Filter) -> JournalView {
         let ring = self.lock();
         // Sequence numbers are consecutive: skip to the first one above `since`.
         let first_seq = ring.entries.front().map_or(0, |(seq, _)| *seq);
-        let skip = since.saturating_sub(first_seq.saturating_sub(1)) as usize;
+        let skip = filter.since.saturating_sub(first_seq.saturating_sub(1)) as usize;
+        let oldest_in_flight = ring
+            .entries
+            .iter()
+            .find(|(_, slot)| matches!(slot, Slot::InFlight))
+            .map(|(seq, _)| *seq);
         JournalView {
             capacity: ring.capacity,
             dropped: ring.dropped,
             generation: ring.generation,
-            next_seq: ring.next_seq,
+            next_seq: oldest_in_flight.unwrap_or(ring.next_seq),
+            in_flight: ring
+                .entries
+                .iter()
+                .filter(|(_, slot)| matches!(slot, Slot::InFlight))
+                .count(),
             requests: ring
                 .entries
                 .iter()
                 .skip(skip)
-                .map(|(seq, r)| r.view(*seq))
+                .filter_map(|(seq, slot)| match slot {
+                    Slot::Done(recorded) => Some(recorded.view(*seq)),
+                    Slot::InFlight => None,
+                })
+                .filter(|request| filter.keeps(request))
                 .collect(),
         }
     }
@@ -204,6 +476,13 @@ mod tests {
 
     fn request() -> Recorded {
         Recorded {
+            arrived: Arrival {
+                mock_ms: 0,
+                wall: SystemTime::UNIX_EPOCH,
+            },
+            duration: Duration::from_micros(1500),
+            forced: Vec::new(),
+            network: None,
             method: hyper::Method::GET,
             uri: "/x?a=1".parse().unwrap(),
             headers: HeaderBlock::of(

@@ -29,7 +29,7 @@ pub use faults::Fault;
 pub use journal::ReceivedRequest;
 pub use outbox::SentEmail;
 pub use server::core::{AccountFixture, Fixtures, Mode};
-pub use service::MockService;
+pub use service::{MockBody, MockResponse, MockService};
 pub use state::{ClockStart, CorsOrigins, MockState, Settings, START_MS};
 
 use server::http::Limits;
@@ -536,7 +536,27 @@ impl MockServer {
     /// assert_eq!(mock.totp_for("nobody@example.com"), None);
     /// ```
     pub fn totp_for(&self, email: &str) -> Option<String> {
-        self.state.core.current_pin(email).ok().flatten()
+        Some(self.pins_of(email)?.current.pin)
+    }
+
+    /// The pin of the next 30 s step (accepted already, one step early): what a test
+    /// uses right after enabling 2FA, when the set-up has spent the current one.
+    ///
+    /// ```
+    /// let fixtures: mock::Fixtures = serde_json::from_str(
+    ///     r#"{"admins":[{"email":"admin@example.com","password":"password123",
+    ///         "twoFactorSecret":"JBSWY3DPEHPK3PXP"}]}"#,
+    /// ).unwrap();
+    /// let mock = mock::MockServer::builder().fixtures(fixtures).start_blocking();
+    /// let next = mock.next_totp_for("admin@example.com").unwrap();
+    /// assert_ne!(Some(next), mock.totp_for("admin@example.com"));
+    /// ```
+    pub fn next_totp_for(&self, email: &str) -> Option<String> {
+        Some(self.pins_of(email)?.next.pin)
+    }
+
+    fn pins_of(&self, email: &str) -> Option<server::core::Pins> {
+        self.state.core.pins_of(email).ok().flatten()
     }
 
     /// The journal of received requests (newest last, at most the capacity).
@@ -553,9 +573,12 @@ impl MockServer {
     ///
     /// ```
     /// let mock = mock::MockServer::builder().start_blocking();
+    /// mock.add_fault(mock::Fault::error("auth.login", "TOO_MANY_REQUESTS")).unwrap();
+    /// // Every call with this input, until the faults are cleared:
     /// mock.add_fault(mock::Fault {
-    ///     procedure: "auth.login".into(), error: Some("TOO_MANY_REQUESTS".into()),
-    ///     message: None, delay_ms: None, times: 1,
+    ///     input: Some(serde_json::from_str(r#"{"email": "x@example.com"}"#).unwrap()),
+    ///     times: mock::faults::Times::Always,
+    ///     ..mock::Fault::error("auth.login", "FORBIDDEN")
     /// }).unwrap();
     /// ```
     pub fn add_fault(&self, fault: Fault) -> Result<(), String> {

@@ -58,6 +58,10 @@ struct Cli {
     /// the wire where the contract deliberately differs (mock/README.md lists which).
     #[arg(long, env = "MOCK_PROFILE", default_value_t = specs::Profile::Contract)]
     profile: specs::Profile,
+    /// Log warnings only (no line per request); otherwise `RUST_LOG` decides
+    /// (default `info`).
+    #[arg(long, short, env = "MOCK_QUIET")]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,9 +82,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Keep the guard until exit: dropping it writes the last lines.
-    let _logs = server::logs::init(server::logs::Format::Text);
-    match run(Cli::parse()).await {
+    let _logs = server::logs::init_at(server::logs::Format::Text, cli.quiet.then_some("warn"));
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("dokploy-auth-mock: {message}");

@@ -1,7 +1,8 @@
 //! The mock as a tower service: CORS, the control plane under `/__mock/`, forced
 //! faults, the journal, and everything else answered by the server's own stack.
 
-use crate::journal::{HeaderBlock, Recorded, BODY_KEPT};
+use crate::faults::{self, Marks, Network};
+use crate::journal::{Arrival, HeaderBlock, NetworkOutcome, Recorded, Ticket, BODY_KEPT};
 use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
 use crate::{control, guard};
@@ -12,13 +13,15 @@ use hyper::header::{HeaderValue, ORIGIN};
 use hyper::{Method, Request};
 use server::app::Stack;
 use server::http::{
-    api_response, error_response, AllowedOrigins, Api, HttpResponse, Limits, RequestIdLayer,
+    api_response, error_response, AllowedOrigins, Api, GivenRequestId, HttpResponse, Limits,
+    RequestIdLayer,
 };
-use std::convert::Infallible;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tower::ServiceExt;
 
 #[derive(Clone)]
@@ -37,32 +40,104 @@ impl MockService {
         let api = Api::new(state.core.clone(), limits)
             .with_call_hook(state.faults.clone())
             .with_allowed_origins(origins);
-        let inner = server::app::stack_with(
-            api,
-            limits,
-            RequestIdLayer::with_counter(state.request_ids.clone()),
-        );
+        // Ids come from the journal (`GivenRequestId`): a request's `seq` is its id.
+        let inner = server::app::stack_with(api, limits, RequestIdLayer::new());
         MockService { state, inner }
     }
 }
 
-impl tower::Service<Request<Incoming>> for MockService {
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+/// A network fault's answer: hyper closes the connection without one.
+#[derive(Debug)]
+pub struct ClosedByFault;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+impl std::fmt::Display for ClosedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by a fault (x-mock-fault: close, or an armed fault)")
+    }
+}
+
+impl std::error::Error for ClosedByFault {}
+
+/// The mock's answer: whole, or cut short by a network fault.
+pub type MockResponse = hyper::Response<MockBody>;
+
+/// An answer's body, which a `truncate` fault ends after half its bytes with an
+/// error (hyper then closes the connection, having promised the whole length).
+pub struct MockBody {
+    data: Option<Bytes>,
+    length: u64,
+    /// Set for a cut body: the pause after the half sent, so that hyper writes it
+    /// out before the error closes the connection.
+    cut: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl MockBody {
+    fn whole(body: Full<Bytes>) -> MockBody {
+        MockBody::of(full_bytes(body))
+    }
+
+    fn of(data: Bytes) -> MockBody {
+        MockBody {
+            length: data.len() as u64,
+            data: Some(data),
+            cut: None,
+        }
+    }
+
+    fn half_of(data: &Bytes) -> MockBody {
+        MockBody {
+            length: data.len() as u64,
+            data: Some(data.slice(..data.len() / 2)),
+            cut: Some(Box::pin(tokio::time::sleep(Duration::from_millis(20)))),
+        }
+    }
+}
+
+impl Body for MockBody {
+    type Data = Bytes;
+    type Error = ClosedByFault;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, ClosedByFault>>> {
+        if let Some(data) = self.data.take().filter(|d| !d.is_empty()) {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        }
+        let Some(pause) = self.cut.as_mut() else {
+            return Poll::Ready(None);
+        };
+        std::task::ready!(pause.as_mut().poll(cx));
+        self.cut = None;
+        Poll::Ready(Some(Err(ClosedByFault)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.cut.is_none() && self.data.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.length)
+    }
+}
+
+impl tower::Service<Request<Incoming>> for MockService {
+    type Response = MockResponse;
+    type Error = ClosedByFault;
+    type Future = Pin<Box<dyn Future<Output = Result<MockResponse, ClosedByFault>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ClosedByFault>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(request).await) })
+        Box::pin(this.handle(request))
     }
 }
 
 impl MockService {
-    async fn handle(self, request: Request<Incoming>) -> HttpResponse {
+    async fn handle(self, request: Request<Incoming>) -> Result<MockResponse, ClosedByFault> {
         let origin = request
             .headers()
             .get(ORIGIN)
@@ -73,7 +148,9 @@ impl MockService {
                 .headers()
                 .contains_key("access-control-request-method")
         {
-            return self.preflight(origin.as_deref(), &request);
+            return Ok(self
+                .preflight(origin.as_deref(), &request)
+                .map(MockBody::whole));
         }
         let state = self.state.clone();
         let path = request.uri().path();
@@ -81,9 +158,15 @@ impl MockService {
             return self.answer_and_journal(request, origin.as_deref()).await;
         }
         if let Some(refused) = guard::control_refusal(&state, request.method(), request.headers()) {
-            return error_response(&refused);
+            return Ok(error_response(&refused).map(MockBody::whole));
         }
-        let mut response = if path == "/__mock" {
+        let bare_prefix = path == "/__mock";
+        let mut request = request;
+        if request.method() == Method::HEAD {
+            // As GET (hyper sends no body): readiness probes use HEAD.
+            *request.method_mut() = Method::GET;
+        }
+        let mut response = if bare_prefix {
             crate::inspector::to_page()
         } else {
             control::handle(&state, request).await
@@ -91,41 +174,46 @@ impl MockService {
         // Only an origin --cors-origin lists may read control answers.
         let listed = origin.filter(|o| guard::control_cors_allows(&state, o));
         allow_origin(&state, listed.as_deref(), &mut response);
-        response
+        Ok(response.map(MockBody::whole))
     }
 
-    /// The server's answer, with CORS headers, journaled as sent.
+    /// The server's answer, with CORS headers, journaled as sent. `Err`: a fault
+    /// closes the connection without an answer.
     async fn answer_and_journal(
         self,
         request: Request<Incoming>,
         origin: Option<&str>,
-    ) -> HttpResponse {
-        let (parts, body) = request.into_parts();
-        let (body, copied) = TeeBody::new(body, BODY_KEPT);
-        // What the journal keeps (a `Uri` shares its bytes).
-        let (method, uri, headers) = (
-            parts.method.clone(),
-            parts.uri.clone(),
-            HeaderBlock::of(&parts.headers),
-        );
-        let request = Request::from_parts(parts, body);
+    ) -> Result<MockResponse, ClosedByFault> {
         let state = self.state.clone();
-        let mut response = self.answer(request).await;
+        let (mut parts, body) = request.into_parts();
+        let (body, copied) = TeeBody::new(body, BODY_KEPT);
+        let mut pending = Pending::arrive(state.clone(), &parts, copied);
+        parts.extensions.insert(GivenRequestId(pending.ticket.seq));
+        let request = Request::from_parts(parts, body);
+        let (mut response, marks) = faults::MARKS
+            .scope(RefCell::new(Marks::default()), async {
+                let response = self.answer(request).await;
+                (response, faults::MARKS.with(|marks| marks.take()))
+            })
+            .await;
         allow_origin(&state, origin, &mut response);
         let (parts, body) = response.into_parts();
         let response_body = full_bytes(body);
-        let copied = std::mem::take(&mut *copied.lock().unwrap_or_else(|p| p.into_inner()));
-        state.journal.record(Recorded {
-            method,
-            uri,
-            headers,
-            body: copied.bytes,
-            body_truncated: copied.truncated,
+        pending.answered(Answered {
             status: parts.status.as_u16(),
-            response_headers: HeaderBlock::of(&parts.headers),
+            headers: HeaderBlock::of(&parts.headers),
             response_body: response_body.clone(),
+            marks: &marks,
         });
-        HttpResponse::from_parts(parts, Full::new(response_body))
+        match marks.network {
+            Some(Network::Close) => Err(ClosedByFault),
+            // The whole length promised, half sent: the client sees the end early.
+            Some(Network::Truncate) => Ok(MockResponse::from_parts(
+                parts,
+                MockBody::half_of(&response_body),
+            )),
+            None => Ok(MockResponse::from_parts(parts, MockBody::of(response_body))),
+        }
     }
 
     /// The server's own answer (forced faults run inside it, before each call).
@@ -199,4 +287,91 @@ fn allow_origin(state: &MockState, origin: Option<&str>, response: &mut HttpResp
         HeaderValue::from_static("x-request-id, retry-after"),
     );
     headers.append("vary", HeaderValue::from_static("Origin"));
+}
+
+/// A journaled request between its arrival and its answer; dropped unanswered (the
+/// client closed the connection first), it is journaled with status 499.
+struct Pending {
+    state: Arc<MockState>,
+    ticket: Ticket,
+    arrived: Arrival,
+    started: std::time::Instant,
+    method: Method,
+    uri: hyper::Uri,
+    headers: Option<HeaderBlock>,
+    /// What the server read of the body.
+    copied: Arc<std::sync::Mutex<crate::tee::Copied>>,
+}
+
+/// What the journal keeps of an answer.
+struct Answered<'a> {
+    status: u16,
+    headers: HeaderBlock,
+    response_body: Bytes,
+    marks: &'a Marks,
+}
+
+impl Pending {
+    fn arrive(
+        state: Arc<MockState>,
+        parts: &hyper::http::request::Parts,
+        copied: Arc<std::sync::Mutex<crate::tee::Copied>>,
+    ) -> Pending {
+        use server::core::ports::Clock;
+        Pending {
+            ticket: state.journal.arrive(),
+            arrived: Arrival {
+                mock_ms: state.clock.now_ms(),
+                wall: std::time::SystemTime::now(),
+            },
+            started: std::time::Instant::now(),
+            // A `Uri` clone shares its bytes.
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: Some(HeaderBlock::of(&parts.headers)),
+            copied,
+            state,
+        }
+    }
+
+    fn record(&mut self, answered: Answered<'_>, network: Option<NetworkOutcome>) {
+        let Some(headers) = self.headers.take() else {
+            return;
+        };
+        let body = std::mem::take(&mut *self.copied.lock().unwrap_or_else(|p| p.into_inner()));
+        self.state.journal.answer(
+            self.ticket,
+            Recorded {
+                arrived: self.arrived,
+                duration: self.started.elapsed(),
+                method: self.method.clone(),
+                uri: self.uri.clone(),
+                headers,
+                body: body.bytes,
+                body_truncated: body.truncated,
+                status: answered.status,
+                response_headers: answered.headers,
+                response_body: answered.response_body,
+                forced: answered.marks.forced.clone(),
+                network,
+            },
+        );
+    }
+
+    fn answered(&mut self, answered: Answered<'_>) {
+        let network = answered.marks.network.map(NetworkOutcome::Fault);
+        self.record(answered, network);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let unanswered = Answered {
+            status: 499,
+            headers: HeaderBlock::empty(),
+            response_body: Bytes::new(),
+            marks: &Marks::default(),
+        };
+        self.record(unanswered, Some(NetworkOutcome::ClosedByClient));
+    }
 }

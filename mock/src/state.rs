@@ -96,8 +96,6 @@ pub struct MockState {
     pub outbox: Outbox,
     pub journal: Journal,
     pub faults: Arc<Faults>,
-    /// The `x-request-id` numbering, restarted by a reset.
-    pub request_ids: Arc<AtomicU64>,
     pub cors: CorsOrigins,
     pub control_hosts: Vec<String>,
     seed: AtomicU64,
@@ -146,7 +144,6 @@ impl MockState {
             outbox,
             journal: Journal::new(settings.journal_capacity),
             faults: Arc::new(Faults::default()),
-            request_ids: Arc::new(AtomicU64::new(0)),
             cors: settings.cors,
             control_hosts: settings.control_hosts,
             seed: AtomicU64::new(settings.seed),
@@ -170,6 +167,15 @@ impl MockState {
         } else {
             self.core.load_fixtures(fixtures).await
         }
+    }
+
+    /// Replaces every account, session and invitation with `fixtures`; the clock,
+    /// seed, outbox, journal and faults stay as they are.
+    pub async fn replace_accounts(&self, fixtures: &Fixtures) -> Result<(), ApiError> {
+        let _one_at_a_time = self.resetting.lock().await;
+        self.store.clear();
+        self.core.forget_memory();
+        self.load_fixtures(fixtures).await
     }
 
     fn restart_clock(&self) {
@@ -198,13 +204,12 @@ impl MockState {
         let seed = seed.unwrap_or(self.start_seed);
         self.seed.store(seed, Ordering::SeqCst);
         self.store.clear();
-        self.core.forget_throttle_counts();
+        self.core.forget_memory();
         self.restart_clock();
         self.random.reseed(seed);
         self.outbox.clear();
         self.journal.clear();
         self.faults.clear();
-        self.request_ids.store(0, Ordering::SeqCst);
         if let Some(fixtures) = &self.start_fixtures {
             self.load_fixtures(fixtures).await?;
         }

@@ -163,4 +163,89 @@ async fn every_route_answers_as_documented() {
     call(&mock, "GET", "/faults", "").await;
     let cleared: Value = call(&mock, "DELETE", "/faults", "").await.json();
     assert_eq!(cleared["cleared"], 1);
+    let network = r#"{"procedure": "auth.get", "network": "truncate", "times": "always",
+        "input": {"x": 1}}"#;
+    assert_eq!(call(&mock, "POST", "/faults", network).await.status, 200);
+    assert_eq!(
+        call(
+            &mock,
+            "POST",
+            "/faults",
+            r#"{"procedure": "auth.get", "error": "FORBIDDEN", "times": 0}"#
+        )
+        .await
+        .status,
+        400
+    );
+
+    // The journal's filters, and a parameter it does not take.
+    let only = call(
+        &mock,
+        "GET",
+        "/requests?procedure=auth.get&status=401&error=true",
+        "",
+    )
+    .await;
+    assert_eq!(only.status, 200);
+    assert_eq!(
+        call(&mock, "GET", "/requests?error=maybe", "").await.status,
+        400
+    );
+    assert_eq!(
+        call(&mock, "GET", "/requests?sinse=1", "").await.status,
+        400
+    );
+
+    // The state as fixtures, loaded back in its place.
+    let exported = call(&mock, "GET", "/fixtures", "").await.json();
+    let mut replace = exported.clone();
+    replace["mode"] = "replace".into();
+    let loaded = call(&mock, "POST", "/fixtures", &replace.to_string())
+        .await
+        .json();
+    assert_eq!(loaded["mode"], "replace");
+    assert_eq!(call(&mock, "GET", "/fixtures", "").await.json(), exported);
+    assert_eq!(
+        call(&mock, "POST", "/fixtures", r#"{"mode": "merge"}"#)
+            .await
+            .status,
+        400
+    );
+
+    // Account operations, each refused for an unknown account.
+    let member = r#"{"email": "member@example.com"}"#;
+    let nobody = r#"{"email": "nobody@example.com"}"#;
+    for action in ["end-sessions", "disable-2fa", "confirm-email"] {
+        let path = format!("/accounts/{action}");
+        assert_eq!(call(&mock, "POST", &path, member).await.status, 200);
+        assert_eq!(call(&mock, "POST", &path, nobody).await.status, 404);
+        assert_eq!(call(&mock, "POST", &path, "{}").await.status, 400);
+    }
+    assert_eq!(
+        call(&mock, "DELETE", "/accounts?email=admin@example.com", "")
+            .await
+            .status,
+        400,
+        "an admin with members"
+    );
+    call(&mock, "DELETE", "/accounts?email=member@example.com", "").await;
+    call(&mock, "DELETE", "/accounts?email=new@example.com", "").await;
+    call(&mock, "DELETE", "/accounts?email=admin@example.com", "").await;
+    assert_eq!(
+        call(&mock, "DELETE", "/accounts?email=admin@example.com", "")
+            .await
+            .status,
+        404
+    );
+
+    // The outbox: filtered, and waited on (none comes self-hosted).
+    call(&mock, "GET", "/outbox?to=a@example.com&after=0", "").await;
+    assert_eq!(
+        call(&mock, "GET", "/outbox?wait=50ms", "").await.status,
+        408
+    );
+    assert_eq!(
+        call(&mock, "GET", "/outbox?wait=soon", "").await.status,
+        400
+    );
 }

@@ -179,7 +179,7 @@ async fn fixtures_endpoint() {
     let r = control(&mock, "POST", "fixtures", FIXTURES).await;
     assert_eq!(
         (r.status, r.json()),
-        (200, json!({"admins": 1, "members": 2}))
+        (200, json!({"admins": 1, "members": 2, "mode": "add"}))
     );
     let r = control(&mock, "POST", "fixtures", FIXTURES).await;
     assert_eq!(r.status, 400, "loaded twice: {}", r.body);
@@ -664,9 +664,16 @@ async fn faults_endpoint_and_header() {
         "",
     )
     .await;
+    // Its message says it was forced, so that nobody takes it for a real one.
     assert_eq!(
         (r.status, r.body),
-        (401, envelope("UNAUTHORIZED", "UNAUTHORIZED"))
+        (
+            401,
+            envelope(
+                "UNAUTHORIZED",
+                "UNAUTHORIZED forced by the mock (x-mock-fault header)"
+            )
+        )
     );
     let started = Instant::now();
     let r = send(
@@ -705,11 +712,8 @@ async fn faults_endpoint_and_header() {
         "only that request"
     );
     mock.add_fault(mock::Fault {
-        procedure: "auth.login".into(),
-        error: Some("TOO_MANY_REQUESTS".into()),
-        message: None,
-        delay_ms: None,
-        times: 2,
+        times: mock::faults::Times::Count(2),
+        ..mock::Fault::error("auth.login", "TOO_MANY_REQUESTS")
     })
     .unwrap();
     // A forced 429 says when to try again, as a real one does, on both transports.
@@ -917,6 +921,16 @@ async fn throttling_is_off_unless_asked() {
 }
 
 /// The fixtures file the README uses loads, and what it promises works.
+/// The README shows `fixtures.example.json` as it is, and calls it a ready one.
+#[test]
+fn the_readme_shows_the_example_fixtures_file() {
+    let readme = include_str!("../README.md");
+    let fixtures = &readme[readme.find("## Fixtures").unwrap()..];
+    let block = fixtures.split("```json\n").nth(1).unwrap();
+    let block = &block[..block.find("```").unwrap()];
+    assert_eq!(block, include_str!("../fixtures.example.json"));
+}
+
 #[tokio::test]
 async fn the_example_fixtures_file() {
     let fixtures: Fixtures =

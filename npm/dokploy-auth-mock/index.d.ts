@@ -36,17 +36,49 @@ export interface AccountFixture {
   image?: string;
   /** A base32 TOTP secret: 2FA is then enabled. */
   twoFactorSecret?: string;
-  /** Cookie session ids that are logged in. */
-  sessions?: string[];
+  /** Cookie sessions that are logged in: ids, or as `exportFixtures()` gives them. */
+  sessions?: Array<string | StoredSession>;
   apiToken?: string;
   /** Members only: the inviting admin's email. */
   invitedBy?: string;
   invitationToken?: string;
+  /** Members only (ISO-8601; default a week on). */
+  invitationExpiresAt?: string;
+  /** Members only: Dokploy's permission flags (all off by default). */
+  permissions?: Record<string, boolean | string[]>;
+  /** ISO-8601; default the mock's now. */
+  createdAt?: string;
+  /** Admins: Dokploy's `adminId`; members: its `userId`. */
+  roleId?: string;
+}
+
+/** A session by the SHA-256 digest of its id (ids are never stored). */
+export interface StoredSession {
+  digest: string;
+  createdAt: string;
+  expiresAt: string;
+  lastUsedAt?: string;
+  clientAddress?: string;
+  userAgent?: string;
 }
 
 export interface Fixtures {
   admins?: AccountFixture[];
   members?: AccountFixture[];
+}
+
+export interface Account {
+  id: string;
+  email: string;
+  role: 'admin' | 'user';
+  twoFactor: boolean;
+  /** An invited member who has not set a password yet. */
+  pending: boolean;
+  createdAt: string;
+  pin: string | null;
+  pinUsed: boolean | null;
+  nextPin: string | null;
+  sessions: unknown[];
 }
 
 export interface ClockState {
@@ -58,10 +90,16 @@ export interface ClockState {
 export interface Pin {
   email?: string;
   pin: string;
+  /** A login or the 2FA set-up already spent this pin: use `next.pin`. */
+  used: boolean;
   validForSeconds: number;
+  /** The next step's pin, accepted already (pins are taken a step early). */
+  next: { pin: string; used: boolean; validFrom: string };
 }
 
 export interface Email {
+  /** 1, 2, 3… as sent. */
+  seq: number;
   to: string;
   subject: string;
   text: string;
@@ -78,12 +116,37 @@ export interface Fault {
   error?: string;
   message?: string;
   delayMs?: number;
-  /** How many calls it affects (default 1). */
-  times?: number;
+  /** Close the connection without an answer, or cut the answer's body. */
+  network?: 'close' | 'truncate';
+  /** Only calls whose input has these values. */
+  input?: Record<string, unknown>;
+  /** How many calls it affects (default 1), or every call until cleared. */
+  times?: number | 'always';
+}
+
+export interface ProcedureCall {
+  procedure: string;
+  /** The input as decoded (superjson unwrapped). */
+  input: unknown;
+  status: number;
+  error: string | null;
+  forced: boolean;
 }
 
 export interface ReceivedRequest {
+  /** In order of arrival; the answer's `x-request-id`. */
   seq: number;
+  /** Arrival at the mock's clock, and at the wall clock (ISO-8601). */
+  time: string;
+  wallTime: string;
+  durationMs: number;
+  /** A fault answered a call of it. */
+  forced: boolean;
+  network: 'closed-by-client' | 'closed-by-fault' | 'truncated-by-fault' | null;
+  /** One over REST, one per item of a tRPC batch. */
+  calls: ProcedureCall[];
+  /** An error status, an error inside a batch (207), or a broken connection. */
+  hasError: boolean;
   method: string;
   path: string;
   query?: string | null;
@@ -95,9 +158,12 @@ export interface ReceivedRequest {
   responseBody: string;
 }
 
+/** A function, or fields to match (`procedure` matches any call of a batch). */
 export type RequestFilter =
   | ((request: ReceivedRequest) => boolean)
-  | Partial<{ [K in keyof ReceivedRequest]: ReceivedRequest[K] | RegExp }>;
+  | Partial<
+      { [K in keyof ReceivedRequest]: ReceivedRequest[K] | RegExp } & { procedure: string | RegExp }
+    >;
 
 export interface Mock {
   /** `http://127.0.0.1:<port>`: the API is under `/api`, the control plane under `/__mock`. */
@@ -109,7 +175,21 @@ export interface Mock {
   readonly process: { readonly pid?: number; kill(signal?: string | number): boolean };
   /** Forgets everything (accounts, sessions, outbox, journal, faults); a new seed if given. */
   reset(seed?: number): Promise<{ seed: number }>;
-  fixtures(load: Fixtures): Promise<{ admins: number; members: number }>;
+  /** Adds accounts, or (`mode: 'replace'`) puts them in place of every account. */
+  fixtures(
+    load: Fixtures,
+    options?: { mode?: 'add' | 'replace' },
+  ): Promise<{ admins: number; members: number; mode: 'add' | 'replace' }>;
+  /** The accounts, sessions and invitations now, as fixtures that load back to them. */
+  exportFixtures(): Promise<Fixtures>;
+  accounts: {
+    list(): Promise<Account[]>;
+    /** Removes an account, its sessions and invitation (an admin with members is refused). */
+    remove(email: string): Promise<{ removed: string }>;
+    endSessions(email: string): Promise<{ ended: number }>;
+    disable2FA(email: string): Promise<{ wasOn: boolean }>;
+    confirmEmail(email: string): Promise<{ wasUnconfirmed: boolean }>;
+  };
   clock: {
     now(): Promise<ClockState>;
     /** `"90s"`, `"2h"`, `"1d"` or milliseconds. */
@@ -122,8 +202,14 @@ export interface Mock {
   outbox: {
     list(): Promise<Email[]>;
     clear(): Promise<{ cleared: number }>;
-    /** The first email matching `predicate`, polling until `timeoutMs` (default 5000). */
-    waitFor(predicate: (email: Email) => boolean, timeoutMs?: number): Promise<Email>;
+    /**
+     * The first email to `to` (with a seq above `after`), waited for in the mock; or the
+     * first matching a function, polling. Rejects after `timeoutMs` (default 5000).
+     */
+    waitFor(
+      match: { to?: string; after?: number } | ((email: Email) => boolean),
+      timeoutMs?: number,
+    ): Promise<Email>;
   };
   faults: {
     add(fault: Fault): Promise<Fault[]>;

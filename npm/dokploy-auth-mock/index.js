@@ -81,7 +81,18 @@ class Mock {
     this.outbox = {
       list: () => this.#control('GET', '/outbox'),
       clear: () => this.#control('DELETE', '/outbox'),
-      waitFor: (predicate, timeoutMs = 5000) => this.#waitFor(predicate, timeoutMs),
+      waitFor: (predicate, timeoutMs = 5000) =>
+        typeof predicate === 'function'
+          ? this.#waitFor(predicate, timeoutMs)
+          : this.#waitForEmail(predicate ?? {}, timeoutMs),
+    };
+    const account = (action) => (email) => this.#control('POST', `/accounts/${action}`, { email });
+    this.accounts = {
+      list: async () => (await this.#control('GET', '/accounts')).accounts,
+      remove: (email) => this.#control('DELETE', `/accounts?email=${encodeURIComponent(email)}`),
+      endSessions: account('end-sessions'),
+      disable2FA: account('disable-2fa'),
+      confirmEmail: account('confirm-email'),
     };
     this.faults = {
       add: (fault) => this.#control('POST', '/faults', fault),
@@ -105,6 +116,15 @@ class Mock {
     return value;
   }
 
+  /** Waits in the mock (no polling) for an email to `to` with a seq above `after`. */
+  async #waitForEmail({ to, after }, timeoutMs) {
+    const query = new URLSearchParams({ wait: String(timeoutMs) });
+    if (to !== undefined) query.set('to', to);
+    if (after !== undefined) query.set('after', String(after));
+    const [email] = await this.#control('GET', `/outbox?${query}`);
+    return email;
+  }
+
   async #waitFor(predicate, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -122,9 +142,14 @@ class Mock {
     return this.#control('POST', '/reset', seed === undefined ? {} : { seed });
   }
 
-  /** Adds admins and members. */
-  fixtures(load) {
-    return this.#control('POST', '/fixtures', load);
+  /** Adds admins and members, or (`{ mode: 'replace' }`) puts them in place of every account. */
+  fixtures(load, { mode = 'add' } = {}) {
+    return this.#control('POST', '/fixtures', { ...load, mode });
+  }
+
+  /** The accounts, sessions and invitations now, as fixtures that load back to them. */
+  exportFixtures() {
+    return this.#control('GET', '/fixtures');
   }
 
   /** The pin valid now for an account (`email`) or a secret being set up (`{ secret }`). */
@@ -138,13 +163,23 @@ class Mock {
 
   /** The requests the API received (oldest first), those matching `filter` if given. */
   async requests(filter) {
-    const { requests } = await this.#control('GET', '/requests');
+    // The mock filters by procedure, status and error itself.
+    const query = new URLSearchParams();
+    if (filter && typeof filter === 'object') {
+      for (const key of ['procedure', 'status']) {
+        if (filter[key] !== undefined && !(filter[key] instanceof RegExp)) query.set(key, String(filter[key]));
+      }
+      if (typeof filter.hasError === 'boolean') query.set('error', String(filter.hasError));
+    }
+    const { requests } = await this.#control('GET', `/requests${query.size ? `?${query}` : ''}`);
     if (!filter) return requests;
     if (typeof filter === 'function') return requests.filter(filter);
+    // `procedure` matches any call of a request (a tRPC batch has several).
     return requests.filter((r) =>
-      Object.entries(filter).every(([key, value]) =>
-        value instanceof RegExp ? value.test(String(r[key])) : r[key] === value,
-      ),
+      Object.entries(filter).every(([key, value]) => {
+        const actual = key === 'procedure' ? r.calls.map((c) => c.procedure) : [r[key]];
+        return actual.some((a) => (value instanceof RegExp ? value.test(String(a)) : a === value));
+      }),
     );
   }
 

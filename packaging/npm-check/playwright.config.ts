@@ -4,7 +4,9 @@ import { defineConfig } from '@playwright/test';
 export default defineConfig({
   testDir: '.',
   testMatch: /.*\.spec\.ts$/,
-  workers: 2,
+  // One mock per worker (the fixture starts each on a port of its own).
+  workers: 4,
+  fullyParallel: true,
   reporter: 'list',
   use: {
     launchOptions: {

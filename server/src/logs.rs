@@ -31,9 +31,17 @@ pub enum Format {
 /// Sends `tracing` events at the `RUST_LOG` level (default `info`) to stderr, in
 /// batches; keep the guard until exit: dropping it writes what is left.
 pub fn init(format: Format) -> LogGuard {
+    init_at(format, None)
+}
+
+/// As [`init`], at `level` (`warn`, say) instead of `RUST_LOG` when given.
+pub fn init_at(format: Format, level: Option<&str>) -> LogGuard {
     let (writer, guard) = BatchWriter::new(io::stderr(), FLUSH_EVERY, MAX_PENDING);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match level {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

@@ -125,6 +125,13 @@ impl AuthCache {
         entries.by_digest.insert(digest, found);
     }
 
+    /// Forgets everything (the store was emptied).
+    pub(crate) fn clear(&self) {
+        let mut entries = self.lock();
+        entries.by_digest.clear();
+        entries.last_seen.clear();
+    }
+
     /// When the session under `digest` last authenticated a request here.
     pub(crate) fn last_seen(&self, digest: &str) -> Option<i64> {
         self.lock().last_seen.get(digest).copied()

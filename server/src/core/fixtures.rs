@@ -7,13 +7,14 @@ use super::handler::Request;
 use super::records::{keys, Member, Read, SessionKind, Write};
 use super::Core;
 use crate::crypto;
-use serde::Deserialize;
+use crate::time::iso8601;
+use serde::{Deserialize, Serialize};
 use specs::wire::Role;
 use specs::ApiError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fixtures {
     #[serde(default)]
@@ -24,36 +25,77 @@ pub struct Fixtures {
 
 /// An admin (no `invitedBy`) or a member (`invitedBy` = an admin's email; without a
 /// `password` the invitation is still pending).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountFixture {
     pub email: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// A bcrypt hash (`$2b$…`) to store instead of hashing `password`: thousands of
     /// accounts then load at once.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     /// The account id; generated when left out.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// A base32 TOTP secret: 2FA is then enabled.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub two_factor_secret: Option<String>,
-    /// Cookie session ids that are logged in (valid a day from the clock's now).
-    #[serde(default)]
-    pub sessions: Vec<String>,
+    /// Cookie sessions that are logged in: ids (valid a day from the clock's now),
+    /// or sessions as exported (by digest, with their times).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionFixture>,
     /// An API token (valid 365 days).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token: Option<String>,
     /// Members only: the admin who invited them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invited_by: Option<String>,
     /// Members only: the invitation token; generated when left out.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitation_token: Option<String>,
+    /// Members only: when the invitation expires (ISO-8601; default a week on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_expires_at: Option<String>,
+    /// Members only: what they may do (default: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<specs::wire::Permissions>,
+    /// When the account was made (ISO-8601; default the clock's now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Admins: Dokploy's `adminId`; members: its `userId` (generated when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+}
+
+/// A logged-in cookie session of a fixture account.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SessionFixture {
+    /// The id a browser sends (valid a day from the clock's now).
+    Id(String),
+    /// A session as `GET /__mock/fixtures` exports it: the id is never stored, so
+    /// its SHA-256 digest (hex), which the browser's cookie still matches.
+    Stored(StoredSessionFixture),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoredSessionFixture {
+    pub digest: String,
+    /// ISO-8601.
+    pub created_at: String,
+    /// ISO-8601.
+    pub expires_at: String,
+    /// ISO-8601; when it was made when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// A fixture account's password hash as stored now.
@@ -307,39 +349,83 @@ impl Core {
             account.two_factor_enabled = true;
         }
         account.api_token = fixture.api_token.clone();
-        let member = admin_id.map(|admin_id| {
-            let now = self.ports.now();
-            Member {
-                user_id: crypto::new_id(random),
-                auth_id: account.id.clone(),
-                admin_id,
-                token: fixture
-                    .invitation_token
-                    .clone()
-                    .unwrap_or_else(|| crypto::new_token(random)),
-                registered: account.password_hash.is_some(),
-                expires_at: now + specs::lifetimes::INVITATION_MS,
-                created_at: now,
-                seq: self.invitations.next_seq(),
-                permissions: Default::default(),
-            }
+        let now = self.ports.now();
+        let time = |field: &str, value: &Option<String>| -> Result<Option<i64>, ApiError> {
+            value
+                .as_deref()
+                .map(|text| {
+                    crate::time::parse_iso8601(text).ok_or_else(|| {
+                        refuse(format!(
+                            "the {field} of {} is no ISO-8601 time",
+                            fixture.email
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(created_at) = time("createdAt", &fixture.created_at)? {
+            account.created_at = created_at;
+        }
+        let invitation_expires_at = time("invitationExpiresAt", &fixture.invitation_expires_at)?;
+        let role_id = || {
+            fixture
+                .role_id
+                .clone()
+                .unwrap_or_else(|| crypto::new_id(random))
+        };
+        let member = admin_id.map(|admin_id| Member {
+            user_id: role_id(),
+            auth_id: account.id.clone(),
+            admin_id,
+            token: fixture
+                .invitation_token
+                .clone()
+                .unwrap_or_else(|| crypto::new_token(random)),
+            registered: account.password_hash.is_some(),
+            expires_at: invitation_expires_at.unwrap_or(now + specs::lifetimes::INVITATION_MS),
+            created_at: account.created_at,
+            seq: self.invitations.next_seq(),
+            permissions: fixture.permissions.clone().unwrap_or_default(),
         });
         if role == Role::Admin {
-            account.admin_id = Some(crypto::new_id(random));
+            account.admin_id = Some(role_id());
         }
         account.member_id = member.as_ref().map(|m| m.user_id.clone());
-        // Sessions with the ids the fixture gives.
+        // Sessions with the ids (or digests) the fixture gives.
         let with_id = |id: &str, kind| {
             let mut new = self.sessions.new_session(&account, kind, &Request::NOBODY);
             new.digest = crypto::digest(id);
             new.id = id.to_string();
             new
         };
-        let mut sessions: Vec<_> = fixture
-            .sessions
-            .iter()
-            .map(|id| with_id(id, SessionKind::Cookie))
-            .collect();
+        let mut sessions = Vec::new();
+        for session in &fixture.sessions {
+            sessions.push(match session {
+                SessionFixture::Id(id) => with_id(id, SessionKind::Cookie),
+                SessionFixture::Stored(stored) => {
+                    let digest_ok = stored.digest.len() == 64
+                        && stored.digest.bytes().all(|b| b.is_ascii_hexdigit());
+                    if !digest_ok {
+                        return Err(refuse(format!(
+                            "a session digest of {} is not 64 hex digits",
+                            fixture.email
+                        )));
+                    }
+                    let mut new = with_id("", SessionKind::Cookie);
+                    new.digest = stored.digest.to_ascii_lowercase();
+                    new.id = String::new();
+                    new.session.expires_at =
+                        time("expiresAt", &Some(stored.expires_at.clone()))?.unwrap_or(now);
+                    let created = time("createdAt", &Some(stored.created_at.clone()))?;
+                    let used = time("lastUsedAt", &stored.last_used_at)?;
+                    new.details.created_at = created.unwrap_or(now);
+                    new.details.refreshed_at = used.or(created).unwrap_or(now);
+                    new.details.client_address = stored.client_address.clone();
+                    new.details.user_agent = stored.user_agent.clone();
+                    new
+                }
+            });
+        }
         sessions.extend(
             fixture
                 .api_token
@@ -377,18 +463,203 @@ impl Core {
         Ok(())
     }
 
-    /// The pin valid now for a base32 secret, enabled or not (the mock's
-    /// `/__mock/totp?secret=`, for the 2FA set-up step); `None` for a bad secret.
-    pub fn pin_for_secret(&self, secret: &str) -> Option<String> {
-        let now_secs = u64::try_from(self.ports.now() / 1000).unwrap_or(0);
-        super::two_factor::totp_code(secret, now_secs)
+    /// The state as fixtures that load back to it (`GET /__mock/fixtures`): ids,
+    /// hashes (or fixture passwords not hashed yet), 2FA secrets, cookie sessions
+    /// by digest, API tokens, invitations, permissions and times.
+    pub fn export_fixtures(&self) -> Result<Fixtures, ApiError> {
+        let store = self.ports.store();
+        let mut accounts = Vec::new();
+        for (_, bytes) in store.scan_prefix(keys::ACCOUNT_PREFIX)? {
+            accounts.push(super::records::decode::<super::records::Account>(&bytes)?);
+        }
+        let mut with_members = Vec::new();
+        for account in accounts {
+            let member = match &account.member_id {
+                Some(user_id) => store.member(user_id)?,
+                None => None,
+            };
+            with_members.push((account, member));
+        }
+        // In the order invitations were made, so that `user.all` lists the same.
+        with_members.sort_by_key(|(a, m)| (a.created_at, m.as_ref().map(|m| m.seq), a.id.clone()));
+        let admin_emails: HashMap<&str, &str> = with_members
+            .iter()
+            .filter_map(|(a, _)| Some((a.admin_id.as_deref()?, a.email.as_str())))
+            .collect();
+        let mut fixtures = Fixtures::default();
+        for (account, member) in &with_members {
+            let passwords = &self.accounts.passwords.fixture_hashes;
+            let (password, password_hash) = match &account.password_hash {
+                Some(stored) => match passwords.placeholder_password(stored) {
+                    Some(password) => (Some(password), None),
+                    None => (None, Some(stored.clone())),
+                },
+                None => (None, None),
+            };
+            let mut sessions: Vec<StoredSessionFixture> = self
+                .sessions
+                .live_sessions_of(account)?
+                .into_iter()
+                .filter(|(_, session, _)| session.kind == SessionKind::Cookie)
+                .map(|(digest, session, details)| {
+                    let view = self.sessions.view(&digest, &session, details, "");
+                    StoredSessionFixture {
+                        digest,
+                        created_at: view.created_at,
+                        expires_at: view.expires_at,
+                        last_used_at: Some(view.last_used_at),
+                        client_address: view.client_address,
+                        user_agent: view.user_agent,
+                    }
+                })
+                .collect();
+            sessions.sort_by(|a, b| (&a.created_at, &a.digest).cmp(&(&b.created_at, &b.digest)));
+            let fixture = AccountFixture {
+                email: account.email.clone(),
+                password,
+                password_hash,
+                id: Some(account.id.clone()),
+                image: Some(account.image.clone()),
+                two_factor_secret: account
+                    .totp_secret
+                    .clone()
+                    .filter(|_| account.two_factor_enabled),
+                sessions: sessions.into_iter().map(SessionFixture::Stored).collect(),
+                api_token: account.api_token.clone(),
+                invited_by: member
+                    .as_ref()
+                    .and_then(|m| admin_emails.get(m.admin_id.as_str()))
+                    .map(|email| email.to_string()),
+                invitation_token: member.as_ref().map(|m| m.token.clone()),
+                invitation_expires_at: member.as_ref().map(|m| iso8601(m.expires_at)),
+                permissions: member.as_ref().map(|m| m.permissions.clone()),
+                created_at: Some(iso8601(account.created_at)),
+                role_id: account.admin_id.clone().or(account.member_id.clone()),
+            };
+            match account.role {
+                Role::Admin => fixtures.admins.push(fixture),
+                Role::User => fixtures.members.push(fixture),
+            }
+        }
+        Ok(fixtures)
     }
 
-    /// The pin valid now for the account's 2FA secret (the mock's `/__mock/totp`).
-    pub fn current_pin(&self, email: &str) -> Result<Option<String>, ApiError> {
+    /// Removes the account with this email, its sessions and its invitation (the
+    /// mock's `DELETE /__mock/accounts`). An admin with members is refused: remove
+    /// them first.
+    pub async fn remove_account(&self, email: &str) -> Result<(), ApiError> {
+        let store = self.ports.store();
+        let not_found = || ApiError::not_found(specs::messages::USER_NOT_FOUND);
+        let account = store
+            .account_by_email(&email.to_lowercase())?
+            .ok_or_else(not_found)?;
+        if let Some(admin_id) = &account.admin_id {
+            if !store.scan_prefix(&keys::members_of(admin_id))?.is_empty() {
+                return Err(refuse(format!(
+                    "{} has members: remove them first",
+                    account.email
+                )));
+            }
+        }
+        self.sessions.end_all(&account.id)?;
+        self.ports.transaction(|tx| {
+            let account = tx.account(&account.id)?.ok_or_else(not_found)?;
+            tx.delete_account(&account)?;
+            if let Some(member) = match &account.member_id {
+                Some(user_id) => tx.member(user_id)?,
+                None => None,
+            } {
+                tx.delete_member(&member, &crypto::digest(&member.token))?;
+            }
+            if tx.get(keys::SELF_HOSTED_ADMIN)?.as_deref() == Some(account.id.as_bytes()) {
+                tx.remove(keys::SELF_HOSTED_ADMIN)?;
+            }
+            Ok(())
+        })?;
+        self.ports.store().flush().await?;
+        Ok(())
+    }
+
+    /// Marks the email of this account confirmed, as its confirmation link would
+    /// (the mock's `POST /__mock/accounts/confirm-email`); whether it was not yet.
+    pub async fn confirm_email(&self, email: &str) -> Result<bool, ApiError> {
+        let email = email.to_lowercase();
+        let not_found = || ApiError::not_found(specs::messages::USER_NOT_FOUND);
+        let was_unconfirmed = self.ports.transaction(|tx| {
+            let mut account = tx.account_by_email(&email)?.ok_or_else(not_found)?;
+            let was_unconfirmed = !account.email_confirmed;
+            account.email_confirmed = true;
+            account.confirmation_expires_at = None;
+            if let Some(digest) = account.confirmation_digest.take() {
+                tx.remove(&keys::confirmation_token(&digest))?;
+            }
+            tx.put_account(&account, None)?;
+            Ok(was_unconfirmed)
+        })?;
+        self.ports.store().flush().await?;
+        Ok(was_unconfirmed)
+    }
+
+    /// The pins of a base32 secret, enabled or not, at the clock's now (the mock's
+    /// `/__mock/totp?secret=`, for the 2FA set-up step); `None` for a bad secret.
+    pub fn pins_for_secret(&self, secret: &str) -> Option<Pins> {
+        self.pins(secret, None)
+    }
+
+    /// The pins of the account's 2FA secret (the mock's `/__mock/totp?email=`);
+    /// `None` when it has no secret.
+    pub fn pins_of(&self, email: &str) -> Result<Option<Pins>, ApiError> {
         let account = self.ports.store().account_by_email(&email.to_lowercase())?;
-        Ok(account
-            .and_then(|a| a.totp_secret)
-            .and_then(|secret| self.pin_for_secret(&secret)))
+        Ok(account.and_then(|account| {
+            let secret = account.totp_secret?;
+            self.pins(&secret, account.last_totp_step)
+        }))
+    }
+
+    fn pins(&self, secret: &str, last_accepted_step: Option<u64>) -> Option<Pins> {
+        let now_ms = self.ports.now();
+        let step = u64::try_from(now_ms / 1000).unwrap_or(0) / super::two_factor::STEP_SECS;
+        let pin_at =
+            |step: u64| super::two_factor::totp_code(secret, step * super::two_factor::STEP_SECS);
+        let used = |step: u64| last_accepted_step.is_some_and(|last| last >= step);
+        let step_start_ms = |step: u64| (step * super::two_factor::STEP_SECS * 1000) as i64;
+        Some(Pins {
+            current: Pin {
+                pin: pin_at(step)?,
+                used: used(step),
+                valid_from_ms: step_start_ms(step),
+            },
+            next: Pin {
+                pin: pin_at(step + 1)?,
+                used: used(step + 1),
+                valid_from_ms: step_start_ms(step + 1),
+            },
+            now_ms,
+        })
+    }
+}
+
+/// A TOTP pin and whether a login or set-up already spent it (a pin is accepted
+/// once, one step early or late as well as in its own step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub pin: String,
+    pub used: bool,
+    /// When its 30 s step begins (ms since the epoch, at the clock).
+    pub valid_from_ms: i64,
+}
+
+/// The pin of the current step and of the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pins {
+    pub current: Pin,
+    pub next: Pin,
+    pub now_ms: i64,
+}
+
+impl Pins {
+    /// Seconds before the current pin's step ends.
+    pub fn seconds_left(&self) -> i64 {
+        (self.next.valid_from_ms - self.now_ms + 999) / 1000
     }
 }

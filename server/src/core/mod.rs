@@ -24,7 +24,7 @@ mod two_factor;
 
 pub use accounts::AccountSummary;
 #[cfg(feature = "fixtures")]
-pub use fixtures::{AccountFixture, Fixtures};
+pub use fixtures::{AccountFixture, Fixtures, Pin, Pins};
 pub use handler::{handler_exists, Admin, Answer, Answered, Caller, Handler, Request};
 pub use sessions::{CookieChange, Credentials};
 
@@ -257,11 +257,14 @@ impl Core {
         &self.config
     }
 
-    /// Forgets every count of failed guesses and requests (the mock's reset).
-    pub fn forget_throttle_counts(&self) {
+    /// Forgets what is kept in memory beside the store: counts of failed guesses
+    /// and requests, cached sessions and when each was last seen (the mock's reset,
+    /// after which the same seed makes the same session ids).
+    pub fn forget_memory(&self) {
         if let Some(throttle) = &self.throttle {
             throttle.clear();
         }
+        self.sessions.forget_cache();
     }
 
     /// Answers one call: authenticates, checks access, validates the input, runs the

@@ -54,7 +54,7 @@ pub(crate) struct NewSession {
     pub id: String,
     pub digest: String,
     pub session: Session,
-    details: SessionDetails,
+    pub(crate) details: SessionDetails,
 }
 
 impl NewSession {
@@ -200,6 +200,11 @@ impl Sessions {
         })
     }
 
+    /// Forgets the cached sessions and when each was last seen.
+    pub(crate) fn forget_cache(&self) {
+        self.cache.clear();
+    }
+
     /// A new session for `account`, made by `request`, not yet stored.
     pub(crate) fn new_session(
         &self,
@@ -308,7 +313,7 @@ impl Sessions {
     }
 
     /// The live sessions of `account`, with their digests.
-    fn live_sessions_of(
+    pub(crate) fn live_sessions_of(
         &self,
         account: &Account,
     ) -> Result<Vec<(String, Session, Option<SessionDetails>)>, ApiError> {
@@ -391,7 +396,7 @@ impl Sessions {
     }
 
     /// What the owner sees of a session.
-    fn view(
+    pub(crate) fn view(
         &self,
         digest: &str,
         session: &Session,

@@ -13,7 +13,7 @@ use specs::{wire::True, ApiError, NoInput};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 const ISSUER: &str = "Dokploy";
-const STEP_SECS: u64 = 30;
+pub(crate) const STEP_SECS: u64 = 30;
 
 fn totp(secret: &str, email: &str) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret.to_ascii_uppercase())

@@ -43,6 +43,11 @@ pub trait RequestObserver: Send + Sync {
     fn answered(&self, path: &str, status: u16, elapsed: Duration);
 }
 
+/// A request id chosen before the request reaches the layer (the mock numbers
+/// requests as its journal receives them), used instead of the layer's own.
+#[derive(Debug, Clone, Copy)]
+pub struct GivenRequestId(pub u64);
+
 /// Numbers requests from 1 (per layer) and logs each one when answered.
 #[derive(Clone, Default)]
 pub struct RequestIdLayer {
@@ -103,8 +108,12 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let id = match request.extensions().get::<GivenRequestId>() {
+            Some(given) => given.0,
+            None => self.next.fetch_add(1, Ordering::Relaxed) + 1,
+        };
         RequestIdFuture {
-            id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            id,
             method: request.method().clone(),
             // A `Uri` clone shares its bytes: no copy of the path.
             uri: request.uri().clone(),

@@ -13,7 +13,8 @@ mod trpc;
 pub use cookies::{credentials, parse_credentials, set_cookie};
 pub use cross_site::{origin_of, AllowedOrigins};
 pub use layers::{
-    current_request_id, RequestId, RequestIdLayer, RequestObserver, Timeout, TimeoutLayer,
+    current_request_id, GivenRequestId, RequestId, RequestIdLayer, RequestObserver, Timeout,
+    TimeoutLayer,
 };
 pub use serve::{serve, ClientAddr, Draining, Limits};
 
@@ -64,10 +65,12 @@ struct ApiInner {
 /// that call instead, in the transport's own envelope. The mock's forced faults are
 /// one.
 pub trait CallHook: Send + Sync + 'static {
+    /// `input` is the call's input as decoded (superjson unwrapped), if any.
     fn before_call<'a>(
         &'a self,
         procedure: &'static Procedure,
         headers: &'a hyper::HeaderMap,
+        input: Option<&'a serde_json::Value>,
     ) -> Pin<Box<dyn Future<Output = Option<ApiError>> + Send + 'a>>;
 }
 
@@ -89,9 +92,10 @@ impl ApiInner {
         &self,
         procedure: &'static Procedure,
         headers: &hyper::HeaderMap,
+        input: Option<&serde_json::Value>,
     ) -> Option<ApiError> {
         match &self.hook {
-            Some(hook) => hook.before_call(procedure, headers).await,
+            Some(hook) => hook.before_call(procedure, headers, input).await,
             None => None,
         }
     }

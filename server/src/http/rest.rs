@@ -19,10 +19,13 @@ where
 {
     let path = request.uri().path();
     let method = request.method();
-    if path == "/health" && method == Method::GET {
+    // Probes (`wait-on`, load balancers) may use HEAD: answered as GET, and hyper
+    // sends no body. Under `/api/`, HEAD keeps the contract's 204.
+    let probe = *method == Method::GET || *method == Method::HEAD;
+    if path == "/health" && probe {
         return api_response(200, Bytes::from_static(br#"{"status":"ok"}"#));
     }
-    if path == "/ready" && method == Method::GET {
+    if path == "/ready" && probe {
         if api.draining.is_on() {
             return error_response(&ApiError::new(
                 ErrorCode::ServiceUnavailable,
@@ -118,14 +121,6 @@ where
     if method.as_str() != procedure.kind.http_method() {
         return not_found();
     }
-    if let Some(forced) = api.before_call(procedure, request.headers()).await {
-        // As any answer: a forced 429 carries its `Retry-After`.
-        let reply = Reply {
-            result: Err(forced),
-            cookie: None,
-        };
-        return render(reply, api.cookie_secure);
-    }
     let (parts, body) = request.into_parts();
     let credentials = credentials(&parts.headers);
     let client = api.client_address(&parts.headers, &parts.extensions);
@@ -165,6 +160,17 @@ where
             })
         }
     };
+    if let Some(forced) = api
+        .before_call(procedure, &parts.headers, input.as_ref())
+        .await
+    {
+        // As any answer: a forced 429 carries its `Retry-After`.
+        let reply = Reply {
+            result: Err(forced),
+            cookie: None,
+        };
+        return render(reply, api.cookie_secure);
+    }
     let reply = api
         .core
         .call(Call {

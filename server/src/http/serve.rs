@@ -1,14 +1,12 @@
 //! The accept loop: HTTP/1.1 with keep-alive through hyper, every limit explicit,
 //! graceful shutdown that lets requests in flight finish.
 
-use super::HttpResponse;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,16 +145,19 @@ impl Drop for AddressSlot {
 /// `Connection: close`), goes on serving for `limits.shutdown_delay`, stops
 /// accepting, waits up to `limits.shutdown_grace` for requests in flight, and cuts
 /// what is left.
-pub async fn serve<S>(
+pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Incoming>, Response = HttpResponse, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<Request<Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+    // The server's answers are whole (`HttpResponse`); the mock's can be cut short.
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    // An error closes the connection without an answer (the mock's network faults).
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::Future: Send + 'static,
 {
     let mut builder = http1::Builder::new();

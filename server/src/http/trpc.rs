@@ -130,7 +130,7 @@ where
                 let error = ApiError::not_found(trpc::no_procedure(kind.as_str(), name));
                 (Err(error), None)
             }
-            Some(procedure) => match api.before_call(procedure, headers).await {
+            Some(procedure) => match api.before_call(procedure, headers, input.as_ref()).await {
                 Some(forced) => (Err(forced), None),
                 None => {
                     let call = Call {
