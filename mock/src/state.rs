@@ -132,6 +132,7 @@ impl MockState {
             cookie_secure: false,
             throttle: settings.throttle.clone(),
             profile: settings.profile,
+            max_sessions_per_account: server::core::MAX_SESSIONS_PER_ACCOUNT,
         };
         let core = Core::new(deps, config)
             .await

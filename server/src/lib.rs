@@ -21,6 +21,7 @@ pub mod logs;
 pub mod mail;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod net;
 pub mod storage;
 pub mod time;
 #[cfg(feature = "cloud-transports")]

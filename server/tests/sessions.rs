@@ -94,3 +94,88 @@ async fn credentials_just_used_end_at_once() {
     assert_eq!(get(&member).await, 401, "a removed member's cookie");
     assert_eq!(get(&member_token).await, 401, "a removed member's token");
 }
+
+/// A script that logs in again and again makes no more than the limit of sessions:
+/// the oldest end first; the API token stays.
+#[tokio::test]
+async fn an_account_keeps_at_most_its_limit_of_sessions() {
+    let config = server::core::Config {
+        max_sessions_per_account: 10,
+        ..Default::default()
+    };
+    let h = Harness::start_with(config, Default::default()).await;
+    let mut admin = h.admin().await;
+    let token = h.client().with_bearer(&new_token(&admin).await);
+    let credentials = r#"{"email":"admin@example.com","password":"password123"}"#;
+    let mut browsers = Vec::new();
+    for _ in 0..15 {
+        h.clock.advance(1000);
+        let mut browser = h.client();
+        assert_eq!(
+            browser.post("/api/auth.login", credentials).await.status,
+            200
+        );
+        browsers.push(browser);
+    }
+    let listed = admin.get("/api/auth.listSessions").await;
+    assert_eq!(
+        admin.get("/api/auth.get").await.status,
+        401,
+        "the first session ended"
+    );
+    let sessions = browsers[14].get("/api/auth.listSessions").await.json();
+    let cookies = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "cookie")
+        .count();
+    assert_eq!(cookies, 10, "{sessions} {}", listed.body);
+    for (n, browser) in browsers.iter_mut().enumerate() {
+        let expected = if n < 5 { 401 } else { 200 };
+        assert_eq!(
+            browser.get("/api/auth.get").await.status,
+            expected,
+            "login {n}"
+        );
+    }
+    let mut token = token;
+    assert_eq!(
+        token.get("/api/auth.get").await.status,
+        200,
+        "the API token stays"
+    );
+}
+
+/// Sessions nobody presents again are removed by the sweep, not kept for ever.
+#[tokio::test]
+async fn expired_sessions_are_swept() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let _token = new_token(&admin).await;
+    let credentials = r#"{"email":"admin@example.com","password":"password123"}"#;
+    for _ in 0..3 {
+        h.client().post("/api/auth.login", credentials).await;
+    }
+    let core = &h.running.core;
+    assert_eq!(
+        core.sweep_expired_sessions().unwrap(),
+        0,
+        "none expired yet"
+    );
+    h.clock.advance(2 * 24 * HOUR);
+    assert_eq!(
+        core.sweep_expired_sessions().unwrap(),
+        4,
+        "the four cookie sessions"
+    );
+    h.store.flush_blocking().unwrap();
+    let left = h
+        .store
+        .export()
+        .unwrap()
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(b"session/"))
+        .count();
+    assert_eq!(left, 1, "only the API token's session is left");
+}

@@ -9,6 +9,12 @@ use std::sync::Arc;
 
 /// A server behind a "proxy" on 127.0.0.1, so tests can speak from several addresses.
 async fn behind_proxy() -> (SocketAddr, Arc<mock::ManualClock>) {
+    behind_proxy_on("127.0.0.1:0").await
+}
+
+/// The same, listening on `bind` (`[::]:0`: the proxy's 127.0.0.1 arrives
+/// IPv4-mapped).
+async fn behind_proxy_on(bind: &str) -> (SocketAddr, Arc<mock::ManualClock>) {
     let clock = Arc::new(mock::ManualClock::new(START_MS));
     let deps = Deps {
         store: Arc::new(server::storage::MemoryStore::new()),
@@ -21,8 +27,9 @@ async fn behind_proxy() -> (SocketAddr, Arc<mock::ManualClock>) {
     let core = Arc::new(Core::new(deps, Config::default()).await.unwrap());
     let limits = Limits::default();
     let api = Api::new(core, &limits).with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     tokio::spawn(server::http::serve(
         listener,
         server::app::stack(api, &limits),
@@ -260,4 +267,72 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
         r.status, 429,
         "the account is counted whatever the header says"
     );
+}
+
+/// A failed login forwarded with raw `X-Forwarded-For` bytes (not always text).
+async fn login_forwarded_bytes(addr: SocketAddr, forwarded: &[u8], email: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = format!(r#"{{"email":"{email}","password":"wrongpass1"}}"#);
+    let mut request = format!(
+        "POST /api/auth.login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\nx-forwarded-for: ",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(forwarded);
+    request.extend_from_slice(b"\r\n\r\n");
+    request.extend_from_slice(body.as_bytes());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
+}
+
+/// nginx's `$proxy_add_x_forwarded_for` after a client sent `\xff`: the proxy's
+/// address is added after it, and that one is the client, not the proxy.
+#[tokio::test]
+async fn an_unreadable_forwarded_entry_does_not_make_the_proxy_the_client() {
+    let (addr, _) = behind_proxy().await;
+    for n in 0..25 {
+        let status =
+            login_forwarded_bytes(addr, b"\xff, 198.51.100.7", &format!("x{n}@example.com")).await;
+        assert_ne!(status, 500);
+    }
+    assert_eq!(
+        login_forwarded_bytes(addr, b"\xff, 198.51.100.7", "y@example.com").await,
+        429,
+        "the attacker's address waits"
+    );
+    assert_eq!(
+        login_forwarded_bytes(addr, b"198.51.100.8", "y@example.com").await,
+        400,
+        "another client behind the same proxy does not"
+    );
+}
+
+/// The addresses of one IPv6 /64 are one client (a host is given a /64).
+#[tokio::test]
+async fn an_ipv6_prefix_is_one_client() {
+    let (addr, _) = behind_proxy().await;
+    for n in 1..=20 {
+        let from = format!("2001:db8:0:7::{n:x}");
+        login_from(addr, &from, &format!("x{n}@example.com"), "wrongpass1").await;
+    }
+    let same = login_from(addr, "2001:db8:0:7::ffff", "y@example.com", "wrongpass1").await;
+    assert_eq!(same.status, 429, "a new address of the same /64");
+    let other = login_from(addr, "2001:db8:0:8::1", "y@example.com", "wrongpass1").await;
+    assert_eq!(other.status, 400, "another /64");
+}
+
+/// Listening on `[::]`, the proxy's 127.0.0.1 arrives as `::ffff:127.0.0.1`: still
+/// the trusted proxy, whose `X-Forwarded-For` names each client.
+#[tokio::test]
+async fn a_trusted_proxy_is_known_when_ipv4_mapped() {
+    let (addr, _) = behind_proxy_on("[::]:0").await;
+    for n in 0..25 {
+        let from = format!("198.51.100.{n}");
+        let r = login_from(addr, &from, &format!("x{n}@example.com"), "wrongpass1").await;
+        assert_eq!(r.status, 400, "each client has its own budget");
+    }
 }

@@ -115,6 +115,22 @@ struct ServeArgs {
         default_value_t = 128
     )]
     max_connections_per_address: usize,
+    /// An IPv6 client is counted by this prefix in every per-address limit
+    /// (connections, throttling): one host or household is usually given a /64.
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_IPV6_PREFIX",
+        default_value_t = server::net::DEFAULT_IPV6_PREFIX,
+        value_parser = clap::value_parser!(u8).range(1..=128)
+    )]
+    ipv6_prefix: u8,
+    /// Live browser sessions one account may have; a login past it ends the oldest.
+    #[arg(
+        long,
+        env = "DOKPLOY_AUTH_MAX_SESSIONS_PER_ACCOUNT",
+        default_value_t = server::core::MAX_SESSIONS_PER_ACCOUNT
+    )]
+    max_sessions_per_account: usize,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "DOKPLOY_AUTH_HEADER_TIMEOUT", default_value_t = 10)]
     header_timeout_secs: u64,
@@ -591,6 +607,7 @@ async fn serve(
         free_per_account: args.throttle_free_per_account,
         free_per_account_total: args.throttle_free_per_account_total,
         free_per_address: args.throttle_free_per_address,
+        ipv6_prefix: args.ipv6_prefix,
         ..ThrottleLimits::default()
     });
     let config = Config {
@@ -605,12 +622,14 @@ async fn serve(
         public_url: args.public_url.clone(),
         // The production server speaks the contract only.
         profile: specs::Profile::Contract,
+        max_sessions_per_account: args.max_sessions_per_account,
     };
     let limits = Limits {
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
         // A proxy's connections carry many clients.
         unlimited_addresses: args.trusted_proxies.clone(),
+        ipv6_prefix: args.ipv6_prefix,
         header_read_timeout: Duration::from_secs(args.header_timeout_secs),
         request_timeout,
         shutdown_delay: Duration::from_secs(args.shutdown_delay),
@@ -646,6 +665,7 @@ async fn serve(
             .iter()
             .map(|o| server::http::origin_of(o)),
     );
+    let sweeper = tokio::spawn(sweep_expired_sessions(core.clone()));
     let api = server::http::Api::new(core, &limits)
         .with_trusted_proxies(args.trusted_proxies.clone())
         .with_allowed_origins(server::http::AllowedOrigins::List(origins));
@@ -655,6 +675,7 @@ async fn serve(
     }
     let service = server::app::stack_with(api, &limits, request_ids);
     server::http::serve(listener, service, limits, shutdown_signal()).await;
+    sweeper.abort();
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
@@ -665,6 +686,30 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired sessions are swept.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Removes expired sessions every `SESSION_SWEEP_EVERY` (each instance on a shared
+/// database does too: removing a removed session is nothing).
+async fn sweep_expired_sessions(core: Arc<server::core::Core>) {
+    let mut every = tokio::time::interval(SESSION_SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let swept = tokio::task::spawn_blocking({
+            let core = core.clone();
+            move || core.sweep_expired_sessions()
+        })
+        .await;
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(swept)) => tracing::info!(swept, "expired sessions removed"),
+            Ok(Err(error)) => tracing::warn!(%error, "expired sessions not swept"),
+            Err(error) => tracing::warn!(%error, "the session sweep stopped"),
+        }
+    }
 }
 
 /// `import-dokploy`: Dokploy's accounts into the store `--database-url` or the data

@@ -58,7 +58,12 @@ pub struct Config {
     /// The contract, or Dokploy v0.14's behaviour where the contract differs (only
     /// the mock offers the latter: `--profile dokploy-0.14`).
     pub profile: specs::Profile,
+    /// Live cookie sessions one account may have; a new login ends the oldest past it.
+    pub max_sessions_per_account: usize,
 }
+
+/// The default of `Config::max_sessions_per_account`.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 100;
 
 impl Default for Config {
     fn default() -> Self {
@@ -68,6 +73,7 @@ impl Default for Config {
             cookie_secure: false,
             throttle: Some(throttle::ThrottleLimits::default()),
             profile: specs::Profile::Contract,
+            max_sessions_per_account: MAX_SESSIONS_PER_ACCOUNT,
         }
     }
 }
@@ -238,7 +244,7 @@ impl Core {
             )
         });
         Core {
-            sessions: Sessions::new(ports.clone()),
+            sessions: Sessions::new(ports.clone(), config.max_sessions_per_account),
             accounts: Accounts::new(ports.clone(), passwords, config.profile),
             two_factor: TwoFactor::new(ports.clone()),
             invitations: Invitations::new(ports.clone()),
@@ -255,6 +261,12 @@ impl Core {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Removes every expired session: the binary runs it on a schedule, so that
+    /// sessions nobody presents again do not pile up. How many.
+    pub fn sweep_expired_sessions(&self) -> Result<u64, ApiError> {
+        self.sessions.sweep_expired()
     }
 
     /// Forgets what is kept in memory beside the store: counts of failed guesses

@@ -67,13 +67,16 @@ impl NewSession {
 pub(crate) struct Sessions {
     ports: Ports,
     cache: AuthCache,
+    /// Live cookie sessions an account may have (`Config::max_sessions_per_account`).
+    pub(crate) max_per_account: usize,
 }
 
 impl Sessions {
-    pub(crate) fn new(ports: Ports) -> Sessions {
+    pub(crate) fn new(ports: Ports, max_per_account: usize) -> Sessions {
         Sessions {
             ports,
             cache: AuthCache::default(),
+            max_per_account: max_per_account.max(1),
         }
     }
 
@@ -259,6 +262,7 @@ impl Sessions {
     ) -> Result<CookieChange, ApiError> {
         let new = self.new_session(account, SessionKind::Cookie, request);
         self.ports.transaction(|tx| new.store(tx))?;
+        self.keep_within(account, self.max_per_account)?;
         Ok(CookieChange::Set(new.id))
     }
 
@@ -277,6 +281,63 @@ impl Sessions {
             }
             None => Ok(false),
         }
+    }
+
+    /// Ends the oldest cookie sessions of `account` past `max` (a login makes one
+    /// each time: without a bound, a script logging in makes sessions without end).
+    /// API tokens are kept. How many ended.
+    pub(crate) fn keep_within(&self, account: &Account, max: usize) -> Result<u64, ApiError> {
+        let digests = self.digests_of(&account.id)?;
+        if digests.len() <= max {
+            return Ok(0);
+        }
+        let live = self.live_sessions_of(account)?;
+        let live_digests: std::collections::HashSet<&str> =
+            live.iter().map(|(digest, _, _)| digest.as_str()).collect();
+        // Dead ones listed still (expired, or before a password change) go too.
+        let mut ending: Vec<String> = digests
+            .iter()
+            .filter(|d| !live_digests.contains(d.as_str()))
+            .cloned()
+            .collect();
+        let mut cookies: Vec<(i64, &str)> = live
+            .iter()
+            .filter(|(_, session, _)| session.kind == SessionKind::Cookie)
+            .map(|(digest, session, details)| {
+                let made = details
+                    .as_ref()
+                    .map_or(session.expires_at - session.kind.lifetime(), |d| {
+                        d.created_at
+                    });
+                (made, digest.as_str())
+            })
+            .collect();
+        cookies.sort();
+        let over = cookies.len().saturating_sub(max);
+        ending.extend(cookies.iter().take(over).map(|(_, d)| d.to_string()));
+        self.end(&account.id, &ending)
+    }
+
+    /// Removes every expired session (a sweep on a schedule: otherwise a session is
+    /// removed only when it is presented after it expired), in batches. How many.
+    pub(crate) fn sweep_expired(&self) -> Result<u64, ApiError> {
+        let now = self.now();
+        let mut expired = Vec::new();
+        for (key, value) in self.ports.store().scan_prefix(keys::SESSION_PREFIX)? {
+            let session: Session = super::records::decode(&value)?;
+            if session.expires_at <= now {
+                expired.push((super::records::last_segment(&key), session.account_id));
+            }
+        }
+        for batch in expired.chunks(500) {
+            self.ports.transaction(|tx| {
+                for (digest, account_id) in batch {
+                    tx.remove_session(digest, account_id)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(expired.len() as u64)
     }
 
     /// Lists under their accounts the sessions stored before sessions were listed

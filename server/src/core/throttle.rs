@@ -9,7 +9,7 @@ use super::ports::{Store, StoreError};
 use specs::ApiError;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct ThrottleLimits {
     pub longest_wait_ms: i64,
     /// A count with no failure for this long starts again from zero.
     pub forget_after_ms: i64,
+    /// An IPv6 client counts by this prefix (`net::bucket`).
+    pub ipv6_prefix: u8,
 }
 
 impl Default for ThrottleLimits {
@@ -40,6 +42,7 @@ impl Default for ThrottleLimits {
             first_wait_ms: 1_000,
             longest_wait_ms: 15 * 60_000,
             forget_after_ms: 15 * 60_000,
+            ipv6_prefix: crate::net::DEFAULT_IPV6_PREFIX,
         }
     }
 }
@@ -66,24 +69,62 @@ struct Count {
     closed_until: i64,
 }
 
-/// Bound on remembered subjects; past it, forgotten counts are dropped.
+/// Subjects remembered in this process, at most: two generations of half as many.
 const REMEMBERED: usize = 100_000;
+
+/// Counts in this process, in two generations: a subject is counted in the current
+/// one; when it is full, it becomes the previous one and the one before is dropped.
+/// Memory stays bounded, each operation is O(1) (a rotation frees a generation once
+/// per `REMEMBERED / 2` new subjects), and what is forgotten first is what no
+/// failure touched for longest, even when many addresses guess at once.
+#[derive(Default)]
+struct Generations {
+    current: HashMap<Subject, Count>,
+    previous: HashMap<Subject, Count>,
+}
+
+impl Generations {
+    fn get(&self, subject: &Subject) -> Option<Count> {
+        self.current
+            .get(subject)
+            .or_else(|| self.previous.get(subject))
+            .copied()
+    }
+
+    fn put(&mut self, subject: Subject, count: Count) {
+        self.previous.remove(&subject);
+        if self.current.len() >= REMEMBERED / 2 && !self.current.contains_key(&subject) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(subject, count);
+    }
+
+    fn remove(&mut self, subject: &Subject) {
+        self.current.remove(subject);
+        self.previous.remove(subject);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
 
 /// Where the counts live.
 enum Counts {
     /// In this process: one instance sees every guess.
-    Local(Mutex<HashMap<Subject, Count>>),
+    Local(Mutex<Generations>),
     /// In the store several instances share: guesses spread over instances count
     /// as on one.
     Shared {
         store: Arc<dyn Store>,
-        /// Failures recorded here, to purge forgotten counts now and then.
-        recorded: AtomicU64,
+        /// When forgotten counts were last purged (ms, the clock's).
+        purged_at: AtomicI64,
     },
 }
 
-/// How many recorded failures between two purges of forgotten shared counts.
-const PURGE_EVERY: u64 = 1_000;
+/// How often forgotten shared counts are purged, at most (checked on each failure).
+const PURGE_EVERY_MS: i64 = 60_000;
 
 pub(crate) struct Throttle {
     limits: ThrottleLimits,
@@ -91,6 +132,20 @@ pub(crate) struct Throttle {
 }
 
 impl Subject {
+    /// The subject as counted: its address by `net::bucket`.
+    fn counted(&self, v6_prefix: u8) -> Subject {
+        let bucket = |ip: &IpAddr| crate::net::bucket(*ip, v6_prefix);
+        match self {
+            Subject::AccountFrom(account, ip) => {
+                Subject::AccountFrom(account.clone(), ip.as_ref().map(bucket))
+            }
+            Subject::Account(account) => Subject::Account(account.clone()),
+            Subject::Address(ip) => Subject::Address(bucket(ip)),
+            Subject::TokenGuesses(ip) => Subject::TokenGuesses(bucket(ip)),
+            Subject::MailRequests(ip) => Subject::MailRequests(bucket(ip)),
+        }
+    }
+
     /// The store key of its shared count.
     fn key(&self) -> Vec<u8> {
         let text = match self {
@@ -107,9 +162,7 @@ impl Subject {
 
 const SHARED_PREFIX: &str = "throttle/";
 
-fn lock(
-    counts: &Mutex<HashMap<Subject, Count>>,
-) -> std::sync::MutexGuard<'_, HashMap<Subject, Count>> {
+fn lock(counts: &Mutex<Generations>) -> std::sync::MutexGuard<'_, Generations> {
     // Counts are whole values: a panic elsewhere cannot leave one half-written.
     counts.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -140,10 +193,10 @@ impl Throttle {
         let counts = if store.shared() {
             Counts::Shared {
                 store: store.clone(),
-                recorded: AtomicU64::new(0),
+                purged_at: AtomicI64::new(0),
             }
         } else {
-            Counts::Local(Mutex::new(HashMap::new()))
+            Counts::Local(Mutex::new(Generations::default()))
         };
         Throttle { limits, counts }
     }
@@ -153,10 +206,7 @@ impl Throttle {
         match &self.counts {
             Counts::Local(counts) => {
                 let counts = lock(counts);
-                Ok(subjects
-                    .iter()
-                    .filter_map(|s| counts.get(s).copied())
-                    .collect())
+                Ok(subjects.iter().filter_map(|s| counts.get(s)).collect())
             }
             Counts::Shared { store, .. } => {
                 let mut found = Vec::new();
@@ -202,10 +252,16 @@ impl Throttle {
         }
     }
 
+    /// The subjects as counted (IPv6 addresses by prefix).
+    fn counted(&self, subjects: &[Subject]) -> Vec<Subject> {
+        let prefix = self.limits.ipv6_prefix;
+        subjects.iter().map(|s| s.counted(prefix)).collect()
+    }
+
     /// 429 when any of `subjects` must wait.
     pub fn check(&self, subjects: &[Subject], now: i64) -> Result<(), ApiError> {
         let until = self
-            .read(subjects)?
+            .read(&self.counted(subjects))?
             .iter()
             .map(|c| c.closed_until)
             .max()
@@ -218,20 +274,19 @@ impl Throttle {
     }
 
     pub fn failed(&self, subjects: &[Subject], now: i64) {
+        let subjects = self.counted(subjects);
         match &self.counts {
             Counts::Local(counts) => {
                 let mut counts = lock(counts);
-                if counts.len() > REMEMBERED {
-                    counts.retain(|_, c| !self.forgotten(c, now));
-                }
                 for subject in subjects {
-                    let count = counts.get(subject).copied().unwrap_or_default();
-                    counts.insert(subject.clone(), self.after_failure(subject, count, now));
+                    let count = counts.get(&subject).unwrap_or_default();
+                    let next = self.after_failure(&subject, count, now);
+                    counts.put(subject, next);
                 }
             }
-            Counts::Shared { store, recorded } => {
+            Counts::Shared { store, purged_at } => {
                 let counted = store.transaction(&mut |tx| {
-                    for subject in subjects {
+                    for subject in &subjects {
                         let key = subject.key();
                         let count = match tx.get(&key)? {
                             Some(bytes) => super::records::decode::<Count>(&bytes)?,
@@ -245,7 +300,14 @@ impl Throttle {
                 if let Err(error) = counted {
                     tracing::warn!(?error, "a failed guess was not counted");
                 }
-                if recorded.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+                let last = purged_at.load(Ordering::Relaxed);
+                let due = now - last >= PURGE_EVERY_MS;
+                // One instance's one request purges; the others go on.
+                if due
+                    && purged_at
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
                     self.purge(store.as_ref(), now);
                 }
             }
@@ -262,13 +324,14 @@ impl Throttle {
     /// Forgets every count.
     pub fn clear(&self) {
         match &self.counts {
-            Counts::Local(counts) => lock(counts).clear(),
+            Counts::Local(counts) => *lock(counts) = Generations::default(),
             Counts::Shared { store, .. } => remove_shared(store.as_ref(), |_| true),
         }
     }
 
     /// A success: the account from that address starts again from zero.
     pub fn succeeded(&self, account: &Subject) {
+        let account = &account.counted(self.limits.ipv6_prefix);
         match &self.counts {
             Counts::Local(counts) => {
                 lock(counts).remove(account);
@@ -360,5 +423,48 @@ mod tests {
             throttle.failed(&from(n), 0);
         }
         assert!(throttle.check(&from(9), 0).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_prefix() {
+        let throttle = Throttle::new(ThrottleLimits::default(), &local());
+        let from = |address: &str| [Subject::Address(address.parse().unwrap())];
+        // Twenty addresses of one /64, each guessing once, are one client.
+        for n in 1..=20 {
+            throttle.failed(&from(&format!("2001:db8:1:2::{n:x}")), 0);
+        }
+        assert!(throttle.check(&from("2001:db8:1:2::ffff"), 0).is_err());
+        assert!(
+            throttle.check(&from("2001:db8:1:3::1"), 0).is_ok(),
+            "another /64"
+        );
+        // An IPv4-mapped address is the IPv4 one.
+        for _ in 0..20 {
+            throttle.failed(&from("::ffff:192.0.2.1"), 0);
+        }
+        assert!(throttle.check(&from("192.0.2.1"), 0).is_err());
+    }
+
+    #[test]
+    fn memory_stays_bounded_and_recent_doors_stay_closed() {
+        let throttle = Throttle::new(ThrottleLimits::default(), &local());
+        let target = [Subject::AccountFrom("a@b.co".into(), None)];
+        for n in 0..300_000u32 {
+            let address = IpAddr::from(n.to_be_bytes());
+            throttle.failed(&[Subject::Address(address)], 0);
+            if n == 250_000 {
+                for _ in 0..5 {
+                    throttle.failed(&target, 0);
+                }
+            }
+        }
+        let Counts::Local(counts) = &throttle.counts else {
+            unreachable!("a local store")
+        };
+        assert!(lock(counts).len() <= REMEMBERED);
+        assert!(
+            throttle.check(&target, 0).is_err(),
+            "closed 50,000 subjects ago"
+        );
     }
 }

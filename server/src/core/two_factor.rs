@@ -113,22 +113,30 @@ impl TwoFactor {
             _ => None,
         }
         .ok_or_else(invalid)?;
-        self.ports.transaction(|tx| {
-            // Checked again inside the transaction: of two requests with the same
-            // pin, only one can succeed.
-            let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
-            if !awaits_pin(&account, now) || !fresh_step(&account, step) {
-                return Err(invalid().into());
-            }
-            account.pending_2fa_until = None;
-            account.last_totp_step = Some(step);
-            let new = core
-                .sessions
-                .new_session(&account, SessionKind::Cookie, request);
-            tx.put_account(&account, None)?;
-            new.store(tx)?;
-            Ok(new.id)
-        })
+        self.ports
+            .transaction(|tx| {
+                // Checked again inside the transaction: of two requests with the same
+                // pin, only one can succeed.
+                let mut account = tx.account(&input.id)?.ok_or_else(invalid)?;
+                if !awaits_pin(&account, now) || !fresh_step(&account, step) {
+                    return Err(invalid().into());
+                }
+                account.pending_2fa_until = None;
+                account.last_totp_step = Some(step);
+                let new = core
+                    .sessions
+                    .new_session(&account, SessionKind::Cookie, request);
+                tx.put_account(&account, None)?;
+                new.store(tx)?;
+                Ok(new.id)
+            })
+            .and_then(|id| {
+                if let Some(account) = self.ports.store().account(&input.id)? {
+                    core.sessions
+                        .keep_within(&account, core.sessions.max_per_account)?;
+                }
+                Ok(id)
+            })
     }
 }
 

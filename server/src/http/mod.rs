@@ -53,12 +53,22 @@ struct ApiInner {
     https: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Whether a request came from a trusted proxy yet, and whether the operator was
+    /// told that one came from elsewhere first (a `--trusted-proxy` that matches no
+    /// peer leaves every client counted as the proxy).
+    proxies_seen: Arc<ProxiesSeen>,
     hook: Option<Arc<dyn CallHook>>,
     /// The contract, or Dokploy v0.14's transport where it differs (the mock's
     /// `--profile dokploy-0.14`).
     profile: specs::Profile,
     /// Shutdown has begun: `/ready` answers 503, answers close their connections.
     draining: Draining,
+}
+
+#[derive(Default)]
+struct ProxiesSeen {
+    one: std::sync::atomic::AtomicBool,
+    warned: std::sync::atomic::AtomicBool,
 }
 
 /// Runs before every procedure call on either transport; an error it gives answers
@@ -100,25 +110,39 @@ impl ApiInner {
         }
     }
 
-    /// The client: the socket's peer, or, behind a trusted proxy, the address that
-    /// proxy added last to `X-Forwarded-For`.
+    /// The client: the socket's peer, or, behind trusted proxies, the nearest
+    /// untrusted address in `X-Forwarded-For` (`net::client_of`).
     fn client_address(
         &self,
         headers: &hyper::HeaderMap,
         extensions: &hyper::http::Extensions,
     ) -> Option<std::net::IpAddr> {
+        use std::sync::atomic::Ordering::Relaxed;
         let peer = extensions.get::<ClientAddr>()?.0.ip();
-        if !self.trusted_proxies.contains(&peer) {
-            return Some(peer);
+        if self.trusted_proxies.is_empty() {
+            return Some(crate::net::canonical(peer));
+        }
+        let seen = &self.proxies_seen;
+        if crate::net::is_trusted(peer, &self.trusted_proxies) {
+            seen.one.store(true, Relaxed);
+        } else if !seen.one.load(Relaxed) && !seen.warned.swap(true, Relaxed) {
+            tracing::warn!(
+                %peer,
+                trusted = ?self.trusted_proxies,
+                "a request came from an address that is no --trusted-proxy before any came \
+                 from one: its X-Forwarded-For is ignored. Behind a proxy, give the address \
+                 it connects from (as this line shows it; IPv4-mapped is the same as IPv4)"
+            );
         }
         let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .and_then(|a| a.trim().parse().ok());
-        forwarded.or(Some(peer))
+            .map(|v| v.as_bytes());
+        Some(crate::net::client_of(
+            peer,
+            forwarded,
+            &self.trusted_proxies,
+        ))
     }
 }
 
@@ -140,6 +164,7 @@ impl Api {
                 allowed_origins,
                 https,
                 trusted_proxies: Vec::new(),
+                proxies_seen: Default::default(),
                 hook: None,
                 profile,
                 draining: limits.draining.clone(),

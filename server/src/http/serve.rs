@@ -36,6 +36,8 @@ pub struct Limits {
     /// Addresses held only to `max_connections`: reverse proxies, whose connections
     /// carry many clients (the trusted proxies).
     pub unlimited_addresses: Vec<IpAddr>,
+    /// An IPv6 client counts by this prefix (`net::bucket`).
+    pub ipv6_prefix: u8,
     /// How long the server goes on serving after it was told to stop, with `/ready`
     /// answering 503, so that load balancers stop sending before the port closes.
     pub shutdown_delay: Duration,
@@ -57,6 +59,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_connections_per_address: 128,
             unlimited_addresses: Vec::new(),
+            ipv6_prefix: crate::net::DEFAULT_IPV6_PREFIX,
             shutdown_delay: Duration::ZERO,
             // As long as a request may take: nothing in flight is cut.
             shutdown_grace: Duration::from_secs(30),
@@ -201,10 +204,11 @@ pub async fn serve<S, B>(
             tokio::spawn(reject_over_limit(stream));
             continue;
         };
-        let slot = if limits.unlimited_addresses.contains(&peer.ip()) {
+        let slot = if crate::net::is_trusted(peer.ip(), &limits.unlimited_addresses) {
             None
         } else {
-            let Some(slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
+            let counted = crate::net::bucket(peer.ip(), limits.ipv6_prefix);
+            let Some(slot) = per_address.take(counted, limits.max_connections_per_address) else {
                 tracing::warn!("connection limit of one address reached");
                 tokio::spawn(reject_over_limit(stream));
                 continue;
