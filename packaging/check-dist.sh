@@ -58,7 +58,7 @@ root="$work/deb"
 dpkg-deb -x "$deb" "$root"
 "$root/usr/bin/dokploy-auth" --version
 # Every setting `serve` reads from the environment has its line in /etc/default.
-settings=$("$root/usr/bin/dokploy-auth" serve --help | grep -o '\[env: [A-Z_]*' | cut -c7- | sort -u)
+settings=$("$root/usr/bin/dokploy-auth" serve --help | grep -o '\[env: [A-Z0-9_]*' | cut -c7- | sort -u)
 for setting in $settings; do
   grep -q "^#$setting=" "$root/etc/default/dokploy-auth" || fail "/etc/default/dokploy-auth lacks $setting"
 done

@@ -1,7 +1,7 @@
 //! Cross-site request refusal (contract difference 22), which depends on the
 //! deployment's allowed origins and so is tested here rather than in conformance:
 //! a mutation authenticated by the session cookie is refused from another site,
-//! on both transports; a Bearer token is not a browser's ambient credential.
+//! on both transports; a Bearer token alone is not a browser's ambient credential.
 
 mod common;
 use common::*;
@@ -102,4 +102,59 @@ async fn a_bearer_token_is_not_checked() {
     )
     .await;
     assert_eq!((r.status, r.body.as_str()), (200, "true"));
+}
+
+/// A request that carries the cookie is checked whatever else it carries: a Bearer
+/// header (valid or not) does not switch the check off, and a bad token is not
+/// followed by the cookie (difference 31).
+#[tokio::test]
+async fn a_bearer_header_beside_the_cookie_changes_nothing() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let cookie = format!("auth_session={}", admin.cookie.clone().unwrap());
+    let token = format!("Bearer {}", new_token(&admin).await);
+    for bearer in ["Bearer x", token.as_str()] {
+        let r = send(
+            h.addr(),
+            "POST",
+            "/api/auth.logout",
+            &[
+                ("cookie", &cookie),
+                ("authorization", bearer),
+                ("content-type", "text/plain"),
+                ("origin", "http://evil.example"),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 415, "{bearer}: {}", r.body);
+    }
+    let bad_token = [("cookie", cookie.as_str()), ("authorization", "Bearer x")];
+    let r = send(h.addr(), "GET", "/api/auth.get", &bad_token, "").await;
+    assert_eq!(r.status, 401, "the bad token is not followed by the cookie");
+    let mut still = h.client();
+    still.cookie = admin.cookie.clone();
+    assert_eq!(
+        still.get("/api/auth.get").await.status,
+        200,
+        "nothing ended"
+    );
+}
+
+/// `Origin` is the scheme, the host and the port: the same host and port over
+/// another scheme is another origin.
+#[tokio::test]
+async fn an_origin_with_another_scheme_is_another_site() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let cookie = admin.cookie.clone().unwrap();
+    let https = format!("https://{}", h.addr());
+    let other_scheme = [("origin", https.as_str())];
+    assert_eq!(
+        post(&h, &cookie, "/api/auth.verifyToken", &other_scheme).await,
+        403
+    );
+    let http = format!("http://{}", h.addr());
+    let own = [("origin", http.as_str())];
+    assert_eq!(post(&h, &cookie, "/api/auth.verifyToken", &own).await, 200);
 }

@@ -244,7 +244,7 @@ impl Core {
             )
         });
         Core {
-            sessions: Sessions::new(ports.clone(), config.max_sessions_per_account),
+            sessions: Sessions::new(ports.clone(), &config),
             accounts: Accounts::new(ports.clone(), passwords, config.profile),
             two_factor: TwoFactor::new(ports.clone()),
             invitations: Invitations::new(ports.clone()),

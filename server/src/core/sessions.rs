@@ -69,14 +69,18 @@ pub(crate) struct Sessions {
     cache: AuthCache,
     /// Live cookie sessions an account may have (`Config::max_sessions_per_account`).
     pub(crate) max_per_account: usize,
+    /// Whether a Bearer token that names no session gives way to the cookie
+    /// (Dokploy's profile).
+    falls_back_to_cookie: bool,
 }
 
 impl Sessions {
-    pub(crate) fn new(ports: Ports, max_per_account: usize) -> Sessions {
+    pub(crate) fn new(ports: Ports, config: &super::Config) -> Sessions {
         Sessions {
             ports,
             cache: AuthCache::default(),
-            max_per_account: max_per_account.max(1),
+            max_per_account: config.max_sessions_per_account.max(1),
+            falls_back_to_cookie: config.profile.is_dokploy(),
         }
     }
 
@@ -98,6 +102,11 @@ impl Sessions {
         if let Some(token) = &credentials.bearer {
             if let Some((found, digest)) = self.live_session(token, version).await? {
                 return Ok((Some(self.caller(found, digest, false)), None));
+            }
+            // A token that names no session is refused; Dokploy falls back to the
+            // cookie (difference 31), which lets any header ride on a browser's session.
+            if !self.falls_back_to_cookie {
+                return Ok((None, None));
             }
         }
         let Some(id) = &credentials.cookie else {

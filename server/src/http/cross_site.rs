@@ -3,9 +3,10 @@
 //! and `SameSite=Lax` does not stop sibling subdomains, where Dokploy's apps usually
 //! live. So a mutation that a cookie session authenticates must declare a JSON body
 //! (which a page on another origin cannot send without a CORS preflight) and, when
-//! the browser says where it comes from, come from an allowed origin. A call that
-//! carries a Bearer token is not a browser's ambient credential and is unaffected
-//! (Dokploy's CLI posts with no body).
+//! the browser says where it comes from, come from an allowed origin. A call with a
+//! Bearer token and no cookie is not a browser's ambient credential and is
+//! unaffected (Dokploy's CLI posts with no body); one that carries the cookie is
+//! checked whatever else it carries (a Bearer header must not switch the check off).
 
 use crate::core::Credentials;
 use hyper::header::{HOST, ORIGIN};
@@ -39,14 +40,16 @@ pub fn origin_of(url: &str) -> String {
     format!("{scheme}://{authority}").to_ascii_lowercase()
 }
 
-/// Why a mutation must be refused, if it must: its credentials are a cookie session
-/// and its content type is not JSON, or it comes from a page of another site.
+/// Why a mutation must be refused, if it must: it carries the session cookie and
+/// its content type is not JSON, or it comes from a page of another site. `scheme`
+/// is the server's own (its public URL's): `Origin` must match it, host and port.
 pub(crate) fn refusal(
     headers: &HeaderMap,
     credentials: &Credentials,
     allowed: &AllowedOrigins,
+    scheme: &str,
 ) -> Option<ApiError> {
-    if credentials.bearer.is_some() || credentials.cookie.is_none() {
+    if credentials.cookie.is_none() {
         return None;
     }
     if let Err(not_json) = super::rest::require_json(headers) {
@@ -56,9 +59,9 @@ pub(crate) fn refusal(
     let origin = text(ORIGIN.as_str());
     let listed = origin.is_some_and(|o| allowed.allows(o));
     let same_host = match (origin, text(HOST.as_str())) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(s, authority)| {
+            s.eq_ignore_ascii_case(scheme) && authority.eq_ignore_ascii_case(host)
+        }),
         _ => false,
     };
     // The browser compared the page's origin with the URL it requested itself, which
@@ -107,11 +110,23 @@ mod tests {
             ("content-type", "text/plain"),
             ("origin", "https://evil.example"),
         ]);
-        assert_eq!(refusal(&form, &bearer, &list), None);
-        assert_eq!(refusal(&form, &Credentials::default(), &list), None);
-        let refused = refusal(&form, &cookie(), &list).unwrap();
+        // The cookie is checked whatever else comes with it.
+        assert_eq!(
+            refusal(&form, &bearer, &list, "https").map(|e| e.code),
+            Some(ErrorCode::UnsupportedMediaType)
+        );
+        let bearer_only = Credentials {
+            cookie: None,
+            ..bearer
+        };
+        assert_eq!(refusal(&form, &bearer_only, &list, "https"), None);
+        assert_eq!(
+            refusal(&form, &Credentials::default(), &list, "https"),
+            None
+        );
+        let refused = refusal(&form, &cookie(), &list, "https").unwrap();
         assert_eq!(refused.code, ErrorCode::UnsupportedMediaType);
-        let none = refusal(&headers(&[]), &cookie(), &list).unwrap();
+        let none = refusal(&headers(&[]), &cookie(), &list, "https").unwrap();
         assert_eq!(none.message, msg::MISSING_CONTENT_TYPE);
     }
 
@@ -121,7 +136,7 @@ mod tests {
         let from = |origin: &str, site: Option<&str>| {
             let mut pairs = vec![JSON, ("host", "auth.example.com"), ("origin", origin)];
             pairs.extend(site.map(|s| ("sec-fetch-site", s)));
-            refusal(&headers(&pairs), &cookie(), &list).map(|e| e.code)
+            refusal(&headers(&pairs), &cookie(), &list, "https").map(|e| e.code)
         };
         assert_eq!(from("https://auth.example.com", Some("same-origin")), None);
         assert_eq!(from("https://app.example.com", Some("same-site")), None);
@@ -131,11 +146,14 @@ mod tests {
             forbidden
         );
         assert_eq!(from("https://evil.example", None), forbidden);
+        // The host and port alone are not the origin: the scheme must be the server's.
+        assert_eq!(from("http://auth.example.com", None), forbidden);
+        assert_eq!(from("https://auth.example.com", None), None);
         assert_eq!(from("null", None), forbidden);
         // No Origin, but the browser says another site sent it.
         let site_only = headers(&[JSON, ("sec-fetch-site", "cross-site")]);
         assert_eq!(
-            refusal(&site_only, &cookie(), &list).map(|e| e.code),
+            refusal(&site_only, &cookie(), &list, "https").map(|e| e.code),
             forbidden
         );
         // Behind a proxy that sends the upstream's address as `Host`: the browser's
@@ -147,20 +165,20 @@ mod tests {
                 ("origin", "https://lb.example"),
             ];
             pairs.extend(site.map(|s| ("sec-fetch-site", s)));
-            refusal(&headers(&pairs), &cookie(), &list).map(|e| e.code)
+            refusal(&headers(&pairs), &cookie(), &list, "https").map(|e| e.code)
         };
         assert_eq!(proxied(Some("same-origin")), None);
         assert_eq!(proxied(None), forbidden);
         assert_eq!(proxied(Some("cross-site")), forbidden);
         // No browser headers at all (curl, scripts): JSON is enough.
-        assert_eq!(refusal(&headers(&[JSON]), &cookie(), &list), None);
+        assert_eq!(refusal(&headers(&[JSON]), &cookie(), &list, "https"), None);
         let any = AllowedOrigins::Any;
         let elsewhere = headers(&[
             JSON,
             ("origin", "http://localhost:5173"),
             ("sec-fetch-site", "cross-site"),
         ]);
-        assert_eq!(refusal(&elsewhere, &cookie(), &any), None);
+        assert_eq!(refusal(&elsewhere, &cookie(), &any, "https"), None);
     }
 
     #[test]

@@ -95,7 +95,8 @@ impl ApiInner {
         if self.profile.is_dokploy() {
             return None;
         }
-        cross_site::refusal(headers, credentials, &self.allowed_origins)
+        let scheme = if self.https { "https" } else { "http" };
+        cross_site::refusal(headers, credentials, &self.allowed_origins, scheme)
     }
 
     async fn before_call(
