@@ -49,9 +49,8 @@ pub(crate) fn refusal(
     allowed: &AllowedOrigins,
     scheme: &str,
 ) -> Option<ApiError> {
-    if credentials.cookie.is_none() {
-        return None;
-    }
+    // Only a browser sends the cookie on its own.
+    credentials.cookie.as_ref()?;
     if let Err(not_json) = super::rest::require_json(headers) {
         return Some(not_json);
     }
