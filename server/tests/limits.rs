@@ -97,7 +97,9 @@ async fn connections_over_the_limit_are_answered_429() {
         ..Limits::default()
     };
     let h = Harness::start_with(Default::default(), limits).await;
-    let mut held = hold_connections(3, "127.0.0.1", h.addr()).await;
+    // Each in a request (its body still to come): none can give way.
+    let mut held = busy_connections(3, h.addr()).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let mut extra = TcpStream::connect(h.addr()).await.unwrap();
     let answer = read_all(&mut extra, Duration::from_secs(3)).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
@@ -115,6 +117,91 @@ async fn connections_over_the_limit_are_answered_429() {
         }
     }
     assert!(answered);
+}
+
+/// `n` connections each in the middle of a request: headers sent, the body not.
+async fn busy_connections(n: usize, to: std::net::SocketAddr) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut s = TcpStream::connect(to).await.unwrap();
+        s.write_all(
+            b"POST /api/auth.login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+              content-length: 50\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        held.push(s);
+    }
+    held
+}
+
+/// When every connection is open, the one idle for longest (a slow head, an idle
+/// keep-alive) gives way to a client that sends a request: held connections cannot
+/// keep others out.
+#[tokio::test]
+async fn idle_connections_give_way_to_a_client_that_sends() {
+    let limits = Limits {
+        max_connections: 6,
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let mut idle = hold_connections(3, "127.0.0.1", h.addr()).await;
+    for _ in 0..3 {
+        // Connected, and never a byte sent (a slow head).
+        idle.push(TcpStream::connect(h.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for n in 0..10 {
+        let answer = tokio::time::timeout(Duration::from_secs(3), send_raw(h.addr()))
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {n}: {answer}");
+    }
+    // The held ones were closed, oldest idle first.
+    let mut closed = 0;
+    for stream in &mut idle {
+        if read_all(stream, Duration::from_millis(300)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "{closed} closed");
+}
+
+/// A body trickled in for an answer already decided (a 404) holds its connection
+/// no longer than the drain deadline (2 s), not the request timeout.
+#[tokio::test]
+async fn a_trickled_body_for_a_decided_answer_is_not_waited_for_long() {
+    let h = Harness::start().await;
+    let mut s = TcpStream::connect(h.addr()).await.unwrap();
+    s.write_all(b"POST /nowhere HTTP/1.1\r\nHost: x\r\ncontent-length: 1000\r\n\r\nx")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let trickle = tokio::spawn(async move {
+        let mut buf = [0u8; 12];
+        let read = async {
+            loop {
+                if s.write_all(b"x").await.is_err() {
+                    return None;
+                }
+                tokio::select! {
+                    got = s.read(&mut buf) => return got.ok().map(|_| buf),
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read).await
+    });
+    let answered = trickle.await.unwrap().expect("an answer within 10 s");
+    assert_eq!(
+        answered.as_ref().map(|b| &b[..]),
+        Some(&b"HTTP/1.1 404"[..])
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 async fn send_raw(addr: std::net::SocketAddr) -> String {

@@ -16,6 +16,9 @@ use std::task::{Context, Poll};
 /// below it, so a body a little over the limit still gets its 413 through a proxy.
 pub(crate) const READ_PAST_LIMIT: u64 = 1 << 20;
 
+/// How long what is left of a body is read before the answer goes out regardless.
+pub(crate) const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 struct Slot<B> {
     body: Pin<Box<B>>,
     received: u64,
@@ -91,9 +94,16 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    /// Reads the rest of the body until it ends, fails, or [`READ_PAST_LIMIT`] bytes
-    /// have come in all. Call it once the handler has answered.
+    /// Reads the rest of the body until it ends, fails, [`READ_PAST_LIMIT`] bytes
+    /// have come in all, or [`DRAIN_DEADLINE`] has passed. Call it once the handler
+    /// has answered.
     pub(crate) async fn drain(self) {
+        // A body trickled in for an answer already decided holds the connection no
+        // longer than this; the answer then goes out (and the rest resets).
+        let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain_all()).await;
+    }
+
+    async fn drain_all(self) {
         let mut shared = Shared { slot: self.slot };
         loop {
             let received = {

@@ -9,9 +9,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -28,7 +28,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time a request may take to answer (→ 408 `TIMEOUT`).
     pub request_timeout: Duration,
-    /// Open connections at once; one more is answered 429 and closed.
+    /// Open connections at once. When they are all open, the connection idle for
+    /// longest (slow headers, idle keep-alive; idle half a second at least) is closed
+    /// for a newcomer; when none is idle, the newcomer is answered 429 and closed.
     pub max_connections: usize,
     /// Open connections from one client address at once, so that one address cannot
     /// take them all; one more is answered 429 and closed.
@@ -104,6 +106,105 @@ pub(crate) async fn reject_over_limit(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
+/// What is known of an open connection: whether a request is in progress on it,
+/// and since when it has been idle (connected, or answered, and no request yet);
+/// told to close when the server needs its place.
+struct Connection {
+    requests: AtomicUsize,
+    idle_since: Mutex<Instant>,
+    close: tokio::sync::Notify,
+}
+
+/// The open connections, so that when they run short an idle one gives way to a
+/// newcomer: one holding a connection open without sending (slow headers, idle
+/// keep-alive) must not keep a client that sends a request out.
+#[derive(Default)]
+struct Open {
+    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    next_id: AtomicU64,
+}
+
+/// A connection's place in `Open`, left when dropped.
+struct OpenSlot {
+    open: Arc<Open>,
+    id: u64,
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        let mut connections = self
+            .open
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        connections.remove(&self.id);
+    }
+}
+
+/// Idle this long at least before it gives way (a client that just connected is
+/// about to send).
+const IDLE_BEFORE_SHED: Duration = Duration::from_millis(500);
+
+impl Open {
+    fn enter(self: &Arc<Self>) -> (Arc<Connection>, OpenSlot) {
+        let connection = Arc::new(Connection {
+            requests: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            close: tokio::sync::Notify::new(),
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        connections.insert(id, connection.clone());
+        (
+            connection,
+            OpenSlot {
+                open: self.clone(),
+                id,
+            },
+        )
+    }
+
+    /// Tells the connection idle for longest (at least `IDLE_BEFORE_SHED`) to close;
+    /// whether there was one.
+    fn shed_idlest(&self) -> bool {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let idlest = connections
+            .values()
+            .filter(|c| c.requests.load(Ordering::Relaxed) == 0)
+            .map(|c| (*c.idle_since.lock().unwrap_or_else(|p| p.into_inner()), c))
+            .filter(|(since, _)| since.elapsed() >= IDLE_BEFORE_SHED)
+            .min_by_key(|(since, _)| *since);
+        match idlest {
+            Some((_, connection)) => {
+                // Stored if the connection is not waiting yet: it closes when it does.
+                connection.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A request in progress on a connection: not idle until it is answered.
+struct InRequest(Arc<Connection>);
+
+impl InRequest {
+    fn start(connection: &Arc<Connection>) -> InRequest {
+        connection.requests.fetch_add(1, Ordering::Relaxed);
+        InRequest(connection.clone())
+    }
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.requests.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How long a newcomer waits for an idle connection to give way.
+const WAIT_FOR_SHED: Duration = Duration::from_millis(200);
+
 /// Open connections per client address.
 #[derive(Default)]
 struct PerAddress {
@@ -173,6 +274,7 @@ pub async fn serve<S, B>(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .auto_date_header(limits.date_header);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Arc::new(Open::default());
     let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let draining = limits.draining.clone();
@@ -199,10 +301,26 @@ pub async fn serve<S, B>(
             },
             () = &mut stop_accepting => break,
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!("connection limit reached");
-            tokio::spawn(reject_over_limit(stream));
-            continue;
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            // Full: the idlest connection gives way, if one is idle.
+            Err(_) if open.shed_idlest() => {
+                let freed =
+                    tokio::time::timeout(WAIT_FOR_SHED, connections.clone().acquire_owned());
+                match freed.await {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        tracing::warn!("connection limit reached");
+                        tokio::spawn(reject_over_limit(stream));
+                        continue;
+                    }
+                }
+            }
+            Err(_) => {
+                tracing::warn!("connection limit reached, every connection busy");
+                tokio::spawn(reject_over_limit(stream));
+                continue;
+            }
         };
         let slot = if crate::net::is_trusted(peer.ip(), &limits.unlimited_addresses) {
             None
@@ -217,17 +335,41 @@ pub async fn serve<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let (state, open_slot) = open.enter();
+        let on_request = state.clone();
         let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(peer));
-            service.clone().oneshot(request)
+            let in_request = InRequest::start(&on_request);
+            let answer = service.clone().oneshot(request);
+            async move {
+                let answered = answer.await;
+                drop(in_request);
+                answered
+            }
         });
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            tokio::pin!(connection);
+            loop {
+                tokio::select! {
+                    ended = &mut connection => {
+                        if let Err(error) = ended {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    // Told to give way: dropping the connection closes it, unless a
+                    // request began meanwhile.
+                    () = state.close.notified() => {
+                        if state.requests.load(Ordering::Relaxed) == 0 {
+                            tracing::debug!("an idle connection gave way");
+                            break;
+                        }
+                    }
+                }
             }
-            drop((permit, slot));
+            drop((permit, slot, open_slot));
         });
     }
     drop(listener);
