@@ -167,6 +167,23 @@ async fn idle_connections_give_way_to_a_client_that_sends() {
     assert!(closed >= 1, "{closed} closed");
 }
 
+/// When none is idle, a connection in a request for 5 s and more (a body trickled
+/// byte by byte) gives way: 3 such connections do not keep a quick client out.
+#[tokio::test]
+async fn a_request_trickled_for_long_gives_way_when_connections_run_out() {
+    let limits = Limits {
+        max_connections: 3,
+        ..Limits::default()
+    };
+    let h = Harness::start_with(Default::default(), limits).await;
+    let _held = busy_connections(3, h.addr()).await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(3), send_raw(h.addr()))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 /// A body trickled in for an answer already decided (a 404) holds its connection
 /// no longer than the drain deadline (2 s), not the request timeout.
 #[tokio::test]

@@ -30,7 +30,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Open connections at once. When they are all open, the connection idle for
     /// longest (slow headers, idle keep-alive; idle half a second at least) is closed
-    /// for a newcomer; when none is idle, the newcomer is answered 429 and closed.
+    /// for a newcomer, or, none idle, the one in a request for longest (5 s at
+    /// least: a trickled body); otherwise the newcomer is answered 429 and closed.
     pub max_connections: usize,
     /// Open connections from one client address at once, so that one address cannot
     /// take them all; one more is answered 429 and closed.
@@ -111,7 +112,10 @@ pub(crate) async fn reject_over_limit(mut stream: TcpStream) {
 /// told to close when the server needs its place.
 struct Connection {
     requests: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    /// Since when it has been idle, or (a request in progress) in its request.
+    since: Mutex<Instant>,
+    /// Told to close even with a request in progress (one that has lasted long).
+    cut: AtomicBool,
     close: tokio::sync::Notify,
 }
 
@@ -145,11 +149,16 @@ impl Drop for OpenSlot {
 /// about to send).
 const IDLE_BEFORE_SHED: Duration = Duration::from_millis(500);
 
+/// When no connection is idle, one in a request for this long gives way (a body
+/// trickled in byte by byte; an answer that quick clients wait for takes less).
+const BUSY_BEFORE_SHED: Duration = Duration::from_secs(5);
+
 impl Open {
     fn enter(self: &Arc<Self>) -> (Arc<Connection>, OpenSlot) {
         let connection = Arc::new(Connection {
             requests: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            since: Mutex::new(Instant::now()),
+            cut: AtomicBool::new(false),
             close: tokio::sync::Notify::new(),
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -164,24 +173,31 @@ impl Open {
         )
     }
 
-    /// Tells the connection idle for longest (at least `IDLE_BEFORE_SHED`) to close;
-    /// whether there was one.
+    /// Tells the connection idle for longest (at least `IDLE_BEFORE_SHED`) to close,
+    /// or, none being idle, the one in a request for longest (at least
+    /// `BUSY_BEFORE_SHED`); whether there was one.
     fn shed_idlest(&self) -> bool {
         let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let idlest = connections
-            .values()
-            .filter(|c| c.requests.load(Ordering::Relaxed) == 0)
-            .map(|c| (*c.idle_since.lock().unwrap_or_else(|p| p.into_inner()), c))
-            .filter(|(since, _)| since.elapsed() >= IDLE_BEFORE_SHED)
-            .min_by_key(|(since, _)| *since);
-        match idlest {
-            Some((_, connection)) => {
-                // Stored if the connection is not waiting yet: it closes when it does.
-                connection.close.notify_one();
-                true
-            }
-            None => false,
+        let longest = |busy: bool, at_least: Duration| {
+            connections
+                .values()
+                .filter(|c| (c.requests.load(Ordering::Relaxed) > 0) == busy)
+                .map(|c| (*c.since.lock().unwrap_or_else(|p| p.into_inner()), c))
+                .filter(|(since, _)| since.elapsed() >= at_least)
+                .min_by_key(|(since, _)| *since)
+                .map(|(_, c)| c.clone())
+        };
+        if let Some(idle) = longest(false, IDLE_BEFORE_SHED) {
+            // Stored if the connection is not waiting yet: it closes when it does.
+            idle.close.notify_one();
+            return true;
         }
+        if let Some(busy) = longest(true, BUSY_BEFORE_SHED) {
+            busy.cut.store(true, Ordering::Relaxed);
+            busy.close.notify_one();
+            return true;
+        }
+        false
     }
 }
 
@@ -190,6 +206,7 @@ struct InRequest(Arc<Connection>);
 
 impl InRequest {
     fn start(connection: &Arc<Connection>) -> InRequest {
+        *connection.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         connection.requests.fetch_add(1, Ordering::Relaxed);
         InRequest(connection.clone())
     }
@@ -197,7 +214,7 @@ impl InRequest {
 
 impl Drop for InRequest {
     fn drop(&mut self) {
-        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *self.0.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.0.requests.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -360,10 +377,11 @@ pub async fn serve<S, B>(
                         break;
                     }
                     // Told to give way: dropping the connection closes it, unless a
-                    // request began meanwhile.
+                    // request began meanwhile (and it was told as an idle one).
                     () = state.close.notified() => {
-                        if state.requests.load(Ordering::Relaxed) == 0 {
-                            tracing::debug!("an idle connection gave way");
+                        let idle = state.requests.load(Ordering::Relaxed) == 0;
+                        if idle || state.cut.load(Ordering::Relaxed) {
+                            tracing::debug!(idle, "a connection gave way to a newcomer");
                             break;
                         }
                     }
