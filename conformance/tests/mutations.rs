@@ -302,6 +302,29 @@ fn dokploy_mutations() -> Vec<Mutation> {
             },
         },
         Mutation {
+            name: "Dokploy: disable2FA answers the record after the change",
+            profile: Profile::Dokploy014,
+            caught_by: "auth.disable2FA / turns 2FA off",
+            on_request: keep_request,
+            on_response: |ex, _, _, _, body| {
+                if ex.path.ends_with("auth.disable2FA") {
+                    *body = body.replace(r#""is2FAEnabled":true"#, r#""is2FAEnabled":false"#);
+                }
+            },
+        },
+        Mutation {
+            name: "Dokploy: removeUser removes the admin itself",
+            profile: Profile::Dokploy014,
+            caught_by: "admin.removeUser / removes a member and its sessions; 404 for oneself (Dokploy: 400, nothing deleted)",
+            on_request: keep_request,
+            on_response: |ex, _, status, _, body| {
+                if ex.path.ends_with("admin.removeUser") && body.contains(msg::dokploy::REMOVE_USER) {
+                    *status = 200;
+                    *body = specs::trpc::result_item(None);
+                }
+            },
+        },
+        Mutation {
             name: "Dokploy: REST answers public procedures without a session",
             profile: Profile::Dokploy014,
             caught_by: "transport / without a session: public procedures answer, others 401, unknown paths 404 (difference 12)",

@@ -32,6 +32,33 @@ fn the_document_lists_exactly_the_routes() {
     assert_eq!(documented, routes);
 }
 
+/// No key holds a space: in YAML's `{…}` a comma inside an unquoted description
+/// ends the entry and makes the rest a key (openapi-spec-validator refuses it).
+#[test]
+fn no_description_spills_into_a_key() {
+    fn keys_with_spaces(value: &Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if key.contains(' ') && !key.starts_with('/') {
+                        found.push(format!("{at}/{key}"));
+                    }
+                    keys_with_spaces(inner, &format!("{at}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (n, inner) in items.iter().enumerate() {
+                    keys_with_spaces(inner, &format!("{at}/{n}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    keys_with_spaces(&openapi_json(), "", &mut found);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// Sends a control request and checks its answer against the document.
 async fn call(mock: &MockServer, method: &str, path_and_query: &str, body: &str) -> Resp {
     let headers = [("content-type", "application/json")];

@@ -189,6 +189,12 @@ pub mod messages {
         pub const INVALID_JSON: &str = "Invalid JSON";
         /// Next.js's answer to a REST body over 1 MB (plain text, status 413).
         pub const BODY_OVER_1MB: &str = "Body exceeded 1mb limit";
+        /// `removeUser` of an id that is not the caller's member (an unknown id, the
+        /// admin's own): 400, and nothing is deleted (the reference's §6b).
+        pub const REMOVE_USER: &str = "Error to delete this user";
+        /// `createUser` with an invitation already accepted (a catch block rewrites
+        /// the message, as for `createAdmin`; §6b).
+        pub const CREATE_USER: &str = "Error to create the user";
     }
 
     pub const INPUT_VALIDATION_FAILED: &str = "Input validation failed";

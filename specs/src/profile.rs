@@ -30,12 +30,17 @@ impl Profile {
     }
 
     /// Whether the procedure exists: Dokploy has none of the session procedures the
-    /// contract adds (difference 26).
+    /// contract adds (difference 26), and v0.14 no `auth.verifyToken` (v0.15.1 added
+    /// it; measured: tRPC's 404).
     pub fn has(self, procedure: &Procedure) -> bool {
         self == Profile::Contract
             || !matches!(
                 procedure.id,
-                Id::ListSessions | Id::EndSession | Id::EndOtherSessions | Id::EndMemberSessions
+                Id::ListSessions
+                    | Id::EndSession
+                    | Id::EndOtherSessions
+                    | Id::EndMemberSessions
+                    | Id::VerifyToken
             )
     }
 }

@@ -62,21 +62,25 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check!(
             "admin.removeUser",
-            "removes a member and its sessions; 404 for oneself",
+            "removes a member and its sessions; 404 for oneself (Dokploy: 400, nothing deleted)",
             |ctx| {
                 let mut admin = ctx.admin().await?;
                 let me = admin.get("/api/auth.get").await.json()["id"].clone();
                 let (mut member, member_id) = ctx.member(&mut admin, &ctx.email("dev")).await?;
-                // Dokploy would remove the admin itself (difference 17): not tried.
-                if !ctx.dokploy() {
-                    expect_error(
-                        &admin
-                            .post("/api/admin.removeUser", &json!({"authId": me}).to_string())
-                            .await,
-                        "NOT_FOUND",
-                        msg::USER_NOT_MEMBER,
-                    )?;
-                }
+                // Oneself: Dokploy answers 400 `Error to delete this user` and deletes
+                // nothing (§6b), as for anyone not the caller's member.
+                let (code, message) = match ctx.dokploy() {
+                    true => ("BAD_REQUEST", msg::dokploy::REMOVE_USER),
+                    false => ("NOT_FOUND", msg::USER_NOT_MEMBER),
+                };
+                let own = json!({"authId": me}).to_string();
+                expect_error(
+                    &admin.post("/api/admin.removeUser", &own).await,
+                    code,
+                    message,
+                )?;
+                expect_status(&admin.get("/api/auth.get").await, 200)
+                    .map_err(|e| format!("the admin removed itself: {e}"))?;
                 expect(
                     &admin
                         .post(

@@ -318,11 +318,15 @@ async fn create_user(core: &Core, input: CreateUserInput, request: &Request<'_>)
         })
     };
     let store = core.ports.store();
-    let member = match store.text(&keys::invitation(&token_digest))? {
-        Some(user_id) => pending(store.member(&user_id)?),
+    let invited = match store.text(&keys::invitation(&token_digest))? {
+        Some(user_id) => store.member(&user_id)?,
         None => None,
+    };
+    if dokploy && invited.as_ref().is_some_and(|m| m.registered) {
+        // An invitation already accepted (§6b).
+        return Err(ApiError::bad_request(msg::dokploy::CREATE_USER));
     }
-    .ok_or_else(invalid)?;
+    let member = pending(invited).ok_or_else(invalid)?;
     // Dokploy's invitations never expire (difference 2).
     if core.ports.now() > member.expires_at && !dokploy {
         return Err(ApiError::bad_request(msg::INVITATION_EXPIRED));

@@ -238,6 +238,11 @@ async fn run<P: Handler>(
         <access::Admin as Admit>::admit(caller)?;
     }
     let caller = <P::Access as Admit>::admit(caller)?;
+    // Dokploy checks the mode before the input here (§6b: a self-hosted reset with a
+    // 1-character password is a 404).
+    if P::PROCEDURE.id == Id::ResetPassword && core.config().profile.is_dokploy() {
+        core.cloud()?;
+    }
     let input = specs::parse_input::<P>(input, core.config().profile)?;
     // Boxed: the dispatch's future is then a pointer wide instead of as large as
     // the largest handler's (3 KB), which every call, however small, copied

@@ -184,7 +184,15 @@ impl Handler for RemoveUser {
         request: &Request<'_>,
     ) -> Answered<NoOutput> {
         let invitations = &core.invitations;
-        let (account, member) = invitations.member_of(&admin, &input.auth_id)?;
+        let (account, member) = invitations.member_of(&admin, &input.auth_id).map_err(|e| {
+            match core.config().profile {
+                // Anyone not the caller's member, the caller included (§6b).
+                specs::Profile::Dokploy014 if e.code == specs::ErrorCode::NotFound => {
+                    ApiError::bad_request(msg::dokploy::REMOVE_USER)
+                }
+                _ => e,
+            }
+        })?;
         let not_found = || ApiError::not_found(msg::USER_NOT_MEMBER);
         // Its sessions and token first; one made meanwhile names no account and is
         // removed when seen.

@@ -101,7 +101,14 @@ impl TwoFactor {
         let dokploy = core.config().profile.is_dokploy();
         let awaits_pin = |account: &Account, now| dokploy || awaits_pin(account, now);
         let fresh_step = |account: &Account, step| dokploy || fresh_step(account, step);
-        let account = self.ports.store().account(&input.id)?.ok_or_else(invalid)?;
+        let account = self
+            .ports
+            .store()
+            .account(&input.id)?
+            .ok_or_else(|| match dokploy {
+                true => ApiError::not_found(msg::AUTH_NOT_FOUND),
+                false => invalid(),
+            })?;
         let secret = account
             .totp_secret
             .as_deref()
@@ -224,7 +231,8 @@ impl Handler for Disable2FA {
             Ok(())
         })?;
         core.audit(AuditKind::TwoFactorDisabled, Some(&account.id), request);
-        Ok(Answer::json(&core.accounts.view_own(&account)))
+        // Dokploy answers the record before the change, as for the set-up (difference 6).
+        Ok(Answer::json(&core.view_changed(caller, &account)))
     }
 }
 
