@@ -188,3 +188,102 @@ async fn the_binary_says_where_it_listens_on_its_first_line() {
     let r = conformance::client::send(addr, "GET", "/health", &[], "").await;
     assert_eq!(r.status, 200);
 }
+
+/// A tRPC answer's data.
+fn data(r: conformance::client::Resp) -> serde_json::Value {
+    r.json()["result"]["data"]["json"].clone()
+}
+
+/// What the second run of a real Dokploy v0.14.0 measured (the reference's §6b),
+/// where the suite does not look: `user.all`'s rows, `expirationDate`'s format, the
+/// refusals' messages, and API tokens sliding.
+#[tokio::test]
+async fn what_the_second_run_of_dokploy_measured() {
+    let mock = dokploy(Mode::SelfHosted).await;
+    let addr = mock.address();
+    let trpc = |client: Client| client.over(Transport::Trpc);
+    let mut admin = trpc(Client::new(addr));
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let invite = r#"{"email":"dev@example.com"}"#;
+    assert_eq!(
+        admin
+            .post("/api/admin.createUserInvitation", invite)
+            .await
+            .status,
+        200
+    );
+    let all = data(admin.get("/api/user.all").await);
+    let member = &all[0];
+    // `expirationDate` as PostgreSQL prints a timestamp without zone.
+    let expiry = member["expirationDate"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(expiry, "2025-01-02 00:00:00", "{member}");
+    // The row as stored: a `password` key (null until accepted), no `secret` key.
+    let auth = member["auth"].as_object().unwrap();
+    assert!(
+        auth.contains_key("password") && !auth.contains_key("secret"),
+        "{member}"
+    );
+    let keys: Vec<&str> = auth.keys().map(String::as_str).take(4).collect();
+    assert_eq!(keys, ["id", "email", "password", "rol"]);
+
+    // An accepted invitation used again.
+    let token = member["token"].as_str().unwrap();
+    let accept =
+        serde_json::json!({"token": token, "id": member["authId"], "password": "memberpass1"});
+    assert_eq!(
+        trpc(Client::new(addr))
+            .post("/api/auth.createUser", &accept.to_string())
+            .await
+            .status,
+        200
+    );
+    let again = trpc(Client::new(addr))
+        .post("/api/auth.createUser", &accept.to_string())
+        .await;
+    assert_eq!(again.status, 400);
+    assert!(
+        again.body.contains(msg::dokploy::CREATE_USER),
+        "{}",
+        again.body
+    );
+    let all = data(admin.get("/api/user.all").await);
+    assert!(
+        all[0]["auth"]["password"]
+            .as_str()
+            .unwrap()
+            .starts_with("$2b$"),
+        "{all}"
+    );
+
+    // An unknown id at the pin step; a self-hosted reset with a 1-character password.
+    let pin = r#"{"id":"nobody","pin":"123456"}"#;
+    let r = trpc(Client::new(addr))
+        .post("/api/auth.verifyLogin2FA", pin)
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains(msg::AUTH_NOT_FOUND), "{}", r.body);
+    let reset = r#"{"resetPasswordToken":"x","password":"a"}"#;
+    let r = trpc(Client::new(addr))
+        .post("/api/auth.resetPassword", reset)
+        .await;
+    assert_eq!(r.status, 404, "the mode is checked first: {}", r.body);
+
+    // An API token slides to 365 days once fewer than 182.5 remain.
+    let token = admin.post_empty("/api/auth.generateToken").await;
+    assert_eq!(token.status, 200);
+    let token = data(admin.get("/api/auth.get").await)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut cli = trpc(Client::new(addr)).with_bearer(&token);
+    mock.advance_clock(std::time::Duration::from_secs(265 * 86_400));
+    assert_eq!(cli.get("/api/auth.get").await.status, 200, "100 days left");
+    mock.advance_clock(std::time::Duration::from_secs(300 * 86_400));
+    assert_eq!(
+        cli.get("/api/auth.get").await.status,
+        200,
+        "slid to 365 days at 100 left"
+    );
+}

@@ -20,6 +20,15 @@ pub(crate) fn unix_ms() -> i64 {
 }
 
 /// `2024-10-28T09:15:02.123Z` for milliseconds since the epoch.
+/// `ms` as PostgreSQL prints a `timestamp` (without zone): `2026-12-07 01:05:46.21`,
+/// the fraction without trailing zeros, none when whole (Dokploy sends it so).
+pub fn as_postgres_prints(ms: i64) -> String {
+    let iso = iso8601(ms);
+    let (date_time, _zulu) = iso.split_at(iso.len() - 1);
+    let text = date_time.replacen('T', " ", 1);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 pub fn iso8601(ms: i64) -> String {
     let mut out = String::with_capacity(24);
     push_iso8601(&mut out, ms);
@@ -115,6 +124,14 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_postgres_prints_a_timestamp() {
+        let at = parse_iso8601("2026-12-07T01:05:46.210Z").unwrap();
+        assert_eq!(as_postgres_prints(at), "2026-12-07 01:05:46.21");
+        assert_eq!(as_postgres_prints(at - 210), "2026-12-07 01:05:46");
+        assert_eq!(as_postgres_prints(at + 90 - 6_000), "2026-12-07 01:05:40.3");
+    }
 
     #[test]
     fn formats_like_javascript() {

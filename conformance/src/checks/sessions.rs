@@ -117,7 +117,7 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check!(
             "auth.generateToken",
-            "a token lasts 365 days and does not slide",
+            "a token lasts 365 days and does not slide (Dokploy's slides at half its life)",
             clock,
             |ctx| {
                 let mut admin = ctx.admin().await?;
@@ -132,6 +132,11 @@ pub(super) fn checks() -> Vec<Check> {
                     "the token is not shown to its owner"
                 );
                 ctx.advance(24 * 3_600_000 + 1000).await?;
+                if ctx.dokploy() {
+                    // Dokploy's slid to 365 days at the last call, fewer than 182.5
+                    // being left (lucia's rule, measured; difference 18).
+                    return expect_status(&api.get("/api/auth.get").await, 200);
+                }
                 expect_error(
                     &api.get("/api/auth.get").await,
                     "UNAUTHORIZED",

@@ -152,6 +152,29 @@ pub(super) fn checks() -> Vec<Check> {
             expect_error(&r, "BAD_REQUEST", msg::INVALID_2FA)
                 .map_err(|e| format!("a replayed pin: {e}"))
         }),
+        check!(
+            "auth.verifyLogin2FA",
+            "the empty secret's pin opens no account without 2FA (Dokploy's does, by the id alone)",
+            |ctx| {
+                let (mut me, _) = ctx.account().await?;
+                let id = me.get("/api/auth.get").await.json()["id"].clone();
+                // Anyone can compute the pins of the empty secret.
+                let pin = ctx.pin("", 0).await;
+                let mut stranger = ctx.client();
+                let body = json!({"id": id, "pin": pin}).to_string();
+                let r = stranger.post("/api/auth.verifyLogin2FA", &body).await;
+                if ctx.dokploy() {
+                    // The hole of difference 13, as measured on v0.14.0: a session for
+                    // whoever knows the id. An implementation claiming Dokploy's
+                    // behaviour passes here only by having it.
+                    expect(&r, 200, "true")?;
+                    let me_again = stranger.get("/api/auth.get").await.json();
+                    ensure!(me_again["id"] == id, "no session: {me_again}");
+                    return Ok(());
+                }
+                expect_error(&r, "BAD_REQUEST", msg::INVALID_2FA)
+            }
+        ),
         check!("auth.disable2FA", "turns 2FA off", |ctx| {
             let (mut me, account) = ctx.account().await?;
             ctx.enable_2fa(&mut me).await?;

@@ -81,6 +81,18 @@ pub enum SessionFixture {
     Stored(StoredSessionFixture),
 }
 
+impl From<&str> for SessionFixture {
+    fn from(id: &str) -> SessionFixture {
+        SessionFixture::Id(id.to_string())
+    }
+}
+
+impl From<String> for SessionFixture {
+    fn from(id: String) -> SessionFixture {
+        SessionFixture::Id(id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StoredSessionFixture {

@@ -1,13 +1,13 @@
 //! Invitations and members: an admin invites by email, the invited person sets a
 //! password with the token, the admin lists and removes members.
 
-use super::accounts::Accounts;
 use super::audit::AuditKind;
 use super::handler::{Admin, Answer, Answered, Caller, Handler, Request};
 use super::records::{keys, Account, Member, Read, Write};
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
+use serde_json::Value;
 use specs::messages as msg;
 use specs::procedures::{All, CreateUserInvitation, GetUserByToken, RemoveUser};
 use specs::wire::{
@@ -24,12 +24,19 @@ pub(crate) struct Invitations {
     last_seq: std::sync::atomic::AtomicU64,
 }
 
-fn member_view(accounts: &Accounts, member: &Member, account: &Account) -> MemberView {
+fn member_view(core: &Core, member: &Member, account: &Account) -> MemberView {
+    let accounts = &core.accounts;
+    let expiration_date = match core.config().profile {
+        // Dokploy's column is a timestamp without zone, sent as PostgreSQL prints it
+        // (the reference's §6b).
+        specs::Profile::Dokploy014 => crate::time::as_postgres_prints(member.expires_at),
+        specs::Profile::Contract => iso8601(member.expires_at),
+    };
     MemberView {
         user_id: member.user_id.clone(),
         token: member.token.clone(),
         is_registered: member.registered,
-        expiration_date: iso8601(member.expires_at),
+        expiration_date,
         created_at: iso8601(member.created_at),
         permissions: member.permissions.clone(),
         admin_id: member.admin_id.clone(),
@@ -172,7 +179,7 @@ fn invitation(core: &Core, input: TokenInput) -> Answered<InvitationView> {
     let account = store.account(&member.auth_id)?.ok_or_else(not_found)?;
     Ok(Answer::json(&InvitationView {
         is_expired: member.registered || ports.now() > member.expires_at,
-        member: member_view(&core.accounts, &member, &account),
+        member: member_view(core, &member, &account),
     }))
 }
 
@@ -242,8 +249,23 @@ impl Handler for All {
         members.sort_by_key(|(member, _)| (member.created_at, member.seq));
         let views: Vec<MemberView> = members
             .iter()
-            .map(|(m, a)| member_view(&core.accounts, m, a))
+            .map(|(m, a)| member_view(core, m, a))
             .collect();
-        Ok(Answer::json(&views))
+        if !core.config().profile.is_dokploy() {
+            return Ok(Answer::json(&views));
+        }
+        // Dokploy's `auth` here is the row as stored: with its password hash, and
+        // without a `secret` key (§6b).
+        let mut rows = Vec::with_capacity(views.len());
+        for (view, (_, account)) in views.iter().zip(&members) {
+            let mut row = serde_json::to_value(view).map_err(super::internal)?;
+            if let Some(auth) = row.get_mut("auth").and_then(Value::as_object_mut) {
+                auth.shift_remove("secret");
+                let password = serde_json::json!(account.password_hash);
+                auth.shift_insert(2, "password".to_string(), password);
+            }
+            rows.push(row);
+        }
+        Ok(Answer::text(super::handler::to_json(&rows)))
     }
 }

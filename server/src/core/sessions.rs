@@ -10,7 +10,7 @@ use super::records::{
 use super::{Core, Ports};
 use crate::crypto;
 use crate::time::iso8601;
-use specs::lifetimes::{SESSION_MS, SESSION_REFRESH_BELOW_MS};
+use specs::lifetimes::{API_TOKEN_MS, SESSION_REFRESH_BELOW_MS};
 use specs::messages as msg;
 use specs::procedures::{
     EndMemberSessions, EndOtherSessions, EndSession, Get, ListSessions, Logout, VerifyToken,
@@ -69,9 +69,9 @@ pub(crate) struct Sessions {
     cache: AuthCache,
     /// Live cookie sessions an account may have (`Config::max_sessions_per_account`).
     pub(crate) max_per_account: usize,
-    /// Whether a Bearer token that names no session gives way to the cookie
-    /// (Dokploy's profile).
-    falls_back_to_cookie: bool,
+    /// Dokploy's profile: a Bearer token that names no session gives way to the
+    /// cookie, and API tokens slide (differences 31 and 18).
+    dokploy: bool,
 }
 
 impl Sessions {
@@ -80,7 +80,7 @@ impl Sessions {
             ports,
             cache: AuthCache::default(),
             max_per_account: config.max_sessions_per_account.max(1),
-            falls_back_to_cookie: config.profile.is_dokploy(),
+            dokploy: config.profile.is_dokploy(),
         }
     }
 
@@ -101,11 +101,16 @@ impl Sessions {
         let version = self.ports.store().version().await?;
         if let Some(token) = &credentials.bearer {
             if let Some((found, digest)) = self.live_session(token, version).await? {
+                // An API token slides in Dokploy's profile (a cookie session's id
+                // sent as a token is extended only when sent as the cookie).
+                if found.session.kind == SessionKind::ApiToken && self.due(&found.session) {
+                    self.slide(&digest)?;
+                }
                 return Ok((Some(self.caller(found, digest, false)), None));
             }
             // A token that names no session is refused; Dokploy falls back to the
             // cookie (difference 31), which lets any header ride on a browser's session.
-            if !self.falls_back_to_cookie {
+            if !self.dokploy {
                 return Ok((None, None));
             }
         }
@@ -115,10 +120,7 @@ impl Sessions {
         match self.live_session(id, version).await? {
             Some((found, digest)) => {
                 // Most requests come nowhere near the refresh point: no write for them.
-                let session = &found.session;
-                let due = session.kind == SessionKind::Cookie
-                    && session.expires_at - self.now() <= SESSION_REFRESH_BELOW_MS;
-                let extended = due && self.slide(&digest)?;
+                let extended = self.due(&found.session) && self.slide(&digest)?;
                 let change = extended.then(|| CookieChange::Set(id.clone()));
                 Ok((Some(self.caller(found, digest, true)), change))
             }
@@ -189,6 +191,23 @@ impl Sessions {
     }
 
     /// Extends a cookie session with half its life or less left; true if it did.
+    /// How close to its end a session of `kind` must come to be extended: a cookie
+    /// session at half its day; an API token never, but in Dokploy's profile at half
+    /// its year (lucia's rule, measured; difference 18).
+    fn slides_below(&self, kind: SessionKind) -> Option<i64> {
+        match kind {
+            SessionKind::Cookie => Some(SESSION_REFRESH_BELOW_MS),
+            SessionKind::ApiToken => self.dokploy.then_some(API_TOKEN_MS / 2),
+        }
+    }
+
+    /// Whether `session` is close enough to its end to be extended now (most
+    /// requests are not: no write for them).
+    fn due(&self, session: &Session) -> bool {
+        self.slides_below(session.kind)
+            .is_some_and(|below| session.expires_at - self.now() <= below)
+    }
+
     fn slide(&self, digest: &str) -> Result<bool, ApiError> {
         let now = self.now();
         self.ports.transaction(|tx| {
@@ -196,12 +215,10 @@ impl Sessions {
             let Some(mut session) = tx.record::<Session>(&key)? else {
                 return Ok(false);
             };
-            if session.kind != SessionKind::Cookie
-                || session.expires_at - now > SESSION_REFRESH_BELOW_MS
-            {
+            if !self.due(&session) {
                 return Ok(false);
             }
-            session.expires_at = now + SESSION_MS;
+            session.expires_at = now + session.kind.lifetime();
             tx.put_session(digest, &session)?;
             let details_key = keys::session_details(digest);
             if let Some(mut details) = tx.record::<SessionDetails>(&details_key)? {

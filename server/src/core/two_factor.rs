@@ -22,8 +22,12 @@ fn totp(secret: &str, email: &str) -> Option<TOTP> {
     if bytes.is_empty() {
         return None;
     }
+    Some(totp_of_key(bytes, email))
+}
+
+fn totp_of_key(bytes: Vec<u8>, email: &str) -> TOTP {
     // 15-byte secrets (Dokploy's) are below totp-rs's 128-bit minimum: unchecked.
-    Some(TOTP::new_unchecked(
+    TOTP::new_unchecked(
         Algorithm::SHA1,
         6,
         1,
@@ -31,7 +35,7 @@ fn totp(secret: &str, email: &str) -> Option<TOTP> {
         bytes,
         Some(ISSUER.to_string()),
         email.to_string(),
-    ))
+    )
 }
 
 /// The pin for a base32 secret at a Unix time (seconds); `None` for a bad secret.
@@ -49,7 +53,16 @@ fn totp_uri(secret: &str, email: &str) -> Option<String> {
 /// The 30 s step at which `pin` is valid for `secret`, looking one step either side
 /// of `now_ms`; `None` when it is valid at none.
 fn matching_step(secret: &str, pin: &str, now_ms: i64) -> Option<u64> {
-    let totp = totp(secret, "")?;
+    step_of(&totp(secret, "")?, pin, now_ms)
+}
+
+/// As `matching_step`, for the empty secret Dokploy checks an account without 2FA
+/// against (`auth.secret || ""`): its pins anyone can compute (difference 13).
+fn matching_step_of_empty_secret(pin: &str, now_ms: i64) -> Option<u64> {
+    step_of(&totp_of_key(Vec::new(), ""), pin, now_ms)
+}
+
+fn step_of(totp: &TOTP, pin: &str, now_ms: i64) -> Option<u64> {
     let now = u64::try_from(now_ms / 1000).unwrap_or(0);
     let mut matched = None;
     for time in [now.saturating_sub(STEP_SECS), now, now + STEP_SECS] {
@@ -116,6 +129,11 @@ impl TwoFactor {
         let step = match secret {
             Some(secret) if awaits_pin(&account, now) => {
                 matching_step(secret, &input.pin, now).filter(|&step| fresh_step(&account, step))
+            }
+            // Dokploy checks the pin of an account without a secret against the empty
+            // one (§6b): its id and a pin anyone computes log in.
+            None if dokploy && account.totp_secret.is_none() => {
+                matching_step_of_empty_secret(&input.pin, now)
             }
             _ => None,
         }
