@@ -47,6 +47,7 @@ test-deps:
 	@test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || echo "mock/tests/browser.rs needs Debian's chromium: apt-get install chromium (as root)" >&2
 	@command -v fail2ban-regex >/dev/null 2>&1 || apt-get install -y --no-install-recommends fail2ban || (apt-get update && apt-get install -y --no-install-recommends fail2ban) || echo "server/tests/audit_log.rs needs fail2ban-regex: apt-get install fail2ban (as root)" >&2
 	@test -f mock/browser/node_modules/playwright-core/package.json || (cd mock/browser && npm ci --no-audit --no-fund --ignore-scripts)
+	@command -v promtool >/dev/null 2>&1 || apt-get install -y --no-install-recommends prometheus || (apt-get update && apt-get install -y --no-install-recommends prometheus) || echo "server/tests/metrics_rules.rs and binary.rs check with promtool: apt-get install prometheus (as root)" >&2
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y --no-install-recommends postgresql || (apt-get update && apt-get install -y --no-install-recommends postgresql) || echo "server/tests/postgres.rs needs Debian's postgresql: apt-get install postgresql (as root)" >&2
 
 ## Write the generated contract files again (specs/openapi.yaml) from the specs crate;

@@ -26,9 +26,24 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TransportLabels {
+struct RouteLabels {
+    procedure: &'static str,
     transport: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Status classes, each present at 0 from the start (an error rate over a series that
+/// does not exist yet is no rate at all).
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -58,7 +73,8 @@ pub fn counting(engine: Arc<dyn Store>) -> CountStored {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    request_seconds: Family<TransportLabels, Histogram, fn() -> Histogram>,
+    responses: Family<ClassLabels, Counter>,
+    request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     events: Family<EventLabels, Counter>,
     bcrypt_in_flight: Gauge,
     bcrypt_seconds: Histogram,
@@ -79,22 +95,46 @@ fn latency_buckets() -> Histogram {
 impl Metrics {
     /// `count_stored` gives (accounts, sessions) for the two gauges.
     pub fn new(count_stored: Option<CountStored>) -> Metrics {
-        let mut registry = Registry::with_prefix("dokploy_auth");
+        // `process_*` under their usual names; the rest under `dokploy_auth_`.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("dokploy_auth");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests answered, by procedure (batch: a tRPC batch), transport and HTTP status",
             requests.clone(),
         );
+        let responses = Family::<ClassLabels, Counter>::default();
+        registry.register(
+            "responses",
+            "Requests answered, by status class (1xx … 5xx), each present from the start",
+            responses.clone(),
+        );
+        for class in CLASSES {
+            let _ = responses.get_or_create(&ClassLabels { class });
+        }
         let request_seconds =
-            Family::<TransportLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_buckets,
             );
         registry.register(
             "request_seconds",
-            "Time from a request's arrival to its answer",
+            "Time from a request's arrival to its answer, by procedure and transport \
+             (logins take bcrypt's time, auth.get a fraction of a millisecond)",
             request_seconds.clone(),
         );
+        let build = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "The build that serves, as labels (the value is always 1)",
+            build.clone(),
+        );
+        build
+            .get_or_create(&BuildLabels {
+                version: specs::version(),
+            })
+            .set(1);
         let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "security_events",
@@ -153,8 +193,9 @@ impl Metrics {
             sessions.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             requests,
+            responses,
             request_seconds,
             events,
             bcrypt_in_flight,
@@ -186,21 +227,158 @@ impl Metrics {
         text
     }
 
-    /// `GET /metrics` on the metrics listener; 404 elsewhere.
-    pub fn answer(&self, method: &hyper::Method, path: &str) -> HttpResponse {
-        if method != hyper::Method::GET || path != "/metrics" {
+    /// `GET /metrics` on the metrics listener; 404 elsewhere. OpenMetrics to a
+    /// scraper that accepts it (Prometheus does), else Prometheus's text format
+    /// 0.0.4 (`curl`, `promtool check metrics`).
+    pub fn answer(&self, request: &hyper::http::request::Parts) -> HttpResponse {
+        if request.method != hyper::Method::GET || request.uri.path() != "/metrics" {
             return crate::http::error_response(&specs::ApiError::not_found(
                 specs::messages::NOT_FOUND,
             ));
         }
-        let mut response = api_response(200, bytes::Bytes::from(self.render()));
-        response.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static(
+        let openmetrics = request
+            .headers
+            .get_all(hyper::header::ACCEPT)
+            .iter()
+            .any(|v| v.as_bytes().windows(16).any(|w| w == b"application/open"));
+        let (text, content_type) = match openmetrics {
+            true => (
+                self.render(),
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             ),
+            false => (
+                as_prometheus_text(&self.render()),
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+        };
+        let mut response = api_response(200, bytes::Bytes::from(text));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(content_type),
         );
         response
+    }
+}
+
+/// OpenMetrics text as Prometheus's text format 0.0.4: a counter's `HELP` and
+/// `TYPE` name its `_total` samples, and there is no `# EOF`.
+fn as_prometheus_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" counter"))
+        {
+            counters.insert(name);
+        }
+    }
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let named = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(named.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
+}
+
+/// `process_*` metrics read from `/proc/self` at each scrape (Linux; elsewhere none):
+/// CPU seconds, resident memory, open file descriptors and their limit, start time.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let Some(process) = ProcessFacts::read() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(process.cpu_seconds);
+        let metric = encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "CPU time the process used, user and system",
+            None,
+            cpu.metric_type(),
+        )?;
+        cpu.encode(metric)?;
+        for (name, help, value) in [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory",
+                process.resident_bytes,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors",
+                process.open_fds,
+            ),
+            (
+                "process_max_fds",
+                "The limit of open file descriptors",
+                process.max_fds,
+            ),
+            (
+                "process_start_time_seconds",
+                "When the process started, in seconds since the epoch",
+                process.start_time_seconds,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+struct ProcessFacts {
+    cpu_seconds: f64,
+    resident_bytes: f64,
+    open_fds: f64,
+    max_fds: f64,
+    start_time_seconds: f64,
+}
+
+impl ProcessFacts {
+    /// From `/proc/self/stat`, `/proc/self/fd`, `/proc/self/limits` and
+    /// `/proc/stat`'s boot time; `None` where there is no `/proc`.
+    fn read() -> Option<ProcessFacts> {
+        const TICKS: f64 = 100.0; // USER_HZ on Linux
+        const PAGE: f64 = 4096.0;
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())?;
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()?
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
+            .unwrap_or(-1.0);
+        Some(ProcessFacts {
+            cpu_seconds: (field(14)? + field(15)?) / TICKS,
+            resident_bytes: field(24)? * PAGE,
+            open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as f64,
+            max_fds,
+            start_time_seconds: boot + field(22)? / TICKS,
+        })
     }
 }
 
@@ -236,8 +414,13 @@ impl RequestObserver for Metrics {
                 status,
             })
             .inc();
+        let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+        self.responses.get_or_create(&ClassLabels { class }).inc();
         self.request_seconds
-            .get_or_create(&TransportLabels { transport })
+            .get_or_create(&RouteLabels {
+                procedure,
+                transport,
+            })
             .observe(elapsed.as_secs_f64());
     }
 }

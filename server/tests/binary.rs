@@ -275,6 +275,30 @@ fn sample(scrape: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
 }
 
+/// What `promtool ARGS` says with `input` on its standard input (nothing when all is
+/// well); `None` when promtool is not installed (`make test-deps` installs it).
+fn promtool(args: &[&str], input: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(match out.status.success() {
+        true => said.trim().to_string(),
+        false => format!("failed: {said}"),
+    })
+}
+
 #[tokio::test]
 async fn metrics_on_their_own_listener_count_a_scripted_session() {
     let data = tempfile::tempdir().unwrap();
@@ -284,16 +308,40 @@ async fn metrics_on_their_own_listener_count_a_scripted_session() {
         .unwrap();
     let metrics_arg = metrics_addr.to_string();
     let server = serve_with(data.path(), "4", &[], &["--metrics-listen", &metrics_arg]).await;
+    // As Prometheus asks: OpenMetrics.
     let scrape = || async {
-        let r = send(metrics_addr, "GET", "/metrics", &[], "").await;
+        let accept = [(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )];
+        let r = send(metrics_addr, "GET", "/metrics", &accept, "").await;
         assert_eq!(r.status, 200);
         assert!(r
             .header("content-type")
             .unwrap()
             .starts_with("application/openmetrics-text"));
+        assert!(r.body.ends_with("# EOF\n"));
         r.body
     };
     let before = scrape().await;
+    // Every status class is there from the start, at 0; the build and the process too.
+    // (The start's readiness probes made the 2xx there are.)
+    for class in ["1xx", "3xx", "4xx", "5xx"] {
+        let series = format!(r#"dokploy_auth_responses_total{{class="{class}"}}"#);
+        assert_eq!(sample(&before, &series), 0.0, "{before}");
+    }
+    assert!(
+        before.contains("dokploy_auth_build_info{version="),
+        "{before}"
+    );
+    assert!(
+        sample(&before, "process_resident_memory_bytes") > 0.0,
+        "{before}"
+    );
+    assert!(
+        sample(&before, "process_start_time_seconds") > 1.7e9,
+        "{before}"
+    );
     let mut admin = Client::new(server.addr);
     admin.post("/api/auth.createAdmin", ADMIN).await;
     let wrong = r#"{"email":"admin@example.com","password":"wrong-password"}"#;
@@ -329,12 +377,28 @@ async fn metrics_on_their_own_listener_count_a_scripted_session() {
         2.0,
         "each mutation that changed something flushed once (createAdmin, the login)"
     );
-    assert!(
-        sample(
-            &after,
-            r#"dokploy_auth_request_seconds_count{transport="rest"}"#
-        ) >= 6.0
-    );
+    // Latency by procedure: a login's bcrypt does not hide auth.get's.
+    let get_latency =
+        r#"dokploy_auth_request_seconds_count{procedure="auth.get",transport="rest"}"#;
+    assert_eq!(sample(&after, get_latency), 3.0);
+    let login_latency =
+        r#"dokploy_auth_request_seconds_count{procedure="auth.login",transport="rest"}"#;
+    assert_eq!(sample(&after, login_latency), 3.0);
+    assert!(moved(r#"dokploy_auth_responses_total{class="4xx"}"#) >= 2.0);
+    // Without OpenMetrics in Accept (curl, promtool): Prometheus's text format, which
+    // `promtool check metrics` finds nothing to say about.
+    let plain = send(metrics_addr, "GET", "/metrics", &[], "").await;
+    assert!(plain
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(plain
+        .body
+        .contains("# TYPE dokploy_auth_requests_total counter"));
+    assert!(!plain.body.contains("# EOF"));
+    if let Some(said) = promtool(&["check", "metrics"], &plain.body) {
+        assert_eq!(said, "", "promtool check metrics");
+    }
     // Never on the API's port, and nothing else on the metrics port.
     assert_eq!(
         send(server.addr, "GET", "/metrics", &[], "").await.status,

@@ -815,7 +815,8 @@ async fn run_migrate(
 /// `GET /metrics` on its own listener, with the API's limits.
 async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     let service = tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let answer = metrics.answer(request.method(), request.uri().path());
+        let (parts, _) = request.into_parts();
+        let answer = metrics.answer(&parts);
         async move { Ok::<_, std::convert::Infallible>(answer) }
     });
     server::http::serve(listener, service, Limits::default(), std::future::pending()).await;
