@@ -141,7 +141,7 @@ async fn main() -> ExitCode {
                 "the model needs a fresh instance per sequence (/__mock/reset or --spawn)".into(),
             )
         } else {
-            match conformance::model::property(target.as_ref(), cases, seed).await {
+            match conformance::model::property(target.as_ref(), cases, seed, transports).await {
                 Ok(()) => Verdict::Passed,
                 Err(failure) => Verdict::Failed(failure),
             }
@@ -149,7 +149,12 @@ async fn main() -> ExitCode {
         report.results.push(CheckResult {
             procedure: "model",
             outcome: "random call sequences agree with the reference model",
-            transport: Transport::Rest,
+            // Reported under the one transport it ran over, or REST for both.
+            transport: transports
+                .first()
+                .copied()
+                .filter(|_| transports.len() == 1)
+                .unwrap_or(Transport::Rest),
             verdict,
             took: started.elapsed(),
         });

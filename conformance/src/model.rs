@@ -137,7 +137,12 @@ fn pin_at(secret: &str, ms: i64) -> String {
 }
 
 pub fn transport() -> impl Strategy<Value = Transport> {
-    prop_oneof![Just(Transport::Rest), Just(Transport::Trpc)]
+    one_of(crate::runner::BOTH)
+}
+
+/// One of `transports`, at random.
+fn one_of(transports: &[Transport]) -> impl Strategy<Value = Transport> {
+    prop::sample::select(transports.to_vec())
 }
 
 type Step = Result<(), String>;
@@ -655,7 +660,9 @@ pub async fn run_case(
         sessions: Vec::new(),
         transcript: Vec::new(),
         addr,
-        transport: Transport::Rest,
+        // The set-up too goes over a transport the run was given (a Dokploy answers
+        // REST without a session only with its gate).
+        transport: ops.first().map_or(Transport::Rest, |(_, t)| *t),
         clock_ms: 0,
     };
     let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
@@ -663,17 +670,11 @@ pub async fn run_case(
         .call("POST", "/api/auth.createAdmin", None, Some(&body))
         .await;
     expect(&r, 200, Some("true"), "createAdmin")?;
-    let me = send(
-        addr,
-        "GET",
-        "/api/auth.get",
-        &[(
-            "cookie",
-            &format!("auth_session={}", r.session_id().unwrap_or_default()),
-        )],
-        "",
-    )
-    .await;
+    let cookie = format!("auth_session={}", r.session_id().unwrap_or_default());
+    let (path, query_body) = model.transport.request("GET", "/api/auth.get", "");
+    let me = model
+        .transport
+        .as_rest(send(addr, "GET", &path, &[("cookie", &cookie)], &query_body).await);
     model.accounts.push(Account {
         email: ADMIN_EMAIL.into(),
         id: me.json()["id"].as_str().unwrap_or_default().to_string(),
@@ -705,9 +706,18 @@ pub async fn run_case(
 }
 
 /// Runs `cases` random call sequences (from `seed`) against `target`, each on a fresh
-/// instance; on a disagreement, the minimal failing sequence and its `curl` commands.
-/// Needs a multi-threaded tokio runtime.
-pub async fn property(target: &dyn Target, cases: u32, seed: u64) -> Result<(), String> {
+/// instance, each call over one of `transports` (`--transport`); on a disagreement,
+/// the minimal failing sequence and its `curl` commands. Needs a multi-threaded
+/// tokio runtime.
+pub async fn property(
+    target: &dyn Target,
+    cases: u32,
+    seed: u64,
+    transports: &[Transport],
+) -> Result<(), String> {
+    if transports.is_empty() {
+        return Err("no transport to run the model over".into());
+    }
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let can_move_clock = target.advance_clock(0).await;
     let mut seed_bytes = [0u8; 32];
@@ -724,11 +734,14 @@ pub async fn property(target: &dyn Target, cases: u32, seed: u64) -> Result<(), 
     let handle = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| {
         runner
-            .run(&prop::collection::vec((op(), transport()), 1..30), |ops| {
-                handle
-                    .block_on(run_case(target, &ops, can_move_clock))
-                    .map_err(TestCaseError::fail)
-            })
+            .run(
+                &prop::collection::vec((op(), one_of(transports)), 1..30),
+                |ops| {
+                    handle
+                        .block_on(run_case(target, &ops, can_move_clock))
+                        .map_err(TestCaseError::fail)
+                },
+            )
             .map_err(|failure| failure.to_string())
     })
 }

@@ -16,7 +16,8 @@ fn cases() -> u32 {
 }
 
 fn check_target(runtime: &tokio::runtime::Runtime, target: &dyn Target) {
-    if let Err(failure) = runtime.block_on(property(target, cases(), 7)) {
+    let both = conformance::runner::BOTH;
+    if let Err(failure) = runtime.block_on(property(target, cases(), 7, both)) {
         panic!("{} disagrees with the model:\n{failure}", target.name());
     }
 }

@@ -81,6 +81,31 @@ async fn the_mock_conforms_over_its_url() {
         .contains("<testcase classname=\"auth.login\""));
 }
 
+/// `--transport trpc` holds for the model too: its sequences call over tRPC only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_runs_over_the_transport_it_is_given() {
+    use conformance::client::Transport;
+    let mock = mock::MockServer::builder()
+        .journal_capacity(100_000)
+        .start()
+        .await;
+    let target = conformance::UrlTarget::connect(&mock.uri()).await.unwrap();
+    conformance::model::property(&target, 4, 11, &[Transport::Trpc])
+        .await
+        .unwrap();
+    // Each sequence began with a reset: what the journal holds is the last one's.
+    let calls = mock.received_requests();
+    assert!(!calls.is_empty());
+    for call in &calls {
+        assert!(
+            call.path.starts_with("/api/trpc/"),
+            "{} {}",
+            call.method,
+            call.path
+        );
+    }
+}
+
 /// `--reset-cmd`: the target is reset by a command before each stateful check (here
 /// a Python one-liner posting to the mock's reset; for another implementation, one
 /// that empties its database), and every check runs as with a control plane.
