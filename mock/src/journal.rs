@@ -407,22 +407,8 @@ impl Journal {
         }
     }
 
-    /// Records an answered request at once (arrival and answer).
-    pub fn record(&self, request: Recorded) {
-        let ticket = self.arrive();
-        self.answer(ticket, request);
-    }
-
     pub fn view(&self) -> JournalView {
         self.view_filtered(&Filter::default())
-    }
-
-    /// The requests with a `seq` above `since` (what a poller has not seen yet).
-    pub fn view_since(&self, since: u64) -> JournalView {
-        self.view_filtered(&Filter {
-            since,
-            ..Filter::default()
-        })
     }
 
     pub fn view_filtered(&self, filter: &Filter) -> JournalView {
@@ -474,6 +460,12 @@ impl Journal {
 mod tests {
     use super::*;
 
+    /// A request arrived and answered at once.
+    fn record(journal: &Journal) {
+        let ticket = journal.arrive();
+        journal.answer(ticket, request());
+    }
+
     fn request() -> Recorded {
         Recorded {
             arrived: Arrival {
@@ -509,7 +501,7 @@ mod tests {
     fn keeps_the_newest_within_capacity() {
         let journal = Journal::new(3);
         for _ in 0..10 {
-            journal.record(request());
+            record(&journal);
         }
         let view = journal.view();
         assert_eq!(view.requests.len(), 3);
@@ -535,7 +527,10 @@ mod tests {
         );
         assert_eq!(first.response_body, r#"{"ok":true}"#);
         let seqs = |since| {
-            let view = journal.view_since(since);
+            let view = journal.view_filtered(&Filter {
+                since,
+                ..Filter::default()
+            });
             view.requests.iter().map(|r| r.seq).collect::<Vec<_>>()
         };
         assert_eq!(seqs(0), [8, 9, 10]);
@@ -544,7 +539,7 @@ mod tests {
         assert_eq!(seqs(99), Vec::<u64>::new());
         assert_eq!(journal.view().generation, 0);
         journal.clear();
-        journal.record(request());
+        record(&journal);
         assert_eq!(journal.view().requests[0].seq, 1);
         assert_eq!(journal.view().generation, 1);
         assert_eq!(journal.view().next_seq, 2);

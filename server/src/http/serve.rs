@@ -112,8 +112,9 @@ pub(crate) async fn reject_over_limit(mut stream: TcpStream) {
 /// told to close when the server needs its place.
 struct Connection {
     requests: AtomicUsize,
-    /// Since when it has been idle, or (a request in progress) in its request.
-    since: Mutex<Instant>,
+    /// Since when (`ms_now`) it has been idle, or (a request in progress) in its
+    /// request: an atomic, as every request sets it twice.
+    since_ms: AtomicU64,
     /// Told to close even with a request in progress (one that has lasted long).
     cut: AtomicBool,
     close: tokio::sync::Notify,
@@ -157,7 +158,7 @@ impl Open {
     fn enter(self: &Arc<Self>) -> (Arc<Connection>, OpenSlot) {
         let connection = Arc::new(Connection {
             requests: AtomicUsize::new(0),
-            since: Mutex::new(Instant::now()),
+            since_ms: AtomicU64::new(ms_now()),
             cut: AtomicBool::new(false),
             close: tokio::sync::Notify::new(),
         });
@@ -178,12 +179,13 @@ impl Open {
     /// `BUSY_BEFORE_SHED`); whether there was one.
     fn shed_idlest(&self) -> bool {
         let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let now = ms_now();
         let longest = |busy: bool, at_least: Duration| {
             connections
                 .values()
                 .filter(|c| (c.requests.load(Ordering::Relaxed) > 0) == busy)
-                .map(|c| (*c.since.lock().unwrap_or_else(|p| p.into_inner()), c))
-                .filter(|(since, _)| since.elapsed() >= at_least)
+                .map(|c| (c.since_ms.load(Ordering::Relaxed), c))
+                .filter(|(since, _)| now.saturating_sub(*since) >= at_least.as_millis() as u64)
                 .min_by_key(|(since, _)| *since)
                 .map(|(_, c)| c.clone())
         };
@@ -201,12 +203,18 @@ impl Open {
     }
 }
 
+/// Milliseconds on a monotonic clock (since its first reading).
+fn ms_now() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
 /// A request in progress on a connection: not idle until it is answered.
 struct InRequest(Arc<Connection>);
 
 impl InRequest {
     fn start(connection: &Arc<Connection>) -> InRequest {
-        *connection.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        connection.since_ms.store(ms_now(), Ordering::Relaxed);
         connection.requests.fetch_add(1, Ordering::Relaxed);
         InRequest(connection.clone())
     }
@@ -214,7 +222,7 @@ impl InRequest {
 
 impl Drop for InRequest {
     fn drop(&mut self) {
-        *self.0.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.since_ms.store(ms_now(), Ordering::Relaxed);
         self.0.requests.fetch_sub(1, Ordering::Relaxed);
     }
 }
