@@ -41,7 +41,8 @@ impl MockService {
             .with_call_hook(state.faults.clone())
             .with_allowed_origins(origins);
         // Ids come from the journal (`GivenRequestId`): a request's `seq` is its id.
-        let inner = server::app::stack_with(api, limits, RequestIdLayer::new());
+        let inner =
+            server::app::stack_with(api, limits, RequestIdLayer::with_counter(Arc::default()));
         MockService { state, inner }
     }
 }

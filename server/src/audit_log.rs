@@ -8,7 +8,7 @@
 //! power cut, at most those not yet synced.
 
 use crate::core::audit::{Audit, AuditEvent};
-use crate::http::current_request_id;
+use crate::http::{current_request_id, RequestIdValue};
 use crate::logs::{BatchWriter, LogGuard};
 use crate::time::iso8601;
 use serde::Serialize;
@@ -31,21 +31,29 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     by: Option<&'a str>,
     client: Option<String>,
-    request_id: Option<u64>,
+    request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
 }
 
-/// The line for `event`, without its newline.
-pub fn line(event: &AuditEvent<'_>, request_id: Option<u64>) -> String {
+/// The line for `event`, without its newline: from the request `request_id`, on
+/// the server `instance`.
+pub fn line(
+    event: &AuditEvent<'_>,
+    request_id: Option<&RequestIdValue>,
+    instance: Option<&str>,
+) -> String {
     serde_json::to_string(&Line {
         time: iso8601(event.at_ms),
         event: event.kind.as_str(),
         account: event.account,
         by: event.by,
         client: event.client.map(|ip| ip.to_string()),
-        request_id,
+        request_id: request_id.map(|id| id.to_string()),
         count: event.count,
+        instance,
     })
     .expect("an audit line serializes")
 }
@@ -53,6 +61,7 @@ pub fn line(event: &AuditEvent<'_>, request_id: Option<u64>) -> String {
 /// The audit log; the guard writes the last lines when dropped.
 pub struct AuditLog {
     writer: BatchWriter,
+    instance: Option<String>,
 }
 
 /// A file sink whose flush is `fdatasync`.
@@ -76,19 +85,44 @@ impl AuditLog {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path)?;
         let (writer, guard) = BatchWriter::new(Synced(file), FLUSH_EVERY, MAX_PENDING);
-        Ok((AuditLog { writer }, guard))
+        Ok((
+            AuditLog {
+                writer,
+                instance: None,
+            },
+            guard,
+        ))
     }
 
     /// To standard error, beside the other log lines.
     pub fn to_stderr() -> (AuditLog, LogGuard) {
         let (writer, guard) = BatchWriter::new(std::io::stderr(), FLUSH_EVERY, MAX_PENDING);
-        (AuditLog { writer }, guard)
+        (
+            AuditLog {
+                writer,
+                instance: None,
+            },
+            guard,
+        )
+    }
+
+    /// Every line names `instance` (the lines of several servers can then go to
+    /// one place, one fail2ban).
+    pub fn named(self, instance: &str) -> AuditLog {
+        AuditLog {
+            instance: Some(instance.to_string()),
+            ..self
+        }
     }
 }
 
 impl Audit for AuditLog {
     fn record(&self, event: &AuditEvent<'_>) {
-        let mut text = line(event, current_request_id());
+        let mut text = line(
+            event,
+            current_request_id().as_ref(),
+            self.instance.as_deref(),
+        );
         text.push('\n');
         // The writer only appends to memory; it cannot fail.
         let _ = (&self.writer).write_all(text.as_bytes());
@@ -111,8 +145,15 @@ mod tests {
             count: None,
         };
         assert_eq!(
-            line(&event, Some(7)),
-            r#"{"time":"2025-01-01T00:00:00.000Z","event":"login_failed","account":"acc-1","client":"203.0.113.9","request_id":7}"#
+            line(
+                &event,
+                Some(&RequestIdValue::Counted {
+                    instance: Some(0x1a2b3c4d),
+                    count: 7
+                }),
+                Some("auth-1")
+            ),
+            r#"{"time":"2025-01-01T00:00:00.000Z","event":"login_failed","account":"acc-1","client":"203.0.113.9","request_id":"1a2b3c4d-7","instance":"auth-1"}"#
         );
         let ended = AuditEvent {
             kind: AuditKind::SessionsEnded,
@@ -122,7 +163,7 @@ mod tests {
             ..event
         };
         assert_eq!(
-            line(&ended, None),
+            line(&ended, None, None),
             r#"{"time":"2025-01-01T00:00:00.000Z","event":"sessions_ended","account":"acc-1","by":"admin-1","client":null,"request_id":null,"count":2}"#
         );
     }

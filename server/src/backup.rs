@@ -2,7 +2,7 @@
 //! a running server through its control socket (`<data-dir>/control.sock`, mode 0600),
 //! since sled lets only one process open a data directory.
 
-use crate::core::ports::StoreError;
+use crate::core::ports::{Pairs, StoreError};
 use crate::storage::SledStore;
 use data_encoding::HEXLOWER;
 use serde::{Deserialize, Serialize};
@@ -39,21 +39,25 @@ pub fn control_socket(data_dir: &Path) -> PathBuf {
 
 /// The backup file's bytes for everything in `store`.
 pub fn encode(store: &SledStore) -> Result<Vec<u8>, BackupError> {
-    let pairs = store
-        .export()?
-        .into_iter()
-        .map(|(k, v)| [HEXLOWER.encode(&k), HEXLOWER.encode(&v)])
-        .collect();
+    Ok(encode_pairs(store.export()?))
+}
+
+/// The backup file's bytes for `pairs`, as stored (sealed): the same file for
+/// either engine.
+pub fn encode_pairs(pairs: Pairs) -> Vec<u8> {
     let file = BackupFile {
         format: FORMAT.to_string(),
         version: 1,
-        pairs,
+        pairs: pairs
+            .into_iter()
+            .map(|(k, v)| [HEXLOWER.encode(&k), HEXLOWER.encode(&v)])
+            .collect(),
     };
-    Ok(serde_json::to_vec(&file).expect("backups serialize"))
+    serde_json::to_vec(&file).expect("backups serialize")
 }
 
-/// Writes a backup into an empty store, durably.
-pub fn restore(store: &SledStore, bytes: &[u8]) -> Result<usize, BackupError> {
+/// The keys and values a backup file holds.
+pub fn decode(bytes: &[u8]) -> Result<Pairs, BackupError> {
     let file: BackupFile =
         serde_json::from_slice(bytes).map_err(|e| BackupError::Format(e.to_string()))?;
     if file.format != FORMAT || file.version != 1 {
@@ -62,19 +66,22 @@ pub fn restore(store: &SledStore, bytes: &[u8]) -> Result<usize, BackupError> {
             file.format, file.version
         )));
     }
-    if !store.is_empty() {
-        return Err(BackupError::NotEmpty);
-    }
     let decode = |hex: &str| {
         HEXLOWER
             .decode(hex.as_bytes())
             .map_err(|e| BackupError::Format(e.to_string()))
     };
-    let pairs = file
-        .pairs
+    file.pairs
         .iter()
         .map(|[k, v]| Ok((decode(k)?, decode(v)?)))
-        .collect::<Result<Vec<_>, BackupError>>()?;
+        .collect()
+}
+
+/// Writes a backup's pairs into an empty store, durably.
+pub fn restore(store: &SledStore, pairs: Pairs) -> Result<usize, BackupError> {
+    if !store.is_empty() {
+        return Err(BackupError::NotEmpty);
+    }
     let count = pairs.len();
     store.import(pairs)?;
     Ok(count)

@@ -6,7 +6,7 @@ use crate::crypto::SealingKey;
 use crate::storage::sealed::{holds_sealed_data, KeyError, SealedStore};
 use data_encoding::HEXLOWER;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,11 +25,10 @@ pub fn load(path: &Path) -> Result<Option<SealingKey>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
     };
-    let mode = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    let mode = metadata.permissions().mode();
+    if !private(mode, metadata.uid() == 0) {
         return Err(format!(
             "the key file {} can be read by others (mode {:o}); run: chmod 600 {}",
             path.display(),
@@ -48,6 +47,15 @@ pub fn load(path: &Path) -> Result<Option<SealingKey>, String> {
             )
         })?;
     Ok(Some(SealingKey::from_bytes(&bytes)))
+}
+
+/// Whether a key file's `mode` keeps it private, as PostgreSQL asks of its TLS key:
+/// no access for others, and none for the group, unless root owns the file, which
+/// may then let its group read it (how Kubernetes mounts a secret for a pod's
+/// `fsGroup`, with `defaultMode: 0440`).
+fn private(mode: u32, owned_by_root: bool) -> bool {
+    let refused = if owned_by_root { 0o037 } else { 0o077 };
+    mode & refused == 0
 }
 
 /// Makes a new key file with mode 0600; never overwrites one.
@@ -102,11 +110,30 @@ pub fn seal(
     match SealedStore::open(engine, key, random) {
         Ok((store, migrated)) => Ok((Arc::new(store), migrated)),
         Err(KeyError::WrongKey) => Err(format!(
-            "the key file {} is not the key of the data in {data}",
+            "the key file {} is not the key of the data in {data} (instances that share \
+             data need the same key file: give each the same --key-file)",
             key_file.display(),
         )),
         Err(KeyError::Store(e)) => Err(format!("cannot seal the data in {data}: {e}")),
     }
+}
+
+/// As [`seal`], for a command that works on data that exists (a restore, an
+/// account command): a missing key file is an error, never made anew.
+pub fn seal_existing(
+    engine: Arc<dyn Store>,
+    data: &str,
+    key_file: &Path,
+    random: Arc<dyn Random>,
+) -> Result<(Arc<SealedStore>, usize), String> {
+    if load(key_file)?.is_none() {
+        return Err(format!(
+            "the key file {} does not exist: point --key-file (DOKPLOY_AUTH_KEY_FILE) at the key \
+             of {data}",
+            key_file.display()
+        ));
+    }
+    seal(engine, data, key_file, random)
 }
 
 #[cfg(test)]
@@ -114,6 +141,20 @@ mod tests {
     use super::*;
     use crate::crypto::OsRandom;
     use crate::storage::MemoryStore;
+
+    #[test]
+    fn private_means_the_owner_alone_or_roots_group_reading() {
+        for mode in [0o600, 0o400] {
+            assert!(private(mode, false) && private(mode, true), "{mode:o}");
+        }
+        for mode in [0o640, 0o440] {
+            assert!(!private(mode, false), "{mode:o}");
+            assert!(private(mode, true), "{mode:o}");
+        }
+        for mode in [0o644, 0o660, 0o604, 0o606] {
+            assert!(!private(mode, false) && !private(mode, true), "{mode:o}");
+        }
+    }
 
     #[test]
     fn the_key_file_is_made_once_private_and_then_required() {

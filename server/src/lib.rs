@@ -6,6 +6,8 @@ pub mod app;
 pub mod audit_log;
 #[cfg(feature = "sled-store")]
 pub mod backup;
+#[cfg(feature = "sled-store")]
+pub mod config_file;
 pub mod core;
 pub mod crypto;
 pub mod hashing;

@@ -34,7 +34,13 @@ async fn every_event_kind_as_one_json_line_without_secrets() {
     let log = root.path().join("audit.log");
     let log_arg = log.to_str().unwrap();
     let mut secrets: Vec<String> = vec!["password123".into(), "wrong-password".into()];
-    let mut server = serve_with(root.path(), "4", &["--audit-log", log_arg], &[]).await;
+    let mut server = serve_with(
+        root.path(),
+        "4",
+        &["--audit-log", log_arg, "--instance-name", "auth-east-1"],
+        &[],
+    )
+    .await;
     let addr = server.addr;
 
     let mut admin = Client::new(addr);
@@ -179,10 +185,11 @@ async fn every_event_kind_as_one_json_line_without_secrets() {
             .collect();
         assert!(keys.starts_with(&["time", "event", "account"]), "{event}");
         let cli = event["event"] == "password_reset";
-        assert_eq!(event["request_id"].is_null(), cli, "{event}");
+        assert_eq!(event["request_id"].is_string(), !cli, "{event}");
         assert_eq!(event["client"].is_null(), cli, "{event}");
         if !cli {
             assert_eq!(event["client"], "127.0.0.1", "{event}");
+            assert_eq!(event["instance"], "auth-east-1", "{event}");
         }
     }
     let ended = events

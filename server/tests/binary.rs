@@ -72,7 +72,7 @@ async fn backup_while_serving_then_restore() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("is missing"),
+        !out.status.success() && stderr.contains("does not exist"),
         "{stderr}"
     );
     let left: Vec<_> = std::fs::read_dir(restored.path())
@@ -84,11 +84,9 @@ async fn backup_while_serving_then_restore() {
         "a refused restore leaves nothing: {left:?}"
     );
     // Another key: refused too, before the data directory is touched.
-    let other = tempfile::tempdir().unwrap();
-    assert!(run(&["user", "list"], other.path()).status.success());
-    std::fs::copy(
-        other.path().join("data.key"),
-        restored.path().join("data.key"),
+    server::keyfile::create(
+        &restored.path().join("data.key"),
+        &server::crypto::OsRandom::new(),
     )
     .unwrap();
     let out = run(
@@ -104,6 +102,7 @@ async fn backup_while_serving_then_restore() {
     assert!(!restored.path().join("data.restoring").exists());
 
     // The right key, in the same place: the retry works.
+    std::fs::remove_file(restored.path().join("data.key")).unwrap();
     std::fs::copy(
         data.path().join("data.key"),
         restored.path().join("data.key"),
@@ -430,15 +429,38 @@ async fn first_run_errors_say_what_to_do() {
     let out = run(&["user", "list"], data.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is a file, not a directory"), "{stderr}");
-    // The key file's creation is announced once, with its path.
+    // A command on data that exists makes neither a data directory nor a key
+    // file (a mistyped --data-dir is an error, not a new empty store).
     std::fs::remove_file(data.path().join("data")).unwrap();
-    let out = run(&["user", "list"], data.path());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    for command in [
+        &["user", "list"][..],
+        &["user", "end-sessions", "admin@example.com"],
+        &["backup", "--out", "copy.json"],
+    ] {
+        let out = run(command, data.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("there is no data directory at"),
+            "{command:?}: {stderr}"
+        );
+        let made: Vec<_> = std::fs::read_dir(data.path()).unwrap().collect();
+        assert!(made.is_empty(), "{command:?} made {made:?}");
+    }
+    // The first start makes them, and says where the key file is, once.
+    let mut started = serve(data.path(), "4").await;
+    assert!(terminate(&mut started).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut started.child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(
         stderr.contains("made a new key file") && stderr.contains("data.key"),
         "{stderr}"
     );
     let out = run(&["user", "list"], data.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("made a new key file"));
 }
 
@@ -507,6 +529,10 @@ async fn sigterm_finishes_requests_in_flight_and_logs_carry_no_secrets() {
         .read_to_string(&mut logs)
         .unwrap();
     assert!(logs.contains("\"request_id\""), "JSON request logs: {logs}");
+    assert!(
+        logs.contains("\"client\":\"127.0.0.1\""),
+        "each request's client: {logs}"
+    );
     let session = admin.cookie.clone().unwrap();
     for secret in [
         "password123",
@@ -625,7 +651,7 @@ async fn data_from_before_sealing_is_sealed_at_start_and_the_key_is_then_require
     let out = run(&["user", "list"], root.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "starts without its key");
-    assert!(stderr.contains("data.key is missing"), "{stderr}");
+    assert!(stderr.contains("data.key does not exist"), "{stderr}");
     let out = Command::new(BIN)
         .args(["--data-dir", &data_dir(root.path()), "--key-file"])
         .arg(root.path().join("elsewhere.key"))
@@ -698,4 +724,113 @@ async fn the_binary_in_cloud_mode_passes_the_conformance_suite() {
         "login, 2FA, sessions, invitations"
     );
     assert_eq!(report.passed(), for_cloud);
+}
+
+/// `--config FILE`: docs/dokploy-auth.toml names every setting `serve --help` lists;
+/// the server starts with it; a flag wins over the environment, which wins over
+/// the file; a key that is no setting stops the start with its name.
+#[tokio::test]
+async fn a_config_file_holds_every_setting_and_flags_then_environment_win() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dokploy-auth.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let mut settings = 0;
+    for line in help.lines().map(str::trim_start) {
+        let Some(flag) = line.strip_prefix("--") else {
+            continue;
+        };
+        let long = flag.split(' ').next().unwrap();
+        if long == "config" || long == "help" {
+            continue;
+        }
+        settings += 1;
+        let named = text.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            l.strip_prefix(long)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        assert!(named, "{long} is not in docs/dokploy-auth.toml");
+    }
+    assert!(settings > 30, "{help}");
+
+    let root = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (in_file, in_env, in_flag) = (free(), free(), free());
+    let config = root.path().join("auth.toml");
+    std::fs::write(
+        &config,
+        text.replace("127.0.0.1:3000\"", &format!("{in_file}\""))
+            .replace(
+                "data-dir = \"./data\"",
+                &format!("data-dir = \"{}\"", data_dir(root.path())),
+            )
+            .replace("bcrypt-cost = 10", "bcrypt-cost = 4"),
+    )
+    .unwrap();
+    let start = |environment: Option<std::net::SocketAddr>, flag: Option<std::net::SocketAddr>| {
+        let mut command = Command::new(BIN);
+        command.arg("--config").arg(&config).arg("serve");
+        command.env_remove("DOKPLOY_AUTH_LISTEN");
+        if let Some(address) = environment {
+            command.env("DOKPLOY_AUTH_LISTEN", address.to_string());
+        }
+        if let Some(address) = flag {
+            command.args(["--listen", &address.to_string()]);
+        }
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for (environment, flag, expected) in [
+        (None, None, in_file),
+        (Some(in_env), None, in_env),
+        (Some(in_env), Some(in_flag), in_flag),
+    ] {
+        let mut child = start(environment, flag);
+        let mut up = false;
+        for _ in 0..500 {
+            if try_send(expected, "GET", "/health", &[], "")
+                .await
+                .is_some()
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            up,
+            "listening on {expected} (environment {environment:?}, flag {flag:?})"
+        );
+    }
+    assert!(
+        root.path().join("data").is_dir(),
+        "the file's data-dir was used"
+    );
+
+    std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("`lisen` is no setting"),
+        "{stderr}"
+    );
 }

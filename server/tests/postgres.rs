@@ -133,6 +133,20 @@ async fn instance(url: &str, key: &std::path::Path) -> server::app::Running {
     instance_on(Arc::new(connect(url)), key).await
 }
 
+/// A server on the new database `name`, its admin made (and logged in, as the
+/// client returned); the database's URL; the key's directory, to keep.
+async fn instance_with_admin(
+    pg: &Postgres,
+    name: &str,
+) -> (String, server::app::Running, Client, tempfile::TempDir) {
+    let url = pg.database(name);
+    let keys = tempfile::tempdir().unwrap();
+    let server = instance(&url, &keys.path().join("k")).await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    (url, server, admin, keys)
+}
+
 async fn instance_on(engine: Arc<dyn Store>, key: &std::path::Path) -> server::app::Running {
     let (store, _) = server::keyfile::seal(
         engine,
@@ -305,11 +319,7 @@ async fn two_sign_ups_at_once_on_two_instances_make_one_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_answers_503_and_service_resumes() {
     let Some(pg) = Postgres::start() else { return };
-    let url = pg.database("faults");
-    let keys = tempfile::tempdir().unwrap();
-    let server = instance(&url, &keys.path().join("k")).await;
-    let mut admin = Client::new(server.addr);
-    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let (_url, server, mut admin, _keys) = instance_with_admin(&pg, "faults").await;
     pg.halt();
     let started = std::time::Instant::now();
     let r = Client::new(server.addr)
@@ -702,11 +712,7 @@ async fn migrate_from_a_data_directory_to_postgres_and_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_under_writes_loses_no_acknowledged_write() {
     let Some(pg) = Postgres::start() else { return };
-    let url = pg.database("restart");
-    let keys = tempfile::tempdir().unwrap();
-    let server = instance(&url, &keys.path().join("k")).await;
-    let mut admin = Client::new(server.addr);
-    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let (_url, _server, mut admin, _keys) = instance_with_admin(&pg, "restart").await;
     let writers: Vec<_> = (0..4)
         .map(|writer| {
             let admin = admin.clone();
@@ -1271,4 +1277,316 @@ fn a_connection_lost_before_the_commit_is_replaced_and_the_transaction_runs_agai
     assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
     assert_eq!(store.scan_prefix(b"").unwrap().len(), 2);
     assert!(version(&store) > 0);
+}
+
+/// `dokploy-auth … --database-url` for an operator's command, with `stdin` given.
+fn operate(
+    root: &std::path::Path,
+    key: &str,
+    url: &str,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::binary::BIN)
+        .args([
+            "--data-dir",
+            &common::binary::data_dir(root),
+            "--bcrypt-cost",
+            "4",
+        ])
+        .args(["--key-file", key, "--database-url", url])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn login_as(password: &str) -> String {
+    format!(r#"{{"email":"admin@example.com","password":"{password}"}}"#)
+}
+
+/// The operator's commands take `--database-url` and work while two instances
+/// serve: each is a transaction the instances see on their next request. A backup
+/// of the database restores into a data directory and back; a restore into a
+/// database that holds data needs `--replace`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_on_postgres_while_two_instances_serve() {
+    use common::binary::{run, serve_with};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("operated");
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("shared.key");
+    let key = key.to_str().unwrap();
+    let on_pg = ["--key-file", key, "--database-url", url.as_str()];
+    let a = serve_with(root.path(), "4", &on_pg, &[]).await;
+    let b = serve_with(root.path(), "4", &on_pg, &[]).await;
+    let mut admin = Client::new(a.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    admin.post_empty("/api/auth.generateToken").await;
+    let token = admin.get("/api/auth.get").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut by_token_on_b = Client::new(b.addr).with_bearer(&token);
+    assert_eq!(by_token_on_b.get("/api/auth.get").await.status, 200);
+
+    let out = operate(root.path(), key, &url, &["user", "list"], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com\tadmin"));
+    // The URL, password and all, may come from a file instead (a mounted secret).
+    let url_file = root.path().join("database-url");
+    std::fs::write(&url_file, format!("{url}\n")).unwrap();
+    let out = std::process::Command::new(common::binary::BIN)
+        .args(["--key-file", key, "--database-url-file"])
+        .arg(&url_file)
+        .args(["user", "list"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("admin@example.com\tadmin"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    operate(
+        root.path(),
+        key,
+        &url,
+        &[
+            "user",
+            "reset-password",
+            "--password-stdin",
+            "admin@example.com",
+        ],
+        "second-password\n",
+    );
+    let old = Client::new(b.addr).post("/api/auth.login", ADMIN).await;
+    assert_eq!(old.status, 400, "{}", old.body);
+    let new = Client::new(a.addr)
+        .post("/api/auth.login", &login_as("second-password"))
+        .await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    let out = operate(
+        root.path(),
+        key,
+        &url,
+        &["user", "end-sessions", "admin@example.com"],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ended"));
+    assert_eq!(by_token_on_b.get("/api/auth.get").await.status, 401);
+    assert!(
+        !root.path().join("data").exists(),
+        "nothing went to a data directory"
+    );
+
+    // The database's backup, restored into a data directory, serves the same account.
+    let pg_backup = root.path().join("pg.json");
+    let pg_backup = pg_backup.to_str().unwrap();
+    let out = operate(root.path(), key, &url, &["backup", "--out", pg_backup], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("keys"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = run(
+        &["--key-file", key, "restore", "--from", pg_backup],
+        elsewhere.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_sled = serve_with(elsewhere.path(), "4", &["--key-file", key], &[]).await;
+    let r = Client::new(on_sled.addr)
+        .post("/api/auth.login", &login_as("second-password"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The data directory's backup (taken while it serves) into the database: refused
+    // while the database holds data, then put in its place with --replace; the
+    // instances serve what was restored on their next request.
+    let sled_backup = root.path().join("sled.json");
+    let sled_backup = sled_backup.to_str().unwrap();
+    let out = run(
+        &["--key-file", key, "backup", "--out", sled_backup],
+        elsewhere.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    operate(
+        root.path(),
+        key,
+        &url,
+        &[
+            "user",
+            "reset-password",
+            "--password-stdin",
+            "admin@example.com",
+        ],
+        "third-password\n",
+    );
+    let out = run(
+        &[
+            "--key-file",
+            key,
+            "--database-url",
+            &url,
+            "restore",
+            "--from",
+            sled_backup,
+        ],
+        root.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--replace"),
+        "{stderr}"
+    );
+    operate(
+        root.path(),
+        key,
+        &url,
+        &["restore", "--replace", "--from", sled_backup],
+        "",
+    );
+    for instance in [a.addr, b.addr] {
+        let third = Client::new(instance)
+            .post("/api/auth.login", &login_as("third-password"))
+            .await;
+        assert_eq!(third.status, 400, "{}", third.body);
+        let second = Client::new(instance)
+            .post("/api/auth.login", &login_as("second-password"))
+            .await;
+        assert_eq!(second.status, 200, "{}", second.body);
+    }
+    // A backup sealed under another key is refused before anything is written.
+    let other_key = root.path().join("other.key");
+    server::keyfile::create(&other_key, &server::crypto::OsRandom::new()).unwrap();
+    let out = run(
+        &[
+            "--key-file",
+            other_key.to_str().unwrap(),
+            "--database-url",
+            &url,
+            "restore",
+            "--replace",
+            "--from",
+            sled_backup,
+        ],
+        root.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is not the key"),
+        "{stderr}"
+    );
+    let still = Client::new(a.addr)
+        .post("/api/auth.login", &login_as("second-password"))
+        .await;
+    assert_eq!(still.status, 200, "{}", still.body);
+}
+
+/// A synchronous standby that stops answering: every commit waits. `/ready` says so
+/// within 2 s (its probe commits), with the reason, while reads go on being
+/// answered; once commits go through again, it is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_turns_503_when_the_database_does_not_commit() {
+    let Some(pg) = Postgres::start() else { return };
+    let (url, server, mut admin, _keys) = instance_with_admin(&pg, "standby").await;
+    let ready =
+        |addr| async move { conformance::client::send(addr, "GET", "/ready", &[], "").await };
+    assert_eq!(ready(server.addr).await.status, 200);
+
+    let standby = |setting: &str| {
+        let sql = format!("ALTER SYSTEM SET synchronous_standby_names = '{setting}'");
+        for statement in [sql.as_str(), "SELECT pg_reload_conf()"] {
+            let out = std::process::Command::new("psql")
+                .args([&url, "-c", statement])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    };
+    standby("standby_that_is_gone");
+    let started = std::time::Instant::now();
+    let mut answer = ready(server.addr).await;
+    while answer.status == 200 && started.elapsed() < std::time::Duration::from_secs(5) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = ready(server.addr).await;
+    }
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(answer.body.contains("did not commit"), "{}", answer.body);
+    // Probing does not hold up reads.
+    for _ in 0..3 {
+        assert_eq!(ready(server.addr).await.status, 503);
+        let read_started = std::time::Instant::now();
+        assert_eq!(admin.get("/api/auth.get").await.status, 200);
+        assert!(read_started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    standby("");
+    let mut back = ready(server.addr).await;
+    for _ in 0..50 {
+        if back.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        back = ready(server.addr).await;
+    }
+    assert_eq!(back.status, 200, "{}", back.body);
+}
+
+/// Two instances starting at once on an empty database, each with a new key of its
+/// own (a key file not shared): one key wins, the other instance is told its key is
+/// not the data's. Never do both serve, each sealing under its own key.
+#[test]
+fn two_first_starts_with_two_keys_make_one_key_the_datas() {
+    use server::crypto::{OsRandom, SealingKey};
+    use server::storage::sealed::{KeyError, SealedStore};
+    let Some(pg) = Postgres::start() else { return };
+    for round in 0..4 {
+        let url = pg.database(&format!("race{round}"));
+        let opened: Vec<Result<(), KeyError>> = (0..2)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let random = Arc::new(OsRandom::new());
+                    let (_, key) = SealingKey::generate(&*random);
+                    let engine: Arc<dyn Store> = Arc::new(connect(&url));
+                    SealedStore::open(engine, key, random).map(drop)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|start| start.join().unwrap())
+            .collect();
+        let won = opened.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: {opened:?}");
+        assert!(
+            opened.iter().any(|o| matches!(o, Err(KeyError::WrongKey))),
+            "round {round}: {opened:?}"
+        );
+    }
 }

@@ -140,6 +140,68 @@ async fn every_answer_is_json_and_not_cached() {
     }
 }
 
+/// A client's `X-Request-Id` (a proxy's, a tracer's) is kept and echoed when it is
+/// short and printable; otherwise, and without one, the id is made here,
+/// `<instance>-<count>`, the instance part differing between servers.
+#[tokio::test]
+async fn a_request_id_is_the_clients_or_unique_across_instances() {
+    let (one, other) = (Harness::start().await, Harness::start().await);
+    let id =
+        |r: &conformance::client::Resp| r.headers["x-request-id"].to_str().unwrap().to_string();
+    let given = send(
+        one.addr(),
+        "GET",
+        "/api/auth.get",
+        &[("x-request-id", "my-trace-1")],
+        "",
+    )
+    .await;
+    assert_eq!(id(&given), "my-trace-1");
+    let longest = "t".repeat(server::http::MAX_GIVEN_REQUEST_ID);
+    let kept = send(
+        one.addr(),
+        "GET",
+        "/health",
+        &[("x-request-id", &longest)],
+        "",
+    )
+    .await;
+    assert_eq!(id(&kept), longest);
+
+    let made = |id: &str| -> (String, u64) {
+        let (instance, count) = id.split_once('-').unwrap_or_else(|| panic!("{id}"));
+        assert!(
+            instance.len() == 8 && instance.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        (instance.to_string(), count.parse().unwrap())
+    };
+    let too_long = "t".repeat(server::http::MAX_GIVEN_REQUEST_ID + 1);
+    let mut ids = Vec::new();
+    for header in [
+        None,
+        Some(&too_long[..]),
+        Some("two words"),
+        Some("a\"b"),
+        Some(""),
+    ] {
+        let headers: Vec<(&str, &str)> = header.map(|h| ("x-request-id", h)).into_iter().collect();
+        let r = send(one.addr(), "GET", "/api/auth.get", &headers, "").await;
+        ids.push(made(&id(&r)));
+    }
+    assert!(
+        ids.iter().all(|(instance, _)| *instance == ids[0].0),
+        "{ids:?}"
+    );
+    assert!(ids.windows(2).all(|w| w[0].1 < w[1].1), "counted: {ids:?}");
+    let elsewhere = send(other.addr(), "GET", "/api/auth.get", &[], "").await;
+    assert_ne!(
+        made(&id(&elsewhere)).0,
+        ids[0].0,
+        "another instance, another id"
+    );
+}
+
 #[tokio::test]
 async fn an_https_public_url_adds_hsts() {
     let config = server::core::Config {

@@ -1,7 +1,7 @@
 //! The production server: `dokploy-auth serve` (the default), backups, restores and
 //! the operator's account commands.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Many small allocations per request: mimalloc serves them faster than glibc's.
 #[global_allocator]
@@ -11,7 +11,7 @@ use server::audit_log::AuditLog;
 use server::backup;
 use server::core::audit::{Audit, AuditTo};
 use server::core::ports::PasswordHasher;
-use server::core::ports::{NoMail, NoNotifier, Store};
+use server::core::ports::{NoMail, NoNotifier, Pairs, Store};
 use server::core::throttle::ThrottleLimits;
 use server::core::{Config, Core, Deps, Mode};
 use server::crypto::OsRandom;
@@ -19,7 +19,7 @@ use server::hashing::Bcrypt;
 use server::http::Limits;
 use server::mail::{Security, SmtpMailer, SmtpSettings};
 use server::metrics::{self, MeasuredHasher, MeasuredStore, Metrics};
-use server::storage::{PgStore, SledStore};
+use server::storage::{MemoryStore, PgStore, SledStore};
 use server::time::SystemClock;
 use server::webhook::DiscordWebhook;
 use std::io::Read;
@@ -38,6 +38,11 @@ use std::time::Duration;
                   each also reads an environment variable."
 )]
 struct Cli {
+    /// A TOML file of settings, each under its flag's long name (`listen =
+    /// "0.0.0.0:3000"`, `trusted-proxy = ["10.0.0.2"]`); flags and environment
+    /// variables win over it. See docs/configuration.md.
+    #[arg(long, env = "DOKPLOY_AUTH_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// Where the data lives (a sled database).
     #[arg(
         long,
@@ -67,6 +72,26 @@ struct Cli {
         global = true
     )]
     audit_log: String,
+    /// This server's name in each audit line, so that the lines of several
+    /// instances can go to one place (default: the host's name).
+    #[arg(long, env = "DOKPLOY_AUTH_INSTANCE_NAME", global = true)]
+    instance_name: Option<String>,
+    /// Keep the data in PostgreSQL instead of the data directory, e.g.
+    /// postgres://auth@db:5432/auth: several instances can then share it (each with
+    /// the same --key-file). Every command takes it: serve, backup, restore, user,
+    /// import-dokploy, migrate. TLS: add ?sslmode=verify-full&sslrootcert=CA.pem (the
+    /// server's certificate and name are always verified; see docs/scale-out.md).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
+    /// A file holding the --database-url (its password then shows in no command
+    /// line or environment), such as a mounted secret.
+    #[arg(
+        long,
+        env = "DATABASE_URL_FILE",
+        global = true,
+        conflicts_with = "database_url"
+    )]
+    database_url_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -151,12 +176,6 @@ struct ServeArgs {
     /// the request timeout, so nothing in flight is cut).
     #[arg(long, env = "DOKPLOY_AUTH_SHUTDOWN_GRACE")]
     shutdown_grace: Option<u64>,
-    /// Keep the data in PostgreSQL instead of the data directory, e.g.
-    /// postgres://auth:secret@db:5432/auth: several instances can then share it
-    /// (each with the same --key-file). TLS: add ?sslmode=verify-full&sslrootcert=CA.pem
-    /// (the server's certificate and name are always verified; see docs/scale-out.md).
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: Option<String>,
     /// Connections to PostgreSQL each instance keeps at most.
     #[arg(long, env = "DOKPLOY_AUTH_DATABASE_CONNECTIONS", default_value_t = 16)]
     database_connections: usize,
@@ -172,6 +191,9 @@ struct ServeArgs {
     /// The SMTP password (prefer the environment variable: a flag shows in `ps`).
     #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true)]
     smtp_password: Option<String>,
+    /// A file holding the SMTP password (a mounted secret).
+    #[arg(long, env = "SMTP_PASSWORD_FILE", conflicts_with = "smtp_password")]
+    smtp_password_file: Option<PathBuf>,
     /// The sender of cloud mode's emails.
     #[arg(long, env = "SMTP_FROM_ADDRESS")]
     smtp_from_address: Option<String>,
@@ -225,7 +247,8 @@ enum SecurityArg {
 enum Command {
     /// Serve the API (the default).
     Serve(Box<ServeArgs>),
-    /// Write a consistent copy of the data (mode 0600), while the server runs or not.
+    /// Write a consistent copy of the data (mode 0600) while the servers run or not:
+    /// the data directory's, or with --database-url the database's, in one format.
     /// Values stay sealed: restoring needs the same key file.
     Backup {
         /// The file to write.
@@ -235,15 +258,22 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Load a backup into a new or empty data directory (the server must be
-    /// stopped). The key file must open the backup's values; nothing is written
-    /// into the data directory unless the whole backup loads.
+    /// Load a backup (of either engine) into a new or empty data directory (the
+    /// server stopped), or with --database-url into the database in one transaction
+    /// (its instances may serve: they see the backup on their next request). The key
+    /// file must open the backup's values; nothing is written unless all of it loads.
     Restore {
         /// The backup file.
         #[arg(long)]
         from: PathBuf,
+        /// Put the backup in place of data that is there: the database's rows, or
+        /// the data directory (kept as <data-dir>.before-restore).
+        #[arg(long)]
+        replace: bool,
     },
-    /// Accounts (the server must be stopped).
+    /// Accounts, in the data directory (the server stopped) or with --database-url
+    /// in the database (its instances may serve: each command is one transaction,
+    /// seen on their next request).
     #[command(subcommand)]
     User(UserCommand),
     /// Copy the accounts of an existing Dokploy (v0.10.5–v0.15) into an empty
@@ -254,13 +284,10 @@ enum Command {
         /// Dokploy's database, e.g. postgres://dokploy:…@dokploy-postgres:5432/dokploy.
         #[arg(long)]
         from: String,
-        /// Import into this PostgreSQL database instead of the data directory.
-        #[arg(long, env = "DATABASE_URL")]
-        database_url: Option<String>,
     },
-    /// Move the data between a data directory and PostgreSQL, as it is (values stay
-    /// sealed: keep the same key file). The servers must be stopped; the target
-    /// must be empty.
+    /// Move the data between a data directory and PostgreSQL (--database-url), as it
+    /// is (values stay sealed: keep the same key file). The servers must be stopped;
+    /// the target must be empty.
     Migrate {
         /// Copy from this data directory into the database.
         #[arg(
@@ -272,9 +299,6 @@ enum Command {
         /// Copy from the database into this new or empty data directory.
         #[arg(long)]
         to_data_dir: Option<PathBuf>,
-        /// The database, e.g. postgres://auth:secret@db:5432/auth.
-        #[arg(long, env = "DATABASE_URL")]
-        database_url: String,
     },
 }
 
@@ -315,7 +339,20 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    let cli = Cli::parse();
+    if let Err(message) = apply_config_file() {
+        eprintln!("dokploy-auth: {message}");
+        return ExitCode::FAILURE;
+    }
+    let mut cli = Cli::parse();
+    if let Some(path) = &cli.database_url_file {
+        match read_secret(path) {
+            Ok(url) => cli.database_url = Some(url),
+            Err(message) => {
+                eprintln!("dokploy-auth: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let _logs = init_logs(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let default_serve = || ServeArgs::parse_from_env_defaults();
@@ -326,8 +363,10 @@ fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(|| server::keyfile::default_path(&cli.data_dir)),
         key_file_named: cli.key_file.is_some(),
+        database_url: cli.database_url.as_deref(),
     };
-    let (audit, _audit_guard) = match open_audit(&cli.audit_log) {
+    let instance = cli.instance_name.clone().unwrap_or_else(host_name);
+    let (audit, _audit_guard) = match open_audit(&cli.audit_log, &instance) {
         Ok(opened) => opened,
         Err(message) => {
             eprintln!("dokploy-auth: {message}");
@@ -339,17 +378,20 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(&storage, cost, default_serve(), audit).await,
             Some(Command::Serve(args)) => serve(&storage, cost, *args, audit).await,
-            Some(Command::Backup { out, force }) => run_backup(&cli.data_dir, &out, force).await,
-            Some(Command::Restore { from }) => run_restore(&storage, &from),
+            Some(Command::Backup { out, force }) => run_backup(&storage, &out, force).await,
+            Some(Command::Restore { from, replace }) => run_restore(&storage, &from, replace),
             Some(Command::User(command)) => run_user(&storage, cost, command, audit).await,
-            Some(Command::ImportDokploy { from, database_url }) => {
-                run_import(&storage, &from, database_url.as_deref()).await
-            }
+            Some(Command::ImportDokploy { from }) => run_import(&storage, &from).await,
             Some(Command::Migrate {
                 from_data_dir,
                 to_data_dir,
-                database_url,
-            }) => run_migrate(from_data_dir, to_data_dir, &database_url).await,
+            }) => match &cli.database_url {
+                Some(url) => run_migrate(from_data_dir, to_data_dir, url).await,
+                None => Err(
+                    "migrate moves data to or from PostgreSQL: give --database-url (DATABASE_URL)"
+                        .into(),
+                ),
+            },
         }
     });
     match result {
@@ -359,6 +401,66 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--config FILE` (or `DOKPLOY_AUTH_CONFIG`): its settings become the environment
+/// variables of the settings the environment does not set, so that flags, then the
+/// environment, win over the file. Runs first thing, while this is the process's
+/// only thread (setting variables is not safe beside others reading them).
+fn apply_config_file() -> Result<(), String> {
+    let mut path = std::env::var_os("DOKPLOY_AUTH_CONFIG").map(PathBuf::from);
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            path = args.next().map(PathBuf::from);
+        } else if let Some(given) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            path = Some(PathBuf::from(given));
+        } else if arg == "--" {
+            break;
+        }
+    }
+    let Some(path) = path else { return Ok(()) };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+    let environment = server::config_file::as_environment(&text, &settings())
+        .map_err(|e| format!("the config file {}: {e}", path.display()))?;
+    for (name, value) in environment {
+        if std::env::var_os(&name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
+    Ok(())
+}
+
+/// Every setting a config file may hold: the flags (global and `serve`'s) that
+/// also read an environment variable.
+fn settings() -> Vec<server::config_file::Setting> {
+    let cli = Cli::command();
+    let serve = cli
+        .find_subcommand("serve")
+        .expect("serve is a command")
+        .clone();
+    cli.get_arguments()
+        .chain(serve.get_arguments())
+        .filter(|arg| arg.get_id() != "config")
+        .filter_map(|arg| {
+            Some(server::config_file::Setting {
+                long: arg.get_long()?.to_string(),
+                env: arg.get_env()?.to_string_lossy().into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A secret from a file (a mounted secret): its text, without the line's end.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secret)
 }
 
 impl ServeArgs {
@@ -374,15 +476,28 @@ impl ServeArgs {
     }
 }
 
-/// The audit log `--audit-log` names; keep the guard until exit.
-fn open_audit(to: &str) -> Result<(Arc<dyn Audit>, Option<server::logs::LogGuard>), String> {
+/// The audit log `--audit-log` names, its lines naming `instance`; keep the guard
+/// until exit.
+fn open_audit(
+    to: &str,
+    instance: &str,
+) -> Result<(Arc<dyn Audit>, Option<server::logs::LogGuard>), String> {
     let (log, guard) = match to {
         "off" => return Ok((Arc::new(server::core::audit::NoAudit), None)),
         "-" => AuditLog::to_stderr(),
         path => AuditLog::to_file(Path::new(path))
             .map_err(|e| format!("cannot open the audit log {path}: {e}"))?,
     };
-    Ok((Arc::new(log), Some(guard)))
+    Ok((Arc::new(log.named(instance)), Some(guard)))
+}
+
+/// The host's name (the kernel's), or `unknown`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Log lines to stderr in batches (`server::logs`); keep the guard until exit.
@@ -448,48 +563,76 @@ struct Storage<'a> {
     key_file: PathBuf,
     /// `--key-file` was given (not derived from the data directory).
     key_file_named: bool,
+    /// `--database-url`: PostgreSQL instead of the data directory.
+    database_url: Option<&'a str>,
+}
+
+/// Whether opening may make what is missing.
+#[derive(Clone, Copy, PartialEq)]
+enum Opening {
+    /// `serve`, `import-dokploy`: a first start makes the data directory and the key file.
+    MayCreate,
+    /// A command on data that exists: a missing data directory or key file is an error.
+    Existing,
 }
 
 impl Storage<'_> {
     /// The engine and, over it, the store the core uses (every value sealed).
-    fn open(&self) -> Result<(Arc<SledStore>, Arc<dyn Store>), String> {
-        let engine = open_engine(self.data_dir)?;
-        let sealed = self.seal(engine.clone())?;
+    fn open(
+        &self,
+        opening: Opening,
+        connections: usize,
+    ) -> Result<(Engine, Arc<dyn Store>), String> {
+        let engine = match self.database_url {
+            Some(url) => Engine::Postgres(Arc::new(self.connect(url, connections)?)),
+            None => {
+                if opening == Opening::Existing && !self.data_dir.exists() {
+                    return Err(format!(
+                        "there is no data directory at {}: give --data-dir the server's, or \
+                         --database-url (DATABASE_URL) for PostgreSQL",
+                        self.data_dir.display()
+                    ));
+                }
+                Engine::Sled(open_engine(self.data_dir)?)
+            }
+        };
+        let sealed = self.seal(&engine, opening)?;
         Ok((engine, sealed))
     }
 
-    /// PostgreSQL at `url` (its schema brought up to date) and, over it, the
-    /// sealed store. The key file must be named: every instance shares it.
-    fn open_postgres(
-        &self,
-        url: &str,
-        connections: usize,
-    ) -> Result<(Engine, Arc<dyn Store>), String> {
+    /// PostgreSQL at `url`, its schema brought up to date. The key file must be
+    /// named: every instance shares it.
+    fn connect(&self, url: &str, connections: usize) -> Result<PgStore, String> {
         if !self.key_file_named {
             return Err("with --database-url, name the key file every instance shares: --key-file PATH (DOKPLOY_AUTH_KEY_FILE)".into());
         }
-        let postgres = Arc::new(
-            PgStore::connect(url, connections)
-                .map_err(|e| format!("cannot use the database at --database-url: {e}"))?,
-        );
-        let (sealed, _) = server::keyfile::seal(
-            postgres.clone(),
-            "the database at --database-url",
-            &self.key_file,
-            Arc::new(OsRandom::new()),
-        )?;
-        Ok((Engine::Postgres(postgres), sealed))
+        PgStore::connect(url, connections)
+            .map_err(|e| format!("cannot use the database at --database-url: {e}"))
     }
 
-    fn seal(&self, engine: Arc<SledStore>) -> Result<Arc<dyn Store>, String> {
-        let (sealed, migrated) = server::keyfile::seal(
-            engine.clone(),
-            &format!("the data directory {}", self.data_dir.display()),
+    /// Where the data is, for messages.
+    fn describe(&self) -> String {
+        match self.database_url {
+            Some(_) => "the database at --database-url".into(),
+            None => format!("the data directory {}", self.data_dir.display()),
+        }
+    }
+
+    fn seal(&self, engine: &Engine, opening: Opening) -> Result<Arc<dyn Store>, String> {
+        let seal = match opening {
+            Opening::MayCreate => server::keyfile::seal,
+            Opening::Existing => server::keyfile::seal_existing,
+        };
+        let (sealed, migrated) = seal(
+            engine.raw(),
+            &self.describe(),
             &self.key_file,
             Arc::new(OsRandom::new()),
         )?;
         // The migration and the key check are durable before anything is served.
-        engine.flush_blocking().map_err(|e| e.to_string())?;
+        if let Engine::Sled(sled) = engine {
+            sled.flush_blocking().map_err(|e| e.to_string())?;
+        }
         if migrated > 0 {
             tracing::info!(
                 records = migrated,
@@ -521,7 +664,10 @@ fn outbound(args: &ServeArgs) -> Result<Outbound, String> {
         host: host.clone(),
         port: args.smtp_port,
         username: args.smtp_username.clone(),
-        password: args.smtp_password.clone(),
+        password: match &args.smtp_password_file {
+            Some(path) => Some(read_secret(path)?),
+            None => args.smtp_password.clone(),
+        },
         from: from.clone(),
         security: match args.smtp_security {
             SecurityArg::Plain => Security::Plain,
@@ -573,13 +719,7 @@ async fn serve(
         Some(address) => Some(bind(address).await?),
         None => None,
     };
-    let (engine, store) = match &args.database_url {
-        Some(url) => storage.open_postgres(url, args.database_connections)?,
-        None => {
-            let (sled, store) = storage.open()?;
-            (Engine::Sled(sled), store)
-        }
-    };
+    let (engine, store) = storage.open(Opening::MayCreate, args.database_connections)?;
     let request_timeout = Duration::from_secs(args.request_timeout_secs);
     let pool = server::hashing::PoolSettings {
         threads: args
@@ -712,20 +852,10 @@ async fn sweep_expired_sessions(core: Arc<server::core::Core>) {
     }
 }
 
-/// `import-dokploy`: Dokploy's accounts into the store `--database-url` or the data
-/// directory names.
-async fn run_import(
-    storage: &Storage<'_>,
-    from: &str,
-    database_url: Option<&str>,
-) -> Result<(), String> {
-    let (engine, store) = match database_url {
-        Some(url) => storage.open_postgres(url, 2)?,
-        None => {
-            let (sled, store) = storage.open()?;
-            (Engine::Sled(sled), store)
-        }
-    };
+/// `import-dokploy`: Dokploy's accounts into the database `--database-url` names,
+/// or the data directory.
+async fn run_import(storage: &Storage<'_>, from: &str) -> Result<(), String> {
+    let (engine, store) = storage.open(Opening::MayCreate, 2)?;
     let now = server::core::ports::Clock::now_ms(&SystemClock);
     let imported = server::import::import_dokploy(from, &*store, now).await?;
     store.flush().await.map_err(|e| e.to_string())?;
@@ -854,21 +984,48 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_backup(data_dir: &Path, out: &Path, force: bool) -> Result<(), String> {
+async fn run_backup(storage: &Storage<'_>, out: &Path, force: bool) -> Result<(), String> {
     if out.exists() && !force {
         return Err(format!(
             "{} exists: give --force to overwrite it",
             out.display()
         ));
     }
-    let bytes = match backup::request_from_running_server(data_dir).await {
-        Some(answer) => answer.map_err(|e| e.to_string())?,
-        // Values stay sealed in the backup: restoring it needs the same key file.
-        None => backup::encode(&*open_engine(data_dir)?).map_err(|e| e.to_string())?,
+    // Values stay sealed in the backup: restoring it needs the same key file.
+    let (bytes, keys) = match storage.database_url {
+        Some(url) => {
+            // One statement: a consistent snapshot while instances write.
+            let pairs = storage
+                .connect(url, 1)?
+                .scan_prefix(b"")
+                .map_err(|e| format!("cannot read the database: {e}"))?;
+            let keys = pairs.len();
+            (backup::encode_pairs(pairs), Some(keys))
+        }
+        None => {
+            let data_dir = storage.data_dir;
+            if !data_dir.exists() {
+                return Err(format!(
+                    "there is no data directory at {}: give --data-dir the server's, or \
+                     --database-url (DATABASE_URL) for PostgreSQL",
+                    data_dir.display()
+                ));
+            }
+            match backup::request_from_running_server(data_dir).await {
+                Some(answer) => (answer.map_err(|e| e.to_string())?, None),
+                None => {
+                    let engine = open_engine(data_dir)?;
+                    let pairs = engine.export().map_err(|e| e.to_string())?;
+                    let keys = pairs.len();
+                    (backup::encode_pairs(pairs), Some(keys))
+                }
+            }
+        }
     };
     write_private(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let keys = keys.map_or_else(String::new, |keys| format!("{keys} keys, "));
     println!(
-        "backup written to {} ({} bytes)",
+        "backup written to {} ({keys}{} bytes)",
         out.display(),
         bytes.len()
     );
@@ -891,36 +1048,106 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Restores into `<data-dir>.restoring`, checks there that the key file opens the
-/// backup's values, and only then moves it to the data directory: a wrong key or
-/// an interrupted restore leaves the data directory as it was.
-fn run_restore(storage: &Storage<'_>, from: &Path) -> Result<(), String> {
+/// Checks that the key file opens the backup's values, then loads it: into the
+/// database in one transaction, or into `<data-dir>.restoring` moved to the data
+/// directory once complete. A wrong key or an interrupted restore leaves the data
+/// as it was.
+fn run_restore(storage: &Storage<'_>, from: &Path, replace: bool) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let pairs = backup::decode(&bytes).map_err(|e| format!("{}: {e}", from.display()))?;
+    let count = pairs.len();
+    opens_with_key(storage, from, &pairs)?;
+    match storage.database_url {
+        Some(url) => {
+            if !storage.connect(url, 1)?.load(pairs, replace).map_err(|e| {
+                format!("cannot restore into the database: {e}; nothing was changed")
+            })? {
+                return Err(
+                    "the database at --database-url holds data: restore into an empty \
+                            one, or give --replace to put the backup in its place"
+                        .into(),
+                );
+            }
+            println!("restored {count} keys into the database");
+        }
+        None => restore_data_dir(storage, pairs, replace)?,
+    }
+    Ok(())
+}
+
+/// Whether the key file opens `pairs` (a backup's), tried in memory: nothing is
+/// written anywhere, and no key file is made.
+fn opens_with_key(storage: &Storage<'_>, from: &Path, pairs: &Pairs) -> Result<(), String> {
+    let trial: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    trial
+        .transaction(&mut |tx| {
+            for (key, value) in pairs {
+                tx.insert(key, value.clone())?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    server::keyfile::seal_existing(
+        trial,
+        &format!("the backup {}", from.display()),
+        &storage.key_file,
+        Arc::new(OsRandom::new()),
+    )
+    .map(|_| ())
+}
+
+fn restore_data_dir(storage: &Storage<'_>, pairs: Pairs, replace: bool) -> Result<(), String> {
     let data_dir = storage.data_dir;
+    let trimmed = data_dir.to_string_lossy().trim_end_matches('/').to_string();
+    let (staging, previous) = (
+        PathBuf::from(format!("{trimmed}.restoring")),
+        PathBuf::from(format!("{trimmed}.before-restore")),
+    );
     let holds_files = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
-    if holds_files || (data_dir.exists() && !data_dir.is_dir()) {
+    if data_dir.exists() && !data_dir.is_dir() {
         return Err(format!(
-            "{} is not empty: restore into a new data directory (--data-dir), or move this one away",
+            "{} is a file, not a data directory",
             data_dir.display()
         ));
     }
-    let staging = PathBuf::from(format!(
-        "{}.restoring",
-        data_dir.to_string_lossy().trim_end_matches('/')
-    ));
+    if holds_files && !replace {
+        return Err(format!(
+            "{} is not empty: restore into a new data directory (--data-dir), or give \
+             --replace to put the backup in its place (the old one is kept as {})",
+            data_dir.display(),
+            previous.display()
+        ));
+    }
+    if holds_files {
+        if previous.exists() {
+            return Err(format!(
+                "{} exists from an earlier restore: move it away first",
+                previous.display()
+            ));
+        }
+        // Opening takes sled's lock: a server running on it is reported here.
+        drop(open_engine(data_dir)?);
+    }
     // What an interrupted restore left.
     let _ = std::fs::remove_dir_all(&staging);
     let staged = || -> Result<usize, String> {
         let engine = open_engine(&staging)?;
-        let count = backup::restore(&engine, &bytes).map_err(|e| e.to_string())?;
-        // The backup's values are sealed under its key: the key file must open them.
-        storage.seal(engine)?;
+        let count = backup::restore(&engine, pairs).map_err(|e| e.to_string())?;
+        storage.seal(&Engine::Sled(engine), Opening::Existing)?;
         Ok(count)
     };
     let count = staged().inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&staging);
     })?;
-    if data_dir.exists() {
+    if holds_files {
+        std::fs::rename(data_dir, &previous).map_err(|e| {
+            format!(
+                "cannot move {} to {}: {e}",
+                data_dir.display(),
+                previous.display()
+            )
+        })?;
+    } else if data_dir.exists() {
         std::fs::remove_dir(data_dir)
             .map_err(|e| format!("cannot replace the empty {}: {e}", data_dir.display()))?;
     }
@@ -932,6 +1159,12 @@ fn run_restore(storage: &Storage<'_>, from: &Path) -> Result<(), String> {
         )
     })?;
     println!("restored {count} keys into {}", data_dir.display());
+    if holds_files {
+        println!(
+            "the data directory it replaced is kept as {}",
+            previous.display()
+        );
+    }
     Ok(())
 }
 
@@ -942,7 +1175,7 @@ async fn run_user(
     audit: Arc<dyn Audit>,
 ) -> Result<(), String> {
     let core = build_core(
-        storage.open()?.1,
+        storage.open(Opening::Existing, 2)?.1,
         Arc::new(Bcrypt::new(bcrypt_cost)),
         Config::default(),
         no_outbound(),

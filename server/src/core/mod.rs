@@ -340,9 +340,15 @@ impl Core {
         }
     }
 
-    /// Whether the store can write now (`GET /ready`): 503 while it cannot.
+    /// Whether the store can write now (`GET /ready`): 503 while it cannot, saying why.
     pub fn ready(&self) -> Result<(), ApiError> {
-        Ok(self.ports.store().writable()?)
+        self.ports.store().writable().map_err(|e| match e {
+            StoreError::Unavailable(why) => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("{} ({why})", specs::messages::STORE_UNAVAILABLE),
+            ),
+            other => other.into(),
+        })
     }
 
     /// A mutation answers only once its writes are durable.

@@ -1,7 +1,12 @@
 //! Two tower layers every front end wraps around its service: a request id with one
 //! log line per request, and a per-request timeout answered in the contract envelope.
-//! The log line names method, path, status and time: never a query string, header or
-//! body, where passwords, tokens and session ids travel.
+//! The log line names the id, client, method, path, status and time: never a query
+//! string, another header or a body, where passwords, tokens and session ids travel.
+//!
+//! The id is the client's `X-Request-Id` when it sent a usable one (a proxy's or a
+//! tracing system's, so one id follows a request through every log), else made
+//! here: `<instance>-<count>`, the instance part random per process, so that the
+//! ids of instances behind one load balancer do not collide.
 //!
 //! Why not tower-http's: its `TimeoutLayer` answers 408 with an empty body, where the
 //! contract answers `{"message":…,"code":"TIMEOUT"}` on both transports; its request
@@ -11,11 +16,13 @@
 //! these in `make bench`: the choice is for the wire format and the numbering.
 
 use super::{error_response, HttpResponse};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Uri};
 use pin_project_lite::pin_project;
 use specs::{ApiError, ErrorCode};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,15 +34,84 @@ use tower::{Layer, Service};
 const X_REQUEST_ID: hyper::header::HeaderName =
     hyper::header::HeaderName::from_static("x-request-id");
 
+/// The longest `X-Request-Id` kept from a client; a longer one is replaced.
+pub const MAX_GIVEN_REQUEST_ID: usize = 128;
+
 thread_local! {
-    /// The request whose future this thread is polling, if any.
-    static POLLING: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// The id of the request whose future this thread is polling, if any.
+    static POLLING: std::cell::Cell<Option<RequestIdValue>> = const { std::cell::Cell::new(None) };
+    /// The client of that request, once the API has worked it out.
+    static CLIENT: std::cell::Cell<Option<IpAddr>> = const { std::cell::Cell::new(None) };
 }
 
 /// The id of the request being answered on this thread: what the audit log
 /// records beside each event (the core knows nothing of requests' ids).
-pub fn current_request_id() -> Option<u64> {
-    POLLING.with(std::cell::Cell::get)
+pub fn current_request_id() -> Option<RequestIdValue> {
+    POLLING.with(|polling| {
+        let id = polling.take();
+        polling.set(id.clone());
+        id
+    })
+}
+
+/// Tells the log line of the request being answered on this thread who its client
+/// is (the API works it out, behind trusted proxies from `X-Forwarded-For`).
+pub fn note_client(client: IpAddr) {
+    CLIENT.with(|noted| noted.set(Some(client)));
+}
+
+/// A request's id, as its `x-request-id` header says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestIdValue {
+    /// Numbered here: by `instance` (random per server process; none where requests
+    /// are numbered from 1, as in the mock) and the count.
+    Counted { instance: Option<u32>, count: u64 },
+    /// The client's own (printable, at most `MAX_GIVEN_REQUEST_ID` bytes).
+    Given(HeaderValue),
+}
+
+impl RequestIdValue {
+    /// The client's `X-Request-Id`, if it is one to keep: 1 to
+    /// `MAX_GIVEN_REQUEST_ID` bytes of printable ASCII, without spaces, quotes or
+    /// backslashes (so it can neither break a log line nor a JSON string).
+    fn given(headers: &hyper::HeaderMap) -> Option<RequestIdValue> {
+        let value = headers.get(&X_REQUEST_ID)?;
+        let bytes = value.as_bytes();
+        let usable = (1..=MAX_GIVEN_REQUEST_ID).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_graphic() && *b != b'"' && *b != b'\\');
+        usable.then(|| RequestIdValue::Given(value.clone()))
+    }
+
+    fn header(&self) -> HeaderValue {
+        match self {
+            RequestIdValue::Counted {
+                instance: None,
+                count,
+            } => HeaderValue::from(*count),
+            RequestIdValue::Counted { .. } => HeaderValue::from_str(&self.to_string())
+                .expect("hex digits, a dash and digits make a header value"),
+            RequestIdValue::Given(value) => value.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestIdValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestIdValue::Counted {
+                instance: None,
+                count,
+            } => write!(f, "{count}"),
+            RequestIdValue::Counted {
+                instance: Some(instance),
+                count,
+            } => write!(f, "{instance:08x}-{count}"),
+            // Checked printable ASCII when taken.
+            RequestIdValue::Given(value) => f.write_str(value.to_str().unwrap_or("-")),
+        }
+    }
 }
 
 /// Told of every answered request (metrics).
@@ -48,22 +124,40 @@ pub trait RequestObserver: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct GivenRequestId(pub u64);
 
-/// Numbers requests from 1 (per layer) and logs each one when answered.
-#[derive(Clone, Default)]
+/// Gives each request an id (the client's, or `<instance>-<count>`) and logs each
+/// one when answered.
+#[derive(Clone)]
 pub struct RequestIdLayer {
     next: Arc<AtomicU64>,
+    instance: Option<u32>,
     observer: Option<Arc<dyn RequestObserver>>,
 }
 
+impl Default for RequestIdLayer {
+    fn default() -> RequestIdLayer {
+        RequestIdLayer::new()
+    }
+}
+
 impl RequestIdLayer {
+    /// Ids `<instance>-1`, `<instance>-2`, … with a random instance part.
     pub fn new() -> RequestIdLayer {
-        RequestIdLayer::default()
+        let mut instance = [0u8; 4];
+        crate::core::ports::Random::fill(&crate::crypto::OsRandom::new(), &mut instance);
+        RequestIdLayer {
+            next: Arc::default(),
+            instance: Some(u32::from_be_bytes(instance)),
+            observer: None,
+        }
     }
 
-    /// Numbers from `counter` + 1; whoever holds `counter` can restart the numbering.
+    /// Ids 1, 2, … from `counter` + 1 (whoever holds `counter` can restart the
+    /// numbering), clients' ids ignored: the mock's, whose journal lists requests
+    /// by these numbers.
     pub fn with_counter(counter: Arc<AtomicU64>) -> RequestIdLayer {
         RequestIdLayer {
             next: counter,
+            instance: None,
             observer: None,
         }
     }
@@ -83,6 +177,7 @@ impl<S> Layer<S> for RequestIdLayer {
         RequestId {
             inner,
             next: self.next.clone(),
+            instance: self.instance,
             observer: self.observer.clone(),
         }
     }
@@ -92,6 +187,7 @@ impl<S> Layer<S> for RequestIdLayer {
 pub struct RequestId<S> {
     inner: S,
     next: Arc<AtomicU64>,
+    instance: Option<u32>,
     observer: Option<Arc<dyn RequestObserver>>,
 }
 
@@ -108,12 +204,24 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let id = match request.extensions().get::<GivenRequestId>() {
-            Some(given) => given.0,
-            None => self.next.fetch_add(1, Ordering::Relaxed) + 1,
+        let counted = |count| RequestIdValue::Counted {
+            instance: self.instance,
+            count,
         };
+        let id = match request.extensions().get::<GivenRequestId>() {
+            Some(given) => counted(given.0),
+            None => match self.instance.and(RequestIdValue::given(request.headers())) {
+                Some(given) => given,
+                None => counted(self.next.fetch_add(1, Ordering::Relaxed) + 1),
+            },
+        };
+        let peer = request
+            .extensions()
+            .get::<super::ClientAddr>()
+            .map(|peer| crate::net::canonical(peer.0.ip()));
         RequestIdFuture {
-            id,
+            id: Some(id),
+            client: peer,
             method: request.method().clone(),
             // A `Uri` clone shares its bytes: no copy of the path.
             uri: request.uri().clone(),
@@ -129,7 +237,10 @@ pin_project! {
     pub struct RequestIdFuture<F> {
         #[pin]
         inner: F,
-        id: u64,
+        // Lent to `POLLING` while the inner future is polled.
+        id: Option<RequestIdValue>,
+        // The socket's peer, until the API says who the client is.
+        client: Option<IpAddr>,
         method: Method,
         uri: Uri,
         started: Instant,
@@ -145,12 +256,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let outer = POLLING.with(|polling| polling.replace(Some(*this.id)));
+        let outer = POLLING.with(|polling| polling.replace(this.id.take()));
+        CLIENT.with(|noted| noted.set(None));
         let polled = this.inner.poll(cx);
-        POLLING.with(|polling| polling.set(outer));
+        *this.id = POLLING.with(|polling| polling.replace(outer));
+        if let Some(client) = CLIENT.with(std::cell::Cell::take) {
+            *this.client = Some(client);
+        }
         let Ok(mut response) = ready!(polled);
+        let id = this.id.take().expect("an id until answered");
         tracing::info!(
-            request_id = *this.id,
+            request_id = %id,
+            client = %Shown(*this.client),
             method = %this.method,
             path = this.uri.path(),
             status = response.status().as_u16(),
@@ -161,10 +278,20 @@ where
             let status = response.status().as_u16();
             observer.answered(this.uri.path(), status, this.started.elapsed());
         }
-        response
-            .headers_mut()
-            .insert(X_REQUEST_ID, hyper::header::HeaderValue::from(*this.id));
+        response.headers_mut().insert(X_REQUEST_ID, id.header());
         Poll::Ready(Ok(response))
+    }
+}
+
+/// An address, or `-` when there is none.
+struct Shown(Option<IpAddr>);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 

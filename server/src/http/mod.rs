@@ -13,8 +13,8 @@ mod trpc;
 pub use cookies::{credentials, parse_credentials, set_cookie};
 pub use cross_site::{origin_of, AllowedOrigins};
 pub use layers::{
-    current_request_id, GivenRequestId, RequestId, RequestIdLayer, RequestObserver, Timeout,
-    TimeoutLayer,
+    current_request_id, note_client, GivenRequestId, RequestId, RequestIdLayer, RequestIdValue,
+    RequestObserver, Timeout, TimeoutLayer, MAX_GIVEN_REQUEST_ID,
 };
 pub use serve::{serve, ClientAddr, Draining, Limits};
 
@@ -114,6 +114,16 @@ impl ApiInner {
     /// The client: the socket's peer, or, behind trusted proxies, the nearest
     /// untrusted address in `X-Forwarded-For` (`net::client_of`).
     fn client_address(
+        &self,
+        headers: &hyper::HeaderMap,
+        extensions: &hyper::http::Extensions,
+    ) -> Option<std::net::IpAddr> {
+        let client = self.client_of(headers, extensions)?;
+        layers::note_client(client);
+        Some(client)
+    }
+
+    fn client_of(
         &self,
         headers: &hyper::HeaderMap,
         extensions: &hyper::http::Extensions,

@@ -36,7 +36,19 @@ use tokio_postgres::error::SqlState;
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE auth_kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL);
      CREATE SEQUENCE auth_version;",
+    // Written by `/ready`'s probe: a commit, which waits as every write does (for a
+    // synchronous standby, say).
+    "CREATE TABLE auth_ready (id INT PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
 ];
+
+/// `/ready`'s probe: one row written and committed.
+const READY_PROBE: &str = "INSERT INTO auth_ready (id, at) VALUES (1, now()) \
+                           ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at";
+
+/// How long each step of `/ready`'s probe may take (a connection from the pool,
+/// then the commit): cheap enough to probe every second, and short, since a
+/// database that does not commit holds every write that arrives meanwhile.
+const READY_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Held while migrating, so that instances starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x646f_6b70_6c6f_7931; // "dokploy1"
@@ -44,6 +56,12 @@ const MIGRATION_LOCK: i64 = 0x646f_6b70_6c6f_7931; // "dokploy1"
 /// How long one call to the database may take before the store answers that it is
 /// unavailable (a 503): shorter than the request timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a restore may take (its one transaction).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How many pairs a restore sends in one statement.
+const LOAD_BATCH: usize = 1_000;
 
 /// How many times a transaction that lost a serialization conflict is run again.
 const ATTEMPTS: usize = 20;
@@ -170,13 +188,22 @@ impl PgStore {
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.run_within(CALL_TIMEOUT, work)
+    }
+
+    /// As `run`, waiting at most `deadline` (an operator's long command).
+    fn run_within<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         self.runtime().spawn(async move {
             let _ = answer.send(work.await);
         });
         blocking(|| {
             answered
-                .recv_timeout(CALL_TIMEOUT)
+                .recv_timeout(deadline)
                 .unwrap_or_else(|_| Err(too_slow()))
         })
     }
@@ -237,6 +264,47 @@ impl PgStore {
             };
             let _ = db.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
             outcome
+        })
+    }
+
+    /// Writes `pairs` (a backup's) in one transaction: into an empty table, or with
+    /// `replace` instead of everything in it. Instances serving from the database
+    /// see the change on their next request (the version is bumped). `Ok(false)`:
+    /// the table held data and `replace` was not given; nothing was written.
+    pub fn load(&self, pairs: Pairs, replace: bool) -> Result<bool, StoreError> {
+        let connection = self.connection()?;
+        // Rolled back if the command stops waiting: its connection closes with it.
+        self.run_within(LOAD_TIMEOUT, async move {
+            let db = &**connection;
+            let result = async {
+                db.batch_execute(BEGIN).await?;
+                if replace {
+                    db.batch_execute("DELETE FROM auth_kv").await?;
+                } else if db
+                    .query_opt("SELECT 1 FROM auth_kv LIMIT 1", &[])
+                    .await?
+                    .is_some()
+                {
+                    db.batch_execute("ROLLBACK").await?;
+                    return Ok(false);
+                }
+                let insert = db
+                    .prepare("INSERT INTO auth_kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])")
+                    .await?;
+                for chunk in pairs.chunks(LOAD_BATCH) {
+                    let (keys, values): (Vec<&[u8]>, Vec<&[u8]>) =
+                        chunk.iter().map(|(k, v)| (&k[..], &v[..])).unzip();
+                    db.execute(&insert, &[&keys, &values]).await?;
+                }
+                db.batch_execute("COMMIT; SELECT nextval('auth_version')")
+                    .await?;
+                Ok(true)
+            }
+            .await;
+            if result.is_err() {
+                let _ = db.batch_execute("ROLLBACK").await;
+            }
+            result.map_err(store_error)
         })
     }
 
@@ -593,14 +661,42 @@ impl Store for PgStore {
         true
     }
 
+    /// Whether a write commits now: a connection from the pool and a one-row
+    /// commit, each within `READY_DEADLINE`. The reason says which failed.
     fn writable(&self) -> Result<(), StoreError> {
         let pool = self.pool.clone();
         self.count_round_trips(1);
-        self.run(async move {
-            let db = pool.get().await.map_err(pool_error)?;
-            db.batch_execute("SELECT 1").await.map_err(store_error)
+        self.run_within(READY_DEADLINE * 3, async move {
+            let db = match tokio::time::timeout(READY_DEADLINE, pool.get()).await {
+                Err(_) => return Err(not_ready("no database connection came free within 1 s")),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %pool_error(e), "/ready: no database connection");
+                    return Err(not_ready("no database connection"));
+                }
+                Ok(Ok(db)) => db,
+            };
+            match tokio::time::timeout(READY_DEADLINE, db.batch_execute(READY_PROBE)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    let code = e.code().map_or("none", |code| code.code()).to_string();
+                    tracing::warn!(error = %describe(&e), "/ready: the database refused a write");
+                    Err(not_ready(&format!(
+                        "the database refused a write (SQLSTATE {code})"
+                    )))
+                }
+                Err(_) => {
+                    // Out of the pool: its commit may still be waiting.
+                    drop(Object::take(db));
+                    Err(not_ready("the database did not commit within 1 s"))
+                }
+            }
         })
     }
+}
+
+/// Why `/ready` says no: a reason fit for its answer (no address, no name).
+fn not_ready(reason: &str) -> StoreError {
+    StoreError::Unavailable(reason.to_string())
 }
 
 fn too_slow() -> StoreError {

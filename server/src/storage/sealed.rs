@@ -134,8 +134,9 @@ impl SealedStore {
     }
 
     /// Seals, in one transaction, every value written before sealing began, and
-    /// writes the key check.
-    fn seal_plain_values(&self) -> Result<usize, StoreError> {
+    /// writes the key check, unless another process (an instance starting at the
+    /// same time on the same database) wrote one first: its key must be this one.
+    fn seal_plain_values(&self) -> Result<usize, KeyError> {
         let plain: Pairs = self
             .inner
             .scan_prefix(b"")?
@@ -143,7 +144,13 @@ impl SealedStore {
             .filter(|(_, value)| !is_sealed(value))
             .collect();
         let check = self.key.seal(&*self.random, KEY_CHECK, KEY_CHECK_TEXT);
+        let mut written_first = None;
         let result = self.inner.transaction(&mut |tx| {
+            // Read in the transaction: of two writing it at once, one runs again.
+            written_first = tx.get(KEY_CHECK)?;
+            if written_first.is_some() {
+                return Ok(());
+            }
             for (key, value) in &plain {
                 tx.insert(key, self.key.seal(&*self.random, key, value))?;
             }
@@ -151,9 +158,15 @@ impl SealedStore {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(plain.len()),
-            Err(Abort::Store(e)) => Err(e),
-            Err(Abort::Refused(e)) => Err(StoreError::Engine(e.to_string())),
+            Ok(()) => match written_first {
+                None => Ok(plain.len()),
+                Some(theirs) => match self.key.open(KEY_CHECK, &theirs) {
+                    Ok(text) if text == KEY_CHECK_TEXT => Ok(0),
+                    _ => Err(KeyError::WrongKey),
+                },
+            },
+            Err(Abort::Store(e)) => Err(e.into()),
+            Err(Abort::Refused(e)) => Err(StoreError::Engine(e.to_string()).into()),
         }
     }
 
