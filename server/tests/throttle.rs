@@ -336,3 +336,163 @@ async fn a_trusted_proxy_is_known_when_ipv4_mapped() {
         assert_eq!(r.status, 400, "each client has its own budget");
     }
 }
+
+/// Fails writes of failed-guess counts when `failing`.
+struct CountsFailing<'a> {
+    tx: &'a dyn server::core::ports::Tx,
+    failing: bool,
+}
+
+impl server::core::ports::Tx for CountsFailing<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, server::core::ports::StoreError> {
+        self.tx.get(key)
+    }
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), server::core::ports::StoreError> {
+        if self.failing && key.starts_with(b"throttle/") {
+            return Err(server::core::ports::StoreError::Unavailable(
+                "no connection".into(),
+            ));
+        }
+        self.tx.insert(key, value)
+    }
+    fn remove(&self, key: &[u8]) -> Result<(), server::core::ports::StoreError> {
+        self.tx.remove(key)
+    }
+}
+
+/// A store shared by instances (so guesses are counted in it) whose writes of
+/// counts fail while `failing` is set, as PostgreSQL's did with its connections
+/// exhausted.
+struct FlakyShared {
+    inner: server::storage::MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl server::core::ports::Store for FlakyShared {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, server::core::ports::StoreError> {
+        self.inner.get(key)
+    }
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> Result<server::core::ports::Pairs, server::core::ports::StoreError> {
+        self.inner.scan_prefix(prefix)
+    }
+    fn transaction(
+        &self,
+        work: &mut dyn FnMut(
+            &dyn server::core::ports::Tx,
+        ) -> Result<(), server::core::ports::Abort>,
+    ) -> Result<(), server::core::ports::Abort> {
+        let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .transaction(&mut |tx| work(&CountsFailing { tx, failing }))
+    }
+    fn flush(
+        &self,
+    ) -> server::core::ports::BoxFuture<'_, Result<(), server::core::ports::StoreError>> {
+        self.inner.flush()
+    }
+    fn version(
+        &self,
+    ) -> server::core::ports::BoxFuture<'_, Result<u64, server::core::ports::StoreError>> {
+        self.inner.version()
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// Counts password verifications.
+struct CountingHasher {
+    inner: server::hashing::Bcrypt,
+    verified: std::sync::atomic::AtomicUsize,
+}
+
+impl server::core::ports::PasswordHasher for CountingHasher {
+    fn hash(
+        &self,
+        password: String,
+        salt: [u8; 16],
+    ) -> server::core::ports::BoxFuture<'static, Result<String, server::core::ports::HashError>>
+    {
+        self.inner.hash(password, salt)
+    }
+    fn verify(
+        &self,
+        password: String,
+        hash: String,
+    ) -> server::core::ports::BoxFuture<'static, Result<bool, server::core::ports::HashError>> {
+        self.verified
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify(password, hash)
+    }
+    fn cost(&self) -> u32 {
+        self.inner.cost()
+    }
+}
+
+/// A failed guess the store cannot count is answered 503, not what it earned, and
+/// owed: every later guess is refused with 503 before its password is verified
+/// until the owed failure is written; then it counts like any other (here the
+/// fifth, which closes the door).
+#[tokio::test]
+async fn a_guess_that_cannot_be_counted_is_answered_503_and_no_guess_goes_unverified_uncounted() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = Arc::new(FlakyShared {
+        inner: server::storage::MemoryStore::new(),
+        failing: false.into(),
+    });
+    let hasher = Arc::new(CountingHasher {
+        inner: server::hashing::Bcrypt::new(4),
+        verified: 0.into(),
+    });
+    let deps = Deps {
+        store: store.clone(),
+        clock: Arc::new(mock::ManualClock::new(START_MS)),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: hasher.clone(),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    let core = Arc::new(Core::new(deps, Config::default()).await.unwrap());
+    let limits = Limits::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let api = Api::new(core, &limits);
+    tokio::spawn(server::http::serve(
+        listener,
+        server::app::stack(api, &limits),
+        limits,
+        std::future::pending(),
+    ));
+    create_admin(addr).await;
+    let wrong = r#"{"email":"admin@example.com","password":"wrong-password"}"#;
+    for _ in 0..4 {
+        assert_eq!(post_status(addr, "/api/auth.login", wrong).await, 400);
+    }
+    store.failing.store(true, SeqCst);
+    let before = hasher.verified.load(SeqCst);
+    assert_eq!(post_status(addr, "/api/auth.login", wrong).await, 503);
+    assert_eq!(hasher.verified.load(SeqCst), before + 1);
+    for _ in 0..3 {
+        assert_eq!(post_status(addr, "/api/auth.login", wrong).await, 503);
+    }
+    assert_eq!(
+        hasher.verified.load(SeqCst),
+        before + 1,
+        "no guess verified while one is uncounted"
+    );
+    store.failing.store(false, SeqCst);
+    let right = r#"{"email":"admin@example.com","password":"password123"}"#;
+    assert_eq!(
+        post_status(addr, "/api/auth.login", right).await,
+        429,
+        "the owed failure was the fifth: the door is closed"
+    );
+    assert_eq!(
+        hasher.verified.load(SeqCst),
+        before + 1,
+        "refused unverified"
+    );
+}

@@ -452,8 +452,7 @@ impl Core {
         };
         let subject = [Subject::MailRequests(client)];
         throttle.check(&subject, self.ports.now())?;
-        throttle.failed(&subject, self.ports.now());
-        Ok(())
+        throttle.failed(&subject, self.ports.now())
     }
 
     /// Runs `work`, a guess at an emailed or invitation token, throttled per address.
@@ -504,7 +503,8 @@ impl Core {
                 if e.issues.is_none()
                     && matches!(e.code, ErrorCode::BadRequest | ErrorCode::NotFound) =>
             {
-                throttle.failed(&subjects, self.ports.now());
+                // Not counted: the guess gets no answer of its own (a 503).
+                throttle.failed(&subjects, self.ports.now())?;
             }
             Err(_) => {}
         }

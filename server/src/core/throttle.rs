@@ -5,8 +5,8 @@
 //! of free failures, each further one closes the door for an exponentially growing
 //! wait (answered 429 with `Retry-After`); a success resets the account's count.
 
-use super::ports::{Store, StoreError};
-use specs::ApiError;
+use super::ports::{Abort, Store, StoreError};
+use specs::{ApiError, ErrorCode};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -120,8 +120,16 @@ enum Counts {
         store: Arc<dyn Store>,
         /// When forgotten counts were last purged (ms, the clock's).
         purged_at: AtomicI64,
+        /// Failures the store did not take (subjects as counted, when): written
+        /// before any other guess is let through (`check`), so that no guess is
+        /// ever verified while an earlier failure is uncounted.
+        owed: Mutex<Vec<(Vec<Subject>, i64)>>,
     },
 }
+
+/// Most failures owed to the store; past it the oldest are forgotten (every guess
+/// meanwhile is refused with 503 anyway, since the owed ones cannot be written).
+const MAX_OWED: usize = 10_000;
 
 /// How often forgotten shared counts are purged, at most (checked on each failure).
 const PURGE_EVERY_MS: i64 = 60_000;
@@ -162,6 +170,20 @@ impl Subject {
 
 const SHARED_PREFIX: &str = "throttle/";
 
+/// The answer to a guess while failures cannot be counted.
+fn cannot_count() -> ApiError {
+    ApiError::new(
+        ErrorCode::ServiceUnavailable,
+        specs::messages::STORE_UNAVAILABLE,
+    )
+}
+
+fn lock_owed(
+    owed: &Mutex<Vec<(Vec<Subject>, i64)>>,
+) -> std::sync::MutexGuard<'_, Vec<(Vec<Subject>, i64)>> {
+    owed.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn lock(counts: &Mutex<Generations>) -> std::sync::MutexGuard<'_, Generations> {
     // Counts are whole values: a panic elsewhere cannot leave one half-written.
     counts.lock().unwrap_or_else(|p| p.into_inner())
@@ -194,6 +216,7 @@ impl Throttle {
             Counts::Shared {
                 store: store.clone(),
                 purged_at: AtomicI64::new(0),
+                owed: Mutex::new(Vec::new()),
             }
         } else {
             Counts::Local(Mutex::new(Generations::default()))
@@ -258,8 +281,13 @@ impl Throttle {
         subjects.iter().map(|s| s.counted(prefix)).collect()
     }
 
-    /// 429 when any of `subjects` must wait.
+    /// 429 when any of `subjects` must wait; 503 while failures owed to the store
+    /// cannot be written (the guess is then not verified).
     pub fn check(&self, subjects: &[Subject], now: i64) -> Result<(), ApiError> {
+        if let Counts::Shared { store, owed, .. } = &self.counts {
+            self.settle(store.as_ref(), owed)
+                .map_err(|_| cannot_count())?;
+        }
         let until = self
             .read(&self.counted(subjects))?
             .iter()
@@ -273,7 +301,10 @@ impl Throttle {
         Ok(())
     }
 
-    pub fn failed(&self, subjects: &[Subject], now: i64) {
+    /// Counts a failure of `subjects` at `now`. An error when the store did not
+    /// take it: it is then owed, written before the next guess is verified, and the
+    /// caller answers 503 instead of what the guess earned.
+    pub fn failed(&self, subjects: &[Subject], now: i64) -> Result<(), ApiError> {
         let subjects = self.counted(subjects);
         match &self.counts {
             Counts::Local(counts) => {
@@ -284,21 +315,19 @@ impl Throttle {
                     counts.put(subject, next);
                 }
             }
-            Counts::Shared { store, purged_at } => {
-                let counted = store.transaction(&mut |tx| {
-                    for subject in &subjects {
-                        let key = subject.key();
-                        let count = match tx.get(&key)? {
-                            Some(bytes) => super::records::decode::<Count>(&bytes)?,
-                            None => Count::default(),
-                        };
-                        let next = self.after_failure(subject, count, now);
-                        tx.insert(&key, super::records::encode(&next))?;
-                    }
-                    Ok(())
-                });
-                if let Err(error) = counted {
-                    tracing::warn!(?error, "a failed guess was not counted");
+            Counts::Shared {
+                store,
+                purged_at,
+                owed,
+            } => {
+                lock_owed(owed).push((subjects, now));
+                if let Err(error) = self.settle(store.as_ref(), owed) {
+                    tracing::warn!(
+                        ?error,
+                        "a failed guess could not be counted yet: it is answered 503, and \
+                         guesses wait (503) until it is"
+                    );
+                    return Err(cannot_count());
                 }
                 let last = purged_at.load(Ordering::Relaxed);
                 let due = now - last >= PURGE_EVERY_MS;
@@ -312,6 +341,37 @@ impl Throttle {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes the owed failures, in one transaction; they stay owed if it fails.
+    fn settle(
+        &self,
+        store: &dyn Store,
+        owed: &Mutex<Vec<(Vec<Subject>, i64)>>,
+    ) -> Result<(), Abort> {
+        let mut owed = lock_owed(owed);
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let excess = owed.len().saturating_sub(MAX_OWED);
+        owed.drain(..excess);
+        store.transaction(&mut |tx| {
+            for (subjects, at) in owed.iter() {
+                for subject in subjects {
+                    let key = subject.key();
+                    let count = match tx.get(&key)? {
+                        Some(bytes) => super::records::decode::<Count>(&bytes)?,
+                        None => Count::default(),
+                    };
+                    let next = self.after_failure(subject, count, *at);
+                    tx.insert(&key, super::records::encode(&next))?;
+                }
+            }
+            Ok(())
+        })?;
+        owed.clear();
+        Ok(())
     }
 
     /// Removes the shared counts that say nothing any more.
@@ -363,30 +423,30 @@ mod tests {
         let throttle = Throttle::new(ThrottleLimits::default(), &local());
         let who = [Subject::AccountFrom("a@b.co".into(), None)];
         for _ in 0..4 {
-            throttle.failed(&who, 0);
+            throttle.failed(&who, 0).unwrap();
         }
         assert!(
             throttle.check(&who, 0).is_ok(),
             "the fifth attempt may be made"
         );
-        throttle.failed(&who, 0); // the fifth failure: the sixth attempt waits
+        throttle.failed(&who, 0).unwrap(); // the fifth failure: the sixth attempt waits
         assert_eq!(
             throttle.check(&who, 0).unwrap_err().retry_after_secs,
             Some(1)
         );
-        throttle.failed(&who, 1000);
+        throttle.failed(&who, 1000).unwrap();
         assert_eq!(
             throttle.check(&who, 1000).unwrap_err().retry_after_secs,
             Some(2)
         );
-        throttle.failed(&who, 3000);
+        throttle.failed(&who, 3000).unwrap();
         assert_eq!(
             throttle.check(&who, 3000).unwrap_err().retry_after_secs,
             Some(4)
         );
         assert!(throttle.check(&who, 7000).is_ok());
         throttle.succeeded(&who[0]);
-        throttle.failed(&who, 7000);
+        throttle.failed(&who, 7000).unwrap();
         assert!(throttle.check(&who, 7000).is_ok(), "a success starts again");
         assert!(throttle
             .check(&[Subject::AccountFrom("other@b.co".into(), None)], 0)
@@ -408,7 +468,7 @@ mod tests {
             ]
         };
         for _ in 0..5 {
-            throttle.failed(&from(1), 0);
+            throttle.failed(&from(1), 0).unwrap();
         }
         assert!(
             throttle.check(&from(1), 0).is_err(),
@@ -420,7 +480,7 @@ mod tests {
         );
         // Spread over addresses, the account's own budget runs out for everyone.
         for n in 2..5 {
-            throttle.failed(&from(n), 0);
+            throttle.failed(&from(n), 0).unwrap();
         }
         assert!(throttle.check(&from(9), 0).is_err());
     }
@@ -431,7 +491,9 @@ mod tests {
         let from = |address: &str| [Subject::Address(address.parse().unwrap())];
         // Twenty addresses of one /64, each guessing once, are one client.
         for n in 1..=20 {
-            throttle.failed(&from(&format!("2001:db8:1:2::{n:x}")), 0);
+            throttle
+                .failed(&from(&format!("2001:db8:1:2::{n:x}")), 0)
+                .unwrap();
         }
         assert!(throttle.check(&from("2001:db8:1:2::ffff"), 0).is_err());
         assert!(
@@ -440,7 +502,7 @@ mod tests {
         );
         // An IPv4-mapped address is the IPv4 one.
         for _ in 0..20 {
-            throttle.failed(&from("::ffff:192.0.2.1"), 0);
+            throttle.failed(&from("::ffff:192.0.2.1"), 0).unwrap();
         }
         assert!(throttle.check(&from("192.0.2.1"), 0).is_err());
     }
@@ -451,10 +513,10 @@ mod tests {
         let target = [Subject::AccountFrom("a@b.co".into(), None)];
         for n in 0..300_000u32 {
             let address = IpAddr::from(n.to_be_bytes());
-            throttle.failed(&[Subject::Address(address)], 0);
+            throttle.failed(&[Subject::Address(address)], 0).unwrap();
             if n == 250_000 {
                 for _ in 0..5 {
-                    throttle.failed(&target, 0);
+                    throttle.failed(&target, 0).unwrap();
                 }
             }
         }
