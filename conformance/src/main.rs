@@ -1,4 +1,4 @@
-//! `conformance run (--target http://host:port [--admin EMAIL:PASSWORD | --reset-cmd CMD] | --spawn CMD) [--filter PATTERN] [--junit FILE]`
+//! `conformance run (--target http://host:port [--admin EMAIL:PASSWORD | --reset-cmd CMD] [--shift-time-cmd CMD] | --spawn CMD) [--filter PATTERN] [--junit FILE]`
 
 use clap::{Parser, Subcommand};
 use conformance::client::Transport;
@@ -48,6 +48,12 @@ enum Command {
         /// needs a fresh instance, e.g. one that empties its database.
         #[arg(long, conflicts_with = "spawn")]
         reset_cmd: Option<String>,
+        /// For a target whose clock cannot be moved: a command (run by `sh -c`) that
+        /// makes every time the target stores `{seconds}` older (expiries, creation
+        /// times), so the expiry and sliding checks run. Dokploy's SQL is in the
+        /// conformance README.
+        #[arg(long, conflicts_with = "spawn")]
+        shift_time_cmd: Option<String>,
         /// A live target's admin (EMAIL:PASSWORD, without 2FA): on a target that cannot
         /// be reset, the stateful checks run beside what it holds, under new emails,
         /// and leave it as they found it.
@@ -84,6 +90,7 @@ async fn main() -> ExitCode {
         cases,
         seed,
         reset_cmd,
+        shift_time_cmd,
         admin,
         admin_token,
         profile,
@@ -112,6 +119,10 @@ async fn main() -> ExitCode {
                 };
                 let target = match admin {
                     Some(admin) => target.with_admin(admin),
+                    None => target,
+                };
+                let target = match &shift_time_cmd {
+                    Some(command) => target.with_shift_command(command),
                     None => target,
                 };
                 if target.live_admin().is_some() {

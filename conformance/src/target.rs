@@ -82,6 +82,8 @@ pub struct UrlTarget {
     reset_command: Option<String>,
     /// The admin of the instance, when it cannot be reset (`--admin`).
     admin: Option<AdminCredential>,
+    /// Ages what the target stores instead of moving its clock (`--shift-time-cmd`).
+    shift_command: Option<String>,
 }
 
 impl UrlTarget {
@@ -108,6 +110,7 @@ impl UrlTarget {
             used: std::sync::atomic::AtomicBool::new(false),
             reset_command: None,
             admin: None,
+            shift_command: None,
         })
     }
 
@@ -117,6 +120,17 @@ impl UrlTarget {
     pub fn with_reset_command(self, command: &str) -> UrlTarget {
         UrlTarget {
             reset_command: Some(command.to_string()),
+            ..self
+        }
+    }
+
+    /// Moves time forward by running `command` (by `sh -c`, which must exit 0) with
+    /// `{seconds}` replaced: for a target whose clock cannot be moved but whose
+    /// stored times can be made that much older (a Dokploy's, with SQL), which the
+    /// expiry and sliding checks cannot tell from a clock moved forward.
+    pub fn with_shift_command(self, command: &str) -> UrlTarget {
+        UrlTarget {
+            shift_command: Some(command.to_string()),
             ..self
         }
     }
@@ -136,18 +150,18 @@ impl UrlTarget {
     }
 }
 
-/// Runs a reset command; why it failed, if it did.
-async fn run_reset(command: &str) -> Result<(), String> {
+/// Runs the `what` command (reset, time shift); why it failed, if it did.
+async fn run_command(what: &str, command: &str) -> Result<(), String> {
     let out = tokio::process::Command::new("sh")
         .args(["-c", command])
         .output()
         .await
-        .map_err(|e| format!("the reset command could not start: {e}"))?;
+        .map_err(|e| format!("the {what} command could not start: {e}"))?;
     if out.status.success() {
         return Ok(());
     }
     Err(format!(
-        "the reset command failed ({}): {}",
+        "the {what} command failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()
     ))
@@ -160,7 +174,7 @@ impl Target for UrlTarget {
     fn fresh(&self) -> BoxFuture<'_, Result<SocketAddr, String>> {
         Box::pin(async move {
             if let Some(command) = &self.reset_command {
-                run_reset(command).await?;
+                run_command("reset", command).await?;
                 return Ok(self.addr);
             }
             if self.has_control_plane {
@@ -194,7 +208,22 @@ impl Target for UrlTarget {
     fn advance_clock(&self, ms: i64) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             if !self.has_control_plane {
-                return false;
+                let Some(command) = &self.shift_command else {
+                    return false;
+                };
+                if ms == 0 {
+                    return true;
+                }
+                // Whole seconds, rounded up: never less than was asked for.
+                let seconds = (ms + 999) / 1000;
+                let command = command.replace("{seconds}", &seconds.to_string());
+                return match run_command("time shift", &command).await {
+                    Ok(()) => true,
+                    Err(why) => {
+                        eprintln!("conformance: {why}");
+                        false
+                    }
+                };
             }
             let body = format!(r#"{{"advance": {ms}}}"#);
             send(self.addr, "POST", "/__mock/clock", &JSON, &body)

@@ -138,6 +138,77 @@ async fn a_reset_command_gives_each_check_a_fresh_instance() {
     );
 }
 
+/// A front for `backend` that forwards each connection, except one whose request
+/// asks for `/__mock/` (answered 404): an implementation without the mock's
+/// control plane, whose clock the suite cannot move.
+async fn without_control_plane(backend: std::net::SocketAddr) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 8192];
+                let n = client.read(&mut head).await.unwrap_or(0);
+                let line = head[..n].split(|b| *b == b'\n').next().unwrap_or_default();
+                if line.windows(9).any(|w| w == b" /__mock/") {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                if server.write_all(&head[..n]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `--shift-time-cmd`: a target whose clock cannot be moved runs the checks that
+/// move time when a command can make what it stores older (for Dokploy, SQL; here,
+/// equivalently, the hidden mock's clock moved forward by the seconds given).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_shift_command_runs_the_checks_that_move_time() {
+    let mock = mock::MockServer::start().await;
+    let front = format!("http://{}", without_control_plane(mock.address()).await);
+    let post = |path: &str, body: &str| {
+        format!(
+            "python3 -c \"import urllib.request as u; u.urlopen(u.Request('{}{path}', data=b'{body}', headers={{'content-type': 'application/json'}}, method='POST'))\"",
+            mock.uri()
+        )
+    };
+    let reset = post("/__mock/reset", "{}");
+    let shift = post("/__mock/clock", r#"{\"advance\": {seconds}000}"#);
+    let filter = Some("sliding cookie sessions");
+    let plain = conformance::UrlTarget::connect(&front)
+        .await
+        .unwrap()
+        .with_reset_command(&reset);
+    let report = run(Arc::new(plain), filter).await;
+    assert!(report.skipped() >= 2, "{}", report.render());
+    assert!(
+        report
+            .render()
+            .contains("the target's clock cannot be moved"),
+        "{}",
+        report.render()
+    );
+    let shifted = conformance::UrlTarget::connect(&front)
+        .await
+        .unwrap()
+        .with_reset_command(&reset)
+        .with_shift_command(&shift);
+    let report = run(Arc::new(shifted), filter).await;
+    assert_eq!(report.failed(), 0, "{}", report.render());
+    assert_eq!(report.skipped(), 0, "{}", report.render());
+    assert!(report.passed() >= 2, "{}", report.render());
+}
+
 /// A live instance of our server (sled, the system clock, throttling as by default)
 /// that cannot be reset, holding an admin with a member, a pending invitation and an
 /// API token: given the admin's password, most checks run beside what it holds,

@@ -1590,3 +1590,67 @@ fn two_first_starts_with_two_keys_make_one_key_the_datas() {
         );
     }
 }
+
+/// conformance/dokploy-shift-time.sql, the conformance suite's `--shift-time-cmd`
+/// for a Dokploy, makes every stored time that much older, in every column §7
+/// names, and leaves empty ones empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dokploy_time_shift_makes_every_stored_time_older() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("shifted_dokploy");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(DOKPLOY_SCHEMA).await.unwrap();
+    db.batch_execute(
+        r#"INSERT INTO auth (id, email, password, rol, "createdAt", "resetPasswordExpiresAt", "confirmationExpiresAt")
+             VALUES ('a1', 'admin@example.com', 'x', 'admin', '2026-12-06T10:00:00.000Z', '2026-12-06T11:30:00.250Z', NULL);
+           INSERT INTO admin ("adminId", "authId", "createdAt") VALUES ('ad1', 'a1', '2026-12-06T10:00:00.000Z');
+           INSERT INTO "user" ("userId", token, "expirationDate", "createdAt", "adminId", "authId")
+             VALUES ('u1', 't', '2026-12-07 01:05:46.21', '2026-12-06T10:00:00.000Z', 'ad1', 'a1');
+           INSERT INTO session (id, user_id, expires_at) VALUES ('s1', 'a1', '2026-12-07T10:00:00Z');"#,
+    )
+    .await
+    .unwrap();
+    let sql = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conformance/dokploy-shift-time.sql"
+    );
+    let out = std::process::Command::new("psql")
+        .args([
+            &url,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "seconds=90061",
+            "-f",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 90,061 s: a day, an hour, a minute and a second.
+    let row = db
+        .query_one(
+            r#"SELECT a."createdAt", a."resetPasswordExpiresAt", a."confirmationExpiresAt",
+                      ad."createdAt", u."createdAt", u."expirationDate"::text,
+                      to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+               FROM auth a, admin ad, "user" u, session s"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    let text = |i: usize| row.get::<_, Option<String>>(i);
+    assert_eq!(text(0).as_deref(), Some("2026-12-05T08:58:59.000Z"));
+    assert_eq!(text(1).as_deref(), Some("2026-12-05T10:28:59.250Z"));
+    assert_eq!(text(2), None);
+    assert_eq!(text(3).as_deref(), Some("2026-12-05T08:58:59.000Z"));
+    assert_eq!(text(4).as_deref(), Some("2026-12-05T08:58:59.000Z"));
+    assert_eq!(text(5).as_deref(), Some("2026-12-06 00:04:45.21"));
+    assert_eq!(text(6).as_deref(), Some("2026-12-06 08:58:59"));
+}
