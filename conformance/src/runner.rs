@@ -233,8 +233,10 @@ impl Situation {
         if let (Profile::Dokploy014, InDokploy::NotChecked(why)) = (profile, check.in_dokploy) {
             return Some(format!("not checked in the dokploy-0.14 profile: {why}"));
         }
-        if profile.is_dokploy() && transport == Transport::Rest && check.only_over.is_none() {
-            return Some(DOKPLOY_OVER_TRPC.into());
+        if let (true, Transport::Rest, Some(why)) =
+            (profile.is_dokploy(), transport, check.trpc_only_in_dokploy)
+        {
+            return Some(format!("over tRPC only in the dokploy-0.14 profile: {why}"));
         }
         if self.cloud && needs_instance && !self.live && !self.reads_emails {
             return Some("a cloud target's admin confirms by email, and the suite cannot read this target's emails (the mock's outbox, or --spawn with {smtp_port}), nor was it given a live admin (--admin)".into());
@@ -248,9 +250,6 @@ impl Situation {
         None
     }
 }
-
-/// Why the Dokploy profile runs the procedure checks over tRPC only.
-const DOKPLOY_OVER_TRPC: &str = "Dokploy's REST gate refuses every call without a session, sign-up and login included (difference 12), and its own clients speak tRPC: the checks run over tRPC, and the REST facts have their own checks";
 
 /// Both transports: every check over REST, and over tRPC where it applies.
 pub const BOTH: &[Transport] = &[Transport::Rest, Transport::Trpc];

@@ -59,7 +59,8 @@ pub(super) fn checks() -> Vec<Check> {
                     .await;
                 expect_error(&r, "NOT_FOUND", msg::INVITATION_NOT_FOUND)
             }
-        ),
+        )
+        .trpc_only_in_dokploy(DOKPLOY_REST_GATE),
         check!(
             "admin.removeUser",
             "removes a member and its sessions; 404 for oneself (Dokploy: 400, nothing deleted)",

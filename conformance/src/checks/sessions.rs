@@ -33,7 +33,8 @@ pub(super) fn checks() -> Vec<Check> {
                     .await;
                 expect_status(&r, 401)
             }
-        ),
+        )
+        .trpc_only_in_dokploy(DOKPLOY_REST_GATE),
         check!("auth.get", "sliding cookie sessions", clock, |ctx| {
             let mut admin = ctx.admin().await?;
             let id = admin.cookie.clone().unwrap_or_default();
@@ -54,7 +55,8 @@ pub(super) fn checks() -> Vec<Check> {
             expect_status(&r, 401)?;
             expect_blank_cookie(&r)?;
             Ok(())
-        }),
+        })
+        .trpc_only_in_dokploy(DOKPLOY_REST_GATE),
         check!(
             "auth.get",
             "Bearer first, case-sensitive, the text after one space; else the cookie (not after a bad token)",
@@ -114,7 +116,8 @@ pub(super) fn checks() -> Vec<Check> {
                 expect_blank_cookie(&r)?;
                 Ok(())
             }
-        ),
+        )
+        .trpc_only_in_dokploy(DOKPLOY_REST_GATE),
         check!(
             "auth.generateToken",
             "a token lasts 365 days and does not slide (Dokploy's slides at half its life)",
