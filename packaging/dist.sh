@@ -65,7 +65,7 @@ put 0644 mock/fixtures.example.json "$root/fixtures.example.json"
 put 0644 specs/CONTRACT.md "$root/docs/CONTRACT.md"
 put 0644 specs/openapi.yaml "$root/docs/openapi.yaml"
 put 0644 mock/openapi.yaml "$root/docs/mock-control-plane.yaml"
-for doc in docs/*.md; do put 0644 "$doc" "$root/$doc"; done
+for doc in docs/*.md docs/dokploy-auth.toml; do put 0644 "$doc" "$root/$doc"; done
 find "$root" -type d -exec chmod 0755 {} + -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
   --format=gnu -C "$stage" -cf - "$name" | gzip -9n > "$dist/$name.tar.gz"
@@ -95,6 +95,7 @@ put 0644 packaging/deb/dokploy-auth.service "$deb/usr/lib/systemd/system/dokploy
 put 0600 packaging/deb/default "$deb/etc/default/dokploy-auth"
 put 0644 packaging/deb/copyright "$doc/copyright"
 put 0644 README.md "$doc/README.md"
+put 0644 docs/dokploy-auth.toml "$doc/examples/dokploy-auth.toml"
 put 0644 packaging/deb/lintian-overrides "$deb/usr/share/lintian/overrides/dokploy-auth"
 mkdir -p "$deb/usr/share/man/man1"
 gzip -9n < packaging/deb/dokploy-auth.1 > "$deb/usr/share/man/man1/dokploy-auth.1.gz"
