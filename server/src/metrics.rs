@@ -57,6 +57,9 @@ const COUNTS_FRESH_FOR: Duration = Duration::from_secs(15);
 /// Accounts and sessions stored, read on the engine without opening values.
 pub type CountStored = Box<dyn Fn() -> (i64, i64) + Send + Sync>;
 
+/// What the database's connection pool says of itself (PostgreSQL's).
+pub type PoolFactsFn = Box<dyn Fn() -> crate::storage::PoolFacts + Send + Sync>;
+
 /// `CountStored` over the raw engine (its key prefixes are not sealed).
 pub fn counting(engine: Arc<dyn Store>) -> CountStored {
     use crate::core::records::keys;
@@ -93,12 +96,16 @@ fn latency_buckets() -> Histogram {
 }
 
 impl Metrics {
-    /// `count_stored` gives (accounts, sessions) for the two gauges.
-    pub fn new(count_stored: Option<CountStored>) -> Metrics {
+    /// `count_stored` gives (accounts, sessions) for the two gauges; `pool`, the
+    /// database pool's facts (with PostgreSQL).
+    pub fn new(count_stored: Option<CountStored>, pool: Option<PoolFactsFn>) -> Metrics {
         // `process_*` under their usual names; the rest under `dokploy_auth_`.
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector));
         let registry = root.sub_registry_with_prefix("dokploy_auth");
+        if let Some(pool) = pool {
+            registry.register_collector(Box::new(PoolCollector(pool)));
+        }
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
@@ -344,6 +351,104 @@ impl prometheus_client::collector::Collector for ProcessCollector {
     }
 }
 
+/// The database pool's `db_pool_*` metrics and `db_errors` by SQLSTATE class, read
+/// at each scrape.
+struct PoolCollector(PoolFactsFn);
+
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolCollector")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SqlStateLabels {
+    class: String,
+}
+
+impl prometheus_client::collector::Collector for PoolCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let facts = (self.0)();
+        let connections = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "db_pool_connections",
+            "Database connections open, by state (idle, in_use)",
+            None,
+            connections.metric_type(),
+        )?;
+        for (state, value) in [
+            ("idle", facts.idle),
+            ("in_use", facts.open.saturating_sub(facts.idle)),
+        ] {
+            ConstGauge::new(value as i64).encode(family.encode_family(&StateLabels { state })?)?;
+        }
+        for (name, help, value) in [
+            (
+                "db_pool_max_connections",
+                "The most database connections this instance keeps (--database-connections)",
+                facts.max,
+            ),
+            (
+                "db_pool_waiting",
+                "Requests waiting for a database connection now",
+                facts.waiting,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value as i64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        for (name, help, value) in [
+            (
+                "db_pool_takes",
+                "Database connections taken from the pool",
+                facts.taken as f64,
+            ),
+            (
+                "db_pool_wait_seconds",
+                "Seconds spent waiting for a database connection, over all takes",
+                facts.wait_seconds,
+            ),
+            (
+                "db_pool_timeouts",
+                "Takes that gave up: no database connection came free in time (503s)",
+                facts.timeouts as f64,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let counter = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "db_errors",
+            "Errors the database answered, by SQLSTATE class (40: serialization \
+             conflicts, retried; 08 and 57: connection and shutdown; 53: out of \
+             resources; none: a connection that failed without one)",
+            None,
+            counter.metric_type(),
+        )?;
+        for (class, count) in facts.errors_by_class {
+            ConstCounter::new(count).encode(family.encode_family(&SqlStateLabels { class })?)?;
+        }
+        Ok(())
+    }
+}
+
 struct ProcessFacts {
     cpu_seconds: f64,
     resident_bytes: f64,
@@ -580,7 +685,7 @@ mod tests {
 
     #[test]
     fn requests_and_events_are_counted() {
-        let metrics = Metrics::new(Some(Box::new(|| (3, 5))));
+        let metrics = Metrics::new(Some(Box::new(|| (3, 5))), None);
         metrics.answered("/api/auth.get", 200, Duration::from_millis(2));
         metrics.answered("/api/auth.get", 200, Duration::from_millis(2));
         metrics.answered("/api/trpc/auth.login", 400, Duration::from_millis(2));

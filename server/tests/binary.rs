@@ -274,30 +274,6 @@ fn sample(scrape: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
 }
 
-/// What `promtool ARGS` says with `input` on its standard input (nothing when all is
-/// well); `None` when promtool is not installed (`make test-deps` installs it).
-fn promtool(args: &[&str], input: &str) -> Option<String> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
-    let out = child.wait_with_output().ok()?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(match out.status.success() {
-        true => said.trim().to_string(),
-        false => format!("failed: {said}"),
-    })
-}
-
 #[tokio::test]
 async fn metrics_on_their_own_listener_count_a_scripted_session() {
     let data = tempfile::tempdir().unwrap();

@@ -26,7 +26,7 @@ fn the_alert_rules_load_and_fire_as_their_tests_say() {
         );
         return;
     };
-    assert!(checked && said.contains("SUCCESS: 6 rules found"), "{said}");
+    assert!(checked && said.contains("SUCCESS: 8 rules found"), "{said}");
     let (tested, said) = promtool(&["test", "rules", "alerts.test.yml"]).unwrap();
     assert!(tested, "{said}");
 }

@@ -1654,3 +1654,61 @@ async fn the_dokploy_time_shift_makes_every_stored_time_older() {
     assert_eq!(text(5).as_deref(), Some("2026-12-06 00:04:45.21"));
     assert_eq!(text(6).as_deref(), Some("2026-12-06 08:58:59"));
 }
+
+/// With PostgreSQL, `/metrics` shows the connection pool (size, in use, waits,
+/// give-ups) and the database's errors by SQLSTATE class; `promtool check metrics`
+/// has nothing to say about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_database_pool() {
+    use common::binary::{promtool, serve_with};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("pool_metrics");
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("shared.key");
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let server = serve_with(
+        root.path(),
+        "4",
+        &["--key-file", key.to_str().unwrap(), "--database-url", &url],
+        &[
+            "--metrics-listen",
+            &metrics_addr,
+            "--database-connections",
+            "3",
+        ],
+    )
+    .await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    for _ in 0..5 {
+        assert_eq!(admin.get("/api/auth.get").await.status, 200);
+    }
+    let scrape =
+        conformance::client::send(metrics_addr.parse().unwrap(), "GET", "/metrics", &[], "").await;
+    assert_eq!(scrape.status, 200);
+    let value = |series: &str| -> f64 {
+        scrape
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {}", scrape.body))
+    };
+    assert_eq!(value("dokploy_auth_db_pool_max_connections "), 3.0);
+    let open = value("dokploy_auth_db_pool_connections{state=\"idle\"} ")
+        + value("dokploy_auth_db_pool_connections{state=\"in_use\"} ");
+    assert!((1.0..=3.0).contains(&open), "{open}");
+    assert!(value("dokploy_auth_db_pool_takes_total ") >= 5.0);
+    assert!(value("dokploy_auth_db_pool_wait_seconds_total ") >= 0.0);
+    assert_eq!(value("dokploy_auth_db_pool_timeouts_total "), 0.0);
+    assert_eq!(value("dokploy_auth_db_pool_waiting "), 0.0);
+    assert!(scrape
+        .body
+        .contains("# TYPE dokploy_auth_db_errors_total counter"));
+    if let Some(said) = promtool(&["check", "metrics"], &scrape.body) {
+        assert_eq!(said, "", "promtool check metrics");
+    }
+}

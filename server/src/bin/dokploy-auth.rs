@@ -729,9 +729,16 @@ async fn serve(
     };
     let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::with_pool(bcrypt_cost, pool));
     let (mut store, mut audit) = (store, audit);
-    let metrics = metrics_listener
-        .is_some()
-        .then(|| Arc::new(Metrics::new(Some(metrics::counting(engine.raw())))));
+    let metrics = metrics_listener.is_some().then(|| {
+        let pool: Option<metrics::PoolFactsFn> = match &engine {
+            Engine::Postgres(postgres) => {
+                let postgres = postgres.clone();
+                Some(Box::new(move || postgres.pool_facts()))
+            }
+            Engine::Sled(_) => None,
+        };
+        Arc::new(Metrics::new(Some(metrics::counting(engine.raw())), pool))
+    });
     if let Some(metrics) = &metrics {
         hasher = Arc::new(MeasuredHasher {
             inner: hasher,

@@ -90,8 +90,22 @@ impl RequestIdValue {
                 instance: None,
                 count,
             } => HeaderValue::from(*count),
-            RequestIdValue::Counted { .. } => HeaderValue::from_str(&self.to_string())
-                .expect("hex digits, a dash and digits make a header value"),
+            RequestIdValue::Counted {
+                instance: Some(instance),
+                count,
+            } => {
+                // Written in place: this runs for every answer.
+                let mut text = [0u8; 8 + 1 + 20];
+                for (i, digit) in text[..8].iter_mut().enumerate() {
+                    *digit = b"0123456789abcdef"[(instance >> (28 - 4 * i)) as usize & 0xf];
+                }
+                text[8] = b'-';
+                let mut number = itoa::Buffer::new();
+                let digits = number.format(*count).as_bytes();
+                text[9..9 + digits.len()].copy_from_slice(digits);
+                HeaderValue::from_bytes(&text[..9 + digits.len()])
+                    .expect("hex digits, a dash and digits make a header value")
+            }
             RequestIdValue::Given(value) => value.clone(),
         }
     }

@@ -21,6 +21,26 @@ pub use sled_store::SledStore;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+/// What a database connection pool says of itself, for metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolFacts {
+    /// The most connections it keeps.
+    pub max: u64,
+    /// Connections open now, and of those, idle ones.
+    pub open: u64,
+    pub idle: u64,
+    /// Callers waiting for a connection now.
+    pub waiting: u64,
+    /// Connections taken so far, the seconds spent waiting for them, and the takes
+    /// that gave up (none came free in time).
+    pub taken: u64,
+    pub wait_seconds: f64,
+    pub timeouts: u64,
+    /// Errors the database answered so far, by SQLSTATE class (`40`, `53`, …;
+    /// `none` for a connection that failed without one).
+    pub errors_by_class: Vec<(String, u64)>,
+}
+
 /// The writes of a transaction not yet applied: its own reads see them first, and
 /// the engine applies them all at its commit. (`None`: the key is removed.)
 #[derive(Default)]

@@ -69,14 +69,58 @@ const ATTEMPTS: usize = 20;
 pub struct PgStore {
     /// Drives the connections; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
-    pool: Pool,
+    pool: Connections,
     /// Every request reads the version; those that arrive together share a read.
     versions: CoalescedReads<Result<u64, StoreError>>,
     round_trips: Arc<AtomicU64>,
 }
 
+/// The pool, counting how long taking a connection from it takes.
+#[derive(Clone)]
+struct Connections {
+    pool: Pool,
+    counts: Arc<TakeCounts>,
+}
+
+#[derive(Default)]
+struct TakeCounts {
+    taken: AtomicU64,
+    wait_micros: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl Connections {
+    async fn get(&self) -> Result<Object, StoreError> {
+        let started = std::time::Instant::now();
+        let got = self.pool.get().await;
+        let counts = &self.counts;
+        counts.taken.fetch_add(1, Ordering::Relaxed);
+        let waited = started.elapsed().as_micros() as u64;
+        counts.wait_micros.fetch_add(waited, Ordering::Relaxed);
+        if matches!(got, Err(deadpool_postgres::PoolError::Timeout(_))) {
+            counts.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        got.map_err(pool_error)
+    }
+}
+
+/// Errors the database answered, by SQLSTATE class, in this process (all its
+/// stores: one in a server).
+static ERRORS_BY_CLASS: std::sync::Mutex<BTreeMap<String, u64>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn count_error(e: &tokio_postgres::Error) {
+    let class = e
+        .code()
+        .map_or("none", |code| &code.code()[..2])
+        .to_string();
+    let mut counts = ERRORS_BY_CLASS.lock().unwrap_or_else(|p| p.into_inner());
+    *counts.entry(class).or_default() += 1;
+}
+
 /// What went wrong, as the core's port says it.
 fn store_error(e: tokio_postgres::Error) -> StoreError {
+    count_error(&e);
     if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
     {
@@ -165,6 +209,10 @@ impl PgStore {
             .create_timeout(Some(CALL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let pool = Connections {
+            pool,
+            counts: Arc::default(),
+        };
         let round_trips = Arc::new(AtomicU64::new(0));
         let store = PgStore {
             versions: CoalescedReads::start(runtime.handle(), {
@@ -216,7 +264,28 @@ impl PgStore {
 
     fn connection(&self) -> Result<Arc<Object>, StoreError> {
         let pool = self.pool.clone();
-        self.run(async move { pool.get().await.map(Arc::new).map_err(pool_error) })
+        self.run(async move { pool.get().await.map(Arc::new) })
+    }
+
+    /// The pool's state and what it has counted (for metrics).
+    pub fn pool_facts(&self) -> crate::storage::PoolFacts {
+        let status = self.pool.pool.status();
+        let counts = &self.pool.counts;
+        crate::storage::PoolFacts {
+            max: status.max_size as u64,
+            open: status.size as u64,
+            idle: status.available as u64,
+            waiting: status.waiting as u64,
+            taken: counts.taken.load(Ordering::Relaxed),
+            wait_seconds: counts.wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            timeouts: counts.timeouts.load(Ordering::Relaxed),
+            errors_by_class: ERRORS_BY_CLASS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(class, n)| (class.clone(), *n))
+                .collect(),
+        }
     }
 
     /// Brings the schema to the newest version this binary knows, under an
@@ -539,7 +608,7 @@ impl Tx for PgTx<'_> {
     }
 }
 
-async fn read_version(pool: Pool) -> Result<u64, StoreError> {
+async fn read_version(pool: Connections) -> Result<u64, StoreError> {
     in_time(read_again_if_lost(&pool, |db| async move {
         let statement = db
             .prepare_cached("SELECT last_value, is_called FROM auth_version")
@@ -561,13 +630,16 @@ async fn read(db: &Object, key: Vec<u8>) -> Result<Option<Vec<u8>>, tokio_postgr
 
 /// `read` on a connection from `pool`, made again on another if the connection
 /// was lost (a read changes nothing).
-async fn read_again_if_lost<T, F>(pool: &Pool, read: impl Fn(Object) -> F) -> Result<T, StoreError>
+async fn read_again_if_lost<T, F>(
+    pool: &Connections,
+    read: impl Fn(Object) -> F,
+) -> Result<T, StoreError>
 where
     F: Future<Output = Result<T, tokio_postgres::Error>>,
 {
     let mut tries = 0;
     loop {
-        let db = pool.get().await.map_err(pool_error)?;
+        let db = pool.get().await?;
         match read(db).await {
             Err(e) if connection_lost(&e) && tries < LOST_CONNECTION_RETRIES => tries += 1,
             result => return result.map_err(store_error),
@@ -670,7 +742,7 @@ impl Store for PgStore {
             let db = match tokio::time::timeout(READY_DEADLINE, pool.get()).await {
                 Err(_) => return Err(not_ready("no database connection came free within 1 s")),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %pool_error(e), "/ready: no database connection");
+                    tracing::warn!(error = %e, "/ready: no database connection");
                     return Err(not_ready("no database connection"));
                 }
                 Ok(Ok(db)) => db,

@@ -82,3 +82,27 @@ pub fn terminate(server: &mut Server) -> std::process::ExitStatus {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     server.child.wait().unwrap()
 }
+
+/// What `promtool ARGS` says with `input` on its standard input (nothing when all is
+/// well); `None` when promtool is not installed (`make test-deps` installs it).
+pub fn promtool(args: &[&str], input: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(match out.status.success() {
+        true => said.trim().to_string(),
+        false => format!("failed: {said}"),
+    })
+}
