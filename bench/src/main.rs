@@ -4,6 +4,7 @@
 //!
 //!     bench [--seconds N] [--out FILE] [--release-dir DIR] [--skip-prism]
 //!     bench seed DIR N     (only write a data directory of N accounts, for profiling)
+//!     bench callgrind      (only the instructions per request, with valgrind)
 //!
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
@@ -121,6 +122,20 @@ fn main() {
             "a session then its account: key-value {:.1} µs, relational (one join) {:.1} µs",
             lookups.key_value_us, lookups.relational_us
         );
+        return;
+    }
+    // `bench callgrind`: only the instructions per request (Debian's valgrind; the
+    // release binaries under target/release), repeatable within a fraction of a
+    // percent: the quick check of a change on the request path.
+    if args.get(1).map(String::as_str) == Some("callgrind") {
+        let work = tempdir();
+        let bin = |name: &str| PathBuf::from("target/release").join(name);
+        let data = prepare_server_data(&work.join("small"), 1_000);
+        let fixture = write_mock_fixture(&work, 1_000);
+        for (label, count) in instructions_per_request(&bin, &work, &data, &fixture) {
+            println!("instructions_per_request_{label}: {count:?}");
+        }
+        let _ = std::fs::remove_dir_all(&work);
         return;
     }
     // `bench rolling`: only the rolling restart behind nginx (1,000 accounts on

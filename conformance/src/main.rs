@@ -149,7 +149,7 @@ async fn main() -> ExitCode {
             Verdict::Skipped("the model is written for self-hosted mode".into())
         } else if !resets {
             Verdict::Skipped(
-                "the model needs a fresh instance per sequence (/__mock/reset or --spawn)".into(),
+                "the model needs a fresh instance per sequence (/__mock/reset, --reset-cmd or --spawn)".into(),
             )
         } else {
             match conformance::model::property(target.as_ref(), cases, seed, transports).await {

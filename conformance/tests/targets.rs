@@ -203,10 +203,42 @@ async fn a_time_shift_command_runs_the_checks_that_move_time() {
         .unwrap()
         .with_reset_command(&reset)
         .with_shift_command(&shift);
-    let report = run(Arc::new(shifted), filter).await;
+    let shifted = Arc::new(shifted);
+    let report = run(shifted.clone(), filter).await;
     assert_eq!(report.failed(), 0, "{}", report.render());
     assert_eq!(report.skipped(), 0, "{}", report.render());
     assert!(report.passed() >= 2, "{}", report.render());
+}
+
+/// The model-based test runs against a target that only a command resets (no
+/// control plane): each sequence on an instance the command reset. (Its clock is
+/// the system's, as an implementation's would be; its clock steps are skipped.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_runs_against_a_target_a_command_resets() {
+    let mock = mock::MockServer::builder()
+        .clock(mock::ClockStart::Real)
+        .start()
+        .await;
+    let front = format!("http://{}", without_control_plane(mock.address()).await);
+    let resets = tempfile::NamedTempFile::new().unwrap();
+    let reset = format!(
+        "python3 -c \"import urllib.request as u; u.urlopen(u.Request('{}/__mock/reset', data=b'{{}}', headers={{'content-type': 'application/json'}}, method='POST'))\" && echo reset >> {}",
+        mock.uri(),
+        resets.path().display()
+    );
+    let target = conformance::UrlTarget::connect(&front)
+        .await
+        .unwrap()
+        .with_reset_command(&reset);
+    assert!(target.resets());
+    conformance::model::property(&target, 8, 7, conformance::runner::BOTH)
+        .await
+        .unwrap();
+    let ran = std::fs::read_to_string(resets.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert!(ran >= 8, "a reset per sequence: {ran}");
 }
 
 /// A live instance of our server (sled, the system clock, throttling as by default)
