@@ -1363,18 +1363,21 @@ async fn operator_commands_on_postgres_while_two_instances_serve() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    operate(
-        root.path(),
-        key,
-        &url,
-        &[
-            "user",
-            "reset-password",
-            "--password-stdin",
-            "admin@example.com",
-        ],
-        "second-password\n",
-    );
+    let reset_password_to = |password: &str| {
+        operate(
+            root.path(),
+            key,
+            &url,
+            &[
+                "user",
+                "reset-password",
+                "--password-stdin",
+                "admin@example.com",
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    reset_password_to("second-password");
     let old = Client::new(b.addr).post("/api/auth.login", ADMIN).await;
     assert_eq!(old.status, 400, "{}", old.body);
     let new = Client::new(a.addr)
@@ -1430,18 +1433,7 @@ async fn operator_commands_on_postgres_while_two_instances_serve() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    operate(
-        root.path(),
-        key,
-        &url,
-        &[
-            "user",
-            "reset-password",
-            "--password-stdin",
-            "admin@example.com",
-        ],
-        "third-password\n",
-    );
+    reset_password_to("third-password");
     let out = run(
         &[
             "--key-file",
