@@ -135,7 +135,8 @@ fn main() {
         for (label, count) in instructions_per_request(&bin, &work, &data, &fixture) {
             println!("instructions_per_request_{label}: {count:?}");
         }
-        let _ = std::fs::remove_dir_all(&work);
+        // Kept for `callgrind_annotate --inclusive=yes <file>`: where they go.
+        println!("profiles: {}/callgrind-*.out*", work.display());
         return;
     }
     // `bench rolling`: only the rolling restart behind nginx (1,000 accounts on

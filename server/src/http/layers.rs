@@ -84,47 +84,104 @@ impl RequestIdValue {
         usable.then(|| RequestIdValue::Given(value.clone()))
     }
 
-    fn header(&self) -> HeaderValue {
+    /// The `x-request-id` header, given the id's `text`.
+    fn header(&self, text: &ShortText) -> HeaderValue {
         match self {
             RequestIdValue::Counted {
                 instance: None,
                 count,
             } => HeaderValue::from(*count),
-            RequestIdValue::Counted {
-                instance: Some(instance),
-                count,
-            } => {
-                // Written in place: this runs for every answer.
-                let mut text = [0u8; 8 + 1 + 20];
-                for (i, digit) in text[..8].iter_mut().enumerate() {
-                    *digit = b"0123456789abcdef"[(instance >> (28 - 4 * i)) as usize & 0xf];
-                }
-                text[8] = b'-';
-                let mut number = itoa::Buffer::new();
-                let digits = number.format(*count).as_bytes();
-                text[9..9 + digits.len()].copy_from_slice(digits);
-                HeaderValue::from_bytes(&text[..9 + digits.len()])
-                    .expect("hex digits, a dash and digits make a header value")
-            }
+            RequestIdValue::Counted { .. } => HeaderValue::from_str(text.as_str())
+                .expect("hex digits, a dash and digits make a header value"),
             RequestIdValue::Given(value) => value.clone(),
         }
+    }
+
+    /// As text, written on the stack: this runs for every answer (its log line).
+    fn text(&self) -> ShortText {
+        let mut text = ShortText::default();
+        match self {
+            RequestIdValue::Counted { instance, count } => {
+                if let Some(instance) = instance {
+                    for shift in (0..8).rev() {
+                        text.push(b"0123456789abcdef"[(instance >> (4 * shift)) as usize & 0xf]);
+                    }
+                    text.push(b'-');
+                }
+                text.push_str(itoa::Buffer::new().format(*count));
+            }
+            // Checked printable ASCII, at most MAX_GIVEN_REQUEST_ID bytes, when taken.
+            RequestIdValue::Given(value) => text.push_str(value.to_str().unwrap_or("-")),
+        }
+        text
     }
 }
 
 impl std::fmt::Display for RequestIdValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RequestIdValue::Counted {
-                instance: None,
-                count,
-            } => write!(f, "{count}"),
-            RequestIdValue::Counted {
-                instance: Some(instance),
-                count,
-            } => write!(f, "{instance:08x}-{count}"),
-            // Checked printable ASCII when taken.
-            RequestIdValue::Given(value) => f.write_str(value.to_str().unwrap_or("-")),
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// Text of at most `MAX_GIVEN_REQUEST_ID` bytes on the stack, for the log line's
+/// fields: through `tracing`'s `Display` values (`%`) they cost a formatter each,
+/// more than the rest of the line.
+struct ShortText {
+    bytes: [u8; MAX_GIVEN_REQUEST_ID],
+    len: usize,
+}
+
+impl Default for ShortText {
+    fn default() -> ShortText {
+        ShortText {
+            bytes: [0; MAX_GIVEN_REQUEST_ID],
+            len: 0,
         }
+    }
+}
+
+impl ShortText {
+    fn push(&mut self, byte: u8) {
+        if self.len < self.bytes.len() {
+            self.bytes[self.len] = byte;
+            self.len += 1;
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        text.bytes().for_each(|b| self.push(b));
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("-")
+    }
+
+    /// An address as its `Display` writes it (IPv4 without a formatter), or `-`.
+    fn address(ip: Option<IpAddr>) -> ShortText {
+        let mut text = ShortText::default();
+        match ip {
+            None => text.push(b'-'),
+            Some(IpAddr::V4(v4)) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.push(b'.');
+                    }
+                    text.push_str(itoa::Buffer::new().format(octet));
+                }
+            }
+            Some(IpAddr::V6(v6)) => {
+                use std::fmt::Write;
+                let _ = write!(text, "{v6}");
+            }
+        }
+        text
+    }
+}
+
+impl std::fmt::Write for ShortText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.push_str(text);
+        Ok(())
     }
 }
 
@@ -279,33 +336,24 @@ where
         }
         let Ok(mut response) = ready!(polled);
         let id = this.id.take().expect("an id until answered");
+        let (text, elapsed) = (id.text(), this.started.elapsed());
         tracing::info!(
-            request_id = %id,
-            client = %Shown(*this.client),
-            method = %this.method,
+            request_id = text.as_str(),
+            client = ShortText::address(*this.client).as_str(),
+            method = this.method.as_str(),
             path = this.uri.path(),
             status = response.status().as_u16(),
-            ms = this.started.elapsed().as_millis() as u64,
+            ms = elapsed.as_millis() as u64,
             "request"
         );
         if let Some(observer) = this.observer {
             let status = response.status().as_u16();
-            observer.answered(this.uri.path(), status, this.started.elapsed());
+            observer.answered(this.uri.path(), status, elapsed);
         }
-        response.headers_mut().insert(X_REQUEST_ID, id.header());
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID, id.header(&text));
         Poll::Ready(Ok(response))
-    }
-}
-
-/// An address, or `-` when there is none.
-struct Shown(Option<IpAddr>);
-
-impl std::fmt::Display for Shown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => ip.fmt(f),
-            None => f.write_str("-"),
-        }
     }
 }
 
@@ -378,5 +426,37 @@ where
                 "The request took too long to answer",
             ))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_ids_read_as_their_display_would() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "203.0.113.255",
+            "::1",
+            "2001:db8::ff00:42:8329",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ShortText::address(Some(ip)).as_str(), ip.to_string());
+        }
+        assert_eq!(ShortText::address(None).as_str(), "-");
+        let id = |instance, count| RequestIdValue::Counted { instance, count };
+        assert_eq!(id(Some(0x0a2b3c4d), 7).text().as_str(), "0a2b3c4d-7");
+        assert_eq!(
+            id(Some(u32::MAX), u64::MAX).text().as_str(),
+            format!("ffffffff-{}", u64::MAX)
+        );
+        assert_eq!(id(None, 42).text().as_str(), "42");
+        let short = id(Some(1), 2);
+        assert_eq!(short.header(&short.text()), "00000001-2");
+        let longest = "x".repeat(MAX_GIVEN_REQUEST_ID);
+        let given = RequestIdValue::Given(HeaderValue::from_str(&longest).unwrap());
+        assert_eq!(given.text().as_str(), longest);
     }
 }
