@@ -281,7 +281,10 @@ where
         };
         let id = match request.extensions().get::<GivenRequestId>() {
             Some(given) => counted(given.0),
-            None => match self.instance.and(RequestIdValue::given(request.headers())) {
+            None => match self
+                .instance
+                .and_then(|_| RequestIdValue::given(request.headers()))
+            {
                 Some(given) => given,
                 None => counted(self.next.fetch_add(1, Ordering::Relaxed) + 1),
             },
