@@ -54,8 +54,20 @@ struct EventLabels {
 /// nothing more).
 const COUNTS_FRESH_FOR: Duration = Duration::from_secs(15);
 
+/// How long a scrape waits for a fresh count of what is stored; past it (a database
+/// slow to give a connection), it answers with the last count and the count goes
+/// on apart, so that a scrape never fails with the database.
+const COUNT_WAIT: Duration = Duration::from_secs(1);
+
 /// Accounts and sessions stored, read on the engine without opening values.
 pub type CountStored = Box<dyn Fn() -> (i64, i64) + Send + Sync>;
+
+/// When what is stored was last counted, and whether a count is under way.
+#[derive(Default)]
+struct Counting {
+    counted_at: Option<Instant>,
+    under_way: bool,
+}
 
 /// What the database's connection pool says of itself (PostgreSQL's).
 pub type PoolFactsFn = Box<dyn Fn() -> crate::storage::PoolFacts + Send + Sync>;
@@ -86,8 +98,8 @@ pub struct Metrics {
     transaction_seconds: Histogram,
     accounts: Gauge,
     sessions: Gauge,
-    count_stored: Option<CountStored>,
-    counted_at: Mutex<Option<Instant>>,
+    count_stored: Option<Arc<CountStored>>,
+    counting: Arc<Mutex<Counting>>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -212,22 +224,14 @@ impl Metrics {
             transaction_seconds,
             accounts,
             sessions,
-            count_stored,
-            counted_at: Mutex::new(None),
+            count_stored: count_stored.map(Arc::new),
+            counting: Arc::default(),
         }
     }
 
     /// The text exposition format (OpenMetrics).
     pub fn render(&self) -> String {
-        if let Some(count) = &self.count_stored {
-            let mut counted_at = self.counted_at.lock().unwrap_or_else(|p| p.into_inner());
-            if counted_at.is_none_or(|at| at.elapsed() > COUNTS_FRESH_FOR) {
-                let (accounts, sessions) = count();
-                self.accounts.set(accounts);
-                self.sessions.set(sessions);
-                *counted_at = Some(Instant::now());
-            }
-        }
+        self.count_stored_if_stale();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -264,6 +268,54 @@ impl Metrics {
             hyper::header::HeaderValue::from_static(content_type),
         );
         response
+    }
+}
+
+impl Metrics {
+    /// Counts accounts and sessions again when the last count is older than
+    /// `COUNTS_FRESH_FOR`, on a thread of its own, waiting for it at most
+    /// `COUNT_WAIT`; a count under way is not waited for twice.
+    fn count_stored_if_stale(&self) {
+        let Some(count) = &self.count_stored else {
+            return;
+        };
+        {
+            let mut counting = self.counting.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = counting
+                .counted_at
+                .is_some_and(|at| at.elapsed() <= COUNTS_FRESH_FOR);
+            if fresh || counting.under_way {
+                return;
+            }
+            counting.under_way = true;
+        }
+        let (count, counting) = (count.clone(), self.counting.clone());
+        let (accounts, sessions) = (self.accounts.clone(), self.sessions.clone());
+        let (done, finished) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("metrics-count".into())
+            .spawn(move || {
+                let (stored_accounts, stored_sessions) = count();
+                accounts.set(stored_accounts);
+                sessions.set(stored_sessions);
+                let mut counting = counting.lock().unwrap_or_else(|p| p.into_inner());
+                *counting = Counting {
+                    counted_at: Some(Instant::now()),
+                    under_way: false,
+                };
+                let _ = done.send(());
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = finished.recv_timeout(COUNT_WAIT);
+            }
+            Err(_) => {
+                self.counting
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .under_way = false
+            }
+        }
     }
 }
 
@@ -702,5 +754,43 @@ mod tests {
                 && text.contains("dokploy_auth_sessions 5\n")
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// A count of what is stored that does not come (a database with no free
+    /// connection) holds a scrape up at most `COUNT_WAIT`; the scrape answers with
+    /// the last count, and the count lands once it is done.
+    #[test]
+    fn a_slow_count_does_not_hold_a_scrape() {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let metrics = Metrics::new(
+            Some(Box::new(move || {
+                let _ = released.lock().unwrap().recv();
+                (7, 9)
+            })),
+            None,
+        );
+        let started = Instant::now();
+        let text = metrics.render();
+        assert!(
+            started.elapsed() < COUNT_WAIT * 3,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(text.contains("dokploy_auth_accounts 0\n"), "{text}");
+        // A second scrape does not wait for the count under way.
+        let started = Instant::now();
+        metrics.render();
+        assert!(
+            started.elapsed() < COUNT_WAIT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+        release.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !metrics.render().contains("dokploy_auth_accounts 7\n") {
+            assert!(Instant::now() < deadline, "the count never landed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
