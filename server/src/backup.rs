@@ -87,10 +87,23 @@ pub fn restore(store: &SledStore, pairs: Pairs) -> Result<usize, BackupError> {
     Ok(count)
 }
 
-/// Answers `backup` requests on the control socket while the server runs.
+/// Runs an operator's command sent through the control socket (a JSON payload) on
+/// the running server; its output, or why it failed.
+pub type CommandHandler = Arc<
+    dyn Fn(Vec<u8>) -> futures_util::future::BoxFuture<'static, Result<String, String>>
+        + Send
+        + Sync,
+>;
+
+/// The most bytes of a command sent through the control socket.
+const MAX_COMMAND: u64 = 64 * 1024;
+
+/// Answers requests on the control socket while the server runs: `backup`, and the
+/// operator's account commands (`user`, handed to `commands`).
 pub fn serve_control_socket(
     data_dir: &Path,
     store: Arc<SledStore>,
+    commands: CommandHandler,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = control_socket(data_dir);
@@ -98,39 +111,82 @@ pub fn serve_control_socket(
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut command = [0u8; 7];
-                if stream.read_exact(&mut command).await.is_err() || &command != b"backup\n" {
-                    return;
-                }
-                let answer = tokio::task::spawn_blocking(move || encode(&store)).await;
-                match answer {
-                    Ok(Ok(bytes)) => {
-                        let _ = stream.write_all(&bytes).await;
-                    }
-                    _ => tracing::error!("backup through the control socket failed"),
-                }
-                let _ = stream.shutdown().await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            let (store, commands) = (store.clone(), commands.clone());
+            tokio::spawn(answer_control(stream, store, commands));
         }
     }))
 }
 
-/// Asks the server running on `data_dir` for a backup; `None` if none is running.
-pub async fn request_from_running_server(data_dir: &Path) -> Option<Result<Vec<u8>, BackupError>> {
+async fn answer_control(mut stream: UnixStream, store: Arc<SledStore>, commands: CommandHandler) {
+    let mut request = Vec::new();
+    if (&mut stream)
+        .take(MAX_COMMAND)
+        .read_to_end(&mut request)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if request == b"backup\n" {
+        match tokio::task::spawn_blocking(move || encode(&store)).await {
+            Ok(Ok(bytes)) => {
+                let _ = stream.write_all(&bytes).await;
+            }
+            _ => tracing::error!("backup through the control socket failed"),
+        }
+    } else if let Some(payload) = request.strip_prefix(b"user\n") {
+        let answer = match commands(payload.to_vec()).await {
+            Ok(output) => format!("ok\n{output}"),
+            Err(why) => format!("error\n{why}"),
+        };
+        let _ = stream.write_all(answer.as_bytes()).await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Sends `request` to the server running on `data_dir` and reads its whole answer;
+/// `None` if none is running.
+async fn exchange(data_dir: &Path, request: &[u8]) -> Option<std::io::Result<Vec<u8>>> {
     let mut stream = UnixStream::connect(control_socket(data_dir)).await.ok()?;
     let exchange = async {
-        stream.write_all(b"backup\n").await?;
+        stream.write_all(request).await?;
+        stream.shutdown().await?;
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).await?;
-        if bytes.is_empty() {
-            return Err(BackupError::Format(
-                "the running server sent nothing".into(),
-            ));
-        }
         Ok(bytes)
     };
     Some(exchange.await)
+}
+
+/// Asks the server running on `data_dir` for a backup; `None` if none is running.
+pub async fn request_from_running_server(data_dir: &Path) -> Option<Result<Vec<u8>, BackupError>> {
+    let answer = exchange(data_dir, b"backup\n").await?;
+    Some(match answer {
+        Ok(bytes) if bytes.is_empty() => Err(BackupError::Format(
+            "the running server sent nothing".into(),
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(e.into()),
+    })
+}
+
+/// Runs an account command (`payload`, JSON) on the server running on `data_dir`:
+/// its output, or why it failed; `None` if no server is running there.
+pub async fn command_on_running_server(
+    data_dir: &Path,
+    payload: &[u8],
+) -> Option<Result<String, String>> {
+    let mut request = b"user\n".to_vec();
+    request.extend_from_slice(payload);
+    let answer = match exchange(data_dir, &request).await? {
+        Ok(answer) => answer,
+        Err(e) => return Some(Err(format!("the running server did not answer: {e}"))),
+    };
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    Some(match answer.split_once('\n') {
+        Some(("ok", output)) => Ok(output.to_string()),
+        Some(("error", why)) => Err(why.to_string()),
+        _ => Err("the running server does not take account commands: restart it with this version, or stop it".into()),
+    })
 }

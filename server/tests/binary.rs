@@ -810,3 +810,77 @@ async fn a_config_file_holds_every_setting_and_flags_then_environment_win() {
         "{stderr}"
     );
 }
+
+/// The account commands on a data directory while its server runs: sled lets one
+/// process open it, so they go through the server's control socket, and the
+/// server serves what they changed at once.
+#[tokio::test]
+async fn account_commands_reach_the_running_server() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path(), "4").await;
+    let mut admin = Client::new(server.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+
+    let out = run(&["user", "list"], data.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com\tadmin"));
+
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", &data_dir(data.path()), "--bcrypt-cost", "4"])
+        .args([
+            "user",
+            "reset-password",
+            "--password-stdin",
+            "admin@example.com",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"changed-password-1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "password of admin@example.com changed"
+    );
+    assert_eq!(
+        Client::new(server.addr)
+            .post("/api/auth.login", ADMIN)
+            .await
+            .status,
+        400
+    );
+    let changed = r#"{"email":"admin@example.com","password":"changed-password-1"}"#;
+    assert_eq!(
+        Client::new(server.addr)
+            .post("/api/auth.login", changed)
+            .await
+            .status,
+        200
+    );
+    // The reset ended the admin's browser sessions, on the running server.
+    assert_eq!(admin.get("/api/auth.get").await.status, 401);
+    // A refusal comes back as the command's failure, with its reason.
+    let out = run(&["user", "end-sessions", "nobody@example.com"], data.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not found"),
+        "{stderr}"
+    );
+}

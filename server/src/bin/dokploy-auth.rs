@@ -271,7 +271,8 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
-    /// Accounts, in the data directory (the server stopped) or with --database-url
+    /// Accounts, in the data directory (through the server running on it, if one
+    /// is: its control socket) or with --database-url
     /// in the database (its instances may serve: each command is one transaction,
     /// seen on their next request).
     #[command(subcommand)]
@@ -302,7 +303,7 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, serde::Serialize, serde::Deserialize)]
 enum UserCommand {
     /// List every account (id, email, role, 2FA, state, created).
     List,
@@ -795,7 +796,7 @@ async fn serve(
     };
     let control = match &engine {
         Engine::Sled(sled) => Some(
-            backup::serve_control_socket(data_dir, sled.clone())
+            backup::serve_control_socket(data_dir, sled.clone(), account_commands(core.clone()))
                 .map_err(|e| format!("cannot open the control socket: {e}"))?,
         ),
         // `dokploy-auth backup` is for the data directory; PostgreSQL has pg_dump.
@@ -833,6 +834,19 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The account commands the control socket takes while this server runs on a data
+/// directory (sled lets no other process open it).
+fn account_commands(core: Arc<Core>) -> backup::CommandHandler {
+    Arc::new(move |payload| {
+        let core = core.clone();
+        Box::pin(async move {
+            let request: AccountCommand = serde_json::from_slice(&payload)
+                .map_err(|e| format!("not an account command: {e}"))?;
+            account_command(&core, request).await
+        })
+    })
 }
 
 /// How often expired sessions are swept.
@@ -1175,12 +1189,43 @@ fn restore_data_dir(storage: &Storage<'_>, pairs: Pairs, replace: bool) -> Resul
     Ok(())
 }
 
+/// An account command, with what it needs from the operator's terminal: it runs
+/// here, or in the server running on the data directory (its control socket).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AccountCommand {
+    command: UserCommand,
+    /// The new password read from standard input (`--password-stdin`).
+    password: Option<String>,
+}
+
 async fn run_user(
     storage: &Storage<'_>,
     bcrypt_cost: u32,
     command: UserCommand,
     audit: Arc<dyn Audit>,
 ) -> Result<(), String> {
+    let password = match &command {
+        UserCommand::ResetPassword {
+            password_stdin: true,
+            ..
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_to_string(&mut line)
+                .map_err(|e| e.to_string())?;
+            Some(line.trim_end_matches(['\r', '\n']).to_string())
+        }
+        _ => None,
+    };
+    let request = AccountCommand { command, password };
+    if storage.database_url.is_none() {
+        // sled lets one process open the data directory: a running server does it.
+        let payload = serde_json::to_vec(&request).expect("a command serializes");
+        if let Some(answer) = backup::command_on_running_server(storage.data_dir, &payload).await {
+            print!("{}", answer?);
+            return Ok(());
+        }
+    }
     let core = build_core(
         storage.open(Opening::Existing, 2)?.1,
         Arc::new(Bcrypt::new(bcrypt_cost)),
@@ -1189,9 +1234,17 @@ async fn run_user(
         audit,
     )
     .await?;
-    match command {
+    print!("{}", account_command(&core, request).await?);
+    Ok(())
+}
+
+/// Runs `request` on `core`; what it prints.
+async fn account_command(core: &Core, request: AccountCommand) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match request.command {
         UserCommand::List => {
-            println!("id\temail\trole\t2fa\tstate\tcreated");
+            out.push_str("id\temail\trole\t2fa\tstate\tcreated\n");
             for account in core.list_accounts().map_err(|e| e.message)? {
                 let role = match account.role {
                     specs::wire::Role::Admin => "admin",
@@ -1199,7 +1252,8 @@ async fn run_user(
                 };
                 let two_factor = if account.two_factor { "on" } else { "off" };
                 let state = if account.pending { "invited" } else { "active" };
-                println!(
+                let _ = writeln!(
+                    out,
                     "{}\t{}\t{role}\t{two_factor}\t{state}\t{}",
                     account.id, account.email, account.created_at
                 );
@@ -1211,9 +1265,12 @@ async fn run_user(
                 .await
                 .map_err(|e| e.message)?
             {
-                println!("2FA turned off for {email}: they log in with their password alone");
+                let _ = writeln!(
+                    out,
+                    "2FA turned off for {email}: they log in with their password alone"
+                );
             } else {
-                println!("2FA was already off for {email}");
+                let _ = writeln!(out, "2FA was already off for {email}");
             }
         }
         UserCommand::Sessions { email } => {
@@ -1221,13 +1278,14 @@ async fn run_user(
                 .sessions_of_email(&email)
                 .map_err(|e| e.message)?
                 .ok_or_else(|| format!("no account has the email {email}"))?;
-            println!("handle\tkind\tcreated\tlast used\texpires\tclient\tuser agent");
+            out.push_str("handle\tkind\tcreated\tlast used\texpires\tclient\tuser agent\n");
             for s in sessions {
                 let kind = match s.kind {
                     specs::wire::SessionKindView::Cookie => "browser",
                     specs::wire::SessionKindView::ApiToken => "api-token",
                 };
-                println!(
+                let _ = writeln!(
+                    out,
                     "{}\t{kind}\t{}\t{}\t{}\t{}\t{}",
                     s.handle,
                     s.created_at,
@@ -1243,23 +1301,15 @@ async fn run_user(
                 .end_sessions_of_email(&email)
                 .await
                 .map_err(|e| e.message)?;
-            println!("ended {ended} sessions of {email}");
+            let _ = writeln!(out, "ended {ended} sessions of {email}");
         }
-        UserCommand::ResetPassword {
-            email,
-            password_stdin,
-        } => {
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut line)
-                    .map_err(|e| e.to_string())?;
-                (line.trim_end_matches(['\r', '\n']).to_string(), false)
-            } else {
-                (
+        UserCommand::ResetPassword { email, .. } => {
+            let (password, generated) = match request.password {
+                Some(password) => (password, false),
+                None => (
                     server::crypto::new_token(&OsRandom::new())[..20].to_string(),
                     true,
-                )
+                ),
             };
             core.set_password(&email, password.clone())
                 .await
@@ -1276,11 +1326,11 @@ async fn run_user(
                     None => e.message,
                 })?;
             if generated {
-                println!("new password for {email}: {password}");
+                let _ = writeln!(out, "new password for {email}: {password}");
             } else {
-                println!("password of {email} changed");
+                let _ = writeln!(out, "password of {email} changed");
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
