@@ -816,7 +816,6 @@ async fn a_config_file_holds_every_setting_and_flags_then_environment_win() {
 /// server serves what they changed at once.
 #[tokio::test]
 async fn account_commands_reach_the_running_server() {
-    use std::io::Write;
     let data = tempfile::tempdir().unwrap();
     let server = serve(data.path(), "4").await;
     let mut admin = Client::new(server.addr);
@@ -830,26 +829,16 @@ async fn account_commands_reach_the_running_server() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com\tadmin"));
 
-    let mut child = Command::new(BIN)
-        .args(["--data-dir", &data_dir(data.path()), "--bcrypt-cost", "4"])
-        .args([
+    let out = run_with_stdin(
+        &[
             "user",
             "reset-password",
             "--password-stdin",
             "admin@example.com",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"changed-password-1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        data.path(),
+        "changed-password-1\n",
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -1287,28 +1287,8 @@ fn operate(
     args: &[&str],
     stdin: &str,
 ) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::binary::BIN)
-        .args([
-            "--data-dir",
-            &common::binary::data_dir(root),
-            "--bcrypt-cost",
-            "4",
-        ])
-        .args(["--key-file", key, "--database-url", url])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let on_the_database = [&["--key-file", key, "--database-url", url][..], args].concat();
+    let out = common::binary::run_with_stdin(&on_the_database, root, stdin);
     assert!(
         out.status.success(),
         "{args:?}: {}",

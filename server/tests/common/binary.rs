@@ -76,6 +76,26 @@ pub fn run(args: &[&str], root: &Path) -> Output {
         .unwrap()
 }
 
+/// `run`, with `stdin` on the command's standard input.
+pub fn run_with_stdin(args: &[&str], root: &Path, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", &data_dir(root), "--bcrypt-cost", "4"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// SIGTERM, and the exit status.
 pub fn terminate(server: &mut Server) -> std::process::ExitStatus {
     let pid = server.child.id().to_string();
