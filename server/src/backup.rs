@@ -1,6 +1,7 @@
-//! Backups of a sled data directory: a consistent copy taken in-process, or asked of
-//! a running server through its control socket (`<data-dir>/control.sock`, mode 0600),
-//! since sled lets only one process open a data directory.
+//! Backups (one file format for either engine's sealed pairs), and a running sled
+//! server's control socket (`<data-dir>/control.sock`, mode 0600), since sled lets
+//! only one process open a data directory: a backup, or an operator's account
+//! command, is asked of the server that holds it.
 
 use crate::core::ports::{Pairs, StoreError};
 use crate::storage::SledStore;
