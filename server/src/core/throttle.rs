@@ -285,7 +285,7 @@ impl Throttle {
     /// cannot be written (the guess is then not verified).
     pub fn check(&self, subjects: &[Subject], now: i64) -> Result<(), ApiError> {
         if let Counts::Shared { store, owed, .. } = &self.counts {
-            self.settle(store.as_ref(), owed)
+            self.settle(store.as_ref(), owed, None)
                 .map_err(|_| cannot_count())?;
         }
         let until = self
@@ -320,8 +320,7 @@ impl Throttle {
                 purged_at,
                 owed,
             } => {
-                lock_owed(owed).push((subjects, now));
-                if let Err(error) = self.settle(store.as_ref(), owed) {
+                if let Err(error) = self.settle(store.as_ref(), owed, Some((subjects, now))) {
                     tracing::warn!(
                         ?error,
                         "a failed guess could not be counted yet: it is answered 503, and \
@@ -344,20 +343,22 @@ impl Throttle {
         Ok(())
     }
 
-    /// Writes the owed failures, in one transaction; they stay owed if it fails.
+    /// Writes the owed failures and `failure`, in one transaction; they are owed if
+    /// it fails. The lock is held only to take them and to put them back: failures
+    /// on one instance are written side by side, as before anything was owed.
     fn settle(
         &self,
         store: &dyn Store,
         owed: &Mutex<Vec<(Vec<Subject>, i64)>>,
+        failure: Option<(Vec<Subject>, i64)>,
     ) -> Result<(), Abort> {
-        let mut owed = lock_owed(owed);
-        if owed.is_empty() {
+        let mut batch = std::mem::take(&mut *lock_owed(owed));
+        batch.extend(failure);
+        if batch.is_empty() {
             return Ok(());
         }
-        let excess = owed.len().saturating_sub(MAX_OWED);
-        owed.drain(..excess);
-        store.transaction(&mut |tx| {
-            for (subjects, at) in owed.iter() {
+        let written = store.transaction(&mut |tx| {
+            for (subjects, at) in &batch {
                 for subject in subjects {
                     let key = subject.key();
                     let count = match tx.get(&key)? {
@@ -369,9 +370,14 @@ impl Throttle {
                 }
             }
             Ok(())
-        })?;
-        owed.clear();
-        Ok(())
+        });
+        if written.is_err() {
+            let mut owed = lock_owed(owed);
+            owed.extend(batch);
+            let excess = owed.len().saturating_sub(MAX_OWED);
+            owed.drain(..excess);
+        }
+        written
     }
 
     /// Removes the shared counts that say nothing any more.
