@@ -88,8 +88,36 @@ pub fn seal(
     key_file: &Path,
     random: Arc<dyn Random>,
 ) -> Result<(Arc<SealedStore>, usize), String> {
+    seal_as(engine, data, key_file, random, true)
+}
+
+/// As [`seal`], for a command that works on data that exists (a restore, an
+/// account command): a missing key file is an error, never made anew.
+pub fn seal_existing(
+    engine: Arc<dyn Store>,
+    data: &str,
+    key_file: &Path,
+    random: Arc<dyn Random>,
+) -> Result<(Arc<SealedStore>, usize), String> {
+    seal_as(engine, data, key_file, random, false)
+}
+
+fn seal_as(
+    engine: Arc<dyn Store>,
+    data: &str,
+    key_file: &Path,
+    random: Arc<dyn Random>,
+    may_create: bool,
+) -> Result<(Arc<SealedStore>, usize), String> {
     let key = match load(key_file)? {
         Some(key) => key,
+        None if !may_create => {
+            return Err(format!(
+                "the key file {} does not exist: point --key-file (DOKPLOY_AUTH_KEY_FILE) at \
+                 the key of {data}",
+                key_file.display()
+            ))
+        }
         None => {
             if holds_sealed_data(&*engine).map_err(|e| e.to_string())? {
                 return Err(format!(
@@ -116,24 +144,6 @@ pub fn seal(
         )),
         Err(KeyError::Store(e)) => Err(format!("cannot seal the data in {data}: {e}")),
     }
-}
-
-/// As [`seal`], for a command that works on data that exists (a restore, an
-/// account command): a missing key file is an error, never made anew.
-pub fn seal_existing(
-    engine: Arc<dyn Store>,
-    data: &str,
-    key_file: &Path,
-    random: Arc<dyn Random>,
-) -> Result<(Arc<SealedStore>, usize), String> {
-    if load(key_file)?.is_none() {
-        return Err(format!(
-            "the key file {} does not exist: point --key-file (DOKPLOY_AUTH_KEY_FILE) at the key \
-             of {data}",
-            key_file.display()
-        ));
-    }
-    seal(engine, data, key_file, random)
 }
 
 #[cfg(test)]

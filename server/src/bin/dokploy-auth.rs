@@ -272,9 +272,9 @@ enum Command {
         replace: bool,
     },
     /// Accounts, in the data directory (through the server running on it, if one
-    /// is: its control socket) or with --database-url
-    /// in the database (its instances may serve: each command is one transaction,
-    /// seen on their next request).
+    /// is: its control socket) or with --database-url in the database (its
+    /// instances may serve: each command is one transaction, seen on their next
+    /// request).
     #[command(subcommand)]
     User(UserCommand),
     /// Copy the accounts of an existing Dokploy (v0.10.5–v0.15) into an empty
@@ -587,18 +587,27 @@ impl Storage<'_> {
         let engine = match self.database_url {
             Some(url) => Engine::Postgres(Arc::new(self.connect(url, connections)?)),
             None => {
-                if opening == Opening::Existing && !self.data_dir.exists() {
-                    return Err(format!(
-                        "there is no data directory at {}: give --data-dir the server's, or \
-                         --database-url (DATABASE_URL) for PostgreSQL",
-                        self.data_dir.display()
-                    ));
+                if opening == Opening::Existing {
+                    self.data_dir_exists()?;
                 }
                 Engine::Sled(open_engine(self.data_dir)?)
             }
         };
         let sealed = self.seal(&engine, opening)?;
         Ok((engine, sealed))
+    }
+
+    /// A command on data that exists never makes a data directory: a missing one
+    /// (a mistyped `--data-dir`) is an error.
+    fn data_dir_exists(&self) -> Result<(), String> {
+        if self.data_dir.exists() {
+            return Ok(());
+        }
+        Err(format!(
+            "there is no data directory at {}: give --data-dir the server's, or \
+             --database-url (DATABASE_URL) for PostgreSQL",
+            self.data_dir.display()
+        ))
     }
 
     /// PostgreSQL at `url`, its schema brought up to date. The key file must be
@@ -799,7 +808,7 @@ async fn serve(
             backup::serve_control_socket(data_dir, sled.clone(), account_commands(core.clone()))
                 .map_err(|e| format!("cannot open the control socket: {e}"))?,
         ),
-        // `dokploy-auth backup` is for the data directory; PostgreSQL has pg_dump.
+        // On PostgreSQL the operator's commands open the database themselves.
         Engine::Postgres(_) => None,
     };
     let address = listener.local_addr().map_err(|e| e.to_string())?;
@@ -1024,14 +1033,8 @@ async fn run_backup(storage: &Storage<'_>, out: &Path, force: bool) -> Result<()
             (backup::encode_pairs(pairs), Some(keys))
         }
         None => {
+            storage.data_dir_exists()?;
             let data_dir = storage.data_dir;
-            if !data_dir.exists() {
-                return Err(format!(
-                    "there is no data directory at {}: give --data-dir the server's, or \
-                     --database-url (DATABASE_URL) for PostgreSQL",
-                    data_dir.display()
-                ));
-            }
             match backup::request_from_running_server(data_dir).await {
                 Some(answer) => (answer.map_err(|e| e.to_string())?, None),
                 None => {

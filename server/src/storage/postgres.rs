@@ -750,6 +750,7 @@ impl Store for PgStore {
             match tokio::time::timeout(READY_DEADLINE, db.batch_execute(READY_PROBE)).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
+                    count_error(&e);
                     let code = e.code().map_or("none", |code| code.code()).to_string();
                     tracing::warn!(error = %describe(&e), "/ready: the database refused a write");
                     Err(not_ready(&format!(
