@@ -106,20 +106,40 @@ pub(crate) fn new_salt(random: &dyn Random) -> [u8; 16] {
     random_bytes::<16>(random)
 }
 
-/// AES-256-GCM under the key file's key: how stored records are sealed; and an
-/// HMAC key derived from it, for the index keys that would name an email or an id.
+/// One AES-256-GCM key of the key file's ring: how stored records are sealed.
 pub struct SealingKey {
     aead: ring::aead::LessSafeKey,
-    index: ring::hmac::Key,
+    id: KeyId,
 }
 
-/// A sealed value starts with these bytes (a JSON record never starts with 0x00).
-const SEALED_MAGIC: [u8; 2] = [0x00, 0x01];
+/// Names a sealing key without telling anything of it: the first 4 bytes of a
+/// SHA-256 of the key, written in each value it seals (8 hex characters in
+/// messages).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct KeyId(pub [u8; 4]);
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&HEXLOWER.encode(&self.0))
+    }
+}
+
+/// Sealed before key rings: `magic ‖ nonce ‖ ciphertext ‖ tag`, under the one key.
+const SEALED_MAGIC_V1: [u8; 2] = [0x00, 0x01];
+/// `magic ‖ key id ‖ nonce ‖ ciphertext ‖ tag`. A JSON record never starts with 0x00.
+const SEALED_MAGIC: [u8; 2] = [0x00, 0x02];
 const NONCE_LEN: usize = ring::aead::NONCE_LEN;
 
 #[derive(Debug, thiserror::Error)]
-#[error("a sealed value does not open with this key (wrong key, or damaged)")]
-pub struct OpenError;
+pub enum OpenError {
+    #[error("a sealed value does not open with this key (wrong key, or damaged)")]
+    Damaged,
+    #[error(
+        "a value is sealed under key {0}, which the key file does not hold (a retired \
+         key, or another instance's key file: give every instance the same key file)"
+    )]
+    UnknownKey(KeyId),
+}
 
 impl SealingKey {
     pub const LEN: usize = 32;
@@ -127,36 +147,29 @@ impl SealingKey {
     pub fn from_bytes(bytes: &[u8; SealingKey::LEN]) -> SealingKey {
         let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, bytes)
             .expect("32 bytes is an AES-256 key");
-        // A key of its own for the index, derived so that one key file serves both.
-        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
-        let derived = ring::hmac::sign(&derive, b"dokploy-auth index keys");
+        let mut named = ring::digest::Context::new(&ring::digest::SHA256);
+        named.update(b"dokploy-auth key id/");
+        named.update(bytes);
+        let digest = named.finish();
         SealingKey {
             aead: ring::aead::LessSafeKey::new(unbound),
-            index: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            id: KeyId(digest.as_ref()[..4].try_into().expect("4 bytes")),
         }
     }
 
-    /// What stands in a stored key for `segment` (an email or an id) of the index
-    /// `name`: 32 hex characters of HMAC-SHA256, the same every time, telling
-    /// nothing without the key file.
-    pub fn index_name(&self, name: &[u8], segment: &[u8]) -> String {
-        let mut context = ring::hmac::Context::with_key(&self.index);
-        context.update(name);
-        context.update(b"/");
-        context.update(segment);
-        HEXLOWER.encode(&context.sign().as_ref()[..16])
+    pub fn id(&self) -> KeyId {
+        self.id
     }
 
-    /// A new key from the OS generator.
-    pub fn generate(random: &dyn Random) -> ([u8; SealingKey::LEN], SealingKey) {
-        let bytes = random_bytes::<{ SealingKey::LEN }>(random);
-        (bytes, SealingKey::from_bytes(&bytes))
+    /// New key bytes from the OS generator.
+    pub fn generate(random: &dyn Random) -> [u8; SealingKey::LEN] {
+        random_bytes::<{ SealingKey::LEN }>(random)
     }
 
-    /// `magic ‖ nonce ‖ ciphertext ‖ tag`, bound to `context` (the record's key), so
-    /// a sealed value moved under another key does not open. The 96-bit nonce is
-    /// random: far from a collision at any number of writes this server makes.
-    pub fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    /// Sealed and bound to `context` (the record's key), so a sealed value moved
+    /// under another key does not open. The 96-bit nonce is random: far from a
+    /// collision at any number of writes this server makes.
+    fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let nonce = random_bytes::<NONCE_LEN>(random);
         let mut in_out = plaintext.to_vec();
         self.aead
@@ -166,32 +179,146 @@ impl SealingKey {
                 &mut in_out,
             )
             .expect("AES-GCM seals any length a record has");
-        let mut sealed = Vec::with_capacity(SEALED_MAGIC.len() + NONCE_LEN + in_out.len());
+        let mut sealed = Vec::with_capacity(SEALED_MAGIC.len() + 4 + NONCE_LEN + in_out.len());
         sealed.extend_from_slice(&SEALED_MAGIC);
+        sealed.extend_from_slice(&self.id.0);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&in_out);
         sealed
     }
 
-    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        let rest = sealed.strip_prefix(&SEALED_MAGIC).ok_or(OpenError)?;
+    /// Opens `nonce ‖ ciphertext ‖ tag`.
+    fn open(&self, context: &[u8], rest: &[u8]) -> Result<Vec<u8>, OpenError> {
         if rest.len() < NONCE_LEN {
-            return Err(OpenError);
+            return Err(OpenError::Damaged);
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
+        let nonce =
+            ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError::Damaged)?;
         let mut in_out = ciphertext.to_vec();
         let plaintext = self
             .aead
             .open_in_place(nonce, ring::aead::Aad::from(context), &mut in_out)
-            .map_err(|_| OpenError)?;
+            .map_err(|_| OpenError::Damaged)?;
         Ok(plaintext.to_vec())
     }
 }
 
-/// Whether `value` was written by `SealingKey::seal` (and not before sealing began).
+/// The HMAC key for the index keys that would name an email or an id: kept
+/// across key rotations, since every stored key is named with it.
+pub struct IndexKey(ring::hmac::Key);
+
+impl IndexKey {
+    pub const LEN: usize = 32;
+
+    pub fn from_secret(secret: &[u8; IndexKey::LEN]) -> IndexKey {
+        IndexKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// The index secret of a key file that held one key (before key rings):
+    /// derived from that key, so that one file served both.
+    pub fn secret_derived_from(key: &[u8; SealingKey::LEN]) -> [u8; IndexKey::LEN] {
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+        let derived = ring::hmac::sign(&derive, b"dokploy-auth index keys");
+        derived
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA256 is 32 bytes")
+    }
+
+    /// What stands in a stored key for `segment` (an email or an id) of the index
+    /// `name`: 32 hex characters of HMAC-SHA256, the same every time, telling
+    /// nothing without the key file.
+    pub fn name(&self, name: &[u8], segment: &[u8]) -> String {
+        let mut context = ring::hmac::Context::with_key(&self.0);
+        context.update(name);
+        context.update(b"/");
+        context.update(segment);
+        HEXLOWER.encode(&context.sign().as_ref()[..16])
+    }
+}
+
+/// The keys of a key file: one seals new values, the others (older, or staged for
+/// the next rotation) still open what they sealed; and the index key.
+pub struct KeyRing {
+    sealing: SealingKey,
+    others: Vec<SealingKey>,
+    pub index: IndexKey,
+}
+
+impl KeyRing {
+    pub fn new(sealing: SealingKey, others: Vec<SealingKey>, index: IndexKey) -> KeyRing {
+        KeyRing {
+            sealing,
+            others,
+            index,
+        }
+    }
+
+    /// A ring of one key, its index key derived from it (as a key file before rings).
+    pub fn single(bytes: &[u8; SealingKey::LEN]) -> KeyRing {
+        let index = IndexKey::from_secret(&IndexKey::secret_derived_from(bytes));
+        KeyRing::new(SealingKey::from_bytes(bytes), Vec::new(), index)
+    }
+
+    /// The id of the key that seals.
+    pub fn sealing_id(&self) -> KeyId {
+        self.sealing.id
+    }
+
+    pub fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        self.sealing.seal(random, context, plaintext)
+    }
+
+    /// Opens a value sealed under any key of the ring; a value sealed before key
+    /// rings (no key id) is tried with each.
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        match sealed_by(sealed) {
+            Some(Sealer::Key(id)) => {
+                let key = self.key(id).ok_or(OpenError::UnknownKey(id))?;
+                key.open(context, &sealed[SEALED_MAGIC.len() + 4..])
+            }
+            Some(Sealer::BeforeRings) => {
+                let rest = &sealed[SEALED_MAGIC_V1.len()..];
+                std::iter::once(&self.sealing)
+                    .chain(&self.others)
+                    .find_map(|key| key.open(context, rest).ok())
+                    .ok_or(OpenError::Damaged)
+            }
+            None => Err(OpenError::Damaged),
+        }
+    }
+
+    fn key(&self, id: KeyId) -> Option<&SealingKey> {
+        std::iter::once(&self.sealing)
+            .chain(&self.others)
+            .find(|key| key.id == id)
+    }
+}
+
+/// Which key sealed a value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Sealer {
+    /// Sealed before key rings: the one key of its time, unnamed.
+    BeforeRings,
+    Key(KeyId),
+}
+
+/// Which key sealed `value`; `None` if it is not sealed.
+pub fn sealed_by(value: &[u8]) -> Option<Sealer> {
+    if value.starts_with(&SEALED_MAGIC_V1) {
+        Some(Sealer::BeforeRings)
+    } else if value.starts_with(&SEALED_MAGIC) && value.len() >= SEALED_MAGIC.len() + 4 {
+        let id: [u8; 4] = value[2..6].try_into().expect("4 bytes");
+        Some(Sealer::Key(KeyId(id)))
+    } else {
+        None
+    }
+}
+
+/// Whether `value` was sealed (and not written before sealing began).
 pub fn is_sealed(value: &[u8]) -> bool {
-    value.starts_with(&SEALED_MAGIC)
+    sealed_by(value).is_some()
 }
 
 #[cfg(test)]
@@ -201,25 +328,67 @@ mod tests {
     #[test]
     fn sealing_round_trips_and_binds_its_context() {
         let r = OsRandom::new();
-        let (_, key) = SealingKey::generate(&r);
-        let sealed = key.seal(&r, b"account/1", br#"{"token":"secret"}"#);
-        assert!(is_sealed(&sealed));
+        let ring = KeyRing::single(&SealingKey::generate(&r));
+        let sealed = ring.seal(&r, b"account/1", br#"{"token":"secret"}"#);
+        assert_eq!(sealed_by(&sealed), Some(Sealer::Key(ring.sealing_id())));
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(
-            key.open(b"account/1", &sealed).unwrap(),
+            ring.open(b"account/1", &sealed).unwrap(),
             br#"{"token":"secret"}"#
         );
         assert!(
-            key.open(b"account/2", &sealed).is_err(),
+            ring.open(b"account/2", &sealed).is_err(),
             "moved to another key"
         );
-        let (_, other) = SealingKey::generate(&r);
-        assert!(other.open(b"account/1", &sealed).is_err(), "another key");
+        let other = KeyRing::single(&SealingKey::generate(&r));
+        assert!(matches!(
+            other.open(b"account/1", &sealed),
+            Err(OpenError::UnknownKey(id)) if id == ring.sealing_id()
+        ));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(key.open(b"account/1", &tampered).is_err());
-        assert!(key.open(b"account/1", b"{}").is_err());
-        assert_ne!(sealed, key.seal(&r, b"account/1", br#"{"token":"secret"}"#));
+        assert!(ring.open(b"account/1", &tampered).is_err());
+        assert!(ring.open(b"account/1", b"{}").is_err());
+        assert_ne!(
+            sealed,
+            ring.seal(&r, b"account/1", br#"{"token":"secret"}"#)
+        );
+    }
+
+    #[test]
+    fn a_ring_opens_under_each_of_its_keys_and_seals_under_one() {
+        let r = OsRandom::new();
+        let (old, new) = (SealingKey::generate(&r), SealingKey::generate(&r));
+        let before = KeyRing::single(&old);
+        let index = IndexKey::secret_derived_from(&old);
+        let after = KeyRing::new(
+            SealingKey::from_bytes(&new),
+            vec![SealingKey::from_bytes(&old)],
+            IndexKey::from_secret(&index),
+        );
+        let sealed_before = before.seal(&r, b"k", b"v");
+        assert_eq!(after.open(b"k", &sealed_before).unwrap(), b"v");
+        let sealed_after = after.seal(&r, b"k", b"v");
+        assert_eq!(
+            sealed_by(&sealed_after),
+            Some(Sealer::Key(after.sealing_id()))
+        );
+        assert_ne!(before.sealing_id(), after.sealing_id());
+        assert!(matches!(
+            before.open(b"k", &sealed_after),
+            Err(OpenError::UnknownKey(_))
+        ));
+        assert_eq!(
+            before.index.name(b"email", b"a@b.co"),
+            after.index.name(b"email", b"a@b.co"),
+            "the index key outlives a rotation"
+        );
+        // A value sealed before key rings: no key id, tried with each key.
+        let mut v1 = SEALED_MAGIC_V1.to_vec();
+        v1.extend_from_slice(&before.seal(&r, b"k", b"old")[SEALED_MAGIC.len() + 4..]);
+        assert_eq!(sealed_by(&v1), Some(Sealer::BeforeRings));
+        assert_eq!(after.open(b"k", &v1).unwrap(), b"old");
+        assert!(KeyRing::single(&new).open(b"k", &v1).is_err());
     }
 
     #[test]

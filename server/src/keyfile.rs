@@ -2,13 +2,14 @@
 //! mode 0600, required whenever the data directory holds data sealed under it.
 
 use crate::core::ports::{Random, Store};
-use crate::crypto::SealingKey;
+use crate::crypto::{IndexKey, KeyRing, Sealer, SealingKey};
 use crate::storage::sealed::{holds_sealed_data, KeyError, SealedStore};
 use data_encoding::HEXLOWER;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// Next to the data directory, not in it: `./data` → `./data.key`. A copy of the
 /// data directory alone then yields no secret.
@@ -17,9 +18,123 @@ pub fn default_path(data_dir: &Path) -> PathBuf {
     PathBuf::from(format!("{trimmed}.key"))
 }
 
-/// Reads the key; `None` when the file does not exist. Refuses a file that others
+/// How often a serving instance looks whether its key file changed (a rotation).
+pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+type Bytes = [u8; SealingKey::LEN];
+
+/// What a key file holds: the key that seals, older keys that still open (until
+/// `key retire`), a key staged for the next rotation, and the index key. A file
+/// of one line of 64 hex characters (before key rings) is its sealing key, the
+/// index key derived from it.
+#[derive(Clone)]
+pub struct KeyFile {
+    pub index: Bytes,
+    pub seal: Bytes,
+    pub open: Vec<Bytes>,
+    pub next: Option<Bytes>,
+}
+
+const HEADER: &str = "\
+# dokploy-auth key ring: `seal` seals new values; `open` keys (older) and a `next`
+# key (staged by `key rotate --stage`) only open; `index` names the emails and ids in
+# stored keys and never changes. Change it with `dokploy-auth key`, not by hand.
+";
+
+impl KeyFile {
+    fn new(random: &dyn Random) -> KeyFile {
+        KeyFile {
+            index: SealingKey::generate(random),
+            seal: SealingKey::generate(random),
+            open: Vec::new(),
+            next: None,
+        }
+    }
+
+    fn parse(text: &str) -> Option<KeyFile> {
+        let hex = |word: &str| -> Option<Bytes> {
+            HEXLOWER
+                .decode(word.as_bytes())
+                .ok()
+                .and_then(|b| Bytes::try_from(b).ok())
+        };
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if let [one] = lines[..] {
+            if let Some(seal) = hex(one) {
+                return Some(KeyFile {
+                    index: IndexKey::secret_derived_from(&seal),
+                    seal,
+                    open: Vec::new(),
+                    next: None,
+                });
+            }
+        }
+        let (mut index, mut seal, mut open, mut next) = (None, None, Vec::new(), None);
+        for line in lines {
+            let (role, word) = line.split_once(' ')?;
+            let bytes = hex(word.trim())?;
+            match role {
+                "index" if index.is_none() => index = Some(bytes),
+                "seal" if seal.is_none() => seal = Some(bytes),
+                "next" if next.is_none() => next = Some(bytes),
+                "open" => open.push(bytes),
+                _ => return None,
+            }
+        }
+        Some(KeyFile {
+            index: index?,
+            seal: seal?,
+            open,
+            next,
+        })
+    }
+
+    fn render(&self) -> String {
+        let mut text = HEADER.to_string();
+        let mut line = |role: &str, bytes: &Bytes| {
+            text.push_str(&format!("{role} {}\n", HEXLOWER.encode(bytes)));
+        };
+        line("index", &self.index);
+        line("seal", &self.seal);
+        for key in &self.open {
+            line("open", key);
+        }
+        if let Some(next) = &self.next {
+            line("next", next);
+        }
+        text
+    }
+
+    pub fn ring(&self) -> KeyRing {
+        let others = self.open.iter().chain(&self.next);
+        KeyRing::new(
+            SealingKey::from_bytes(&self.seal),
+            others.map(SealingKey::from_bytes).collect(),
+            IndexKey::from_secret(&self.index),
+        )
+    }
+
+    /// The file's keys as `role id` lines, for the operator.
+    fn describe(&self) -> String {
+        let id = |bytes: &Bytes| SealingKey::from_bytes(bytes).id();
+        let mut text = format!("seal\t{}\n", id(&self.seal));
+        for key in &self.open {
+            text.push_str(&format!("open\t{}\n", id(key)));
+        }
+        if let Some(next) = &self.next {
+            text.push_str(&format!("next\t{}\n", id(next)));
+        }
+        text
+    }
+}
+
+/// Reads the key file; `None` when it does not exist. Refuses a file that others
 /// can read, as ssh does with private keys.
-pub fn load(path: &Path) -> Result<Option<SealingKey>, String> {
+pub fn read(path: &Path) -> Result<Option<KeyFile>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -36,17 +151,17 @@ pub fn load(path: &Path) -> Result<Option<SealingKey>, String> {
             path.display()
         ));
     }
-    let bytes = HEXLOWER
-        .decode(text.trim().as_bytes())
-        .ok()
-        .and_then(|b| <[u8; SealingKey::LEN]>::try_from(b).ok())
-        .ok_or_else(|| {
-            format!(
-                "the key file {} does not hold a key (64 hex characters)",
-                path.display()
-            )
-        })?;
-    Ok(Some(SealingKey::from_bytes(&bytes)))
+    KeyFile::parse(&text).map(Some).ok_or_else(|| {
+        format!(
+            "the key file {} holds no key (64 hex characters) or key ring",
+            path.display()
+        )
+    })
+}
+
+/// The key file's ring; `None` when the file does not exist.
+pub fn load(path: &Path) -> Result<Option<KeyRing>, String> {
+    Ok(read(path)?.map(|file| file.ring()))
 }
 
 /// Whether a key file's `mode` keeps it private, as PostgreSQL asks of its TLS key:
@@ -59,22 +174,90 @@ fn private(mode: u32, owned_by_root: bool) -> bool {
 }
 
 /// Makes a new key file with mode 0600; never overwrites one.
-pub fn create(path: &Path, random: &dyn Random) -> Result<SealingKey, String> {
+pub fn create(path: &Path, random: &dyn Random) -> Result<KeyRing, String> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
-    let (bytes, key) = SealingKey::generate(random);
-    let mut file = std::fs::OpenOptions::new()
+    let file = KeyFile::new(random);
+    write_new(path, &file)?;
+    Ok(file.ring())
+}
+
+fn write_new(path: &Path, file: &KeyFile) -> Result<(), String> {
+    let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot create the key file {}: {e}", path.display()))?;
-    file.write_all(format!("{}\n", HEXLOWER.encode(&bytes)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))?;
-    Ok(key)
+    out.write_all(file.render().as_bytes())
+        .and_then(|()| out.sync_all())
+        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))
+}
+
+/// Puts `file` in place of the key file at once (written aside, then renamed), so
+/// an instance reading it meanwhile sees the old ring or the new, never half.
+fn replace(path: &Path, file: &KeyFile) -> Result<(), String> {
+    let aside = PathBuf::from(format!("{}.new", path.display()));
+    let _ = std::fs::remove_file(&aside);
+    write_new(&aside, file)?;
+    std::fs::rename(&aside, path).map_err(|e| {
+        let _ = std::fs::remove_file(&aside);
+        format!(
+            "cannot replace the key file {}: {e} (a read-only mount, such as a \
+             Kubernetes secret? see docs/key-rotation.md)",
+            path.display()
+        )
+    })?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // The rename itself made durable.
+        let _ = std::fs::File::open(parent).and_then(|dir| dir.sync_all());
+    }
+    Ok(())
+}
+
+/// What tells that a file changed: its inode (a rename), size and time.
+fn stamp(path: &Path) -> Option<(u64, u64, SystemTime)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.ino(), metadata.len(), metadata.modified().ok()?))
+}
+
+/// A reloader that reads `path` again when it changed since the last read.
+fn reloader(path: PathBuf) -> crate::storage::sealed::RingReloader {
+    let last = Mutex::new(stamp(&path));
+    Box::new(move || {
+        let now = stamp(&path);
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_none() || *last == now {
+            return None;
+        }
+        *last = now;
+        match load(&path) {
+            Ok(ring) => ring,
+            Err(why) => {
+                tracing::warn!(%why, "the key file changed but cannot be read: the keys read before stay in use");
+                None
+            }
+        }
+    })
+}
+
+/// Reads the key file again within `RELOAD_EVERY` of its change, while `store` lives.
+fn watch(store: &Arc<SealedStore>, key_file: &Path) {
+    store.reload_with(reloader(key_file.to_path_buf()));
+    let store = Arc::downgrade(store);
+    let _ = std::thread::Builder::new()
+        .name("key-file".into())
+        .spawn(move || loop {
+            std::thread::sleep(RELOAD_EVERY);
+            match store.upgrade() {
+                Some(store) => {
+                    store.reload_ring();
+                }
+                None => return,
+            }
+        });
 }
 
 /// A store (`data` says where it keeps its data, for messages), sealed under the
@@ -109,8 +292,8 @@ fn seal_as(
     random: Arc<dyn Random>,
     may_create: bool,
 ) -> Result<(Arc<SealedStore>, usize), String> {
-    let key = match load(key_file)? {
-        Some(key) => key,
+    let ring = match load(key_file)? {
+        Some(ring) => ring,
         None if !may_create => {
             return Err(format!(
                 "the key file {} does not exist: point --key-file (DOKPLOY_AUTH_KEY_FILE) at \
@@ -126,24 +309,168 @@ fn seal_as(
                     key_file.display()
                 ));
             }
-            let key = create(key_file, &*random)?;
+            let ring = create(key_file, &*random)?;
             tracing::warn!(
                 key_file = %key_file.display(),
                 "made a new key file: every stored value is sealed under it; back it up \
                  apart from the data directory, since without it the data cannot be read"
             );
-            key
+            ring
         }
     };
-    match SealedStore::open(engine, key, random) {
-        Ok((store, migrated)) => Ok((Arc::new(store), migrated)),
-        Err(KeyError::WrongKey) => Err(format!(
-            "the key file {} is not the key of the data in {data} (instances that share \
-             data need the same key file: give each the same --key-file)",
+    match SealedStore::open(engine, ring, random) {
+        Ok((store, migrated)) => {
+            let store = Arc::new(store);
+            watch(&store, key_file);
+            Ok((store, migrated))
+        }
+        Err(KeyError::WrongKey(sealer)) => Err(format!(
+            "the key file {} is not the key of the data in {data}{} (instances that \
+             share data need the same key file: give each the same --key-file)",
+            key_file.display(),
+            match sealer {
+                Some(id) => format!(" (sealed under key {id}, which it does not hold)"),
+                None => String::new(),
+            }
+        )),
+        Err(KeyError::WrongIndexKey) => Err(format!(
+            "the key file {} opens {data} but its index key is not the data's: after \
+             `key rotate`, keep the whole key file (its `index` line), not the key alone",
             key_file.display(),
         )),
         Err(KeyError::Store(e)) => Err(format!("cannot seal the data in {data}: {e}")),
     }
+}
+
+fn existing(key_file: &Path) -> Result<KeyFile, String> {
+    read(key_file)?.ok_or_else(|| format!("the key file {} does not exist", key_file.display()))
+}
+
+fn id(bytes: &Bytes) -> crate::crypto::KeyId {
+    SealingKey::from_bytes(bytes).id()
+}
+
+/// `key rotate --stage`: adds a new key that opens but does not seal yet, for
+/// instances that each have their own copy of the key file (copy it to every one
+/// before `key rotate`).
+pub fn stage(key_file: &Path, random: &dyn Random) -> Result<String, String> {
+    let mut file = existing(key_file)?;
+    if let Some(next) = &file.next {
+        return Err(format!(
+            "key {} is staged already: run `key rotate` to seal under it",
+            id(next)
+        ));
+    }
+    let next = SealingKey::generate(random);
+    file.next = Some(next);
+    replace(key_file, &file)?;
+    Ok(format!(
+        "staged key {} in {}: copy this key file to every instance (each reads it \
+         within {} s), then run `key rotate`\n",
+        id(&next),
+        key_file.display(),
+        RELOAD_EVERY.as_secs()
+    ))
+}
+
+/// `key rotate`: a new key (the staged one, if any) seals from now on; the one
+/// before only opens; every value is then sealed again under the new key, in
+/// short transactions while the instances serve.
+pub fn rotate(store: &SealedStore, key_file: &Path, random: &dyn Random) -> Result<String, String> {
+    let mut file = existing(key_file)?;
+    let new = file
+        .next
+        .take()
+        .unwrap_or_else(|| SealingKey::generate(random));
+    let old = std::mem::replace(&mut file.seal, new);
+    file.open.insert(0, old);
+    replace(key_file, &file)?;
+    store.use_ring(file.ring());
+    let resealed = store.reseal().map_err(|e| {
+        format!(
+            "key {} seals new values now, but sealing the stored ones again stopped: \
+             {e}; run `key rotate --resume` to go on",
+            id(&new)
+        )
+    })?;
+    Ok(format!(
+        "key {} seals new values from now on; sealed {resealed} stored values again \
+         under it. Once every instance has this key file, `key retire` removes key {}.\n",
+        id(&new),
+        id(&old)
+    ))
+}
+
+/// `key rotate --resume`: seals again what an interrupted `key rotate` left.
+pub fn resume(store: &SealedStore, key_file: &Path) -> Result<String, String> {
+    let file = existing(key_file)?;
+    store.use_ring(file.ring());
+    let resealed = store.reseal().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "sealed {resealed} stored values again under key {}\n",
+        id(&file.seal)
+    ))
+}
+
+/// `key retire`: once no stored value is sealed under an older key, removes the
+/// older keys from the key file. Waits until every instance has read the file
+/// (`RELOAD_EVERY`, twice) and seals again what they wrote meanwhile.
+pub fn retire(store: &SealedStore, key_file: &Path) -> Result<String, String> {
+    let mut file = existing(key_file)?;
+    if file.open.is_empty() {
+        return Ok(format!(
+            "nothing to retire: the key file holds no older key\n{}",
+            file.describe()
+        ));
+    }
+    let changed = std::fs::metadata(key_file)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot read the key file {}: {e}", key_file.display()))?;
+    let settled = changed + 2 * RELOAD_EVERY;
+    if let Ok(wait) = settled.duration_since(SystemTime::now()) {
+        std::thread::sleep(wait);
+    }
+    store.use_ring(file.ring());
+    store.reseal().map_err(|e| e.to_string())?;
+    let current = Sealer::Key(id(&file.seal));
+    let left: usize = store
+        .count_by_key()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(sealer, _)| *sealer != current)
+        .map(|(_, count)| count)
+        .sum();
+    if left > 0 {
+        return Err(format!(
+            "{left} stored values were sealed under an older key while this ran: an \
+             instance still seals under it; give every instance this key file, then \
+             run `key retire` again"
+        ));
+    }
+    let retired: Vec<String> = file.open.iter().map(|k| id(k).to_string()).collect();
+    file.open.clear();
+    replace(key_file, &file)?;
+    store.use_ring(file.ring());
+    Ok(format!(
+        "retired key {}: key {} alone seals and opens the data. Backups taken before \
+         the rotation open only with the key file of their time.\n",
+        retired.join(", "),
+        id(&file.seal)
+    ))
+}
+
+/// `key status`: the key file's keys and how many stored values each sealed.
+pub fn status(store: &SealedStore, key_file: &Path) -> Result<String, String> {
+    let file = existing(key_file)?;
+    let mut text = format!("key file {}\n{}", key_file.display(), file.describe());
+    text.push_str("stored values by the key that sealed them:\n");
+    for (sealer, count) in store.count_by_key().map_err(|e| e.to_string())? {
+        match sealer {
+            Sealer::Key(id) => text.push_str(&format!("{id}\t{count}\n")),
+            Sealer::BeforeRings => text.push_str(&format!("(before key rings)\t{count}\n")),
+        }
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

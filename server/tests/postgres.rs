@@ -1535,7 +1535,7 @@ async fn ready_turns_503_when_the_database_does_not_commit() {
 /// not the data's. Never do both serve, each sealing under its own key.
 #[test]
 fn two_first_starts_with_two_keys_make_one_key_the_datas() {
-    use server::crypto::{OsRandom, SealingKey};
+    use server::crypto::{KeyRing, OsRandom, SealingKey};
     use server::storage::sealed::{KeyError, SealedStore};
     let Some(pg) = Postgres::start() else { return };
     for round in 0..4 {
@@ -1545,7 +1545,7 @@ fn two_first_starts_with_two_keys_make_one_key_the_datas() {
                 let url = url.clone();
                 std::thread::spawn(move || {
                     let random = Arc::new(OsRandom::new());
-                    let (_, key) = SealingKey::generate(&*random);
+                    let key = KeyRing::single(&SealingKey::generate(&*random));
                     let engine: Arc<dyn Store> = Arc::new(connect(&url));
                     SealedStore::open(engine, key, random).map(drop)
                 })
@@ -1557,7 +1557,9 @@ fn two_first_starts_with_two_keys_make_one_key_the_datas() {
         let won = opened.iter().filter(|o| o.is_ok()).count();
         assert_eq!(won, 1, "round {round}: {opened:?}");
         assert!(
-            opened.iter().any(|o| matches!(o, Err(KeyError::WrongKey))),
+            opened
+                .iter()
+                .any(|o| matches!(o, Err(KeyError::WrongKey(_)))),
             "round {round}: {opened:?}"
         );
     }

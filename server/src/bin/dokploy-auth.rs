@@ -19,7 +19,7 @@ use server::hashing::Bcrypt;
 use server::http::Limits;
 use server::mail::{Security, SmtpMailer, SmtpSettings};
 use server::metrics::{self, MeasuredHasher, MeasuredStore, Metrics};
-use server::storage::{MemoryStore, PgStore, SledStore};
+use server::storage::{MemoryStore, PgStore, SealedStore, SledStore};
 use server::time::SystemClock;
 use server::webhook::DiscordWebhook;
 use std::io::Read;
@@ -277,6 +277,12 @@ enum Command {
     /// request).
     #[command(subcommand)]
     User(UserCommand),
+    /// The sealing keys in the key file: rotate to a new key while the servers run,
+    /// then retire the old one (see docs/key-rotation.md). In the data directory
+    /// through the server running on it, if one is; with --database-url in the
+    /// database, its instances reading the key file again within a second.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Copy the accounts of an existing Dokploy (v0.10.5–v0.15) into an empty
     /// store: the data directory, or --database-url. Dokploy's database is only
     /// read. Passwords, roles, 2FA, API tokens, live sessions, members and pending
@@ -301,6 +307,28 @@ enum Command {
         #[arg(long)]
         to_data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, serde::Serialize, serde::Deserialize)]
+enum KeyCommand {
+    /// The key file's keys (by id: `seal`, `open`, `next`) and how many stored
+    /// values each one sealed.
+    Status,
+    /// Seal under a new key from now on (the staged one, if any); the old key
+    /// still opens. Then seals every stored value again under the new key, in
+    /// short transactions while the servers serve.
+    Rotate {
+        /// Only add a new key that opens but does not seal yet: for instances
+        /// with their own copy of the key file (copy it to each, then `key rotate`).
+        #[arg(long)]
+        stage: bool,
+        /// Go on sealing again what an interrupted `key rotate` left.
+        #[arg(long, conflicts_with = "stage")]
+        resume: bool,
+    },
+    /// Remove the older keys from the key file, once no stored value is sealed
+    /// under them (what is left is sealed again first).
+    Retire,
 }
 
 #[derive(Subcommand, serde::Serialize, serde::Deserialize)]
@@ -382,6 +410,7 @@ fn main() -> ExitCode {
             Some(Command::Backup { out, force }) => run_backup(&storage, &out, force).await,
             Some(Command::Restore { from, replace }) => run_restore(&storage, &from, replace),
             Some(Command::User(command)) => run_user(&storage, cost, command, audit).await,
+            Some(Command::Key(command)) => run_key(&storage, command).await,
             Some(Command::ImportDokploy { from }) => run_import(&storage, &from).await,
             Some(Command::Migrate {
                 from_data_dir,
@@ -583,7 +612,7 @@ impl Storage<'_> {
         &self,
         opening: Opening,
         connections: usize,
-    ) -> Result<(Engine, Arc<dyn Store>), String> {
+    ) -> Result<(Engine, Arc<SealedStore>), String> {
         let engine = match self.database_url {
             Some(url) => Engine::Postgres(Arc::new(self.connect(url, connections)?)),
             None => {
@@ -628,7 +657,7 @@ impl Storage<'_> {
         }
     }
 
-    fn seal(&self, engine: &Engine, opening: Opening) -> Result<Arc<dyn Store>, String> {
+    fn seal(&self, engine: &Engine, opening: Opening) -> Result<Arc<SealedStore>, String> {
         let seal = match opening {
             Opening::MayCreate => server::keyfile::seal,
             Opening::Existing => server::keyfile::seal_existing,
@@ -729,7 +758,7 @@ async fn serve(
         Some(address) => Some(bind(address).await?),
         None => None,
     };
-    let (engine, store) = storage.open(Opening::MayCreate, args.database_connections)?;
+    let (engine, sealed) = storage.open(Opening::MayCreate, args.database_connections)?;
     let request_timeout = Duration::from_secs(args.request_timeout_secs);
     let pool = server::hashing::PoolSettings {
         threads: args
@@ -738,7 +767,7 @@ async fn serve(
         finish_within: request_timeout / 2,
     };
     let mut hasher: Arc<dyn PasswordHasher> = Arc::new(Bcrypt::with_pool(bcrypt_cost, pool));
-    let (mut store, mut audit) = (store, audit);
+    let (mut store, mut audit): (Arc<dyn Store>, _) = (sealed.clone(), audit);
     let metrics = metrics_listener.is_some().then(|| {
         let pool: Option<metrics::PoolFactsFn> = match &engine {
             Engine::Postgres(postgres) => {
@@ -805,8 +834,12 @@ async fn serve(
     };
     let control = match &engine {
         Engine::Sled(sled) => Some(
-            backup::serve_control_socket(data_dir, sled.clone(), account_commands(core.clone()))
-                .map_err(|e| format!("cannot open the control socket: {e}"))?,
+            backup::serve_control_socket(
+                data_dir,
+                sled.clone(),
+                operator_commands(core.clone(), sealed.clone(), storage.key_file.clone()),
+            )
+            .map_err(|e| format!("cannot open the control socket: {e}"))?,
         ),
         // On PostgreSQL the operator's commands open the database themselves.
         Engine::Postgres(_) => None,
@@ -845,17 +878,80 @@ async fn serve(
     Ok(())
 }
 
-/// The account commands the control socket takes while this server runs on a data
-/// directory (sled lets no other process open it).
-fn account_commands(core: Arc<Core>) -> backup::CommandHandler {
+/// An operator's command that the server running on a data directory runs for
+/// it (sled lets no other process open the directory).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum OperatorCommand {
+    User(AccountCommand),
+    Key(KeyCommand),
+}
+
+/// The commands the control socket takes while this server runs on a data directory.
+fn operator_commands(
+    core: Arc<Core>,
+    sealed: Arc<SealedStore>,
+    key_file: PathBuf,
+) -> backup::CommandHandler {
     Arc::new(move |payload| {
-        let core = core.clone();
+        let (core, sealed, key_file) = (core.clone(), sealed.clone(), key_file.clone());
         Box::pin(async move {
-            let request: AccountCommand = serde_json::from_slice(&payload)
-                .map_err(|e| format!("not an account command: {e}"))?;
-            account_command(&core, request).await
+            let request: OperatorCommand = serde_json::from_slice(&payload)
+                .map_err(|e| format!("not an operator's command: {e}"))?;
+            match request {
+                OperatorCommand::User(request) => account_command(&core, request).await,
+                OperatorCommand::Key(command) => key_command(sealed, key_file, command).await,
+            }
         })
     })
+}
+
+/// `key …`: in the server running on the data directory, if one is (its control
+/// socket), or here on the data directory or the database.
+async fn run_key(storage: &Storage<'_>, command: KeyCommand) -> Result<(), String> {
+    if let KeyCommand::Rotate { stage: true, .. } = command {
+        // Only the key file changes: every instance reads it within a second.
+        print!(
+            "{}",
+            server::keyfile::stage(&storage.key_file, &OsRandom::new())?
+        );
+        return Ok(());
+    }
+    if storage.database_url.is_none() {
+        // As `OperatorCommand::Key` serializes.
+        let payload = serde_json::to_vec(&serde_json::json!({ "Key": &command }))
+            .expect("a command serializes");
+        if let Some(answer) = backup::command_on_running_server(storage.data_dir, &payload).await {
+            print!("{}", answer?);
+            return Ok(());
+        }
+    }
+    let (engine, sealed) = storage.open(Opening::Existing, 2)?;
+    let output = key_command(sealed, storage.key_file.clone(), command).await?;
+    if let Engine::Sled(sled) = engine {
+        sled.flush_blocking().map_err(|e| e.to_string())?;
+    }
+    print!("{output}");
+    Ok(())
+}
+
+/// Runs a key command on `sealed` (long scans and waits: off the async workers).
+async fn key_command(
+    sealed: Arc<SealedStore>,
+    key_file: PathBuf,
+    command: KeyCommand,
+) -> Result<String, String> {
+    let work = move || match command {
+        KeyCommand::Status => server::keyfile::status(&sealed, &key_file),
+        KeyCommand::Rotate { stage: true, .. } => {
+            server::keyfile::stage(&key_file, &OsRandom::new())
+        }
+        KeyCommand::Rotate { resume: true, .. } => server::keyfile::resume(&sealed, &key_file),
+        KeyCommand::Rotate { .. } => server::keyfile::rotate(&sealed, &key_file, &OsRandom::new()),
+        KeyCommand::Retire => server::keyfile::retire(&sealed, &key_file),
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the key command failed: {e}"))?
 }
 
 /// How often expired sessions are swept.
@@ -1223,7 +1319,9 @@ async fn run_user(
     let request = AccountCommand { command, password };
     if storage.database_url.is_none() {
         // sled lets one process open the data directory: a running server does it.
-        let payload = serde_json::to_vec(&request).expect("a command serializes");
+        // As `OperatorCommand::User` serializes.
+        let payload = serde_json::to_vec(&serde_json::json!({ "User": &request }))
+            .expect("a command serializes");
         if let Some(answer) = backup::command_on_running_server(storage.data_dir, &payload).await {
             print!("{}", answer?);
             return Ok(());

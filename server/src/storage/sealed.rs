@@ -8,14 +8,22 @@
 //! be swapped without touching this or the core.
 
 use crate::core::ports::{Abort, BoxFuture, Pairs, Random, Store, StoreError, Tx};
-use crate::crypto::{is_sealed, OpenError, SealingKey};
-use std::sync::Arc;
+use crate::crypto::{is_sealed, sealed_by, KeyId, KeyRing, OpenError, Sealer};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Sealed under the key: tells, at start, whether a key file is the data's key.
 const KEY_CHECK: &[u8] = b"sealing-key-check";
 const KEY_CHECK_TEXT: &[u8] = b"dokploy-auth sealed data";
+/// Sealed, holding the index key's name of `INDEX_CHECK_TEXT`: tells whether a key
+/// file's index key is the data's (a wrong one would find no email and no id).
+const INDEX_CHECK: &[u8] = b"index-key-check";
+const INDEX_CHECK_TEXT: &[u8] = b"dokploy-auth index";
 /// Present once every key is stored with keyed digests for its emails and ids.
 const KEYS_HASHED: &[u8] = b"index-keys-hashed";
+/// Keys a re-sealing transaction rewrites at most: short transactions beside the
+/// instances' own.
+const RESEAL_BATCH: usize = 256;
 
 /// A SHA-256 digest as the core writes it: 64 lowercase hex characters.
 fn is_digest(segment: &[u8]) -> bool {
@@ -25,17 +33,23 @@ fn is_digest(segment: &[u8]) -> bool {
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Reads the key file again if it changed since last read: a new ring, or `None`.
+pub type RingReloader = Box<dyn Fn() -> Option<KeyRing> + Send + Sync>;
+
 pub struct SealedStore {
     inner: Arc<dyn Store>,
-    key: SealingKey,
+    ring: RwLock<Arc<KeyRing>>,
     random: Arc<dyn Random>,
+    reload: OnceLock<RingReloader>,
 }
 
 /// What opening a data directory with a key found.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("the data was sealed with another key")]
-    WrongKey,
+    WrongKey(Option<KeyId>),
+    #[error("the data's emails and ids are named under another index key")]
+    WrongIndexKey,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -51,29 +65,98 @@ pub fn holds_sealed_data(store: &dyn Store) -> Result<bool, StoreError> {
     Ok(store.get(KEY_CHECK)?.is_some())
 }
 
+fn abort_to_store(abort: Abort) -> StoreError {
+    match abort {
+        Abort::Store(e) => e,
+        Abort::Refused(e) => StoreError::Engine(e.to_string()),
+    }
+}
+
 impl SealedStore {
-    /// Wraps `inner` and makes sure every value in it is sealed under `key`: checks
-    /// the key against data sealed before, and seals (migrates) any value written
-    /// before sealing began. Returns the store and how many values it migrated.
+    /// Wraps `inner` and makes sure every value in it is sealed under `ring`:
+    /// checks the keys against data sealed before, and seals (migrates) any value
+    /// written before sealing began. Returns the store and how many values it
+    /// migrated.
     pub fn open(
         inner: Arc<dyn Store>,
-        key: SealingKey,
+        ring: KeyRing,
         random: Arc<dyn Random>,
     ) -> Result<(SealedStore, usize), KeyError> {
-        let store = SealedStore { inner, key, random };
+        let store = SealedStore {
+            inner,
+            ring: RwLock::new(Arc::new(ring)),
+            random,
+            reload: OnceLock::new(),
+        };
         let migrated = match store.inner.get(KEY_CHECK)? {
-            Some(check) => match store.key.open(KEY_CHECK, &check) {
+            Some(check) => match store.ring().open(KEY_CHECK, &check) {
                 // The check is written in the transaction that sealed every plain
                 // value, and every write since was sealed: nothing to migrate, and
                 // no scan of the whole store at each start (it filled memory with
                 // every record and took seconds at 100,000 accounts).
                 Ok(text) if text == KEY_CHECK_TEXT => 0,
-                _ => return Err(KeyError::WrongKey),
+                Err(OpenError::UnknownKey(id)) => return Err(KeyError::WrongKey(Some(id))),
+                _ => return Err(KeyError::WrongKey(None)),
             },
             None => store.seal_plain_values()?,
         };
+        store.check_index_key()?;
         store.hash_index_keys()?;
         Ok((store, migrated))
+    }
+
+    /// The ring in use: the key file's, as last read.
+    fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the key file again when it changes (`reload` says whether it did);
+    /// also tried when a value is sealed under a key the ring lacks.
+    pub fn reload_with(&self, reload: RingReloader) {
+        let _ = self.reload.set(reload);
+    }
+
+    /// Takes the key file's ring if it changed; whether it did.
+    pub fn reload_ring(&self) -> bool {
+        let Some(ring) = self.reload.get().and_then(|reload| reload()) else {
+            return false;
+        };
+        tracing::info!(sealing_key = %ring.sealing_id(), "read the key file again: new values are sealed under its sealing key");
+        self.use_ring(ring);
+        true
+    }
+
+    /// Seals and opens under `ring` from now on.
+    pub fn use_ring(&self, ring: KeyRing) {
+        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+    }
+
+    /// Writes the index check if it is missing; refuses an index key that is not
+    /// the data's.
+    fn check_index_key(&self) -> Result<(), KeyError> {
+        let ring = self.ring();
+        let ours = ring.index.name(INDEX_CHECK, INDEX_CHECK_TEXT);
+        match self.inner.get(INDEX_CHECK)? {
+            Some(sealed) => match ring.open(INDEX_CHECK, &sealed) {
+                Ok(theirs) if theirs == ours.as_bytes() => Ok(()),
+                Ok(_) => Err(KeyError::WrongIndexKey),
+                Err(e) => Err(KeyError::Store(e.into())),
+            },
+            None => {
+                // Data sealed before the check existed was named under this ring's
+                // index key if its key check opened (a one-key file derives both).
+                let sealed = ring.seal(&*self.random, INDEX_CHECK, ours.as_bytes());
+                self.inner
+                    .transaction(&mut |tx| {
+                        if tx.get(INDEX_CHECK)?.is_none() {
+                            tx.insert(INDEX_CHECK, sealed.clone())?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(abort_to_store)?;
+                Ok(())
+            }
+        }
     }
 
     /// The key the engine stores for `key`: each segment after the index name that
@@ -82,6 +165,7 @@ impl SealedStore {
         let Some(slash) = key.iter().position(|&b| b == b'/') else {
             return key.to_vec();
         };
+        let ring = self.ring();
         let (name, segments) = (&key[..slash], &key[slash + 1..]);
         let mut stored = name.to_vec();
         for segment in segments.split(|&b| b == b'/') {
@@ -89,10 +173,14 @@ impl SealedStore {
             if segment.is_empty() || is_digest(segment) {
                 stored.extend_from_slice(segment);
             } else {
-                stored.extend_from_slice(self.key.index_name(name, segment).as_bytes());
+                stored.extend_from_slice(ring.index.name(name, segment).as_bytes());
             }
         }
         stored
+    }
+
+    fn is_marker(key: &[u8]) -> bool {
+        key == KEY_CHECK || key == INDEX_CHECK || key == KEYS_HASHED
     }
 
     /// Moves, in one transaction, every key written before keys were hashed to its
@@ -103,13 +191,14 @@ impl SealedStore {
         if self.inner.get(KEYS_HASHED)?.is_some() {
             return Ok(0);
         }
+        let ring = self.ring();
         let mut moves = Vec::new();
         for (key, value) in self.inner.scan_prefix(b"")? {
             let stored = self.stored_key(&key);
-            if key == KEY_CHECK || stored == key {
+            if Self::is_marker(&key) || stored == key {
                 continue;
             }
-            let mut plain = self.key.open(&key, &value)?;
+            let mut plain = ring.open(&key, &value)?;
             if plain.is_empty() {
                 if let Some(last) = key.rsplit(|&b| b == b'/').next() {
                     plain = last.to_vec();
@@ -117,61 +206,123 @@ impl SealedStore {
             }
             moves.push((key, stored, plain));
         }
-        let marker = self.key.seal(&*self.random, KEYS_HASHED, b"1");
-        let result = self.inner.transaction(&mut |tx| {
-            for (key, stored, plain) in &moves {
-                tx.remove(key)?;
-                tx.insert(stored, self.key.seal(&*self.random, stored, plain))?;
-            }
-            tx.insert(KEYS_HASHED, marker.clone())?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(moves.len()),
-            Err(Abort::Store(e)) => Err(e),
-            Err(Abort::Refused(e)) => Err(StoreError::Engine(e.to_string())),
-        }
+        let marker = ring.seal(&*self.random, KEYS_HASHED, b"1");
+        self.inner
+            .transaction(&mut |tx| {
+                for (key, stored, plain) in &moves {
+                    tx.remove(key)?;
+                    tx.insert(stored, ring.seal(&*self.random, stored, plain))?;
+                }
+                tx.insert(KEYS_HASHED, marker.clone())?;
+                Ok(())
+            })
+            .map_err(abort_to_store)?;
+        Ok(moves.len())
     }
 
     /// Seals, in one transaction, every value written before sealing began, and
     /// writes the key check, unless another process (an instance starting at the
     /// same time on the same database) wrote one first: its key must be this one.
     fn seal_plain_values(&self) -> Result<usize, KeyError> {
+        let ring = self.ring();
         let plain: Pairs = self
             .inner
             .scan_prefix(b"")?
             .into_iter()
             .filter(|(_, value)| !is_sealed(value))
             .collect();
-        let check = self.key.seal(&*self.random, KEY_CHECK, KEY_CHECK_TEXT);
+        let check = ring.seal(&*self.random, KEY_CHECK, KEY_CHECK_TEXT);
         let mut written_first = None;
-        let result = self.inner.transaction(&mut |tx| {
-            // Read in the transaction: of two writing it at once, one runs again.
-            written_first = tx.get(KEY_CHECK)?;
-            if written_first.is_some() {
-                return Ok(());
-            }
-            for (key, value) in &plain {
-                tx.insert(key, self.key.seal(&*self.random, key, value))?;
-            }
-            tx.insert(KEY_CHECK, check.clone())?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => match written_first {
-                None => Ok(plain.len()),
-                Some(theirs) => match self.key.open(KEY_CHECK, &theirs) {
-                    Ok(text) if text == KEY_CHECK_TEXT => Ok(0),
-                    _ => Err(KeyError::WrongKey),
-                },
+        self.inner
+            .transaction(&mut |tx| {
+                // Read in the transaction: of two writing it at once, one runs again.
+                written_first = tx.get(KEY_CHECK)?;
+                if written_first.is_some() {
+                    return Ok(());
+                }
+                for (key, value) in &plain {
+                    tx.insert(key, ring.seal(&*self.random, key, value))?;
+                }
+                tx.insert(KEY_CHECK, check.clone())?;
+                Ok(())
+            })
+            .map_err(abort_to_store)?;
+        match written_first {
+            None => Ok(plain.len()),
+            Some(theirs) => match ring.open(KEY_CHECK, &theirs) {
+                Ok(text) if text == KEY_CHECK_TEXT => Ok(0),
+                Err(OpenError::UnknownKey(id)) => Err(KeyError::WrongKey(Some(id))),
+                _ => Err(KeyError::WrongKey(None)),
             },
-            Err(Abort::Store(e)) => Err(e.into()),
-            Err(Abort::Refused(e)) => Err(StoreError::Engine(e.to_string()).into()),
         }
     }
 
     fn open_value(&self, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        Ok(self.key.open(key, &value)?)
+        match self.ring().open(key, &value) {
+            // Sealed under a key this ring lacks: another instance may have read a
+            // rotated key file first.
+            Err(OpenError::UnknownKey(_)) if self.reload_ring() => {
+                Ok(self.ring().open(key, &value)?)
+            }
+            opened => Ok(opened?),
+        }
+    }
+
+    fn seal_value(&self, key: &[u8], value: &[u8]) -> Vec<u8> {
+        self.ring().seal(&*self.random, key, value)
+    }
+
+    /// How many stored values each key sealed (the markers included).
+    pub fn count_by_key(&self) -> Result<BTreeMap<Sealer, usize>, StoreError> {
+        let mut counts = BTreeMap::new();
+        for (_, value) in self.inner.scan_prefix(b"")? {
+            if let Some(sealer) = sealed_by(&value) {
+                *counts.entry(sealer).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Seals again, under the ring's sealing key, every value another key sealed,
+    /// in short transactions while the instances serve: each value is read again
+    /// in its transaction, so a write of theirs in between is never undone.
+    /// Returns how many it sealed again.
+    pub fn reseal(&self) -> Result<usize, StoreError> {
+        let ring = self.ring();
+        let current = Sealer::Key(ring.sealing_id());
+        let stale: Vec<Vec<u8>> = self
+            .inner
+            .scan_prefix(b"")?
+            .into_iter()
+            .filter(|(_, value)| sealed_by(value).is_some_and(|s| s != current))
+            .map(|(key, _)| key)
+            .collect();
+        let mut resealed = 0;
+        for batch in stale.chunks(RESEAL_BATCH) {
+            let mut count = 0;
+            self.inner
+                .transaction(&mut |tx| {
+                    count = 0;
+                    for key in batch {
+                        let Some(value) = tx.get(key)? else { continue };
+                        if sealed_by(&value) == Some(current) {
+                            continue;
+                        }
+                        let plain = ring.open(key, &value).map_err(StoreError::from)?;
+                        tx.insert(key, ring.seal(&*self.random, key, &plain))?;
+                        count += 1;
+                    }
+                    Ok(())
+                })
+                .map_err(abort_to_store)?;
+            resealed += count;
+        }
+        Ok(resealed)
+    }
+
+    /// The id of the key that seals new values.
+    pub fn sealing_id(&self) -> KeyId {
+        self.ring().sealing_id()
     }
 }
 
@@ -191,7 +342,7 @@ impl Tx for SealedTx<'_> {
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
         let key = self.store.stored_key(key);
-        let sealed = self.store.key.seal(&*self.store.random, &key, &value);
+        let sealed = self.store.seal_value(&key, &value);
         self.inner.insert(&key, sealed)
     }
 
@@ -226,7 +377,7 @@ impl Store for SealedStore {
         self.inner
             .scan_prefix(&self.stored_key(prefix))?
             .into_iter()
-            .filter(|(key, _)| key != KEY_CHECK && key != KEYS_HASHED)
+            .filter(|(key, _)| !Self::is_marker(key))
             .map(|(key, value)| {
                 let value = self.open_value(&key, value)?;
                 Ok((key, value))
@@ -263,7 +414,7 @@ impl Store for SealedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::OsRandom;
+    use crate::crypto::{OsRandom, SealingKey};
     use crate::storage::MemoryStore;
 
     fn write(store: &dyn Store, key: &[u8], value: &[u8]) {
@@ -279,7 +430,7 @@ mod tests {
     fn values_are_sealed_below_and_plain_above() {
         let random: Arc<dyn Random> = Arc::new(OsRandom::new());
         let engine = Arc::new(MemoryStore::default());
-        let (_, key) = SealingKey::generate(&*random);
+        let key = KeyRing::single(&SealingKey::generate(&*random));
         let (sealed, migrated) = SealedStore::open(engine.clone(), key, random).unwrap();
         assert_eq!(migrated, 0);
         write(&sealed, b"account/1", b"{\"apiToken\":\"hunter2hunter2\"}");
@@ -321,7 +472,7 @@ mod tests {
         let digest = "ab".repeat(32);
         let session = format!("sessions-of/admin-id-0001/{digest}");
         write(&*engine, session.as_bytes(), b"");
-        let (_, key) = SealingKey::generate(&*random);
+        let key = KeyRing::single(&SealingKey::generate(&*random));
         let (sealed, _) = SealedStore::open(engine.clone(), key, random).unwrap();
         let raw = raw_text(&engine);
         for clear in ["owner@example.com", "admin-id-0001", "user-id-0002"] {
@@ -359,7 +510,8 @@ mod tests {
     fn sealed_data_with_plain_keys_is_moved_once() {
         let random: Arc<dyn Random> = Arc::new(OsRandom::new());
         let engine = Arc::new(MemoryStore::default());
-        let (bytes, key) = SealingKey::generate(&*random);
+        let bytes = SealingKey::generate(&*random);
+        let key = KeyRing::single(&bytes);
         let sealed_write = |k: &[u8], v: &[u8]| write(&*engine, k, &key.seal(&*random, k, v));
         sealed_write(KEY_CHECK, KEY_CHECK_TEXT);
         sealed_write(b"email/owner@example.com", b"admin-id-0001");
@@ -375,7 +527,7 @@ mod tests {
         assert_eq!(members[0].1, b"user-id-0002");
         drop(sealed);
         let before = raw_text(&engine);
-        let key = SealingKey::from_bytes(&bytes);
+        let key = KeyRing::single(&bytes);
         let (again, _) = SealedStore::open(engine.clone(), key, random).unwrap();
         assert_eq!(raw_text(&engine), before, "nothing moves at the next start");
         assert_eq!(again.scan_prefix(b"email/").unwrap().len(), 1);
@@ -391,7 +543,8 @@ mod tests {
             b"{\"totpSecret\":\"JBSWY3DPEHPK3PXP\"}",
         );
         write(&*engine, b"email/a@b.co", b"\"1\"");
-        let (bytes, key) = SealingKey::generate(&*random);
+        let bytes = SealingKey::generate(&*random);
+        let key = KeyRing::single(&bytes);
         let (sealed, migrated) = SealedStore::open(engine.clone(), key, random.clone()).unwrap();
         assert_eq!(migrated, 2);
         assert!(
@@ -403,17 +556,13 @@ mod tests {
         assert!(!raw_text(&engine).contains("a@b.co"));
         assert_eq!(sealed.get(b"email/a@b.co").unwrap().unwrap(), b"\"1\"");
         drop(sealed);
-        let (_, again) = SealedStore::open(
-            engine.clone(),
-            SealingKey::from_bytes(&bytes),
-            random.clone(),
-        )
-        .unwrap();
+        let (_, again) =
+            SealedStore::open(engine.clone(), KeyRing::single(&bytes), random.clone()).unwrap();
         assert_eq!(again, 0, "nothing left to migrate");
-        let (_, other) = SealingKey::generate(&*random);
+        let other = KeyRing::single(&SealingKey::generate(&*random));
         assert!(matches!(
             SealedStore::open(engine.clone(), other, random),
-            Err(KeyError::WrongKey)
+            Err(KeyError::WrongKey(_))
         ));
         assert!(holds_sealed_data(&*engine).unwrap());
     }
@@ -451,13 +600,14 @@ mod tests {
     fn sealed_data_opens_without_reading_every_record() {
         let random: Arc<dyn Random> = Arc::new(OsRandom::new());
         let engine = Arc::new(CountsScans::default());
-        let (bytes, key) = SealingKey::generate(&*random);
+        let bytes = SealingKey::generate(&*random);
+        let key = KeyRing::single(&bytes);
         let (sealed, _) = SealedStore::open(engine.clone(), key, random.clone()).unwrap();
         write(&sealed, b"account/1", b"{}");
         let first_open = engine.scans.load(std::sync::atomic::Ordering::SeqCst);
         drop(sealed);
         let (sealed, migrated) =
-            SealedStore::open(engine.clone(), SealingKey::from_bytes(&bytes), random).unwrap();
+            SealedStore::open(engine.clone(), KeyRing::single(&bytes), random).unwrap();
         assert_eq!(migrated, 0);
         assert_eq!(
             engine.scans.load(std::sync::atomic::Ordering::SeqCst),
