@@ -529,4 +529,165 @@ mod tests {
         let error = seal(engine, &data_dir, &key_file, random).err().unwrap();
         assert!(error.contains("is not the key"), "{error}");
     }
+
+    fn write(store: &dyn Store, key: &[u8], value: &[u8]) {
+        store
+            .transaction(&mut |tx| {
+                tx.insert(key, value.to_vec())?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// A key file of one key (before key rings), data under it, a writer beside:
+    /// rotate, retire; then the new key file alone opens every value, the old key
+    /// no longer does, and no write was lost.
+    #[test]
+    fn rotate_then_retire_while_writing_leaves_the_new_key_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let old = SealingKey::generate(&*random);
+        write_new(
+            &key_file,
+            &KeyFile {
+                index: IndexKey::secret_derived_from(&old),
+                seal: old,
+                open: Vec::new(),
+                next: None,
+            },
+        )
+        .unwrap();
+        // As a key file of the time looked: the key alone.
+        std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&old))).unwrap();
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (store, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        for n in 0..600 {
+            write(&*store, format!("email/u{n}@example.com").as_bytes(), b"v0");
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    round += 1;
+                    for n in (0..600).step_by(7) {
+                        let key = format!("email/u{n}@example.com");
+                        write(&*store, key.as_bytes(), format!("v{round}").as_bytes());
+                    }
+                }
+                round
+            })
+        };
+        let rotated = rotate(&store, &key_file, &*random).unwrap();
+        assert!(rotated.contains("seals new values"), "{rotated}");
+        let retired = retire(&store, &key_file).unwrap();
+        assert!(retired.contains("retired key"), "{retired}");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let rounds = writer.join().unwrap();
+        assert!(rounds > 0);
+
+        let file = read(&key_file).unwrap().unwrap();
+        assert!(file.open.is_empty() && file.next.is_none());
+        assert_ne!(file.seal, old);
+        let counts = store.count_by_key().unwrap();
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        assert!(counts.contains_key(&Sealer::Key(id(&file.seal))));
+        let status = status(&store, &key_file).unwrap();
+        assert!(
+            status.contains(&format!("seal\t{}", id(&file.seal))),
+            "{status}"
+        );
+        drop(store);
+
+        // The new key file alone: every value opens, the last write of each is there.
+        let (again, _) =
+            seal_existing(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let last = format!("v{rounds}");
+        for n in 0..600 {
+            let value = again
+                .get(format!("email/u{n}@example.com").as_bytes())
+                .unwrap()
+                .unwrap();
+            let expected = if n % 7 == 0 { last.as_bytes() } else { b"v0" };
+            assert_eq!(value, expected, "u{n}");
+        }
+        drop(again);
+        // The old key alone opens nothing now.
+        std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&old))).unwrap();
+        let error = seal_existing(engine, "the data", &key_file, random)
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("is not the key of the data")
+                && error.contains(&format!("sealed under key {}", id(&file.seal))),
+            "{error}"
+        );
+    }
+
+    /// Instances with their own copies: a staged key opens before it seals; an
+    /// instance that has not read the rotated file yet opens the new key's values
+    /// by reading it at once.
+    #[test]
+    fn a_staged_key_opens_first_and_an_instance_reads_a_rotated_file_when_it_must() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (a, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let (b, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        write(&*a, b"account/1", b"one");
+        let staged = stage(&key_file, &*random).unwrap();
+        assert!(staged.contains("staged key"), "{staged}");
+        assert!(
+            stage(&key_file, &*random).is_err(),
+            "one staged key at a time"
+        );
+        let next = read(&key_file).unwrap().unwrap().next.unwrap();
+        rotate(&a, &key_file, &*random).unwrap();
+        assert_eq!(a.sealing_id(), id(&next), "the staged key seals");
+        write(&*a, b"account/2", b"two");
+        // b has not looked at the file since (its watcher may have): either way it
+        // opens a value sealed under the new key.
+        assert_eq!(b.get(b"account/2").unwrap().unwrap(), b"two");
+        assert_eq!(b.sealing_id(), id(&next));
+        assert_eq!(b.get(b"account/1").unwrap().unwrap(), b"one");
+    }
+
+    #[test]
+    fn a_key_file_without_its_index_line_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (store, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        write(&*store, b"email/a@b.co", b"1");
+        drop(store);
+        let file = read(&key_file).unwrap().unwrap();
+        std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&file.seal))).unwrap();
+        let error = seal(engine, "the data", &key_file, random).err().unwrap();
+        assert!(error.contains("index key is not the data's"), "{error}");
+    }
+
+    #[test]
+    fn key_files_parse_as_written_and_refuse_what_they_do_not_know() {
+        let random = OsRandom::new();
+        let mut file = KeyFile::new(&random);
+        file.open = vec![SealingKey::generate(&random)];
+        file.next = Some(SealingKey::generate(&random));
+        let again = KeyFile::parse(&file.render()).unwrap();
+        assert_eq!(again.render(), file.render());
+        for bad in [
+            "",
+            "seal 00",
+            "index abc\nseal def",
+            "sealx 00\n",
+            "zz".repeat(32).as_str(),
+        ] {
+            assert!(KeyFile::parse(bad).is_none(), "{bad:?}");
+        }
+        let without_seal = format!("index {}\n", "00".repeat(32));
+        assert!(KeyFile::parse(&without_seal).is_none());
+    }
 }

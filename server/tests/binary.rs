@@ -873,3 +873,97 @@ async fn account_commands_reach_the_running_server() {
         "{stderr}"
     );
 }
+
+/// A load of logins (each a session written) and reads, `key rotate` then
+/// `key retire` on the data directory while it serves (through the control
+/// socket): no request fails, every session made during it still works, and the
+/// server starts again on the rotated key file, which holds the new key alone.
+#[tokio::test]
+async fn key_rotation_while_serving_fails_no_request_and_loses_no_session() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = serve(data.path(), "4").await;
+    let addr = server.addr;
+    // A log line per request: read them, or the pipe fills and the server waits.
+    let mut logs = server.child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut logs, &mut std::io::sink()));
+    assert_eq!(
+        Client::new(addr)
+            .post("/api/auth.createAdmin", ADMIN)
+            .await
+            .status,
+        200
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut sessions, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mut client = Client::new(addr);
+                    let login = client.post("/api/auth.login", ADMIN).await.status;
+                    let get = client.get("/api/auth.get").await.status;
+                    if (login, get) == (200, 200) {
+                        sessions.push(client);
+                    } else {
+                        failures.push((login, get));
+                    }
+                }
+                (sessions, failures)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let root = data.path().to_path_buf();
+    let (rotate, retire) = tokio::task::spawn_blocking(move || {
+        let rotate = run(&["key", "rotate"], &root);
+        let retire = run(&["key", "retire"], &root);
+        (rotate, retire)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for out in [&rotate, &retire] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let said = String::from_utf8_lossy(&rotate.stdout);
+    assert!(said.contains("seals new values from now on"), "{said}");
+    assert!(String::from_utf8_lossy(&retire.stdout).contains("retired key"));
+    let mut sessions = Vec::new();
+    for task in load {
+        let (made, failures) = task.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        sessions.extend(made);
+    }
+    assert!(sessions.len() > 10, "too little load: {}", sessions.len());
+
+    let key_file = std::fs::read_to_string(data.path().join("data.key")).unwrap();
+    let roles: Vec<&str> = key_file
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(roles, ["index", "seal"], "{key_file}");
+    // Past the account's most sessions the oldest end: those live now must stay.
+    let mut live = Vec::new();
+    for mut session in sessions {
+        if session.get("/api/auth.get").await.status == 200 {
+            live.push(session);
+        }
+    }
+    assert!(live.len() > 10, "{}", live.len());
+    assert_eq!(terminate(&mut server).code(), Some(0));
+    let status = run(&["key", "status"], data.path());
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(said.matches('\t').count(), 2, "one key seals all: {said}");
+    let server = serve(data.path(), "4").await;
+    for mut session in live {
+        session.addr = server.addr;
+        assert_eq!(session.get("/api/auth.get").await.status, 200);
+    }
+}
