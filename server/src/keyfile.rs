@@ -656,6 +656,25 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_reads_a_rotated_key_file_at_a_value_it_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (a, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let (b, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        write(&*a, b"account/1", b"one");
+        rotate(&a, &key_file, &*random).unwrap();
+        assert_ne!(
+            a.sealing_id(),
+            b.sealing_id(),
+            "b has not read the file yet"
+        );
+        assert_eq!(b.get(b"account/1").unwrap().unwrap(), b"one");
+        assert_eq!(a.sealing_id(), b.sealing_id());
+    }
+
+    #[test]
     fn a_key_file_without_its_index_line_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("data.key");

@@ -1686,3 +1686,91 @@ async fn metrics_show_the_database_pool() {
         assert_eq!(said, "", "promtool check metrics");
     }
 }
+
+/// Key rotation online on PostgreSQL: two instances share the database and the key
+/// file; under a load of logins on one and reads on the other, `key rotate` then
+/// `key retire` run with --database-url. No request fails (an instance reads a
+/// value sealed under the new key before its own look at the file: it reads the
+/// file then), every live session stays, and an instance started on the rotated
+/// key file, which holds the new key alone, serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_under_load_on_two_instances() {
+    use common::binary::serve_with;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("rotated");
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("shared.key");
+    let key = key.to_str().unwrap().to_string();
+    let on_pg = ["--key-file", key.as_str(), "--database-url", url.as_str()];
+    let mut a = serve_with(root.path(), "4", &on_pg, &[]).await;
+    let mut b = serve_with(root.path(), "4", &on_pg, &[]).await;
+    for server in [&mut a, &mut b] {
+        let mut logs = server.child.stderr.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut logs, &mut std::io::sink()));
+    }
+    let mut admin = Client::new(a.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..3)
+        .map(|n| {
+            let stop = stop.clone();
+            let (write_on, read_on) = if n % 2 == 0 {
+                (a.addr, b.addr)
+            } else {
+                (b.addr, a.addr)
+            };
+            tokio::spawn(async move {
+                let (mut sessions, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mut client = Client::new(write_on);
+                    let login = client.post("/api/auth.login", ADMIN).await;
+                    client.addr = read_on;
+                    let get = client.get("/api/auth.get").await;
+                    if (login.status, get.status) == (200, 200) {
+                        sessions.push(client);
+                    } else {
+                        failures.push((login.status, get.status, get.body));
+                    }
+                }
+                (sessions, failures)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (rotate, retire) = {
+        let (root, key, url) = (root.path().to_path_buf(), key.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let rotate = operate(&root, &key, &url, &["key", "rotate"], "");
+            let retire = operate(&root, &key, &url, &["key", "retire"], "");
+            (rotate, retire)
+        })
+        .await
+        .unwrap()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(String::from_utf8_lossy(&rotate.stdout).contains("seals new values"));
+    assert!(String::from_utf8_lossy(&retire.stdout).contains("retired key"));
+    let mut sessions = Vec::new();
+    for task in load {
+        let (made, failures) = task.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        sessions.extend(made);
+    }
+    let mut live = Vec::new();
+    for mut session in sessions {
+        if session.get("/api/auth.get").await.status == 200 {
+            live.push(session);
+        }
+    }
+    assert!(live.len() > 10, "too little load: {}", live.len());
+    let status = operate(root.path(), &key, &url, &["key", "status"], "");
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(said.matches('\t').count(), 2, "one key seals all: {said}");
+    drop((a, b));
+    let c = serve_with(root.path(), "4", &on_pg, &[]).await;
+    for mut session in live {
+        session.addr = c.addr;
+        assert_eq!(session.get("/api/auth.get").await.status, 200);
+    }
+}
