@@ -96,6 +96,7 @@ put 0600 packaging/deb/default "$deb/etc/default/dokploy-auth"
 put 0644 packaging/deb/copyright "$doc/copyright"
 put 0644 README.md "$doc/README.md"
 put 0644 docs/dokploy-auth.toml "$doc/examples/dokploy-auth.toml"
+for guide in docs/*.md; do put 0644 "$guide" "$doc/$guide"; done
 put 0644 packaging/deb/lintian-overrides "$deb/usr/share/lintian/overrides/dokploy-auth"
 mkdir -p "$deb/usr/share/man/man1"
 gzip -9n < packaging/deb/dokploy-auth.1 > "$deb/usr/share/man/man1/dokploy-auth.1.gz"
