@@ -530,13 +530,23 @@ mod tests {
         assert!(error.contains("is not the key"), "{error}");
     }
 
-    fn write(store: &dyn Store, key: &[u8], value: &[u8]) {
-        store
-            .transaction(&mut |tx| {
-                tx.insert(key, value.to_vec())?;
-                Ok(())
-            })
-            .unwrap();
+    use crate::storage::sealed::tests::write;
+
+    /// Two stores on one engine and one key file, as two instances on one database.
+    fn two_instances() -> (
+        tempfile::TempDir,
+        PathBuf,
+        Arc<dyn Random>,
+        Arc<SealedStore>,
+        Arc<SealedStore>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (a, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let (b, _) = seal(engine, "the data", &key_file, random.clone()).unwrap();
+        (dir, key_file, random, a, b)
     }
 
     /// A key file of one key (before key rings), data under it, a writer beside:
@@ -631,12 +641,7 @@ mod tests {
     /// by reading it at once.
     #[test]
     fn a_staged_key_opens_first_and_an_instance_reads_a_rotated_file_when_it_must() {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("data.key");
-        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
-        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        let (a, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
-        let (b, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let (_dir, key_file, random, a, b) = two_instances();
         write(&*a, b"account/1", b"one");
         let staged = stage(&key_file, &*random).unwrap();
         assert!(staged.contains("staged key"), "{staged}");
@@ -657,12 +662,7 @@ mod tests {
 
     #[test]
     fn an_instance_reads_a_rotated_key_file_at_a_value_it_cannot_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("data.key");
-        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
-        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        let (a, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
-        let (b, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        let (_dir, key_file, random, a, b) = two_instances();
         write(&*a, b"account/1", b"one");
         rotate(&a, &key_file, &*random).unwrap();
         assert_ne!(

@@ -1704,38 +1704,14 @@ async fn key_rotation_under_load_on_two_instances() {
     let on_pg = ["--key-file", key.as_str(), "--database-url", url.as_str()];
     let mut a = serve_with(root.path(), "4", &on_pg, &[]).await;
     let mut b = serve_with(root.path(), "4", &on_pg, &[]).await;
-    for server in [&mut a, &mut b] {
-        let mut logs = server.child.stderr.take().unwrap();
-        std::thread::spawn(move || std::io::copy(&mut logs, &mut std::io::sink()));
-    }
+    a.drain_logs();
+    b.drain_logs();
     let mut admin = Client::new(a.addr);
     assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load: Vec<_> = (0..3)
-        .map(|n| {
-            let stop = stop.clone();
-            let (write_on, read_on) = if n % 2 == 0 {
-                (a.addr, b.addr)
-            } else {
-                (b.addr, a.addr)
-            };
-            tokio::spawn(async move {
-                let (mut sessions, mut failures) = (Vec::new(), Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    let mut client = Client::new(write_on);
-                    let login = client.post("/api/auth.login", ADMIN).await;
-                    client.addr = read_on;
-                    let get = client.get("/api/auth.get").await;
-                    if (login.status, get.status) == (200, 200) {
-                        sessions.push(client);
-                    } else {
-                        failures.push((login.status, get.status, get.body));
-                    }
-                }
-                (sessions, failures)
-            })
-        })
-        .collect();
+    let load = common::LoginLoad::start(
+        &[(a.addr, b.addr), (b.addr, a.addr), (a.addr, b.addr)],
+        ADMIN,
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (rotate, retire) = {
         let (root, key, url) = (root.path().to_path_buf(), key.clone(), url.clone());
@@ -1748,22 +1724,9 @@ async fn key_rotation_under_load_on_two_instances() {
         .unwrap()
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let live = load.finish().await;
     assert!(String::from_utf8_lossy(&rotate.stdout).contains("seals new values"));
     assert!(String::from_utf8_lossy(&retire.stdout).contains("retired key"));
-    let mut sessions = Vec::new();
-    for task in load {
-        let (made, failures) = task.await.unwrap();
-        assert!(failures.is_empty(), "failed requests: {failures:?}");
-        sessions.extend(made);
-    }
-    let mut live = Vec::new();
-    for mut session in sessions {
-        if session.get("/api/auth.get").await.status == 200 {
-            live.push(session);
-        }
-    }
-    assert!(live.len() > 10, "too little load: {}", live.len());
     let status = operate(root.path(), &key, &url, &["key", "status"], "");
     let said = String::from_utf8_lossy(&status.stdout);
     assert_eq!(said.matches('\t').count(), 2, "one key seals all: {said}");

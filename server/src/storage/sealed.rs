@@ -412,12 +412,12 @@ impl Store for SealedStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::{OsRandom, SealingKey};
     use crate::storage::MemoryStore;
 
-    fn write(store: &dyn Store, key: &[u8], value: &[u8]) {
+    pub(crate) fn write(store: &dyn Store, key: &[u8], value: &[u8]) {
         store
             .transaction(&mut |tx| {
                 tx.insert(key, value.to_vec())?;

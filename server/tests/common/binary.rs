@@ -14,6 +14,16 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
+impl Server {
+    /// Reads its log lines away: under a load, a pipe nobody reads fills and the
+    /// server waits on it.
+    pub fn drain_logs(&mut self) {
+        if let Some(mut logs) = self.child.stderr.take() {
+            std::thread::spawn(move || std::io::copy(&mut logs, &mut std::io::sink()));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -188,3 +188,60 @@ pub use conformance::client::{envelope, send, try_send, Client, Resp};
 pub async fn post_status(addr: SocketAddr, path: &str, body: &str) -> u16 {
     Client::new(addr).post(path, body).await.status
 }
+
+/// Logins as `login` (JSON) on `write_on`, each session's `auth.get` then read on
+/// `read_on`, in `tasks` loops until `finish`: a load of writes and reads that
+/// counts every failed request.
+pub struct LoginLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Client>, Vec<Failed>)>>,
+}
+
+/// A failed pair: the login's status, the read's status and body.
+type Failed = (u16, u16, String);
+
+impl LoginLoad {
+    pub fn start(pairs: &[(SocketAddr, SocketAddr)], login: &'static str) -> LoginLoad {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks = pairs
+            .iter()
+            .map(|&(write_on, read_on)| {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let (mut sessions, mut failures) = (Vec::new(), Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let mut client = Client::new(write_on);
+                        let made = client.post("/api/auth.login", login).await;
+                        client.addr = read_on;
+                        let read = client.get("/api/auth.get").await;
+                        if (made.status, read.status) == (200, 200) {
+                            sessions.push(client);
+                        } else {
+                            failures.push((made.status, read.status, read.body));
+                        }
+                    }
+                    (sessions, failures)
+                })
+            })
+            .collect();
+        LoginLoad { stop, tasks }
+    }
+
+    /// Stops the load: asserts that no request failed, and returns the sessions
+    /// still live (past an account's most sessions the oldest end).
+    pub async fn finish(self) -> Vec<Client> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut live = Vec::new();
+        for task in self.tasks {
+            let (sessions, failures) = task.await.unwrap();
+            assert!(failures.is_empty(), "failed requests: {failures:?}");
+            for mut session in sessions {
+                if session.get("/api/auth.get").await.status == 200 {
+                    live.push(session);
+                }
+            }
+        }
+        assert!(live.len() > 10, "too little load: {}", live.len());
+        live
+    }
+}
