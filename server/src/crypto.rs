@@ -204,8 +204,10 @@ impl SealingKey {
     }
 }
 
-/// The HMAC key for the index keys that would name an email or an id: kept
-/// across key rotations, since every stored key is named with it.
+/// The HMAC key for the index keys that would name an email or an id. It is kept
+/// in the data, sealed like any value (so a rotation seals it again and the key
+/// file holds sealing keys alone), and never changes: every stored key is named
+/// with it.
 pub struct IndexKey(ring::hmac::Key);
 
 impl IndexKey {
@@ -215,8 +217,8 @@ impl IndexKey {
         IndexKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
     }
 
-    /// The index secret of a key file that held one key (before key rings):
-    /// derived from that key, so that one file served both.
+    /// The index secret of data from before it was stored: derived from the one
+    /// key that sealed the data then.
     pub fn secret_derived_from(key: &[u8; SealingKey::LEN]) -> [u8; IndexKey::LEN] {
         let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
         let derived = ring::hmac::sign(&derive, b"dokploy-auth index keys");
@@ -239,26 +241,32 @@ impl IndexKey {
 }
 
 /// The keys of a key file: one seals new values, the others (older, or staged for
-/// the next rotation) still open what they sealed; and the index key.
+/// the next rotation) still open what they sealed.
 pub struct KeyRing {
     sealing: SealingKey,
     others: Vec<SealingKey>,
-    pub index: IndexKey,
+    /// The sealing key's bytes: what the index key of data from before it was
+    /// stored derives from.
+    sealing_bytes: [u8; SealingKey::LEN],
 }
 
 impl KeyRing {
-    pub fn new(sealing: SealingKey, others: Vec<SealingKey>, index: IndexKey) -> KeyRing {
+    pub fn new(sealing: &[u8; SealingKey::LEN], others: &[[u8; SealingKey::LEN]]) -> KeyRing {
         KeyRing {
-            sealing,
-            others,
-            index,
+            sealing: SealingKey::from_bytes(sealing),
+            others: others.iter().map(SealingKey::from_bytes).collect(),
+            sealing_bytes: *sealing,
         }
     }
 
-    /// A ring of one key, its index key derived from it (as a key file before rings).
+    /// A ring of one key.
     pub fn single(bytes: &[u8; SealingKey::LEN]) -> KeyRing {
-        let index = IndexKey::from_secret(&IndexKey::secret_derived_from(bytes));
-        KeyRing::new(SealingKey::from_bytes(bytes), Vec::new(), index)
+        KeyRing::new(bytes, &[])
+    }
+
+    /// The index key of data from before the index key was stored in it.
+    pub fn derived_index_secret(&self) -> [u8; IndexKey::LEN] {
+        IndexKey::secret_derived_from(&self.sealing_bytes)
     }
 
     /// The id of the key that seals.
@@ -360,12 +368,7 @@ mod tests {
         let r = OsRandom::new();
         let (old, new) = (SealingKey::generate(&r), SealingKey::generate(&r));
         let before = KeyRing::single(&old);
-        let index = IndexKey::secret_derived_from(&old);
-        let after = KeyRing::new(
-            SealingKey::from_bytes(&new),
-            vec![SealingKey::from_bytes(&old)],
-            IndexKey::from_secret(&index),
-        );
+        let after = KeyRing::new(&new, &[old]);
         let sealed_before = before.seal(&r, b"k", b"v");
         assert_eq!(after.open(b"k", &sealed_before).unwrap(), b"v");
         let sealed_after = after.seal(&r, b"k", b"v");
@@ -378,11 +381,6 @@ mod tests {
             before.open(b"k", &sealed_after),
             Err(OpenError::UnknownKey(_))
         ));
-        assert_eq!(
-            before.index.name(b"email", b"a@b.co"),
-            after.index.name(b"email", b"a@b.co"),
-            "the index key outlives a rotation"
-        );
         // A value sealed before key rings: no key id, tried with each key.
         let mut v1 = SEALED_MAGIC_V1.to_vec();
         v1.extend_from_slice(&before.seal(&r, b"k", b"old")[SEALED_MAGIC.len() + 4..]);

@@ -2,7 +2,7 @@
 //! mode 0600, required whenever the data directory holds data sealed under it.
 
 use crate::core::ports::{Random, Store};
-use crate::crypto::{IndexKey, KeyRing, Sealer, SealingKey};
+use crate::crypto::{KeyRing, Sealer, SealingKey};
 use crate::storage::sealed::{holds_sealed_data, KeyError, SealedStore};
 use data_encoding::HEXLOWER;
 use std::io::Write;
@@ -24,12 +24,11 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
 type Bytes = [u8; SealingKey::LEN];
 
 /// What a key file holds: the key that seals, older keys that still open (until
-/// `key retire`), a key staged for the next rotation, and the index key. A file
-/// of one line of 64 hex characters (before key rings) is its sealing key, the
-/// index key derived from it.
+/// `key retire`), and a key staged for the next rotation. A file of one line of 64
+/// hex characters (as before key rings, or `openssl rand -hex 32`) is its sealing
+/// key alone.
 #[derive(Clone)]
 pub struct KeyFile {
-    pub index: Bytes,
     pub seal: Bytes,
     pub open: Vec<Bytes>,
     pub next: Option<Bytes>,
@@ -37,14 +36,12 @@ pub struct KeyFile {
 
 const HEADER: &str = "\
 # dokploy-auth key ring: `seal` seals new values; `open` keys (older) and a `next`
-# key (staged by `key rotate --stage`) only open; `index` names the emails and ids in
-# stored keys and never changes. Change it with `dokploy-auth key`, not by hand.
+# key (staged by `key rotate --stage`) only open. Change it with `dokploy-auth key`.
 ";
 
 impl KeyFile {
     fn new(random: &dyn Random) -> KeyFile {
         KeyFile {
-            index: SealingKey::generate(random),
             seal: SealingKey::generate(random),
             open: Vec::new(),
             next: None,
@@ -66,19 +63,17 @@ impl KeyFile {
         if let [one] = lines[..] {
             if let Some(seal) = hex(one) {
                 return Some(KeyFile {
-                    index: IndexKey::secret_derived_from(&seal),
                     seal,
                     open: Vec::new(),
                     next: None,
                 });
             }
         }
-        let (mut index, mut seal, mut open, mut next) = (None, None, Vec::new(), None);
+        let (mut seal, mut open, mut next) = (None, Vec::new(), None);
         for line in lines {
             let (role, word) = line.split_once(' ')?;
             let bytes = hex(word.trim())?;
             match role {
-                "index" if index.is_none() => index = Some(bytes),
                 "seal" if seal.is_none() => seal = Some(bytes),
                 "next" if next.is_none() => next = Some(bytes),
                 "open" => open.push(bytes),
@@ -86,7 +81,6 @@ impl KeyFile {
             }
         }
         Some(KeyFile {
-            index: index?,
             seal: seal?,
             open,
             next,
@@ -98,7 +92,6 @@ impl KeyFile {
         let mut line = |role: &str, bytes: &Bytes| {
             text.push_str(&format!("{role} {}\n", HEXLOWER.encode(bytes)));
         };
-        line("index", &self.index);
         line("seal", &self.seal);
         for key in &self.open {
             line("open", key);
@@ -110,12 +103,8 @@ impl KeyFile {
     }
 
     pub fn ring(&self) -> KeyRing {
-        let others = self.open.iter().chain(&self.next);
-        KeyRing::new(
-            SealingKey::from_bytes(&self.seal),
-            others.map(SealingKey::from_bytes).collect(),
-            IndexKey::from_secret(&self.index),
-        )
+        let others: Vec<Bytes> = self.open.iter().chain(&self.next).copied().collect();
+        KeyRing::new(&self.seal, &others)
     }
 
     /// The file's keys as `role id` lines, for the operator.
@@ -332,11 +321,6 @@ fn seal_as(
                 Some(id) => format!(" (sealed under key {id}, which it does not hold)"),
                 None => String::new(),
             }
-        )),
-        Err(KeyError::WrongIndexKey) => Err(format!(
-            "the key file {} opens {data} but its index key is not the data's: after \
-             `key rotate`, keep the whole key file (its `index` line), not the key alone",
-            key_file.display(),
         )),
         Err(KeyError::Store(e)) => Err(format!("cannot seal the data in {data}: {e}")),
     }
@@ -558,19 +542,16 @@ mod tests {
         let key_file = dir.path().join("data.key");
         let random: Arc<dyn Random> = Arc::new(OsRandom::new());
         let old = SealingKey::generate(&*random);
-        write_new(
-            &key_file,
-            &KeyFile {
-                index: IndexKey::secret_derived_from(&old),
-                seal: old,
-                open: Vec::new(),
-                next: None,
-            },
-        )
-        .unwrap();
-        // As a key file of the time looked: the key alone.
+        // Data as a version before key rings left it: sealed under a key file of
+        // one key, its index key derived from it and not stored.
         std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&old))).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let (store, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
+        engine
+            .transaction(&mut |tx| tx.remove(b"index-key").map_err(Into::into))
+            .unwrap();
+        drop(store);
         let (store, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
         for n in 0..600 {
             write(&*store, format!("email/u{n}@example.com").as_bytes(), b"v0");
@@ -611,7 +592,9 @@ mod tests {
         );
         drop(store);
 
-        // The new key file alone: every value opens, the last write of each is there.
+        // The new key alone, as one line: every value opens, the last write of each
+        // is there.
+        std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&file.seal))).unwrap();
         let (again, _) =
             seal_existing(engine.clone(), "the data", &key_file, random.clone()).unwrap();
         let last = format!("v{rounds}");
@@ -675,21 +658,6 @@ mod tests {
     }
 
     #[test]
-    fn a_key_file_without_its_index_line_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("data.key");
-        let random: Arc<dyn Random> = Arc::new(OsRandom::new());
-        let engine: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        let (store, _) = seal(engine.clone(), "the data", &key_file, random.clone()).unwrap();
-        write(&*store, b"email/a@b.co", b"1");
-        drop(store);
-        let file = read(&key_file).unwrap().unwrap();
-        std::fs::write(&key_file, format!("{}\n", HEXLOWER.encode(&file.seal))).unwrap();
-        let error = seal(engine, "the data", &key_file, random).err().unwrap();
-        assert!(error.contains("index key is not the data's"), "{error}");
-    }
-
-    #[test]
     fn key_files_parse_as_written_and_refuse_what_they_do_not_know() {
         let random = OsRandom::new();
         let mut file = KeyFile::new(&random);
@@ -700,13 +668,13 @@ mod tests {
         for bad in [
             "",
             "seal 00",
-            "index abc\nseal def",
+            "open abc\nseal def",
             "sealx 00\n",
             "zz".repeat(32).as_str(),
         ] {
             assert!(KeyFile::parse(bad).is_none(), "{bad:?}");
         }
-        let without_seal = format!("index {}\n", "00".repeat(32));
+        let without_seal = format!("open {}\n", "00".repeat(32));
         assert!(KeyFile::parse(&without_seal).is_none());
     }
 }

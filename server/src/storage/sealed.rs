@@ -8,17 +8,17 @@
 //! be swapped without touching this or the core.
 
 use crate::core::ports::{Abort, BoxFuture, Pairs, Random, Store, StoreError, Tx};
-use crate::crypto::{is_sealed, sealed_by, KeyId, KeyRing, OpenError, Sealer};
+use crate::crypto::{is_sealed, sealed_by, IndexKey, KeyId, KeyRing, OpenError, Sealer};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// Sealed under the key: tells, at start, whether a key file is the data's key.
 const KEY_CHECK: &[u8] = b"sealing-key-check";
 const KEY_CHECK_TEXT: &[u8] = b"dokploy-auth sealed data";
-/// Sealed, holding the index key's name of `INDEX_CHECK_TEXT`: tells whether a key
-/// file's index key is the data's (a wrong one would find no email and no id).
-const INDEX_CHECK: &[u8] = b"index-key-check";
-const INDEX_CHECK_TEXT: &[u8] = b"dokploy-auth index";
+/// The index key's secret, sealed like any value: it goes with the data (a backup,
+/// a migration) and is sealed again by a rotation, so the key file holds sealing
+/// keys alone.
+const INDEX_KEY: &[u8] = b"index-key";
 /// Present once every key is stored with keyed digests for its emails and ids.
 const KEYS_HASHED: &[u8] = b"index-keys-hashed";
 /// Keys a re-sealing transaction rewrites at most: short transactions beside the
@@ -39,6 +39,8 @@ pub type RingReloader = Box<dyn Fn() -> Option<KeyRing> + Send + Sync>;
 pub struct SealedStore {
     inner: Arc<dyn Store>,
     ring: RwLock<Arc<KeyRing>>,
+    /// Set once `open` has read it from the data.
+    index: OnceLock<IndexKey>,
     random: Arc<dyn Random>,
     reload: OnceLock<RingReloader>,
 }
@@ -48,8 +50,6 @@ pub struct SealedStore {
 pub enum KeyError {
     #[error("the data was sealed with another key")]
     WrongKey(Option<KeyId>),
-    #[error("the data's emails and ids are named under another index key")]
-    WrongIndexKey,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,6 +85,7 @@ impl SealedStore {
         let store = SealedStore {
             inner,
             ring: RwLock::new(Arc::new(ring)),
+            index: OnceLock::new(),
             random,
             reload: OnceLock::new(),
         };
@@ -100,7 +101,8 @@ impl SealedStore {
             },
             None => store.seal_plain_values()?,
         };
-        store.check_index_key()?;
+        let index = store.index_key()?;
+        let _ = store.index.set(index);
         store.hash_index_keys()?;
         Ok((store, migrated))
     }
@@ -131,32 +133,31 @@ impl SealedStore {
         *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
     }
 
-    /// Writes the index check if it is missing; refuses an index key that is not
-    /// the data's.
-    fn check_index_key(&self) -> Result<(), KeyError> {
-        let ring = self.ring();
-        let ours = ring.index.name(INDEX_CHECK, INDEX_CHECK_TEXT);
-        match self.inner.get(INDEX_CHECK)? {
-            Some(sealed) => match ring.open(INDEX_CHECK, &sealed) {
-                Ok(theirs) if theirs == ours.as_bytes() => Ok(()),
-                Ok(_) => Err(KeyError::WrongIndexKey),
-                Err(e) => Err(KeyError::Store(e.into())),
-            },
+    /// The data's index key; data from before it was stored gets the one derived
+    /// from the key that sealed it (its key check opened: the key file's one key).
+    fn index_key(&self) -> Result<IndexKey, StoreError> {
+        let sealed = match self.inner.get(INDEX_KEY)? {
+            Some(sealed) => sealed,
             None => {
-                // Data sealed before the check existed was named under this ring's
-                // index key if its key check opened (a one-key file derives both).
-                let sealed = ring.seal(&*self.random, INDEX_CHECK, ours.as_bytes());
+                let ring = self.ring();
+                let derived = ring.seal(&*self.random, INDEX_KEY, &ring.derived_index_secret());
+                let mut stored = derived.clone();
                 self.inner
                     .transaction(&mut |tx| {
-                        if tx.get(INDEX_CHECK)?.is_none() {
-                            tx.insert(INDEX_CHECK, sealed.clone())?;
+                        match tx.get(INDEX_KEY)? {
+                            Some(theirs) => stored = theirs,
+                            None => tx.insert(INDEX_KEY, derived.clone())?,
                         }
                         Ok(())
                     })
                     .map_err(abort_to_store)?;
-                Ok(())
+                stored
             }
-        }
+        };
+        let secret = self.open_value(INDEX_KEY, sealed)?;
+        let secret = <[u8; IndexKey::LEN]>::try_from(secret)
+            .map_err(|_| StoreError::Corrupt("the stored index key is not 32 bytes".into()))?;
+        Ok(IndexKey::from_secret(&secret))
     }
 
     /// The key the engine stores for `key`: each segment after the index name that
@@ -165,7 +166,7 @@ impl SealedStore {
         let Some(slash) = key.iter().position(|&b| b == b'/') else {
             return key.to_vec();
         };
-        let ring = self.ring();
+        let index = self.index.get().expect("open reads the index key first");
         let (name, segments) = (&key[..slash], &key[slash + 1..]);
         let mut stored = name.to_vec();
         for segment in segments.split(|&b| b == b'/') {
@@ -173,14 +174,14 @@ impl SealedStore {
             if segment.is_empty() || is_digest(segment) {
                 stored.extend_from_slice(segment);
             } else {
-                stored.extend_from_slice(ring.index.name(name, segment).as_bytes());
+                stored.extend_from_slice(index.name(name, segment).as_bytes());
             }
         }
         stored
     }
 
     fn is_marker(key: &[u8]) -> bool {
-        key == KEY_CHECK || key == INDEX_CHECK || key == KEYS_HASHED
+        key == KEY_CHECK || key == INDEX_KEY || key == KEYS_HASHED
     }
 
     /// Moves, in one transaction, every key written before keys were hashed to its
@@ -232,6 +233,11 @@ impl SealedStore {
             .filter(|(_, value)| !is_sealed(value))
             .collect();
         let check = ring.seal(&*self.random, KEY_CHECK, KEY_CHECK_TEXT);
+        let index = ring.seal(
+            &*self.random,
+            INDEX_KEY,
+            &crate::crypto::random_bytes::<{ IndexKey::LEN }>(&*self.random),
+        );
         let mut written_first = None;
         self.inner
             .transaction(&mut |tx| {
@@ -244,6 +250,7 @@ impl SealedStore {
                     tx.insert(key, ring.seal(&*self.random, key, value))?;
                 }
                 tx.insert(KEY_CHECK, check.clone())?;
+                tx.insert(INDEX_KEY, index.clone())?;
                 Ok(())
             })
             .map_err(abort_to_store)?;
