@@ -28,11 +28,16 @@ pub enum Format {
     Json,
 }
 
-/// Sends `tracing` events at the `RUST_LOG` level (default `info`) to stderr, in
-/// batches; keep the guard until exit: dropping it writes what is left.
+/// Sends `tracing` events at the `RUST_LOG` level (default `info`, with
+/// PostgreSQL's notices left out: the retry of a transaction that lost a
+/// serialization conflict draws a "no transaction in progress" that means nothing
+/// to an operator) to stderr, in batches; keep the guard until exit: dropping it
+/// writes what is left.
 pub fn init(format: Format) -> LogGuard {
     init_at(format, None)
 }
+
+const DEFAULT_LEVEL: &str = "info,tokio_postgres::connection=warn";
 
 /// As [`init`], at `level` (`warn`, say) instead of `RUST_LOG` when given.
 pub fn init_at(format: Format, level: Option<&str>) -> LogGuard {
@@ -40,7 +45,7 @@ pub fn init_at(format: Format, level: Option<&str>) -> LogGuard {
     let filter = match level {
         Some(level) => tracing_subscriber::EnvFilter::new(level),
         None => tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LEVEL)),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
