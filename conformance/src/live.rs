@@ -103,6 +103,11 @@ impl LiveRun {
         }
     }
 
+    /// A cookie session of the admin that a check opened, to be logged out after it.
+    pub fn opened_admin_session(&self, cookie: &str) {
+        self.leftover(Leftover::AdminSession(cookie.to_string()));
+    }
+
     /// A member or invitation a check made, to be removed after it.
     pub fn made_member(&self, auth_id: &str) {
         self.leftover(Leftover::Member(auth_id.to_string()));

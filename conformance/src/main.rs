@@ -38,7 +38,8 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// Random call sequences for the model-based test (needs /__mock/reset).
+        /// Random call sequences for the model-based test (on a fresh instance each, or
+        /// beside what a live instance holds with --admin).
         #[arg(long, default_value_t = 64)]
         cases: u32,
         /// Seed of those sequences (the same seed replays the same sequences).
@@ -147,9 +148,9 @@ async fn main() -> ExitCode {
             Verdict::Skipped("the model is the contract's".into())
         } else if report.cloud {
             Verdict::Skipped("the model is written for self-hosted mode".into())
-        } else if !resets {
+        } else if !resets && target.live_admin().is_none() {
             Verdict::Skipped(
-                "the model needs a fresh instance per sequence (/__mock/reset, --reset-cmd or --spawn)".into(),
+                "the model needs a fresh instance per sequence (/__mock/reset, --reset-cmd or --spawn), or a live instance's admin (--admin)".into(),
             )
         } else {
             match conformance::model::property(target.as_ref(), cases, seed, transports).await {

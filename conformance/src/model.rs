@@ -4,8 +4,17 @@
 //! sequences of calls, each answer checked against what the model predicts. A
 //! failing sequence is printed as `curl` commands. Each call goes over REST or tRPC
 //! at random, so one sequence mixes both transports over the same sessions.
+//!
+//! On a live instance (`--admin`, no reset) each sequence runs beside what the
+//! instance holds, as its admin, on members it invites under new emails: the
+//! admin's password, API token and 2FA are never changed, and no step the model
+//! expects to fail a guess (a wrong password, pin or invitation) is sent, so the
+//! instance's throttling never counts the suite against its admin or its address.
+//! Each sequence's members are removed after it, and the admin's sessions it
+//! opened logged out.
 
 use crate::client::{curl, send, Resp, Transport};
+use crate::live::{AdminCredential, LiveRun};
 use crate::target::Target;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -17,6 +26,8 @@ use std::net::SocketAddr;
 
 const EMAILS: [&str; 3] = ["m0@example.com", "m1@example.com", "m2@example.com"];
 const ADMIN_EMAIL: &str = "admin@example.com";
+/// An API token's session in the model that outlives any sequence.
+const FOREVER_MS: i64 = i64::MAX / 4;
 
 /// One step. Indices pick among what exists when the step runs.
 #[derive(Debug, Clone)]
@@ -103,6 +114,23 @@ struct Account {
     pending_until: Option<i64>,
 }
 
+impl Account {
+    /// The admin, as `auth.get` (`me`) shows it.
+    fn admin(email: &str, me: &Value, password: Option<String>) -> Account {
+        Account {
+            email: email.to_string(),
+            id: me["id"].as_str().unwrap_or_default().to_string(),
+            password,
+            admin: true,
+            invitation: None,
+            removed: false,
+            totp_secret: None,
+            last_step: None,
+            pending_until: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     owner: usize,
@@ -124,6 +152,10 @@ struct Model {
     /// The target's clock when the step began (for TOTP pins): the same as `now` on
     /// a target whose clock the suite moves, the system's otherwise.
     clock_ms: i64,
+    /// The emails members are invited under.
+    emails: Vec<String>,
+    /// A live instance: what the sequence made, to tidy after it.
+    live: Option<std::sync::Arc<LiveRun>>,
 }
 
 const PENDING_2FA_MS: i64 = specs::lifetimes::PENDING_2FA_MS;
@@ -232,6 +264,9 @@ impl Model {
         let id = r
             .session_id()
             .ok_or_else(|| format!("no session cookie: {:?}", r.set_cookie()))?;
+        if let (Some(run), true) = (&self.live, self.accounts[owner].admin) {
+            run.opened_admin_session(&id);
+        }
         self.sessions.push(Session {
             owner,
             id,
@@ -240,6 +275,58 @@ impl Model {
             alive: true,
         });
         Ok(())
+    }
+
+    /// Whether `op` may run on a live instance: it changes nothing of the admin's
+    /// own (password, API token, 2FA), and it is no guess the model expects to fail
+    /// (the instance's throttling would count it against the admin or the address).
+    fn safe_on_a_live_instance(&self, op: &Op) -> bool {
+        let owner = |session: usize| self.pick(session).map(|s| self.sessions[s].owner);
+        let not_the_admin = |session| owner(session).is_some_and(|o| !self.accounts[o].admin);
+        match *op {
+            Op::Login {
+                who,
+                right_password,
+                ..
+            } => {
+                let account = &self.accounts[who % self.accounts.len()];
+                right_password && account.password.is_some() && !account.removed
+            }
+            Op::GenerateToken { session }
+            | Op::ChangePassword { session }
+            | Op::Enable2FA { session } => not_the_admin(session),
+            Op::Accept { member, right_id } => {
+                let invited: Vec<&Account> = self
+                    .accounts
+                    .iter()
+                    .filter(|a| a.invitation.is_some())
+                    .collect();
+                invited.get(member % invited.len().max(1)).is_some_and(|a| {
+                    let expires_at = a.invitation.as_ref().map_or(0, |i| i.1);
+                    right_id && a.password.is_none() && !a.removed && self.now <= expires_at
+                })
+            }
+            Op::Pin { who, right } => {
+                let enrolled: Vec<&Account> = self
+                    .accounts
+                    .iter()
+                    .filter(|a| a.totp_secret.is_some())
+                    .collect();
+                let step = step_of(self.clock_ms);
+                enrolled.get(who % enrolled.len().max(1)).is_some_and(|a| {
+                    right
+                        && !a.removed
+                        && a.pending_until.is_some_and(|until| until > self.now)
+                        && a.last_step.is_none_or(|last| step > last)
+                })
+            }
+            Op::Get { .. }
+            | Op::Logout { .. }
+            | Op::Invite { .. }
+            | Op::Remove { .. }
+            | Op::Advance { .. }
+            | Op::BadLogin => true,
+        }
     }
 
     /// Runs one step: one call (or a move of the clock), checked against the model.
@@ -415,7 +502,8 @@ impl Model {
         };
         let live = self.live(s);
         let is_admin = self.accounts[self.sessions[s].owner].admin;
-        let email = EMAILS[email];
+        let email = self.emails[email % self.emails.len()].clone();
+        let email = email.as_str();
         let body = json!({"email": email}).to_string();
         let r = self
             .call(
@@ -451,9 +539,13 @@ impl Model {
             .and_then(|a| a.iter().find(|m| m["auth"]["email"] == email))
             .cloned()
             .unwrap_or(Value::Null);
+        let id = member["authId"].as_str().unwrap_or_default().to_string();
+        if let Some(run) = &self.live {
+            run.made_member(&id);
+        }
         self.accounts.push(Account {
             email: email.to_string(),
-            id: member["authId"].as_str().unwrap_or_default().to_string(),
+            id,
             password: None,
             admin: false,
             invitation: Some((
@@ -646,14 +738,19 @@ impl Model {
     }
 }
 
-/// Runs `ops` on a fresh instance of `target`; on a mismatch, the failure and the
-/// requests that led to it as `curl` commands.
+/// Runs `ops` on a fresh instance of `target` (or, with `live`, beside what a live
+/// instance holds, tidied after); on a mismatch, the failure and the requests that
+/// led to it as `curl` commands.
 pub async fn run_case(
     target: &dyn Target,
     ops: &[(Op, Transport)],
     can_move_clock: bool,
+    live: Option<std::sync::Arc<LiveRun>>,
 ) -> Result<(), String> {
-    let addr = target.fresh().await?;
+    let addr = match live {
+        Some(_) => target.shared().await?,
+        None => target.fresh().await?,
+    };
     let mut model = Model {
         now: target.now_ms().await,
         accounts: Vec::new(),
@@ -664,45 +761,119 @@ pub async fn run_case(
         // REST without a session only with its gate).
         transport: ops.first().map_or(Transport::Rest, |(_, t)| *t),
         clock_ms: 0,
+        emails: EMAILS.iter().map(|e| e.to_string()).collect(),
+        live: live.clone(),
     };
-    let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
-    let r = model
-        .call("POST", "/api/auth.createAdmin", None, Some(&body))
-        .await;
-    expect(&r, 200, Some("true"), "createAdmin")?;
-    let cookie = format!("auth_session={}", r.session_id().unwrap_or_default());
-    let (path, query_body) = model.transport.request("GET", "/api/auth.get", "");
-    let me = model
-        .transport
-        .as_rest(send(addr, "GET", &path, &[("cookie", &cookie)], &query_body).await);
-    model.accounts.push(Account {
-        email: ADMIN_EMAIL.into(),
-        id: me.json()["id"].as_str().unwrap_or_default().to_string(),
-        password: Some("password123".into()),
-        admin: true,
-        invitation: None,
-        removed: false,
-        totp_secret: None,
-        last_step: None,
-        pending_until: None,
+    let outcome = match &live {
+        Some(run) => {
+            model.emails = EMAILS.iter().map(|e| run.email(&e[..2])).collect();
+            model.run_live(target, run, ops, can_move_clock).await
+        }
+        None => model.run_fresh(target, ops, can_move_clock).await,
+    };
+    let outcome = outcome.map_err(|why| {
+        format!(
+            "{why}\n\nthe requests, as curl:\n{}",
+            model.transcript.join("\n")
+        )
     });
-    model.new_session(0, &r)?;
-    for (op, transport) in ops {
-        model.transport = *transport;
-        if let Op::Advance { hours } = op {
-            if !can_move_clock || !target.advance_clock(i64::from(*hours) * HOUR_MS).await {
-                continue;
+    if let Some(run) = &live {
+        run.tidy(addr).await?;
+    }
+    outcome
+}
+
+impl Model {
+    /// A fresh instance: its first admin made by the sequence, then `ops`.
+    async fn run_fresh(
+        &mut self,
+        target: &dyn Target,
+        ops: &[(Op, Transport)],
+        can_move_clock: bool,
+    ) -> Step {
+        let body = json!({"email": ADMIN_EMAIL, "password": "password123"}).to_string();
+        let r = self
+            .call("POST", "/api/auth.createAdmin", None, Some(&body))
+            .await;
+        expect(&r, 200, Some("true"), "createAdmin")?;
+        let cookie = format!("auth_session={}", r.session_id().unwrap_or_default());
+        let me = self.get_as(&[("cookie", &cookie)]).await;
+        self.accounts
+            .push(Account::admin(ADMIN_EMAIL, &me, Some("password123".into())));
+        self.new_session(0, &r)?;
+        self.run_ops(target, ops, can_move_clock).await
+    }
+
+    /// A live instance: as its admin (a new cookie session, or its API token).
+    async fn run_live(
+        &mut self,
+        target: &dyn Target,
+        run: &LiveRun,
+        ops: &[(Op, Transport)],
+        can_move_clock: bool,
+    ) -> Step {
+        match &run.admin {
+            AdminCredential::Password { email, password } => {
+                let body = json!({"email": email, "password": password}).to_string();
+                let r = self
+                    .call("POST", "/api/auth.login", None, Some(&body))
+                    .await;
+                expect(&r, 200, None, "the admin's login")?;
+                let cookie = format!("auth_session={}", r.session_id().unwrap_or_default());
+                let me = self.get_as(&[("cookie", &cookie)]).await;
+                self.accounts
+                    .push(Account::admin(email, &me, Some(password.clone())));
+                self.new_session(0, &r)?;
+            }
+            AdminCredential::Token(token) => {
+                let bearer = format!("Bearer {token}");
+                let me = self.get_as(&[("authorization", &bearer)]).await;
+                let email = me["email"].as_str().unwrap_or_default().to_string();
+                self.accounts.push(Account::admin(&email, &me, None));
+                self.sessions.push(Session {
+                    owner: 0,
+                    id: token.clone(),
+                    token: true,
+                    expires_at: FOREVER_MS,
+                    alive: true,
+                });
             }
         }
-        model.clock_ms = target.now_ms().await;
-        if let Err(why) = model.step(op).await {
-            return Err(format!(
-                "{why}\n\nthe requests, as curl:\n{}",
-                model.transcript.join("\n")
-            ));
-        }
+        self.run_ops(target, ops, can_move_clock).await
     }
-    Ok(())
+
+    /// Each of `ops` over its transport, checked against the model; a move of the
+    /// clock only where the target's clock moves, and on a live instance only what
+    /// is safe there.
+    async fn run_ops(
+        &mut self,
+        target: &dyn Target,
+        ops: &[(Op, Transport)],
+        can_move_clock: bool,
+    ) -> Step {
+        for (op, transport) in ops {
+            self.transport = *transport;
+            if let Op::Advance { hours } = op {
+                if !can_move_clock || !target.advance_clock(i64::from(*hours) * HOUR_MS).await {
+                    continue;
+                }
+            }
+            self.clock_ms = target.now_ms().await;
+            if self.live.is_some() && !self.safe_on_a_live_instance(op) {
+                continue;
+            }
+            self.step(op).await?;
+        }
+        Ok(())
+    }
+
+    /// `auth.get` with `headers`, over the step's transport, as JSON.
+    async fn get_as(&mut self, headers: &[(&str, &str)]) -> Value {
+        let (path, query_body) = self.transport.request("GET", "/api/auth.get", "");
+        self.transport
+            .as_rest(send(self.addr, "GET", &path, headers, &query_body).await)
+            .json()
+    }
 }
 
 /// Runs `cases` random call sequences (from `seed`) against `target`, each on a fresh
@@ -720,6 +891,9 @@ pub async fn property(
     }
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let can_move_clock = target.advance_clock(0).await;
+    let live = target
+        .live_admin()
+        .map(|admin| std::sync::Arc::new(LiveRun::new(admin)));
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -738,7 +912,7 @@ pub async fn property(
                 &prop::collection::vec((op(), one_of(transports)), 1..30),
                 |ops| {
                     handle
-                        .block_on(run_case(target, &ops, can_move_clock))
+                        .block_on(run_case(target, &ops, can_move_clock, live.clone()))
                         .map_err(TestCaseError::fail)
                 },
             )

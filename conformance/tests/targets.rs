@@ -244,7 +244,8 @@ async fn the_model_runs_against_a_target_a_command_resets() {
 /// A live instance of our server (sled, the system clock, throttling as by default)
 /// that cannot be reset, holding an admin with a member, a pending invitation and an
 /// API token: given the admin's password, most checks run beside what it holds,
-/// all pass, and the instance is left as it was found.
+/// all pass, the model's sequences agree (as the admin by password, then by its
+/// API token, on members of their own), and the instance is left as it was found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found() {
     use conformance::client::Client;
@@ -310,7 +311,8 @@ async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found()
         .unwrap()
         .with_admin("owner@corp.example:ownerpass1".parse().unwrap());
     assert!(!target.resets());
-    let report = run(Arc::new(target), None).await;
+    let target = Arc::new(target);
+    let report = run(target.clone(), None).await;
     println!("{}", report.render());
     assert_eq!(report.failed(), 0, "{}", report.failures().join("\n\n"));
     // Of the checks for a self-hosted instance, each counted once.
@@ -333,6 +335,16 @@ async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found()
         "{ran} of {} checks ran",
         applicable.len()
     );
+    conformance::model::property(target.as_ref(), 24, 11, conformance::runner::BOTH)
+        .await
+        .unwrap();
+    let by_its_token = conformance::UrlTarget::connect(&format!("http://{addr}"))
+        .await
+        .unwrap()
+        .with_admin(conformance::AdminCredential::Token(token.clone()));
+    conformance::model::property(&by_its_token, 24, 12, conformance::runner::BOTH)
+        .await
+        .unwrap();
     assert_eq!(
         snapshot(by_token.clone()).await,
         before,
