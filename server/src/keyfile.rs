@@ -186,11 +186,29 @@ fn write_new(path: &Path, file: &KeyFile) -> Result<(), String> {
 }
 
 /// Puts `file` in place of the key file at once (written aside, then renamed), so
-/// an instance reading it meanwhile sees the old ring or the new, never half.
+/// an instance reading it meanwhile sees the old ring or the new, never half. The
+/// new file keeps the old one's owner, group and mode (an operator's command run as
+/// root leaves the service's user able to read it).
 fn replace(path: &Path, file: &KeyFile) -> Result<(), String> {
     let aside = PathBuf::from(format!("{}.new", path.display()));
     let _ = std::fs::remove_file(&aside);
     write_new(&aside, file)?;
+    if let Ok(old) = std::fs::metadata(path) {
+        let kept =
+            std::os::unix::fs::chown(&aside, Some(old.uid()), Some(old.gid())).and_then(|()| {
+                std::fs::set_permissions(
+                    &aside,
+                    std::fs::Permissions::from_mode(old.permissions().mode() & 0o777),
+                )
+            });
+        if let Err(e) = kept {
+            let _ = std::fs::remove_file(&aside);
+            return Err(format!(
+                "cannot give the new key file {} the owner and mode of the old: {e}",
+                aside.display()
+            ));
+        }
+    }
     std::fs::rename(&aside, path).map_err(|e| {
         let _ = std::fs::remove_file(&aside);
         format!(
@@ -655,6 +673,27 @@ mod tests {
         );
         assert_eq!(b.get(b"account/1").unwrap().unwrap(), b"one");
         assert_eq!(a.sealing_id(), b.sealing_id());
+    }
+
+    /// An operator's command run as root keeps the key file the service's own.
+    #[test]
+    fn a_rotated_key_file_keeps_its_owner_and_mode() {
+        let (_dir, key_file, random, a, _b) = two_instances();
+        // SAFETY: geteuid reads the process's user id; no memory is involved.
+        let root = unsafe { libc::geteuid() } == 0;
+        let (uid, mode) = if root { (65532, 0o400) } else { (0, 0o400) };
+        if root {
+            std::os::unix::fs::chown(&key_file, Some(uid), Some(uid)).unwrap();
+        }
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        stage(&key_file, &*random).unwrap();
+        rotate(&a, &key_file, &*random).unwrap();
+        let metadata = std::fs::metadata(&key_file).unwrap();
+        assert_eq!(metadata.permissions().mode() & 0o777, mode);
+        if root {
+            assert_eq!((metadata.uid(), metadata.gid()), (uid, uid));
+        }
+        assert!(!PathBuf::from(format!("{}.new", key_file.display())).exists());
     }
 
     #[test]

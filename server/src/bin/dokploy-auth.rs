@@ -908,14 +908,6 @@ fn operator_commands(
 /// `key …`: in the server running on the data directory, if one is (its control
 /// socket), or here on the data directory or the database.
 async fn run_key(storage: &Storage<'_>, command: KeyCommand) -> Result<(), String> {
-    if let KeyCommand::Rotate { stage: true, .. } = command {
-        // Only the key file changes: every instance reads it within a second.
-        print!(
-            "{}",
-            server::keyfile::stage(&storage.key_file, &OsRandom::new())?
-        );
-        return Ok(());
-    }
     if storage.database_url.is_none() {
         // As `OperatorCommand::Key` serializes.
         let payload = serde_json::to_vec(&serde_json::json!({ "Key": &command }))
@@ -924,6 +916,14 @@ async fn run_key(storage: &Storage<'_>, command: KeyCommand) -> Result<(), Strin
             print!("{}", answer?);
             return Ok(());
         }
+    }
+    if let KeyCommand::Rotate { stage: true, .. } = command {
+        // Only the key file changes: every instance reads it within a second.
+        print!(
+            "{}",
+            server::keyfile::stage(&storage.key_file, &OsRandom::new())?
+        );
+        return Ok(());
     }
     let (engine, sealed) = storage.open(Opening::Existing, 2)?;
     let output = key_command(sealed, storage.key_file.clone(), command).await?;
