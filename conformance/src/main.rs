@@ -144,16 +144,16 @@ async fn main() -> ExitCode {
     let mut report = run_over(target.clone(), filter.as_deref(), transports, profile).await;
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {
         let started = std::time::Instant::now();
-        let verdict = if profile.is_dokploy() {
-            Verdict::Skipped("the model is the contract's".into())
-        } else if report.cloud {
+        let verdict = if report.cloud {
             Verdict::Skipped("the model is written for self-hosted mode".into())
         } else if !resets && target.live_admin().is_none() {
             Verdict::Skipped(
                 "the model needs a fresh instance per sequence (/__mock/reset, --reset-cmd or --spawn), or a live instance's admin (--admin)".into(),
             )
         } else {
-            match conformance::model::property(target.as_ref(), cases, seed, transports).await {
+            match conformance::model::property(target.as_ref(), cases, seed, transports, profile)
+                .await
+            {
                 Ok(()) => Verdict::Passed,
                 Err(failure) => Verdict::Failed(failure),
             }

@@ -5,6 +5,14 @@
 //! failing sequence is printed as `curl` commands. Each call goes over REST or tRPC
 //! at random, so one sequence mixes both transports over the same sessions.
 //!
+//! In the `dokploy-0.14` profile the model predicts what Dokploy v0.14 answers
+//! (CONTRACT §5): calls without a session go over tRPC (its REST gate refuses them),
+//! emails are looked up as typed, a new password ends no other session, invitations
+//! never expire, a pin is accepted for the id alone and again within its window,
+//! API tokens slide, answers of `generateToken` and `verify2FASetup` are the record
+//! before; what Dokploy answers for a step the model leaves out there (an invitation
+//! accepted with another account's id) is checked by the profile's checks.
+//!
 //! On a live instance (`--admin`, no reset) each sequence runs beside what the
 //! instance holds, as its admin, on members it invites under new emails: the
 //! admin's password, API token and 2FA are never changed, and no step the model
@@ -22,6 +30,7 @@ use specs::lifetimes::{
     API_TOKEN_MS, HOUR_MS, INVITATION_MS, SESSION_MS, SESSION_REFRESH_BELOW_MS,
 };
 use specs::messages as msg;
+use specs::Profile;
 use std::net::SocketAddr;
 
 const EMAILS: [&str; 3] = ["m0@example.com", "m1@example.com", "m2@example.com"];
@@ -156,6 +165,8 @@ struct Model {
     emails: Vec<String>,
     /// A live instance: what the sequence made, to tidy after it.
     live: Option<std::sync::Arc<LiveRun>>,
+    /// Dokploy v0.14's answers are expected (`--profile dokploy-0.14`).
+    dokploy: bool,
 }
 
 const PENDING_2FA_MS: i64 = specs::lifetimes::PENDING_2FA_MS;
@@ -198,6 +209,15 @@ fn error(code: &str, message: &str) -> String {
 }
 
 impl Model {
+    /// A 401: with the contract's envelope, or in the Dokploy profile whichever its
+    /// gate or procedure gives (the gate answers REST, the procedure tRPC).
+    fn expect_unauthorized(&self, r: &Resp, what: &str) -> Step {
+        let body = error("UNAUTHORIZED", msg::UNAUTHORIZED);
+        expect(r, 401, (!self.dokploy).then_some(body.as_str()), what)
+    }
+}
+
+impl Model {
     async fn call(
         &mut self,
         method: &str,
@@ -223,12 +243,15 @@ impl Model {
         if body.is_some() || (method == "POST" && by_cookie) {
             headers.push(("content-type", "application/json"));
         }
-        let (path, body) = self.transport.request(method, path, body.unwrap_or(""));
+        // Dokploy's REST gate refuses what has no session: such calls go over tRPC.
+        let transport = match (self.dokploy, session) {
+            (true, None) => Transport::Trpc,
+            _ => self.transport,
+        };
+        let (path, body) = transport.request(method, path, body.unwrap_or(""));
         self.transcript
             .push(curl(self.addr, method, &path, &headers, &body));
-        let r = self
-            .transport
-            .as_rest(send(self.addr, method, &path, &headers, &body).await);
+        let r = transport.as_rest(send(self.addr, method, &path, &headers, &body).await);
         // The model's side of authentication: a live cookie session slides.
         if let Some(s) = session {
             self.touch(s);
@@ -256,6 +279,11 @@ impl Model {
             let session = &mut self.sessions[s];
             if !session.token && session.expires_at - now <= SESSION_REFRESH_BELOW_MS {
                 session.expires_at = now + SESSION_MS;
+            }
+            // Dokploy's API tokens slide too, to 365 days once fewer than half are
+            // left (difference 18).
+            if session.token && self.dokploy && session.expires_at - now < API_TOKEN_MS / 2 {
+                session.expires_at = now + API_TOKEN_MS;
             }
         }
     }
@@ -329,6 +357,21 @@ impl Model {
         }
     }
 
+    /// Whether the model predicts Dokploy's answer to `op`. Left out: an invitation
+    /// accepted with another account's id (it sets that account's password,
+    /// difference 1: its own check covers it), and a token that replaces itself (the
+    /// answer is the record before, difference 6: the model reads the new token with
+    /// the session after, which that ends).
+    fn modelled_in_dokploy(&self, op: &Op) -> bool {
+        match *op {
+            Op::Accept { right_id, .. } => right_id,
+            Op::GenerateToken { session } => {
+                self.pick(session).is_none_or(|s| !self.sessions[s].token)
+            }
+            _ => true,
+        }
+    }
+
     /// Runs one step: one call (or a move of the clock), checked against the model.
     async fn step(&mut self, op: &Op) -> Step {
         match *op {
@@ -368,7 +411,27 @@ impl Model {
         let r = self
             .call("POST", "/api/auth.login", None, Some(&body))
             .await;
-        let can = right_password && account.password.is_some() && !account.removed;
+        // The account the email names now: a removed member's email may have been
+        // invited again. Dokploy looks it up as typed (difference 4).
+        let found = self
+            .accounts
+            .iter()
+            .position(|a| a.email == account.email && !a.removed)
+            .filter(|_| !(self.dokploy && shout));
+        let Some(who) = found else {
+            let message = match self.dokploy {
+                true => msg::dokploy::LOGIN_UNKNOWN_EMAIL,
+                false => msg::CREDENTIALS,
+            };
+            return expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", message)),
+                "a login with an email no account has",
+            );
+        };
+        let account = self.accounts[who].clone();
+        let can = account.password.as_deref() == Some(password.as_str());
         if can && account.totp_secret.is_some() {
             let expected = json!({"is2FAEnabled": true, "authId": account.id}).to_string();
             expect(&r, 200, Some(&expected), "login of a 2FA account")?;
@@ -412,12 +475,7 @@ impl Model {
             }
             Ok(())
         } else {
-            expect(
-                &r,
-                401,
-                Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
-                "auth.get on a dead session",
-            )
+            self.expect_unauthorized(&r, "auth.get on a dead session")
         }
     }
 
@@ -459,7 +517,15 @@ impl Model {
         {
             other.alive = false;
         }
-        let id = r.json()["token"].as_str().unwrap_or_default().to_string();
+        let answer = match self.dokploy {
+            // The answer is the record before the change (difference 6).
+            true => self.call("GET", "/api/auth.get", Some(s), None).await,
+            false => r,
+        };
+        let id = answer.json()["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         self.sessions.push(Session {
             owner,
             id,
@@ -487,6 +553,10 @@ impl Model {
         expect(&r, 200, None, "update")?;
         let owner = self.sessions[s].owner;
         self.accounts[owner].password = Some(password);
+        if self.dokploy {
+            // Dokploy ends no other session.
+            return Ok(());
+        }
         for (i, other) in self.sessions.iter_mut().enumerate() {
             if other.owner == owner && !other.token && i != s {
                 other.alive = false;
@@ -514,12 +584,7 @@ impl Model {
             )
             .await;
         if !live || !is_admin {
-            return expect(
-                &r,
-                401,
-                Some(&error("UNAUTHORIZED", msg::UNAUTHORIZED)),
-                "invite without an admin session",
-            );
+            return self.expect_unauthorized(&r, "invite without an admin session");
         }
         if self.accounts.iter().any(|a| a.email == email && !a.removed) {
             return expect(
@@ -580,6 +645,14 @@ impl Model {
             .call("POST", "/api/auth.createUser", None, Some(&body))
             .await;
         let pending = account.password.is_none() && !account.removed;
+        if self.dokploy && account.password.is_some() && !account.removed {
+            return expect(
+                &r,
+                400,
+                Some(&error("BAD_REQUEST", msg::dokploy::CREATE_USER)),
+                "accepting a used invitation",
+            );
+        }
         if !right_id || !pending {
             return expect(
                 &r,
@@ -588,7 +661,8 @@ impl Model {
                 "accepting with a wrong id or used token",
             );
         }
-        if self.now > expires_at {
+        // Dokploy's invitations never expire (difference 2).
+        if self.now > expires_at && !self.dokploy {
             return expect(
                 &r,
                 400,
@@ -622,12 +696,11 @@ impl Model {
             return expect(&r, 401, None, "remove without an admin session");
         }
         if self.accounts[m].removed {
-            return expect(
-                &r,
-                404,
-                Some(&error("NOT_FOUND", msg::USER_NOT_MEMBER)),
-                "removing twice",
-            );
+            let (status, code, message) = match self.dokploy {
+                true => (400, "BAD_REQUEST", msg::dokploy::REMOVE_USER),
+                false => (404, "NOT_FOUND", msg::USER_NOT_MEMBER),
+            };
+            return expect(&r, status, Some(&error(code, message)), "removing twice");
         }
         expect(&r, 200, Some(""), "remove")?;
         self.accounts[m].removed = true;
@@ -666,8 +739,9 @@ impl Model {
             .call("POST", "/api/auth.verify2FASetup", Some(s), Some(&body))
             .await;
         expect(&r, 200, None, "verify2FASetup")?;
-        if r.json()["is2FAEnabled"] != true {
-            return Err(format!("verify2FASetup left 2FA off: {}", r.body));
+        // Dokploy answers the record before the change (difference 6).
+        if r.json()["is2FAEnabled"] != !self.dokploy {
+            return Err(format!("verify2FASetup's answer: {}", r.body));
         }
         let account = &mut self.accounts[owner];
         account.totp_secret = Some(secret);
@@ -703,10 +777,21 @@ impl Model {
         let r = self
             .call("POST", "/api/auth.verifyLogin2FA", None, Some(&body))
             .await;
+        if self.dokploy && account.removed {
+            return expect(
+                &r,
+                404,
+                Some(&error("NOT_FOUND", msg::AUTH_NOT_FOUND)),
+                "a pin for a removed account",
+            );
+        }
         let accepted = right
             && !account.removed
-            && account.pending_until.is_some_and(|until| until > self.now)
-            && account.last_step.is_none_or(|last| step > last);
+            // Dokploy takes a pin for the id alone, and again within its window
+            // (differences 7 and 13).
+            && (self.dokploy
+                || (account.pending_until.is_some_and(|until| until > self.now)
+                    && account.last_step.is_none_or(|last| step > last)));
         if accepted {
             expect(&r, 200, Some("true"), "a fresh pin after the password")?;
             self.accounts[a].pending_until = None;
@@ -746,6 +831,7 @@ pub async fn run_case(
     ops: &[(Op, Transport)],
     can_move_clock: bool,
     live: Option<std::sync::Arc<LiveRun>>,
+    profile: Profile,
 ) -> Result<(), String> {
     let addr = match live {
         Some(_) => target.shared().await?,
@@ -763,6 +849,7 @@ pub async fn run_case(
         clock_ms: 0,
         emails: EMAILS.iter().map(|e| e.to_string()).collect(),
         live: live.clone(),
+        dokploy: profile.is_dokploy(),
     };
     let outcome = match &live {
         Some(run) => {
@@ -862,6 +949,9 @@ impl Model {
             if self.live.is_some() && !self.safe_on_a_live_instance(op) {
                 continue;
             }
+            if self.dokploy && !self.modelled_in_dokploy(op) {
+                continue;
+            }
             self.step(op).await?;
         }
         Ok(())
@@ -885,6 +975,7 @@ pub async fn property(
     cases: u32,
     seed: u64,
     transports: &[Transport],
+    profile: Profile,
 ) -> Result<(), String> {
     if transports.is_empty() {
         return Err("no transport to run the model over".into());
@@ -912,7 +1003,13 @@ pub async fn property(
                 &prop::collection::vec((op(), one_of(transports)), 1..30),
                 |ops| {
                     handle
-                        .block_on(run_case(target, &ops, can_move_clock, live.clone()))
+                        .block_on(run_case(
+                            target,
+                            &ops,
+                            can_move_clock,
+                            live.clone(),
+                            profile,
+                        ))
                         .map_err(TestCaseError::fail)
                 },
             )

@@ -44,6 +44,13 @@ async fn the_dokploy_profile_over_trpc_against_the_dokploy_mock_passes_with_juni
     assert!(out.status.success(), "{report}");
     assert!(report.contains("(profile dokploy-0.14)"), "{report}");
     assert!(report.contains(" 0 failed"), "{report}");
+    // The model ran in the profile too (passed, not skipped).
+    let model: Vec<&str> = report
+        .lines()
+        .find(|l| l.starts_with("model "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(model, ["model", "1", "0", "0"], "{report}");
     // Over tRPC alone: the tRPC checks run, the REST ones do not.
     assert!(report.contains("\ntrpc "), "{report}");
     assert!(!report.contains("\ntransport "), "{report}");

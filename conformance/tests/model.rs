@@ -6,6 +6,7 @@ mod common;
 use common::InProcessServer;
 use conformance::model::property;
 use conformance::target::Target;
+use specs::Profile;
 
 /// Cases per target: tuned for CI; `CONFORMANCE_CASES=500` for a long run.
 fn cases() -> u32 {
@@ -17,7 +18,7 @@ fn cases() -> u32 {
 
 fn check_target(runtime: &tokio::runtime::Runtime, target: &dyn Target) {
     let both = conformance::runner::BOTH;
-    if let Err(failure) = runtime.block_on(property(target, cases(), 7, both)) {
+    if let Err(failure) = runtime.block_on(property(target, cases(), 7, both, Profile::Contract)) {
         panic!("{} disagrees with the model:\n{failure}", target.name());
     }
 }
@@ -32,4 +33,22 @@ fn the_server_agrees_with_the_model() {
 fn the_mock_agrees_with_the_model() {
     let runtime = common::runtime();
     check_target(&runtime, &common::mock_on(&runtime));
+}
+
+/// The model in the Dokploy profile against the mock in it (its answers are what
+/// Dokploy v0.14 was measured to give).
+#[test]
+fn the_dokploy_mock_agrees_with_the_dokploy_model() {
+    let runtime = common::runtime();
+    let mock = runtime.block_on(
+        mock::MockServer::builder()
+            .profile(Profile::Dokploy014)
+            .start(),
+    );
+    let target = common::InProcessMock(mock);
+    let both = conformance::runner::BOTH;
+    if let Err(failure) = runtime.block_on(property(&target, cases(), 7, both, Profile::Dokploy014))
+    {
+        panic!("the Dokploy mock disagrees with the Dokploy model:\n{failure}");
+    }
 }

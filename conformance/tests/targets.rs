@@ -90,7 +90,7 @@ async fn the_model_runs_over_the_transport_it_is_given() {
         .start()
         .await;
     let target = conformance::UrlTarget::connect(&mock.uri()).await.unwrap();
-    conformance::model::property(&target, 4, 11, &[Transport::Trpc])
+    conformance::model::property(&target, 4, 11, &[Transport::Trpc], specs::Profile::Contract)
         .await
         .unwrap();
     // Each sequence began with a reset: what the journal holds is the last one's.
@@ -231,9 +231,15 @@ async fn the_model_runs_against_a_target_a_command_resets() {
         .unwrap()
         .with_reset_command(&reset);
     assert!(target.resets());
-    conformance::model::property(&target, 8, 7, conformance::runner::BOTH)
-        .await
-        .unwrap();
+    conformance::model::property(
+        &target,
+        8,
+        7,
+        conformance::runner::BOTH,
+        specs::Profile::Contract,
+    )
+    .await
+    .unwrap();
     let ran = std::fs::read_to_string(resets.path())
         .unwrap()
         .lines()
@@ -335,16 +341,28 @@ async fn a_live_instance_given_its_admin_runs_most_checks_and_is_left_as_found()
         "{ran} of {} checks ran",
         applicable.len()
     );
-    conformance::model::property(target.as_ref(), 24, 11, conformance::runner::BOTH)
-        .await
-        .unwrap();
+    conformance::model::property(
+        target.as_ref(),
+        24,
+        11,
+        conformance::runner::BOTH,
+        specs::Profile::Contract,
+    )
+    .await
+    .unwrap();
     let by_its_token = conformance::UrlTarget::connect(&format!("http://{addr}"))
         .await
         .unwrap()
         .with_admin(conformance::AdminCredential::Token(token.clone()));
-    conformance::model::property(&by_its_token, 24, 12, conformance::runner::BOTH)
-        .await
-        .unwrap();
+    conformance::model::property(
+        &by_its_token,
+        24,
+        12,
+        conformance::runner::BOTH,
+        specs::Profile::Contract,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         snapshot(by_token.clone()).await,
         before,

@@ -665,9 +665,15 @@ async fn the_binary_passes_the_conformance_suite_one_process_per_check() {
     assert_eq!(report.skipped(), skipped);
     let runs: usize = all.iter().map(|c| c.runs_over_both()).sum();
     assert_eq!(report.passed() + skipped, runs);
-    conformance::model::property(target.as_ref(), 16, 11, conformance::runner::BOTH)
-        .await
-        .unwrap_or_else(|failure| panic!("the binary disagrees with the model:\n{failure}"));
+    conformance::model::property(
+        target.as_ref(),
+        16,
+        11,
+        conformance::runner::BOTH,
+        specs::Profile::Contract,
+    )
+    .await
+    .unwrap_or_else(|failure| panic!("the binary disagrees with the model:\n{failure}"));
 }
 
 /// The same in cloud mode: each process sends its emails to an SMTP server the suite
