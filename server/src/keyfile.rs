@@ -416,7 +416,8 @@ pub fn resume(store: &SealedStore, key_file: &Path) -> Result<String, String> {
 
 /// `key retire`: once no stored value is sealed under an older key, removes the
 /// older keys from the key file. Waits until every instance has read the file
-/// (`RELOAD_EVERY`, twice) and seals again what they wrote meanwhile.
+/// (`RELOAD_EVERY`, twice) and seals again what they wrote meanwhile; and once more
+/// after removing the keys, for an instance that read the rotated file late.
 pub fn retire(store: &SealedStore, key_file: &Path) -> Result<String, String> {
     let mut file = existing(key_file)?;
     if file.open.is_empty() {
@@ -450,15 +451,30 @@ pub fn retire(store: &SealedStore, key_file: &Path) -> Result<String, String> {
         ));
     }
     let retired: Vec<String> = file.open.iter().map(|k| id(k).to_string()).collect();
+    let with_the_old_keys = file.ring();
     file.open.clear();
     replace(key_file, &file)?;
+    // An instance slower to read the rotated file than the wait above may still have
+    // sealed a value under an older key since the count: once every instance has
+    // read this file, one more pass, with the older keys still here, seals it again.
+    std::thread::sleep(2 * RELOAD_EVERY);
+    store.use_ring(with_the_old_keys);
+    let late = store.reseal();
     store.use_ring(file.ring());
-    Ok(format!(
+    let late = late.map_err(|e| e.to_string())?;
+    let mut said = format!(
         "retired key {}: key {} alone seals and opens the data. Backups taken before \
          the rotation open only with the key file of their time.\n",
         retired.join(", "),
         id(&file.seal)
-    ))
+    );
+    if late > 0 {
+        said.push_str(&format!(
+            "sealed again {late} values an instance wrote under an older key after the \
+             count (it read the rotated key file late)\n"
+        ));
+    }
+    Ok(said)
 }
 
 /// `key status`: the key file's keys and how many stored values each sealed.
@@ -673,6 +689,36 @@ mod tests {
         );
         assert_eq!(b.get(b"account/1").unwrap().unwrap(), b"one");
         assert_eq!(a.sealing_id(), b.sealing_id());
+    }
+
+    /// An instance that never reads the rotated file: what it sealed under the old
+    /// key before `key retire` is sealed again by retire's first pass; what it seals
+    /// after retire's count (once the retired file is written) by its last pass.
+    #[test]
+    fn retire_seals_again_what_an_instance_late_to_read_the_file_wrote() {
+        let (_dir, key_file, random, a, _b) = two_instances();
+        let old_ring = read(&key_file).unwrap().unwrap().ring();
+        let engine: Arc<dyn Store> = a.inner_for_tests();
+        let (slow, _) = SealedStore::open(engine.clone(), old_ring, random.clone()).unwrap();
+        rotate(&a, &key_file, &*random).unwrap();
+        write(&slow, b"account/early", b"early");
+        let late_writer = {
+            let (key_file, slow) = (key_file.clone(), Arc::new(slow));
+            std::thread::spawn(move || loop {
+                if read(&key_file).is_ok_and(|f| f.is_some_and(|f| f.open.is_empty())) {
+                    write(&*slow, b"account/late", b"late");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            })
+        };
+        let said = retire(&a, &key_file).unwrap();
+        late_writer.join().unwrap();
+        assert!(said.contains("sealed again 1 values"), "{said}");
+        let file = read(&key_file).unwrap().unwrap();
+        let (alone, _) = SealedStore::open(engine, KeyRing::single(&file.seal), random).unwrap();
+        assert_eq!(alone.get(b"account/early").unwrap().unwrap(), b"early");
+        assert_eq!(alone.get(b"account/late").unwrap().unwrap(), b"late");
     }
 
     /// An operator's command run as root keeps the key file the service's own.

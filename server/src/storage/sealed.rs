@@ -327,6 +327,11 @@ impl SealedStore {
         Ok(resealed)
     }
 
+    #[cfg(test)]
+    pub(crate) fn inner_for_tests(&self) -> Arc<dyn Store> {
+        self.inner.clone()
+    }
+
     /// The id of the key that seals new values.
     pub fn sealing_id(&self) -> KeyId {
         self.ring().sealing_id()
