@@ -124,7 +124,9 @@ impl std::fmt::Display for KeyId {
     }
 }
 
-/// Sealed before key rings: `magic ‖ nonce ‖ ciphertext ‖ tag`, under the one key.
+/// Unnamed: `magic ‖ nonce ‖ ciphertext ‖ tag`, under a ring's only key (as every
+/// version before key rings sealed, so one of those, beside this one during a
+/// rolling upgrade, opens what this one seals until the first rotation).
 const SEALED_MAGIC_V1: [u8; 2] = [0x00, 0x01];
 /// `magic ‖ key id ‖ nonce ‖ ciphertext ‖ tag`. A JSON record never starts with 0x00.
 const SEALED_MAGIC: [u8; 2] = [0x00, 0x02];
@@ -169,7 +171,7 @@ impl SealingKey {
     /// Sealed and bound to `context` (the record's key), so a sealed value moved
     /// under another key does not open. The 96-bit nonce is random: far from a
     /// collision at any number of writes this server makes.
-    fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8], named: bool) -> Vec<u8> {
         let nonce = random_bytes::<NONCE_LEN>(random);
         let mut in_out = plaintext.to_vec();
         self.aead
@@ -180,8 +182,12 @@ impl SealingKey {
             )
             .expect("AES-GCM seals any length a record has");
         let mut sealed = Vec::with_capacity(SEALED_MAGIC.len() + 4 + NONCE_LEN + in_out.len());
-        sealed.extend_from_slice(&SEALED_MAGIC);
-        sealed.extend_from_slice(&self.id.0);
+        if named {
+            sealed.extend_from_slice(&SEALED_MAGIC);
+            sealed.extend_from_slice(&self.id.0);
+        } else {
+            sealed.extend_from_slice(&SEALED_MAGIC_V1);
+        }
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&in_out);
         sealed
@@ -274,19 +280,22 @@ impl KeyRing {
         self.sealing.id
     }
 
+    /// Sealed under the sealing key: named by its id while the ring holds other
+    /// keys (a rotation under way), unnamed while it is the only one.
     pub fn seal(&self, random: &dyn Random, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        self.sealing.seal(random, context, plaintext)
+        self.sealing
+            .seal(random, context, plaintext, !self.others.is_empty())
     }
 
-    /// Opens a value sealed under any key of the ring; a value sealed before key
-    /// rings (no key id) is tried with each.
+    /// Opens a value sealed under any key of the ring; an unnamed one is tried with
+    /// each key.
     pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         match sealed_by(sealed) {
             Some(Sealer::Key(id)) => {
                 let key = self.key(id).ok_or(OpenError::UnknownKey(id))?;
                 key.open(context, &sealed[SEALED_MAGIC.len() + 4..])
             }
-            Some(Sealer::BeforeRings) => {
+            Some(Sealer::Unnamed) => {
                 let rest = &sealed[SEALED_MAGIC_V1.len()..];
                 std::iter::once(&self.sealing)
                     .chain(&self.others)
@@ -307,15 +316,15 @@ impl KeyRing {
 /// Which key sealed a value.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Sealer {
-    /// Sealed before key rings: the one key of its time, unnamed.
-    BeforeRings,
+    /// Unnamed: the only key of its ring (before key rings, or between rotations).
+    Unnamed,
     Key(KeyId),
 }
 
 /// Which key sealed `value`; `None` if it is not sealed.
 pub fn sealed_by(value: &[u8]) -> Option<Sealer> {
     if value.starts_with(&SEALED_MAGIC_V1) {
-        Some(Sealer::BeforeRings)
+        Some(Sealer::Unnamed)
     } else if value.starts_with(&SEALED_MAGIC) && value.len() >= SEALED_MAGIC.len() + 4 {
         let id: [u8; 4] = value[2..6].try_into().expect("4 bytes");
         Some(Sealer::Key(KeyId(id)))
@@ -336,7 +345,8 @@ mod tests {
     #[test]
     fn sealing_round_trips_and_binds_its_context() {
         let r = OsRandom::new();
-        let ring = KeyRing::single(&SealingKey::generate(&r));
+        // A ring that holds another key names the sealing key in what it seals.
+        let ring = KeyRing::new(&SealingKey::generate(&r), &[SealingKey::generate(&r)]);
         let sealed = ring.seal(&r, b"account/1", br#"{"token":"secret"}"#);
         assert_eq!(sealed_by(&sealed), Some(Sealer::Key(ring.sealing_id())));
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
@@ -369,7 +379,15 @@ mod tests {
         let (old, new) = (SealingKey::generate(&r), SealingKey::generate(&r));
         let before = KeyRing::single(&old);
         let after = KeyRing::new(&new, &[old]);
+        // A ring of one key seals unnamed, as every version before key rings did
+        // (such a version, beside this one in a rolling upgrade, opens it).
         let sealed_before = before.seal(&r, b"k", b"v");
+        assert_eq!(sealed_by(&sealed_before), Some(Sealer::Unnamed));
+        assert_eq!(
+            sealed_before.len(),
+            2 + NONCE_LEN + 1 + 16,
+            "magic, nonce, text, tag"
+        );
         assert_eq!(after.open(b"k", &sealed_before).unwrap(), b"v");
         let sealed_after = after.seal(&r, b"k", b"v");
         assert_eq!(
@@ -381,12 +399,8 @@ mod tests {
             before.open(b"k", &sealed_after),
             Err(OpenError::UnknownKey(_))
         ));
-        // A value sealed before key rings: no key id, tried with each key.
-        let mut v1 = SEALED_MAGIC_V1.to_vec();
-        v1.extend_from_slice(&before.seal(&r, b"k", b"old")[SEALED_MAGIC.len() + 4..]);
-        assert_eq!(sealed_by(&v1), Some(Sealer::BeforeRings));
-        assert_eq!(after.open(b"k", &v1).unwrap(), b"old");
-        assert!(KeyRing::single(&new).open(b"k", &v1).is_err());
+        // Unnamed: tried with each key.
+        assert!(KeyRing::single(&new).open(b"k", &sealed_before).is_err());
     }
 
     #[test]

@@ -266,11 +266,9 @@ impl SealedStore {
 
     fn open_value(&self, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         match self.ring().open(key, &value) {
-            // Sealed under a key this ring lacks: another instance may have read a
-            // rotated key file first.
-            Err(OpenError::UnknownKey(_)) if self.reload_ring() => {
-                Ok(self.ring().open(key, &value)?)
-            }
+            // Sealed under a key this ring lacks (named, or unnamed by a ring of one
+            // key): another instance may have read a rotated key file first.
+            Err(_) if self.reload_ring() => Ok(self.ring().open(key, &value)?),
             opened => Ok(opened?),
         }
     }

@@ -136,3 +136,14 @@ pub fn promtool(args: &[&str], input: &str) -> Option<String> {
         false => format!("failed: {said}"),
     })
 }
+
+/// The id of the key `key rotate` replaced, from what it printed ("… removes key
+/// <id>.").
+pub fn replaced_key(rotate_output: &str) -> String {
+    rotate_output
+        .split("removes key ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .expect("key rotate names the key it replaced")
+        .to_string()
+}
