@@ -287,6 +287,15 @@ impl KeyRing {
             .seal(random, context, plaintext, !self.others.is_empty())
     }
 
+    /// How what this ring seals shows (`sealed_by`): what a re-sealing leaves as
+    /// it is.
+    pub fn sealer(&self) -> Sealer {
+        match self.others.is_empty() {
+            true => Sealer::Unnamed,
+            false => Sealer::Key(self.sealing.id),
+        }
+    }
+
     /// Opens a value sealed under any key of the ring; an unnamed one is tried with
     /// each key.
     pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {

@@ -1,5 +1,8 @@
-//! The sealing key's file: outside the data directory, created on first start with
-//! mode 0600, required whenever the data directory holds data sealed under it.
+//! The key file: outside the data directory, created on first start with mode
+//! 0600, required whenever the data holds values sealed under its keys. It is a
+//! ring (one key seals, older or staged ones open), read again by serving
+//! instances when it changes; `key rotate`, `key retire` and `key status` are here
+//! (docs/key-rotation.md).
 
 use crate::core::ports::{Random, Store};
 use crate::crypto::{KeyRing, Sealer, SealingKey};
@@ -109,7 +112,6 @@ impl KeyFile {
 
     /// The file's keys as `role id` lines, for the operator.
     fn describe(&self) -> String {
-        let id = |bytes: &Bytes| SealingKey::from_bytes(bytes).id();
         let mut text = format!("seal\t{}\n", id(&self.seal));
         for key in &self.open {
             text.push_str(&format!("open\t{}\n", id(key)));
@@ -433,9 +435,10 @@ pub fn retire(store: &SealedStore, key_file: &Path) -> Result<String, String> {
     if let Ok(wait) = settled.duration_since(SystemTime::now()) {
         std::thread::sleep(wait);
     }
-    store.use_ring(file.ring());
+    let ring = file.ring();
+    let current = ring.sealer();
+    store.use_ring(ring);
     store.reseal().map_err(|e| e.to_string())?;
-    let current = Sealer::Key(id(&file.seal));
     let left: usize = store
         .count_by_key()
         .map_err(|e| e.to_string())?
@@ -470,8 +473,9 @@ pub fn retire(store: &SealedStore, key_file: &Path) -> Result<String, String> {
     );
     if late > 0 {
         said.push_str(&format!(
-            "sealed again {late} values an instance wrote under an older key after the \
-             count (it read the rotated key file late)\n"
+            "sealed again {late} values written since the count without a key's name \
+             (under the new key, or under an older one by an instance that read the \
+             rotated key file late)\n"
         ));
     }
     Ok(said)

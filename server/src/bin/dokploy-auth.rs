@@ -309,7 +309,7 @@ enum Command {
     },
 }
 
-#[derive(Subcommand, serde::Serialize, serde::Deserialize)]
+#[derive(Subcommand, Clone, serde::Serialize, serde::Deserialize)]
 enum KeyCommand {
     /// The key file's keys (by id: `seal`, `open`, `next`) and how many stored
     /// values each one sealed.
@@ -331,7 +331,7 @@ enum KeyCommand {
     Retire,
 }
 
-#[derive(Subcommand, serde::Serialize, serde::Deserialize)]
+#[derive(Subcommand, Clone, serde::Serialize, serde::Deserialize)]
 enum UserCommand {
     /// List every account (id, email, role, 2FA, state, created).
     List,
@@ -905,17 +905,26 @@ fn operator_commands(
     })
 }
 
+/// Runs `command` in the server running on the data directory, if one is (sled
+/// lets one process open it): its output; `None` when none runs there, or the data
+/// is in PostgreSQL (the command then opens it itself).
+async fn on_running_server(
+    storage: &Storage<'_>,
+    command: OperatorCommand,
+) -> Option<Result<String, String>> {
+    if storage.database_url.is_some() {
+        return None;
+    }
+    let payload = serde_json::to_vec(&command).expect("a command serializes");
+    backup::command_on_running_server(storage.data_dir, &payload).await
+}
+
 /// `key …`: in the server running on the data directory, if one is (its control
 /// socket), or here on the data directory or the database.
 async fn run_key(storage: &Storage<'_>, command: KeyCommand) -> Result<(), String> {
-    if storage.database_url.is_none() {
-        // As `OperatorCommand::Key` serializes.
-        let payload = serde_json::to_vec(&serde_json::json!({ "Key": &command }))
-            .expect("a command serializes");
-        if let Some(answer) = backup::command_on_running_server(storage.data_dir, &payload).await {
-            print!("{}", answer?);
-            return Ok(());
-        }
+    if let Some(answer) = on_running_server(storage, OperatorCommand::Key(command.clone())).await {
+        print!("{}", answer?);
+        return Ok(());
     }
     if let KeyCommand::Rotate { stage: true, .. } = command {
         // Only the key file changes: every instance reads it within a second.
@@ -1290,7 +1299,7 @@ fn restore_data_dir(storage: &Storage<'_>, pairs: Pairs, replace: bool) -> Resul
 
 /// An account command, with what it needs from the operator's terminal: it runs
 /// here, or in the server running on the data directory (its control socket).
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct AccountCommand {
     command: UserCommand,
     /// The new password read from standard input (`--password-stdin`).
@@ -1317,15 +1326,9 @@ async fn run_user(
         _ => None,
     };
     let request = AccountCommand { command, password };
-    if storage.database_url.is_none() {
-        // sled lets one process open the data directory: a running server does it.
-        // As `OperatorCommand::User` serializes.
-        let payload = serde_json::to_vec(&serde_json::json!({ "User": &request }))
-            .expect("a command serializes");
-        if let Some(answer) = backup::command_on_running_server(storage.data_dir, &payload).await {
-            print!("{}", answer?);
-            return Ok(());
-        }
+    if let Some(answer) = on_running_server(storage, OperatorCommand::User(request.clone())).await {
+        print!("{}", answer?);
+        return Ok(());
     }
     let core = build_core(
         storage.open(Opening::Existing, 2)?.1,

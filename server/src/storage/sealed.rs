@@ -288,13 +288,13 @@ impl SealedStore {
         Ok(counts)
     }
 
-    /// Seals again, under the ring's sealing key, every value another key sealed,
-    /// in short transactions while the instances serve: each value is read again
-    /// in its transaction, so a write of theirs in between is never undone.
-    /// Returns how many it sealed again.
+    /// Seals again, under the ring's sealing key, every value not sealed as the
+    /// ring seals, in short transactions while the instances serve: each value is
+    /// read again in its transaction, so a write of theirs in between is never
+    /// undone. Returns how many it sealed again.
     pub fn reseal(&self) -> Result<usize, StoreError> {
         let ring = self.ring();
-        let current = Sealer::Key(ring.sealing_id());
+        let current = ring.sealer();
         let stale: Vec<Vec<u8>> = self
             .inner
             .scan_prefix(b"")?
