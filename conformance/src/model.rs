@@ -305,6 +305,44 @@ impl Model {
         Ok(())
     }
 
+    /// The `n`th (modulo) of the accounts `which` picks.
+    fn nth_account(&self, n: usize, which: impl Fn(&Account) -> bool) -> Option<usize> {
+        let picked: Vec<usize> = (0..self.accounts.len())
+            .filter(|&i| which(&self.accounts[i]))
+            .collect();
+        picked.get(n % picked.len().max(1)).copied()
+    }
+
+    /// The account `Op::Accept { member }` acts on: one with an invitation.
+    fn invited(&self, member: usize) -> Option<usize> {
+        self.nth_account(member, |a| a.invitation.is_some())
+    }
+
+    /// The account `Op::Pin { who }` acts on: one with 2FA on.
+    fn enrolled(&self, who: usize) -> Option<usize> {
+        self.nth_account(who, |a| a.totp_secret.is_some())
+    }
+
+    /// Whether account `m`'s invitation, with its own id, makes the account now:
+    /// not used, not removed, not expired (Dokploy's never expire, difference 2).
+    fn invitation_opens(&self, m: usize) -> bool {
+        let account = &self.accounts[m];
+        let expires_at = account.invitation.as_ref().map_or(0, |i| i.1);
+        account.password.is_none() && !account.removed && (self.dokploy || self.now <= expires_at)
+    }
+
+    /// Whether the pin of now for account `a` logs in: after its password, in a
+    /// later step than the last pin accepted; in Dokploy for the id alone, and
+    /// again within its window (differences 7 and 13).
+    fn pin_accepted(&self, a: usize) -> bool {
+        let account = &self.accounts[a];
+        let step = step_of(self.clock_ms);
+        !account.removed
+            && (self.dokploy
+                || (account.pending_until.is_some_and(|until| until > self.now)
+                    && account.last_step.is_none_or(|last| step > last)))
+    }
+
     /// Whether `op` may run on a live instance: it changes nothing of the admin's
     /// own (password, API token, 2FA), and it is no guess the model expects to fail
     /// (the instance's throttling would count it against the admin or the address).
@@ -324,29 +362,13 @@ impl Model {
             | Op::ChangePassword { session }
             | Op::Enable2FA { session } => not_the_admin(session),
             Op::Accept { member, right_id } => {
-                let invited: Vec<&Account> = self
-                    .accounts
-                    .iter()
-                    .filter(|a| a.invitation.is_some())
-                    .collect();
-                invited.get(member % invited.len().max(1)).is_some_and(|a| {
-                    let expires_at = a.invitation.as_ref().map_or(0, |i| i.1);
-                    right_id && a.password.is_none() && !a.removed && self.now <= expires_at
-                })
+                right_id
+                    && self
+                        .invited(member)
+                        .is_some_and(|m| self.invitation_opens(m))
             }
             Op::Pin { who, right } => {
-                let enrolled: Vec<&Account> = self
-                    .accounts
-                    .iter()
-                    .filter(|a| a.totp_secret.is_some())
-                    .collect();
-                let step = step_of(self.clock_ms);
-                enrolled.get(who % enrolled.len().max(1)).is_some_and(|a| {
-                    right
-                        && !a.removed
-                        && a.pending_until.is_some_and(|until| until > self.now)
-                        && a.last_step.is_none_or(|last| step > last)
-                })
+                right && self.enrolled(who).is_some_and(|a| self.pin_accepted(a))
             }
             Op::Get { .. }
             | Op::Logout { .. }
@@ -627,14 +649,11 @@ impl Model {
 
     /// `auth.createUser` with an invitation, with the right or a wrong id.
     async fn accept(&mut self, member: usize, right_id: bool) -> Step {
-        let members: Vec<usize> = (0..self.accounts.len())
-            .filter(|&i| self.accounts[i].invitation.is_some())
-            .collect();
-        let Some(&m) = members.get(member % members.len().max(1)) else {
+        let Some(m) = self.invited(member) else {
             return Ok(());
         };
         let account = self.accounts[m].clone();
-        let (token, expires_at) = account.invitation.clone().unwrap_or_default();
+        let (token, _) = account.invitation.clone().unwrap_or_default();
         let id = if right_id {
             account.id.clone()
         } else {
@@ -661,8 +680,7 @@ impl Model {
                 "accepting with a wrong id or used token",
             );
         }
-        // Dokploy's invitations never expire (difference 2).
-        if self.now > expires_at && !self.dokploy {
+        if !self.invitation_opens(m) {
             return expect(
                 &r,
                 400,
@@ -751,10 +769,7 @@ impl Model {
 
     /// `auth.verifyLogin2FA` with the pin of now or a wrong one.
     async fn pin(&mut self, who: usize, right: bool) -> Step {
-        let enrolled: Vec<usize> = (0..self.accounts.len())
-            .filter(|&a| self.accounts[a].totp_secret.is_some())
-            .collect();
-        let Some(&a) = enrolled.get(who % enrolled.len().max(1)) else {
+        let Some(a) = self.enrolled(who) else {
             return Ok(());
         };
         let account = self.accounts[a].clone();
@@ -785,13 +800,7 @@ impl Model {
                 "a pin for a removed account",
             );
         }
-        let accepted = right
-            && !account.removed
-            // Dokploy takes a pin for the id alone, and again within its window
-            // (differences 7 and 13).
-            && (self.dokploy
-                || (account.pending_until.is_some_and(|until| until > self.now)
-                    && account.last_step.is_none_or(|last| step > last)));
+        let accepted = right && self.pin_accepted(a);
         if accepted {
             expect(&r, 200, Some("true"), "a fresh pin after the password")?;
             self.accounts[a].pending_until = None;
