@@ -67,6 +67,73 @@ async fn an_idle_connection_is_closed() {
     );
 }
 
+/// The head timeout counts from the last answer: a kept-alive connection used more
+/// often than that stays open however long it lives, and one waiting on a slow
+/// answer (longer than the head timeout) gets its answer.
+#[tokio::test]
+async fn a_connection_in_use_is_never_closed_as_idle() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(400),
+        request_timeout: Duration::from_millis(900),
+        ..Limits::default()
+    };
+    let (addr, _server) = serve_with_a_sluggish_hasher(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(2_000) {
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_one_answer(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(answered >= 6, "{answered} answers on one connection");
+    // Busy for 900 ms, over twice the head timeout: answered, not closed.
+    let body = r#"{"email":"a@example.com","password":"password123"}"#;
+    let request = format!(
+        "POST /api/auth.createAdmin HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_one_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // Then, idle, it is closed.
+    assert!(read_all(&mut stream, Duration::from_secs(3))
+        .await
+        .is_some());
+}
+
+/// One answer read off a kept-alive connection (its head, then `content-length` bytes).
+async fn read_one_answer(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    let within = Duration::from_secs(5);
+    while !bytes.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(within, stream.read(&mut byte)).await {
+            Ok(Ok(1)) => bytes.push(byte[0]),
+            other => panic!("the connection ended before an answer: {other:?}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&bytes).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(within, stream.read_exact(&mut body))
+        .await
+        .expect("the body in time")
+        .expect("the body");
+    bytes.extend(body);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 #[tokio::test]
 async fn oversized_headers_are_refused() {
     let h = Harness::start().await;
@@ -259,34 +326,11 @@ impl PasswordHasher for Sluggish {
 
 #[tokio::test]
 async fn a_request_that_takes_too_long_is_answered_408() {
-    let deps = server::core::Deps {
-        store: Arc::new(server::storage::MemoryStore::new()),
-        clock: Arc::new(server::time::SystemClock),
-        random: Arc::new(server::crypto::OsRandom::new()),
-        hasher: Arc::new(Sluggish),
-        mailer: Arc::new(server::core::ports::NoMail),
-        notifier: Arc::new(server::core::ports::NoNotifier),
-    };
-    // Core::new would wait on the hasher for its dummy hash: give it one.
     let limits = Limits {
         request_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let core = server::core::Core::with_dummy_hash(
-        deps,
-        Default::default(),
-        "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinval".into(),
-    );
-    let api = server::http::Api::new(Arc::new(core), &limits);
-    let service = server::app::stack(api, &limits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::http::serve(
-        listener,
-        service,
-        limits,
-        std::future::pending(),
-    ));
+    let (addr, _server) = serve_with_a_sluggish_hasher(limits).await;
     let started = Instant::now();
     let r = send(
         addr,
@@ -359,4 +403,35 @@ async fn a_trusted_proxy_is_held_only_to_the_global_limit() {
     };
     let h = Harness::start_with(Default::default(), limits).await;
     let _held = hold_connections(3, "127.0.0.1", h.addr()).await;
+}
+
+/// The API on `limits` with a hasher that takes 5 s: a password to hash times out.
+async fn serve_with_a_sluggish_hasher(
+    limits: Limits,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let deps = server::core::Deps {
+        store: Arc::new(server::storage::MemoryStore::new()),
+        clock: Arc::new(server::time::SystemClock),
+        random: Arc::new(server::crypto::OsRandom::new()),
+        hasher: Arc::new(Sluggish),
+        mailer: Arc::new(server::core::ports::NoMail),
+        notifier: Arc::new(server::core::ports::NoNotifier),
+    };
+    // Core::new would wait on the hasher for its dummy hash: give it one.
+    let core = server::core::Core::with_dummy_hash(
+        deps,
+        Default::default(),
+        "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinval".into(),
+    );
+    let api = server::http::Api::new(Arc::new(core), &limits);
+    let service = server::app::stack(api, &limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(server::http::serve(
+        listener,
+        service,
+        limits,
+        std::future::pending(),
+    ));
+    (addr, serving)
 }

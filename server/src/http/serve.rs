@@ -1,17 +1,18 @@
 //! The accept loop: HTTP/1.1 with keep-alive through hyper, every limit explicit,
 //! graceful shutdown that lets requests in flight finish.
 
+use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -24,7 +25,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest request head, request line and headers together (→ 431).
     pub max_header_bytes: usize,
-    /// Time a client has to send a request's headers; a slower one is cut off.
+    /// Time a client has to send a request's headers, or to begin its next request
+    /// on a kept-alive connection; a slower one is cut off (checked every quarter
+    /// of it, at most each second).
     pub header_read_timeout: Duration,
     /// Time a request may take to answer (→ 408 `TIMEOUT`).
     pub request_timeout: Duration,
@@ -117,7 +120,20 @@ struct Connection {
     since_ms: AtomicU64,
     /// Told to close even with a request in progress (one that has lasted long).
     cut: AtomicBool,
-    close: tokio::sync::Notify,
+    /// Told to close (`GivingWay` reads it when woken).
+    close: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Connection {
+    fn tell_to_close(&self) {
+        self.close.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn is_idle(&self) -> bool {
+        self.requests.load(Ordering::Relaxed) == 0
+    }
 }
 
 /// The open connections, so that when they run short an idle one gives way to a
@@ -160,7 +176,8 @@ impl Open {
             requests: AtomicUsize::new(0),
             since_ms: AtomicU64::new(ms_now()),
             cut: AtomicBool::new(false),
-            close: tokio::sync::Notify::new(),
+            close: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
@@ -183,28 +200,104 @@ impl Open {
         let longest = |busy: bool, at_least: Duration| {
             connections
                 .values()
-                .filter(|c| (c.requests.load(Ordering::Relaxed) > 0) == busy)
+                .filter(|c| c.is_idle() != busy)
                 .map(|c| (c.since_ms.load(Ordering::Relaxed), c))
                 .filter(|(since, _)| now.saturating_sub(*since) >= at_least.as_millis() as u64)
                 .min_by_key(|(since, _)| *since)
                 .map(|(_, c)| c.clone())
         };
         if let Some(idle) = longest(false, IDLE_BEFORE_SHED) {
-            // Stored if the connection is not waiting yet: it closes when it does.
-            idle.close.notify_one();
+            idle.tell_to_close();
             return true;
         }
         if let Some(busy) = longest(true, BUSY_BEFORE_SHED) {
             busy.cut.store(true, Ordering::Relaxed);
-            busy.close.notify_one();
+            busy.tell_to_close();
             return true;
         }
         false
     }
+
+    /// Tells every connection idle for `limit` at least to close: a client that
+    /// sends nothing (idle keep-alive) or sends its request's head too slowly
+    /// (slowloris). The head timeout, kept here rather than by hyper, whose
+    /// timer was set up and torn down around every request.
+    fn close_idle(&self, limit: Duration) {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let now = ms_now();
+        for connection in connections.values() {
+            let since = connection.since_ms.load(Ordering::Relaxed);
+            if connection.is_idle() && now.saturating_sub(since) >= limit.as_millis() as u64 {
+                connection.tell_to_close();
+            }
+        }
+    }
 }
 
-/// Milliseconds on a monotonic clock (since its first reading).
+/// How often idle connections are looked for: a quarter of the head timeout, at
+/// most a second, so a connection is closed within that much of its timeout.
+fn idle_check_period(limit: Duration) -> Duration {
+    (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// Closes the connections of `open` idle longer than `limit`, until `open` is gone.
+async fn close_idle_connections(open: std::sync::Weak<Open>, limit: Duration) {
+    let mut ticks = tokio::time::interval(idle_check_period(limit));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(open) = open.upgrade() else { return };
+        open.close_idle(limit);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that ends when told to give way: at once if idle, or if `cut`
+    /// (a request in progress for long), else (a request began since it was told)
+    /// it goes on. Cheaper than a `Notify` polled beside it on every wake-up.
+    struct GivingWay<F> {
+        #[pin]
+        connection: F,
+        state: Arc<Connection>,
+    }
+}
+
+impl<F: Future> Future for GivingWay<F> {
+    /// `None`: it gave way.
+    type Output = Option<F::Output>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.state.waker.register(cx.waker());
+        if this.state.close.swap(false, Ordering::Acquire)
+            && (this.state.is_idle() || this.state.cut.load(Ordering::Relaxed))
+        {
+            return std::task::Poll::Ready(None);
+        }
+        this.connection.poll(cx).map(Some)
+    }
+}
+
+/// Milliseconds on a monotonic clock. Read twice a request and compared with tenths
+/// of a second at the least: Linux's coarse clock (a tick's resolution, a few ms)
+/// reads what the kernel keeps, without the time stamp counter.
+#[cfg(target_os = "linux")]
 fn ms_now() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; this clock exists on every Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ms_now() -> u64 {
+    use std::time::Instant;
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
@@ -291,15 +384,19 @@ pub async fn serve<S, B>(
 {
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
         .keep_alive(true)
         // A client (or proxy) that shuts its side after sending still gets its answer.
         .half_close(true)
-        .header_read_timeout(limits.header_read_timeout)
+        // Kept by `Open::close_idle` instead (no timer, so hyper keeps none).
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .auto_date_header(limits.date_header);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let open = Arc::new(Open::default());
+    let _closing_idle = AbortOnDrop(tokio::spawn(close_idle_connections(
+        Arc::downgrade(&open),
+        limits.header_read_timeout,
+    )));
     let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let draining = limits.draining.clone();
@@ -375,25 +472,11 @@ pub async fn serve<S, B>(
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {
-            tokio::pin!(connection);
-            loop {
-                tokio::select! {
-                    ended = &mut connection => {
-                        if let Err(error) = ended {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    // Told to give way: dropping the connection closes it, unless a
-                    // request began meanwhile (and it was told as an idle one).
-                    () = state.close.notified() => {
-                        let idle = state.requests.load(Ordering::Relaxed) == 0;
-                        if idle || state.cut.load(Ordering::Relaxed) {
-                            tracing::debug!(idle, "a connection gave way to a newcomer");
-                            break;
-                        }
-                    }
-                }
+            // Dropping the connection when it gives way closes it.
+            match (GivingWay { connection, state }).await {
+                Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+                Some(Ok(())) => {}
+                None => tracing::debug!("a connection was closed: idle, or in the way"),
             }
             drop((permit, slot, open_slot));
         });
@@ -403,5 +486,14 @@ pub async fn serve<S, B>(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, cutting what is left"),
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
