@@ -95,11 +95,23 @@ where
 /// can never start a line of its own.
 struct TextFields<'a>(&'a mut String);
 
+/// Bytes a value is written with as they are, between quotes (a table: every
+/// field of every access log line goes through it).
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        plain[byte] =
+            b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b':' | b'@');
+        byte += 1;
+    }
+    plain
+};
+
 impl Visit for TextFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let plain = value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-:@".contains(&b));
+        let plain = value.bytes().all(|b| PLAIN[usize::from(b)]);
         if plain && field.name() != "message" {
             self.0.push(' ');
             self.0.push_str(field.name());

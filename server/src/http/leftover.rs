@@ -98,25 +98,32 @@ where
     /// have come in all, or [`DRAIN_DEADLINE`] has passed. Call it once the handler
     /// has answered.
     pub(crate) async fn drain(self) {
+        // Most requests (a GET, a body read to its end): no timer to set.
+        if self.left().is_none() {
+            return;
+        }
         // A body trickled in for an answer already decided holds the connection no
         // longer than this; the answer then goes out (and the rest resets).
         let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain_all()).await;
     }
 
+    /// Bytes received so far, if more may be on their way.
+    fn left(&self) -> Option<u64> {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let nothing_coming = self.expects_continue && !slot.polled;
+        (!slot.body.is_end_stream() && !nothing_coming).then_some(slot.received)
+    }
+
     async fn drain_all(self) {
-        let mut shared = Shared { slot: self.slot };
         loop {
-            let received = {
-                let slot = shared.slot.lock().unwrap_or_else(PoisonError::into_inner);
-                if slot.body.is_end_stream() || (self.expects_continue && !slot.polled) {
-                    return;
-                }
-                slot.received
-            };
+            let Some(received) = self.left() else { return };
             // Past the bound, or sure to go past it (the declared length): reading
             // would only delay an answer that the rest of the body resets anyway.
-            let left = shared.size_hint().lower();
-            if received.saturating_add(left) > READ_PAST_LIMIT {
+            let mut shared = Shared {
+                slot: self.slot.clone(),
+            };
+            let declared = shared.size_hint().lower();
+            if received.saturating_add(declared) > READ_PAST_LIMIT {
                 return;
             }
             match shared.frame().await {
