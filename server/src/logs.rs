@@ -111,8 +111,14 @@ const PLAIN: [bool; 256] = {
 
 impl Visit for TextFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let plain = value.bytes().all(|b| PLAIN[usize::from(b)]);
-        if plain && field.name() != "message" {
+        if field.name() == "message" {
+            // As a format string's message is written (`message = "…"` spares its
+            // formatter).
+            self.0.push(' ');
+            self.0.push_str(value);
+            return;
+        }
+        if value.bytes().all(|b| PLAIN[usize::from(b)]) {
             self.0.push(' ');
             self.0.push_str(field.name());
             self.0.push_str("=\"");
@@ -340,11 +346,13 @@ mod tests {
             let method = "GET";
             tracing::info!(request_id = 7u64, %method, path = "/api/auth.get", "request");
             tracing::warn!(error = "two\nlines", "failed");
+            tracing::info!(message = "request", request_id = 7u64, %method, path = "/api/auth.get");
         });
         drop(guard);
         let text = sink.text();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0][24..], lines[2][24..], "a message given as a field");
         let (time, rest) = lines[0].split_at(24);
         assert!(crate::time::parse_iso8601(time).is_some(), "{time}");
         assert_eq!(

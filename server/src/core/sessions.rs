@@ -150,8 +150,10 @@ impl Sessions {
         version: u64,
     ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
         let digest = crypto::digest(id);
-        let account_id = match self.stored_session(&digest, version).await? {
-            Stored::Found(found) if self.is_live(&found.session, &found.account) => {
+        // One reading of the clock for the cache and the expiry.
+        let now = self.now();
+        let account_id = match self.stored_session(&digest, version, now).await? {
+            Stored::Found(found) if self.is_live(&found.session, &found.account, now) => {
                 return Ok(Some((found, digest)));
             }
             Stored::Found(dead) => dead.session.account_id.clone(),
@@ -163,18 +165,23 @@ impl Sessions {
         Ok(None)
     }
 
-    /// Not expired, and (a cookie session) not ended by a password change.
-    fn is_live(&self, session: &Session, account: &Account) -> bool {
-        session.expires_at > self.now()
+    /// Not expired at `now`, and (a cookie session) not ended by a password change.
+    fn is_live(&self, session: &Session, account: &Account, now: i64) -> bool {
+        session.expires_at > now
             && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
     }
 
     /// The session stored under `digest` with its account, from the cache while
     /// nothing was written since the store was at `version` (read before the
     /// records: a write in between makes the entry unusable), else from the store.
-    async fn stored_session(&self, digest: &str, version: u64) -> Result<Stored, ApiError> {
+    async fn stored_session(
+        &self,
+        digest: &str,
+        version: u64,
+        now: i64,
+    ) -> Result<Stored, ApiError> {
         let store = self.ports.store();
-        if let Some(found) = self.cache.get(digest, version, self.now()) {
+        if let Some(found) = self.cache.get(digest, version, now) {
             return Ok(Stored::Found(found));
         }
         let Some(session) = record_async::<Session>(store, &keys::session(digest)).await? else {
@@ -186,7 +193,7 @@ impl Sessions {
         };
         let found = Authenticated::new(session, account);
         self.cache
-            .put(digest.to_string(), version, found.clone(), self.now());
+            .put(digest.to_string(), version, found.clone(), now);
         Ok(Stored::Found(found))
     }
 
@@ -410,7 +417,7 @@ impl Sessions {
             let Some(session) = store.record::<Session>(&keys::session(&digest))? else {
                 continue;
             };
-            if session.account_id == account.id && self.is_live(&session, account) {
+            if session.account_id == account.id && self.is_live(&session, account, self.now()) {
                 let details = store.record::<SessionDetails>(&keys::session_details(&digest))?;
                 live.push((digest, session, details));
             }

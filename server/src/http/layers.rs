@@ -341,13 +341,13 @@ where
         let id = this.id.take().expect("an id until answered");
         let (text, elapsed) = (id.text(), this.started.elapsed());
         tracing::info!(
+            message = "request",
             request_id = text.as_str(),
             client = ShortText::address(*this.client).as_str(),
             method = this.method.as_str(),
             path = this.uri.path(),
             status = response.status().as_u16(),
             ms = elapsed.as_millis() as u64,
-            "request"
         );
         if let Some(observer) = this.observer {
             let status = response.status().as_u16();
