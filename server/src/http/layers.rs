@@ -402,16 +402,25 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         TimeoutFuture {
-            inner: tokio::time::timeout(self.limit, self.inner.call(request)),
+            inner: self.inner.call(request),
+            limit: self.limit,
+            timer: None,
         }
     }
 }
 
 pin_project! {
-    /// The inner service's answer, or 408 once the limit has passed.
+    /// The inner service's answer, or 408 once the limit has passed. The timer is
+    /// set only when the answer is not ready at once, and runs from then: most are
+    /// ready (a session from the cache), and a timer costs a clock reading and a
+    /// place in the runtime's timer wheel. (What the first poll did cannot be cut
+    /// short by a timer either.)
     pub struct TimeoutFuture<F> {
         #[pin]
-        inner: tokio::time::Timeout<F>,
+        inner: F,
+        limit: Duration,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
     }
 }
 
@@ -422,13 +431,19 @@ where
     type Output = Result<HttpResponse, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match ready!(self.project().inner.poll(cx)) {
-            Ok(answer) => answer,
-            Err(_elapsed) => Ok(error_response(&ApiError::new(
-                ErrorCode::Timeout,
-                "The request took too long to answer",
-            ))),
-        })
+        let mut this = self.project();
+        if let Poll::Ready(answer) = this.inner.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        if this.timer.is_none() {
+            this.timer.set(Some(tokio::time::sleep(*this.limit)));
+        }
+        let timer = this.timer.as_pin_mut().expect("set above");
+        ready!(timer.poll(cx));
+        Poll::Ready(Ok(error_response(&ApiError::new(
+            ErrorCode::Timeout,
+            "The request took too long to answer",
+        ))))
     }
 }
 
