@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 with keep-alive through hyper, every limit explicit,
 //! graceful shutdown that lets requests in flight finish.
 
+use futures_util::future::Either;
 use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -320,6 +321,64 @@ impl Drop for InRequest {
     }
 }
 
+/// A connection's side of the server's service: a request calls the service this
+/// connection holds, not a clone of it. (A clone per request increments and
+/// decrements reference counts that every connection shares, a cache line that
+/// moves between cores on every request.)
+struct ConnectionService<S> {
+    // Borrowed only while a request is handed over (HTTP/1.1: one at a time).
+    service: std::cell::RefCell<S>,
+    peer: SocketAddr,
+    state: Arc<Connection>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
+where
+    S: Service<Request<Incoming>, Response = hyper::Response<B>> + Clone,
+{
+    type Response = hyper::Response<B>;
+    type Error = S::Error;
+    type Future = Answering<S>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ClientAddr(self.peer));
+        let in_request = InRequest::start(&self.state);
+        let mut service = self.service.borrow_mut();
+        let mut ready_now = std::task::Context::from_waker(std::task::Waker::noop());
+        let answer = match service.poll_ready(&mut ready_now) {
+            std::task::Poll::Ready(Ok(())) => Either::Left(service.call(request)),
+            // Not ready (none of this server's services), or failing: waited for
+            // (or its error taken) on a clone.
+            _ => Either::Right(service.clone().oneshot(request)),
+        };
+        Answering {
+            answer,
+            _in_request: in_request,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer; the connection is in a request until it is dropped
+    /// (hyper drops it once answered).
+    struct Answering<S: Service<Request<Incoming>>> {
+        #[pin]
+        answer: Either<S::Future, tower::util::Oneshot<S, Request<Incoming>>>,
+        _in_request: InRequest,
+    }
+}
+
+impl<S: Service<Request<Incoming>>> Future for Answering<S> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().answer.poll(cx)
+    }
+}
+
 /// How long a newcomer waits for an idle connection to give way.
 const WAIT_FOR_SHED: Duration = Duration::from_millis(200);
 
@@ -456,19 +515,12 @@ pub async fn serve<S, B>(
             Some(slot)
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
         let (state, open_slot) = open.enter();
-        let on_request = state.clone();
-        let per_request = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer));
-            let in_request = InRequest::start(&on_request);
-            let answer = service.clone().oneshot(request);
-            async move {
-                let answered = answer.await;
-                drop(in_request);
-                answered
-            }
-        });
+        let per_request = ConnectionService {
+            service: std::cell::RefCell::new(service.clone()),
+            peer,
+            state: state.clone(),
+        };
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
         tokio::spawn(async move {
