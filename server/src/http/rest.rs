@@ -41,7 +41,9 @@ where
         return api_response(200, api.openapi_json.clone());
     }
     if api.profile.is_dokploy() && path.starts_with("/api/") {
-        return behind_next_js(api, request).await;
+        // Boxed: it holds a whole `route`, and every REST call's future would be
+        // as large as both (each answer copies it on its way to the connection).
+        return Box::pin(behind_next_js(api, request)).await;
     }
     route(api, request).await
 }
