@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -123,6 +123,8 @@ struct Connection {
     cut: AtomicBool,
     /// Told to close (`GivingWay` reads it when woken).
     close: AtomicBool,
+    /// Told to finish its request in progress, if any, and close (shutdown).
+    stop: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -178,6 +180,7 @@ impl Open {
             since_ms: AtomicU64::new(ms_now()),
             cut: AtomicBool::new(false),
             close: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -235,6 +238,29 @@ impl Open {
     }
 }
 
+impl Open {
+    /// Tells every connection to finish its request in progress and close.
+    fn stop_all(&self) {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        for connection in connections.values() {
+            connection.stop.store(true, Ordering::Release);
+            connection.waker.wake();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        connections.is_empty()
+    }
+
+    /// Waits until every connection has closed.
+    async fn until_closed(&self) {
+        while !self.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// How often idle connections are looked for: a quarter of the head timeout, at
 /// most a second, so a connection is closed within that much of its timeout.
 fn idle_check_period(limit: Duration) -> Duration {
@@ -255,15 +281,18 @@ async fn close_idle_connections(open: std::sync::Weak<Open>, limit: Duration) {
 pin_project_lite::pin_project! {
     /// A connection that ends when told to give way: at once if idle, or if `cut`
     /// (a request in progress for long), else (a request began since it was told)
-    /// it goes on. Cheaper than a `Notify` polled beside it on every wake-up.
+    /// it goes on; told to stop, it finishes its request in progress and closes.
+    /// Cheaper than a `Notify` and a shutdown signal polled beside it on every
+    /// wake-up (hyper-util's `GracefulShutdown` watched a channel on each).
     struct GivingWay<F> {
         #[pin]
         connection: F,
         state: Arc<Connection>,
+        stopping: bool,
     }
 }
 
-impl<F: Future> Future for GivingWay<F> {
+impl<F: GracefulConnection> Future for GivingWay<F> {
     /// `None`: it gave way.
     type Output = Option<F::Output>;
 
@@ -271,12 +300,16 @@ impl<F: Future> Future for GivingWay<F> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         this.state.waker.register(cx.waker());
         if this.state.close.swap(false, Ordering::Acquire)
             && (this.state.is_idle() || this.state.cut.load(Ordering::Relaxed))
         {
             return std::task::Poll::Ready(None);
+        }
+        if !*this.stopping && this.state.stop.load(Ordering::Acquire) {
+            *this.stopping = true;
+            this.connection.as_mut().graceful_shutdown();
         }
         this.connection.poll(cx).map(Some)
     }
@@ -457,7 +490,6 @@ pub async fn serve<S, B>(
         limits.header_read_timeout,
     )));
     let per_address = Arc::new(PerAddress::default());
-    let graceful = GracefulShutdown::new();
     let draining = limits.draining.clone();
     let stop_accepting = async {
         shutdown.await;
@@ -521,11 +553,15 @@ pub async fn serve<S, B>(
             peer,
             state: state.clone(),
         };
-        let connection =
-            graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
+        let connection = builder.serve_connection(TokioIo::new(stream), per_request);
         tokio::spawn(async move {
             // Dropping the connection when it gives way closes it.
-            match (GivingWay { connection, state }).await {
+            let giving_way = GivingWay {
+                connection,
+                state,
+                stopping: false,
+            };
+            match giving_way.await {
                 Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
                 Some(Ok(())) => {}
                 None => tracing::debug!("a connection was closed: idle, or in the way"),
@@ -535,8 +571,9 @@ pub async fn serve<S, B>(
     }
     drop(listener);
     tracing::info!(grace = ?limits.shutdown_grace, "no longer accepting; finishing requests in flight");
+    open.stop_all();
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = open.until_closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, cutting what is left"),
     }
 }
