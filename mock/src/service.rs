@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tower::ServiceExt;
+use tower::Service;
 
 #[derive(Clone)]
 pub struct MockService {
@@ -127,18 +127,14 @@ impl tower::Service<Request<Incoming>> for MockService {
     type Error = ClosedByFault;
     type Future = Pin<Box<dyn Future<Output = Result<MockResponse, ClosedByFault>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ClosedByFault>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ClosedByFault>> {
+        tower::Service::<Request<TeeBody<Incoming>>>::poll_ready(&mut self.inner, cx)
+            .map_err(|never| match never {})
     }
 
+    /// Called on the connection's own service (no clone per request): the server's
+    /// stack is called here, its answer awaited in the returned future.
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(this.handle(request))
-    }
-}
-
-impl MockService {
-    async fn handle(self, request: Request<Incoming>) -> Result<MockResponse, ClosedByFault> {
         let origin = request
             .headers()
             .get(ORIGIN)
@@ -149,15 +145,24 @@ impl MockService {
                 .headers()
                 .contains_key("access-control-request-method")
         {
-            return Ok(self
-                .preflight(origin.as_deref(), &request)
-                .map(MockBody::whole));
+            let answer = self.preflight(origin.as_deref(), &request);
+            return Box::pin(std::future::ready(Ok(answer.map(MockBody::whole))));
         }
-        let state = self.state.clone();
-        let path = request.uri().path();
-        if !is_control(path) {
-            return self.answer_and_journal(request, origin.as_deref()).await;
+        if !is_control(request.uri().path()) {
+            return self.answer_and_journal(request, origin);
         }
+        Box::pin(control_answer(self.state.clone(), request, origin))
+    }
+}
+
+/// An answer of the control plane or the inspector page, with its CORS headers.
+async fn control_answer(
+    state: Arc<MockState>,
+    request: Request<Incoming>,
+    origin: Option<String>,
+) -> Result<MockResponse, ClosedByFault> {
+    let path = request.uri().path();
+    {
         if let Some(refused) = guard::control_refusal(&state, request.method(), request.headers()) {
             return Ok(error_response(&refused).map(MockBody::whole));
         }
@@ -177,52 +182,50 @@ impl MockService {
         allow_origin(&state, listed.as_deref(), &mut response);
         Ok(response.map(MockBody::whole))
     }
+}
 
+impl MockService {
     /// The server's answer, with CORS headers, journaled as sent. `Err`: a fault
     /// closes the connection without an answer.
-    async fn answer_and_journal(
-        self,
+    fn answer_and_journal(
+        &mut self,
         request: Request<Incoming>,
-        origin: Option<&str>,
-    ) -> Result<MockResponse, ClosedByFault> {
+        origin: Option<String>,
+    ) -> <Self as tower::Service<Request<Incoming>>>::Future {
         let state = self.state.clone();
         let (mut parts, body) = request.into_parts();
         let (body, copied) = TeeBody::new(body, BODY_KEPT);
         let mut pending = Pending::arrive(state.clone(), &parts, copied);
         parts.extensions.insert(GivenRequestId(pending.ticket.seq));
-        let request = Request::from_parts(parts, body);
-        let (mut response, marks) = faults::MARKS
-            .scope(RefCell::new(Marks::default()), async {
-                let response = self.answer(request).await;
-                (response, faults::MARKS.with(|marks| marks.take()))
-            })
-            .await;
-        allow_origin(&state, origin, &mut response);
-        let (parts, body) = response.into_parts();
-        let response_body = full_bytes(body);
-        pending.answered(Answered {
-            status: parts.status.as_u16(),
-            headers: HeaderBlock::of(&parts.headers),
-            response_body: response_body.clone(),
-            marks: &marks,
-        });
-        match marks.network {
-            Some(Network::Close) => Err(ClosedByFault),
-            // The whole length promised, half sent: the client sees the end early.
-            Some(Network::Truncate) => Ok(MockResponse::from_parts(
-                parts,
-                MockBody::half_of(&response_body),
-            )),
-            None => Ok(MockResponse::from_parts(parts, MockBody::of(response_body))),
-        }
-    }
-
-    /// The server's own answer (forced faults run inside it, before each call).
-    async fn answer(self, request: Request<TeeBody<Incoming>>) -> HttpResponse {
-        match self.inner.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        }
+        // Ready: `poll_ready` asked the stack.
+        let answer = self.inner.call(Request::from_parts(parts, body));
+        Box::pin(async move {
+            let (mut response, marks) = faults::MARKS
+                .scope(RefCell::new(Marks::default()), async {
+                    // Forced faults run inside it, before each call.
+                    let Ok(response) = answer.await;
+                    (response, faults::MARKS.with(|marks| marks.take()))
+                })
+                .await;
+            allow_origin(&state, origin.as_deref(), &mut response);
+            let (parts, body) = response.into_parts();
+            let response_body = full_bytes(body);
+            pending.answered(Answered {
+                status: parts.status.as_u16(),
+                headers: HeaderBlock::of(&parts.headers),
+                response_body: response_body.clone(),
+                marks: &marks,
+            });
+            match marks.network {
+                Some(Network::Close) => Err(ClosedByFault),
+                // The whole length promised, half sent: the client sees the end early.
+                Some(Network::Truncate) => Ok(MockResponse::from_parts(
+                    parts,
+                    MockBody::half_of(&response_body),
+                )),
+                None => Ok(MockResponse::from_parts(parts, MockBody::of(response_body))),
+            }
+        })
     }
 
     fn preflight<B>(&self, origin: Option<&str>, request: &Request<B>) -> HttpResponse {
