@@ -329,9 +329,10 @@ impl Pending {
                 wall: std::time::SystemTime::now(),
             },
             started: std::time::Instant::now(),
-            // A `Uri` clone shares its bytes.
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
+            // Copied: a clone shares hyper's read buffer, which hyper could then not
+            // reuse (a new one for every request, each kept alive by the journal).
+            uri: own_copy(&parts.uri),
             headers: Some(HeaderBlock::of(&parts.headers)),
             copied,
             state,
@@ -366,6 +367,12 @@ impl Pending {
         let network = answered.marks.network.map(NetworkOutcome::Fault);
         self.record(answered, network);
     }
+}
+
+/// `uri`'s path and query, in bytes of its own.
+fn own_copy(uri: &hyper::Uri) -> hyper::Uri {
+    let target = uri.path_and_query().map_or("/", |target| target.as_str());
+    hyper::Uri::from_maybe_shared(Bytes::copy_from_slice(target.as_bytes())).unwrap_or_default()
 }
 
 impl Drop for Pending {
