@@ -156,7 +156,8 @@ struct ServeArgs {
         default_value_t = server::core::MAX_SESSIONS_PER_ACCOUNT
     )]
     max_sessions_per_account: usize,
-    /// Seconds a client has to send a request's headers.
+    /// Seconds a client has to send a request's headers, counted from the
+    /// connection's last answer (an idle kept-alive connection is closed after it).
     #[arg(long, env = "DOKPLOY_AUTH_HEADER_TIMEOUT", default_value_t = 10)]
     header_timeout_secs: u64,
     /// Seconds a request may take.
