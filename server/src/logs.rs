@@ -49,12 +49,102 @@ pub fn init_at(format: Format, level: Option<&str>) -> LogGuard {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer.clone());
     match format {
-        Format::Text => builder.event_format(TextLine).init(),
+        Format::Text => {
+            builder.event_format(TextLine).init();
+            let _ = TEXT_LOG.set(writer);
+        }
         Format::Json => builder.json().init(),
     }
     guard
+}
+
+/// The binary's log when it is text: where [`write_text_line`] writes.
+static TEXT_LOG: std::sync::OnceLock<BatchWriter> = std::sync::OnceLock::new();
+
+/// A field's value for [`write_text_line`].
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    U64(u64),
+}
+
+/// Writes an INFO line of `target` as the text format writes an event, straight to
+/// the log: an event through `tracing`'s machinery (dispatch, a visitor per field,
+/// its own buffer) cost twice the line's formatting, on every request. False when
+/// the log is not the binary's text log (JSON, or a test's subscriber): log the
+/// event through `tracing` then. The caller checks `tracing::enabled!` first.
+pub fn write_text_line(target: &str, message: &str, fields: &[(&str, FieldValue<'_>)]) -> bool {
+    let Some(log) = TEXT_LOG.get() else {
+        return false;
+    };
+    let _ = (&*log).write_all(text_line(target, message, fields).as_bytes());
+    true
+}
+
+/// The line [`write_text_line`] writes.
+fn text_line(target: &str, message: &str, fields: &[(&str, FieldValue<'_>)]) -> String {
+    let mut line = String::with_capacity(160);
+    push_prefix(&mut line, Level::INFO, target);
+    line.push(' ');
+    line.push_str(message);
+    for (name, value) in fields {
+        match value {
+            FieldValue::Str(text) => push_str_field(&mut line, name, text),
+            FieldValue::U64(number) => push_u64_field(&mut line, name, *number),
+        }
+    }
+    line.push('\n');
+    line
+}
+
+impl<'a> From<&'a str> for FieldValue<'a> {
+    fn from(text: &'a str) -> FieldValue<'a> {
+        FieldValue::Str(text)
+    }
+}
+
+impl From<u64> for FieldValue<'_> {
+    fn from(number: u64) -> Self {
+        FieldValue::U64(number)
+    }
+}
+
+/// `2026-11-26T16:33:47.159Z  INFO target:`
+fn push_prefix(line: &mut String, level: Level, target: &str) {
+    crate::time::push_iso8601(line, crate::time::unix_ms());
+    line.push_str(match level {
+        Level::ERROR => " ERROR ",
+        Level::WARN => "  WARN ",
+        Level::INFO => "  INFO ",
+        Level::DEBUG => " DEBUG ",
+        Level::TRACE => " TRACE ",
+    });
+    line.push_str(target);
+    line.push(':');
+}
+
+/// ` name="value"`, or the value escaped as `Debug` writes it when it holds a byte
+/// that could break the line (a quote, a newline…).
+fn push_str_field(line: &mut String, name: &str, value: &str) {
+    if value.bytes().all(|b| PLAIN[usize::from(b)]) {
+        line.push(' ');
+        line.push_str(name);
+        line.push_str("=\"");
+        line.push_str(value);
+        line.push('"');
+    } else {
+        use std::fmt::Write;
+        let _ = write!(line, " {name}={value:?}");
+    }
+}
+
+/// ` name=123`
+fn push_u64_field(line: &mut String, name: &str, value: u64) {
+    line.push(' ');
+    line.push_str(name);
+    line.push('=');
+    line.push_str(itoa::Buffer::new().format(value));
 }
 
 /// `2026-11-26T16:33:47.159Z  INFO target: message key=value …`: the shape of
@@ -75,16 +165,7 @@ where
     ) -> std::fmt::Result {
         let metadata = event.metadata();
         let mut line = String::with_capacity(160);
-        crate::time::push_iso8601(&mut line, crate::time::unix_ms());
-        line.push_str(match *metadata.level() {
-            Level::ERROR => " ERROR ",
-            Level::WARN => "  WARN ",
-            Level::INFO => "  INFO ",
-            Level::DEBUG => " DEBUG ",
-            Level::TRACE => " TRACE ",
-        });
-        line.push_str(metadata.target());
-        line.push(':');
+        push_prefix(&mut line, *metadata.level(), metadata.target());
         event.record(&mut TextFields(&mut line));
         line.push('\n');
         writer.write_str(&line)
@@ -118,22 +199,11 @@ impl Visit for TextFields<'_> {
             self.0.push_str(value);
             return;
         }
-        if value.bytes().all(|b| PLAIN[usize::from(b)]) {
-            self.0.push(' ');
-            self.0.push_str(field.name());
-            self.0.push_str("=\"");
-            self.0.push_str(value);
-            self.0.push('"');
-        } else {
-            self.record_debug(field, &value);
-        }
+        push_str_field(self.0, field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.push(' ');
-        self.0.push_str(field.name());
-        self.0.push('=');
-        self.0.push_str(itoa::Buffer::new().format(value));
+        push_u64_field(self.0, field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -346,13 +416,33 @@ mod tests {
             let method = "GET";
             tracing::info!(request_id = 7u64, %method, path = "/api/auth.get", "request");
             tracing::warn!(error = "two\nlines", "failed");
-            tracing::info!(message = "request", request_id = 7u64, %method, path = "/api/auth.get");
+            tracing::info!(
+                message = "request",
+                request_id = 7u64,
+                method,
+                path = "/a\"b"
+            );
         });
         drop(guard);
         let text = sink.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert_eq!(lines[0][24..], lines[2][24..], "a message given as a field");
+        assert_eq!(
+            &lines[2][24..],
+            "  INFO server::logs::tests: request request_id=7 method=\"GET\" path=\"/a\\\"b\"",
+            "a message given as a field"
+        );
+        // Written without `tracing`, the same line.
+        let direct = text_line(
+            "server::logs::tests",
+            "request",
+            &[
+                ("request_id", FieldValue::U64(7)),
+                ("method", FieldValue::Str("GET")),
+                ("path", FieldValue::Str("/a\"b")),
+            ],
+        );
+        assert_eq!(direct[24..].trim_end(), &lines[2][24..]);
         let (time, rest) = lines[0].split_at(24);
         assert!(crate::time::parse_iso8601(time).is_some(), "{time}");
         assert_eq!(

@@ -306,6 +306,20 @@ where
     }
 }
 
+/// The access log's line `request` with these fields: straight to the binary's text
+/// log (`logs::write_text_line`), else as a `tracing` event (JSON, tests).
+macro_rules! access_line {
+    ($($name:ident = $value:expr),* $(,)?) => {
+        if tracing::enabled!(tracing::Level::INFO) {
+            $(let $name = $value;)*
+            let fields = [$((stringify!($name), crate::logs::FieldValue::from($name))),*];
+            if !crate::logs::write_text_line(module_path!(), "request", &fields) {
+                tracing::info!(message = "request", $($name),*);
+            }
+        }
+    };
+}
+
 pin_project! {
     /// The inner service's answer, logged and given its `x-request-id` when ready.
     pub struct RequestIdFuture<F> {
@@ -340,13 +354,13 @@ where
         let Ok(mut response) = ready!(polled);
         let id = this.id.take().expect("an id until answered");
         let (text, elapsed) = (id.text(), this.started.elapsed());
-        tracing::info!(
-            message = "request",
+        let client = ShortText::address(*this.client);
+        access_line!(
             request_id = text.as_str(),
-            client = ShortText::address(*this.client).as_str(),
+            client = client.as_str(),
             method = this.method.as_str(),
             path = this.uri.path(),
-            status = response.status().as_u16(),
+            status = u64::from(response.status().as_u16()),
             ms = elapsed.as_millis() as u64,
         );
         if let Some(observer) = this.observer {
