@@ -239,6 +239,10 @@ async fn apply(procedure: &'static str, plan: Plan) -> Option<ApiError> {
     }
 }
 
+/// Made once: a `&str` name is parsed on every lookup (every call).
+const X_MOCK_FAULT: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-mock-fault");
+
 /// Runs before every procedure call, on REST and tRPC alike: the request's
 /// `x-mock-fault` header first, then the first fault armed for the call.
 impl server::http::CallHook for Faults {
@@ -249,7 +253,7 @@ impl server::http::CallHook for Faults {
         input: Option<&'a Value>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ApiError>> + Send + 'a>> {
         Box::pin(async move {
-            if let Some(header) = headers.get("x-mock-fault") {
+            if let Some(header) = headers.get(&X_MOCK_FAULT) {
                 let plan = match from_header(&String::from_utf8_lossy(header.as_bytes())) {
                     Ok(plan) => plan,
                     Err(message) => return Some(ApiError::bad_request(message)),
