@@ -117,8 +117,12 @@ pub struct HeaderBlock(Vec<u8>);
 
 impl HeaderBlock {
     pub fn of(headers: &hyper::HeaderMap) -> HeaderBlock {
-        // One pass (a map's walk costs more than copying): most blocks fit this.
-        let mut block = Vec::with_capacity(256);
+        // Sized first: the journal keeps thousands of these.
+        let size = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 2)
+            .sum();
+        let mut block = Vec::with_capacity(size);
         for (name, value) in headers {
             block.extend_from_slice(name.as_str().as_bytes());
             block.push(b':');
