@@ -158,30 +158,26 @@ impl tower::Service<Request<Incoming>> for MockService {
 /// An answer of the control plane or the inspector page, with its CORS headers.
 async fn control_answer(
     state: Arc<MockState>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     origin: Option<String>,
 ) -> Result<MockResponse, ClosedByFault> {
-    let path = request.uri().path();
-    {
-        if let Some(refused) = guard::control_refusal(&state, request.method(), request.headers()) {
-            return Ok(error_response(&refused).map(MockBody::whole));
-        }
-        let bare_prefix = path == "/__mock";
-        let mut request = request;
-        if request.method() == Method::HEAD {
-            // As GET (hyper sends no body): readiness probes use HEAD.
-            *request.method_mut() = Method::GET;
-        }
-        let mut response = if bare_prefix {
-            crate::inspector::to_page()
-        } else {
-            control::handle(&state, request).await
-        };
-        // Only an origin --cors-origin lists may read control answers.
-        let listed = origin.filter(|o| guard::control_cors_allows(&state, o));
-        allow_origin(&state, listed.as_deref(), &mut response);
-        Ok(response.map(MockBody::whole))
+    if let Some(refused) = guard::control_refusal(&state, request.method(), request.headers()) {
+        return Ok(error_response(&refused).map(MockBody::whole));
     }
+    let bare_prefix = request.uri().path() == "/__mock";
+    if request.method() == Method::HEAD {
+        // As GET (hyper sends no body): readiness probes use HEAD.
+        *request.method_mut() = Method::GET;
+    }
+    let mut response = if bare_prefix {
+        crate::inspector::to_page()
+    } else {
+        control::handle(&state, request).await
+    };
+    // Only an origin --cors-origin lists may read control answers.
+    let listed = origin.filter(|o| guard::control_cors_allows(&state, o));
+    allow_origin(&state, listed.as_deref(), &mut response);
+    Ok(response.map(MockBody::whole))
 }
 
 impl MockService {

@@ -149,6 +149,8 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_kept_second_never_shows_through() {
         let uncached = |ms| {
@@ -170,8 +172,6 @@ mod tests {
             assert_eq!(iso8601(ms), uncached(ms), "{ms}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn as_postgres_prints_a_timestamp() {

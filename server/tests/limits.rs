@@ -86,8 +86,7 @@ async fn a_connection_in_use_is_never_closed_as_idle() {
             .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
-        let answer = read_one_answer(&mut stream).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(answers(&mut stream, 1).await, ["200"]);
         answered += 1;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -100,38 +99,11 @@ async fn a_connection_in_use_is_never_closed_as_idle() {
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    let answer = read_one_answer(&mut stream).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(answers(&mut stream, 1).await, ["408"]);
     // Then, idle, it is closed.
     assert!(read_all(&mut stream, Duration::from_secs(3))
         .await
         .is_some());
-}
-
-/// One answer read off a kept-alive connection (its head, then `content-length` bytes).
-async fn read_one_answer(stream: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    let within = Duration::from_secs(5);
-    while !bytes.ends_with(b"\r\n\r\n") {
-        match tokio::time::timeout(within, stream.read(&mut byte)).await {
-            Ok(Ok(1)) => bytes.push(byte[0]),
-            other => panic!("the connection ended before an answer: {other:?}"),
-        }
-    }
-    let head = String::from_utf8_lossy(&bytes).to_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    tokio::time::timeout(within, stream.read_exact(&mut body))
-        .await
-        .expect("the body in time")
-        .expect("the body");
-    bytes.extend(body);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[tokio::test]

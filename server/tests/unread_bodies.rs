@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn request(path: &str, body_len: usize, close: bool) -> Vec<u8> {
@@ -16,25 +16,6 @@ fn request(path: &str, body_len: usize, close: bool) -> Vec<u8> {
     .into_bytes();
     bytes.extend(std::iter::repeat_n(b'a', body_len));
     bytes
-}
-
-/// Reads until `count` answers have arrived (by their status lines) or the peer closes.
-async fn answers(stream: &mut TcpStream, count: usize) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while String::from_utf8_lossy(&seen).matches("HTTP/1.1 ").count() < count {
-        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await;
-        match read {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buffer[..n]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&seen)
-        .split("HTTP/1.1 ")
-        .skip(1)
-        .map(|answer| answer[..3].to_string())
-        .collect()
 }
 
 #[tokio::test]

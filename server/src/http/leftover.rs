@@ -115,13 +115,13 @@ where
     }
 
     async fn drain_all(self) {
+        let mut shared = Shared {
+            slot: self.slot.clone(),
+        };
         loop {
             let Some(received) = self.left() else { return };
             // Past the bound, or sure to go past it (the declared length): reading
             // would only delay an answer that the rest of the body resets anyway.
-            let mut shared = Shared {
-                slot: self.slot.clone(),
-            };
             let declared = shared.size_hint().lower();
             if received.saturating_add(declared) > READ_PAST_LIMIT {
                 return;

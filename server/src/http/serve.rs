@@ -134,6 +134,11 @@ impl Connection {
         self.waker.wake();
     }
 
+    fn tell_to_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
     fn is_idle(&self) -> bool {
         self.requests.load(Ordering::Relaxed) == 0
     }
@@ -236,15 +241,12 @@ impl Open {
             }
         }
     }
-}
 
-impl Open {
     /// Tells every connection to finish its request in progress and close.
     fn stop_all(&self) {
         let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         for connection in connections.values() {
-            connection.stop.store(true, Ordering::Release);
-            connection.waker.wake();
+            connection.tell_to_stop();
         }
     }
 
@@ -267,7 +269,8 @@ fn idle_check_period(limit: Duration) -> Duration {
     (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// Closes the connections of `open` idle longer than `limit`, until `open` is gone.
+/// Closes the connections of `open` idle longer than `limit`, until `open` is gone
+/// (the server has stopped and its last connection has closed).
 async fn close_idle_connections(open: std::sync::Weak<Open>, limit: Duration) {
     let mut ticks = tokio::time::interval(idle_check_period(limit));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -485,10 +488,10 @@ pub async fn serve<S, B>(
         .auto_date_header(limits.date_header);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let open = Arc::new(Open::default());
-    let _closing_idle = AbortOnDrop(tokio::spawn(close_idle_connections(
+    tokio::spawn(close_idle_connections(
         Arc::downgrade(&open),
         limits.header_read_timeout,
-    )));
+    ));
     let per_address = Arc::new(PerAddress::default());
     let draining = limits.draining.clone();
     let stop_accepting = async {
@@ -575,14 +578,5 @@ pub async fn serve<S, B>(
     tokio::select! {
         () = open.until_closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over, cutting what is left"),
-    }
-}
-
-/// A task aborted when this is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -245,3 +245,24 @@ impl LoginLoad {
         live
     }
 }
+
+/// Reads until `count` answers have arrived (by their status lines) or the peer closes.
+pub async fn answers(stream: &mut tokio::net::TcpStream, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while String::from_utf8_lossy(&seen).matches("HTTP/1.1 ").count() < count {
+        let read =
+            tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(stream, &mut buffer))
+                .await;
+        match read {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&seen)
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|answer| answer[..3].to_string())
+        .collect()
+}
