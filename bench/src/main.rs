@@ -5,6 +5,7 @@
 //!     bench [--seconds N] [--out FILE] [--release-dir DIR] [--skip-prism]
 //!     bench seed DIR N     (only write a data directory of N accounts, for profiling)
 //!     bench callgrind      (only the instructions per request, with valgrind)
+//!     bench logins         (only logins/s against bcrypt's ceiling, on sled and PostgreSQL)
 //!
 //! Prints a table and writes the results as JSON (default `bench/results/latest.json`).
 
@@ -147,6 +148,45 @@ fn main() {
         let postgres = postgres::Postgres::start().expect("needs Debian's postgresql");
         let report = rolling_restart(&binary, &postgres, &work);
         println!("{}", report.to_json());
+        drop(postgres);
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
+    // `bench logins`: only logins/s against the bcrypt ceiling, on sled and on
+    // PostgreSQL (the release binary under target/release, 8 s each).
+    if args.get(1).map(String::as_str) == Some("logins") {
+        let work = tempdir();
+        let binary = PathBuf::from("target/release/dokploy-auth");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let small = prepare_server_data(&work.join("small"), 1_000);
+        let ceiling = cores as f64 * 1000.0 / measure::bcrypt_verify_ms(SERVER_COST);
+        let on_sled = start_server(&binary, &small);
+        let sled = login(&on_sled.address)
+            .connections(2 * cores)
+            .seconds(8)
+            .run();
+        drop(on_sled);
+        let postgres = postgres::Postgres::start().expect("needs Debian's postgresql");
+        let database = moved_into(&postgres, "logins", &binary, &small);
+        let key = server::keyfile::default_path(&small);
+        let env = [
+            ("DATABASE_URL", database.as_str()),
+            ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
+        ];
+        let on_postgres = start_server_with(&binary, &small, &env);
+        let pg = login(&on_postgres.address)
+            .connections(2 * cores)
+            .seconds(8)
+            .run();
+        drop(on_postgres);
+        println!("bcrypt ceiling: {ceiling:.1} logins/s");
+        for (engine, run) in [("sled", sled), ("postgres", pg)] {
+            println!(
+                "{engine}: {:.1} logins/s, {:.2} of the ceiling",
+                run.rps,
+                run.rps / ceiling
+            );
+        }
         drop(postgres);
         let _ = std::fs::remove_dir_all(&work);
         return;

@@ -78,24 +78,35 @@ pub fn write_text_line(target: &str, message: &str, fields: &[(&str, FieldValue<
     let Some(log) = TEXT_LOG.get() else {
         return false;
     };
-    let _ = (&*log).write_all(text_line(target, message, fields).as_bytes());
+    thread_local! {
+        // Formatted into again and again: no allocation per line.
+        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        push_text_line(line, target, message, fields);
+        let _ = (&*log).write_all(line.as_bytes());
+    });
     true
 }
 
-/// The line [`write_text_line`] writes.
-fn text_line(target: &str, message: &str, fields: &[(&str, FieldValue<'_>)]) -> String {
-    let mut line = String::with_capacity(160);
-    push_prefix(&mut line, Level::INFO, target);
+/// Appends the line [`write_text_line`] writes.
+fn push_text_line(
+    line: &mut String,
+    target: &str,
+    message: &str,
+    fields: &[(&str, FieldValue<'_>)],
+) {
+    push_prefix(line, Level::INFO, target);
     line.push(' ');
     line.push_str(message);
     for (name, value) in fields {
         match value {
-            FieldValue::Str(text) => push_str_field(&mut line, name, text),
-            FieldValue::U64(number) => push_u64_field(&mut line, name, *number),
+            FieldValue::Str(text) => push_str_field(line, name, text),
+            FieldValue::U64(number) => push_u64_field(line, name, *number),
         }
     }
     line.push('\n');
-    line
 }
 
 impl<'a> From<&'a str> for FieldValue<'a> {
@@ -433,7 +444,9 @@ mod tests {
             "a message given as a field"
         );
         // Written without `tracing`, the same line.
-        let direct = text_line(
+        let mut direct = String::new();
+        push_text_line(
+            &mut direct,
             "server::logs::tests",
             "request",
             &[

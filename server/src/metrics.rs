@@ -6,7 +6,7 @@
 
 use crate::core::audit::{Audit, AuditEvent, AuditKind};
 use crate::core::ports::{
-    Abort, BoxFuture, HashError, Pairs, PasswordHasher, Store, StoreError, Tx,
+    Abort, BoxFuture, HashError, Pairs, PasswordHasher, Soon, Store, StoreError, Tx,
 };
 use crate::http::{api_response, HttpResponse, RequestObserver};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -680,6 +680,10 @@ impl Store for MeasuredStore {
         self.inner.get_async(key)
     }
 
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(keys)
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.inner.scan_prefix(prefix)
     }
@@ -705,7 +709,7 @@ impl Store for MeasuredStore {
         })
     }
 
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
         self.inner.version()
     }
 

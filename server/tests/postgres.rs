@@ -250,6 +250,61 @@ async fn round_trips_of_a_login_an_auth_get_and_an_invitation() {
     );
 }
 
+/// A login at its account's bound of sessions ends the oldest one, after reading
+/// every session of the account: in one round trip, not two per session (which
+/// cost 200 round trips a login at the default bound and a quarter of the logins
+/// PostgreSQL could serve).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_at_the_session_bound_reads_the_sessions_in_one_round_trip() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("bound");
+    let keys = tempfile::tempdir().unwrap();
+    let engine = Arc::new(connect(&url));
+    let (store, _) = server::keyfile::seal(
+        engine.clone(),
+        "the test database",
+        &keys.path().join("bound.key"),
+        Arc::new(server::crypto::OsRandom::new()),
+    )
+    .unwrap();
+    const BOUND: usize = 20;
+    let config = server::core::Config {
+        max_sessions_per_account: BOUND,
+        ..Default::default()
+    };
+    let deps = server::app::real_parts(store, 4);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = server::app::start(listener, deps, config, Default::default())
+        .await
+        .unwrap();
+    let mut admin = Client::new(running.addr);
+    assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
+    let mut trips = Vec::new();
+    let mut user = Client::new(running.addr);
+    for _ in 0..BOUND + 2 {
+        let before = engine.round_trips();
+        user = Client::new(running.addr);
+        assert_eq!(user.post("/api/auth.login", ADMIN).await.status, 200);
+        trips.push(engine.round_trips() - before);
+    }
+    // Under the bound a login costs what `round_trips_of_…` holds; at it, the
+    // sessions' read and the ending transaction (its read of the account and of
+    // each ended session, and its end) come on top: a few, whatever the bound.
+    let (under, at) = (trips[2], trips[BOUND + 1]);
+    eprintln!("round trips of a login under the session bound {under}, at it {at}");
+    assert!(
+        at <= under + 6,
+        "round trips under the bound, then at it: {trips:?}"
+    );
+    assert_eq!(
+        admin.get("/api/auth.get").await.status,
+        401,
+        "the oldest ended"
+    );
+    let sessions = user.get("/api/auth.listSessions").await.json();
+    assert_eq!(sessions.as_array().unwrap().len(), BOUND, "{sessions}");
+}
+
 /// Requests that authenticate at the same moment share one read of the version
 /// (each still one made after it arrived): fewer reads than requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

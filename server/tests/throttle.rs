@@ -395,7 +395,7 @@ impl server::core::ports::Store for FlakyShared {
     }
     fn version(
         &self,
-    ) -> server::core::ports::BoxFuture<'_, Result<u64, server::core::ports::StoreError>> {
+    ) -> server::core::ports::Soon<'_, Result<u64, server::core::ports::StoreError>> {
         self.inner.version()
     }
     fn shared(&self) -> bool {

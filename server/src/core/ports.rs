@@ -8,6 +8,25 @@ use std::pin::Pin;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An answer that an engine in this process has at once (no allocation: the
+/// store's version is asked for on every authenticated request) and one in
+/// another process later.
+pub enum Soon<'a, T> {
+    Now(Option<T>),
+    Later(BoxFuture<'a, T>),
+}
+
+impl<T: Unpin> Future for Soon<'_, T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        match self.get_mut() {
+            Soon::Now(answer) => std::task::Poll::Ready(answer.take().expect("polled once ready")),
+            Soon::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("storage engine: {0}")]
@@ -62,6 +81,12 @@ pub trait Store: Send + Sync + 'static {
     fn get_async(&self, key: &[u8]) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
         Box::pin(std::future::ready(self.get(key)))
     }
+    /// The values of `keys`, in their order: one round trip where the data lives
+    /// in another process (a login at its account's session bound reads every
+    /// session of the account; one read each was 200 round trips).
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Every pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Runs `work` atomically: all of its writes happen or none. The engine may run
@@ -74,7 +99,7 @@ pub trait Store: Send + Sync + 'static {
     /// decoded records while it holds. An engine that cannot tell (its database
     /// is out of reach) says why. Asynchronous: an engine whose version lives in
     /// another process reads it without holding up the caller's thread.
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>>;
     /// Whether other processes read and write it too (several instances on one
     /// database): what each instance would otherwise keep in memory alone, such
     /// as counts of failed guesses, is then kept in the store.

@@ -411,14 +411,25 @@ impl Sessions {
         &self,
         account: &Account,
     ) -> Result<Vec<(String, Session, Option<SessionDetails>)>, ApiError> {
-        let store = self.ports.store();
+        use super::records::decode;
+        let digests = self.digests_of(&account.id)?;
+        // Each session and its details, all in one read.
+        let wanted: Vec<Vec<u8>> = digests
+            .iter()
+            .flat_map(|digest| [keys::session(digest), keys::session_details(digest)])
+            .collect();
+        let values = self.ports.store().get_many(&wanted)?;
+        let now = self.now();
         let mut live = Vec::new();
-        for digest in self.digests_of(&account.id)? {
-            let Some(session) = store.record::<Session>(&keys::session(&digest))? else {
+        for (digest, pair) in digests.into_iter().zip(values.chunks_exact(2)) {
+            let Some(session) = pair[0].as_deref().map(decode::<Session>).transpose()? else {
                 continue;
             };
-            if session.account_id == account.id && self.is_live(&session, account, self.now()) {
-                let details = store.record::<SessionDetails>(&keys::session_details(&digest))?;
+            if session.account_id == account.id && self.is_live(&session, account, now) {
+                let details = pair[1]
+                    .as_deref()
+                    .map(decode::<SessionDetails>)
+                    .transpose()?;
                 live.push((digest, session, details));
             }
         }

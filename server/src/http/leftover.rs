@@ -20,7 +20,7 @@ pub(crate) const READ_PAST_LIMIT: u64 = 1 << 20;
 pub(crate) const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct Slot<B> {
-    body: Pin<Box<B>>,
+    body: B,
     received: u64,
     /// The handler asked for the body (which sends `100 Continue` to a client that
     /// waits for it).
@@ -42,9 +42,9 @@ pub(crate) struct Leftover<B> {
 /// `body` as the handler's body, and a handle on what it leaves. `expects_continue`:
 /// the client sends the body only after a `100 Continue`, so if the handler never
 /// asks for it, nothing is on its way and nothing is read.
-pub(crate) fn share<B>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<B>) {
+pub(crate) fn share<B: Unpin>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<B>) {
     let slot = Arc::new(Mutex::new(Slot {
-        body: Box::pin(body),
+        body,
         received: 0,
         polled: false,
     }));
@@ -57,7 +57,7 @@ pub(crate) fn share<B>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<
 
 impl<B> Body for Shared<B>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
     type Data = Bytes;
@@ -69,7 +69,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.polled = true;
-        let polled = slot.body.as_mut().poll_frame(cx);
+        let polled = Pin::new(&mut slot.body).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
                 slot.received += data.len() as u64;
@@ -91,7 +91,7 @@ where
 
 impl<B> Leftover<B>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
     /// Reads the rest of the body until it ends, fails, [`READ_PAST_LIMIT`] bytes

@@ -214,7 +214,7 @@ impl Api {
 
 impl<B> tower::Service<Request<B>> for Api
 where
-    B: Body<Data = Bytes> + Send + 'static,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     type Response = HttpResponse;

@@ -2,7 +2,7 @@
 //! lock and stage their writes, so they are atomic and serial.
 
 use super::StagedWrites;
-use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -105,8 +105,8 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(std::future::ready(Ok(self.version.load(Ordering::SeqCst))))
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
+        Soon::Now(Some(Ok(self.version.load(Ordering::SeqCst))))
     }
 }
 

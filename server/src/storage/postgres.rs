@@ -20,10 +20,10 @@
 use super::coalesced::CoalescedReads;
 use super::database_url::DatabaseUrl;
 use super::StagedWrites;
-use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -657,6 +657,24 @@ impl Store for PgStore {
         Box::pin(async move { running.await.unwrap_or_else(|_| Err(too_slow())) })
     }
 
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let (pool, wanted) = (self.pool.clone(), keys.to_vec());
+        self.count_round_trips(1);
+        let found: HashMap<Vec<u8>, Vec<u8>> = self.run(async move {
+            read_again_if_lost(&pool, |db| {
+                let wanted = wanted.clone();
+                async move {
+                    let sql = "SELECT key, value FROM auth_kv WHERE key = ANY($1)";
+                    let statement = db.prepare_cached(sql).await?;
+                    let rows = db.query(&statement, &[&wanted]).await?;
+                    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+                }
+            })
+            .await
+        })?;
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let (pool, start, end) = (self.pool.clone(), prefix.to_vec(), prefix_end(prefix));
         self.count_round_trips(1);
@@ -719,13 +737,13 @@ impl Store for PgStore {
     /// Read from the database for every request (a write may have been made on
     /// another instance just before), but requests that wait together share one
     /// read that started after all of them arrived.
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(async {
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
+        Soon::Later(Box::pin(async {
             self.versions
                 .read()
                 .await
                 .unwrap_or_else(|| Err(too_slow()))
-        })
+        }))
     }
 
     /// Every instance on the database reads and writes it.

@@ -7,7 +7,7 @@
 //! tokens) stay as they are, as they tell nothing. It wraps any engine, so sled can
 //! be swapped without touching this or the core.
 
-use crate::core::ports::{Abort, BoxFuture, Pairs, Random, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Random, Soon, Store, StoreError, Tx};
 use crate::crypto::{is_sealed, sealed_by, IndexKey, KeyId, KeyRing, OpenError, Sealer};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -302,27 +302,45 @@ impl SealedStore {
             .filter(|(_, value)| sealed_by(value).is_some_and(|s| s != current))
             .map(|(key, _)| key)
             .collect();
-        let mut resealed = 0;
-        for batch in stale.chunks(RESEAL_BATCH) {
-            let mut count = 0;
-            self.inner
-                .transaction(&mut |tx| {
-                    count = 0;
-                    for key in batch {
-                        let Some(value) = tx.get(key)? else { continue };
-                        if sealed_by(&value) == Some(current) {
-                            continue;
-                        }
-                        let plain = ring.open(key, &value).map_err(StoreError::from)?;
-                        tx.insert(key, ring.seal(&*self.random, key, &plain))?;
-                        count += 1;
-                    }
-                    Ok(())
-                })
-                .map_err(abort_to_store)?;
-            resealed += count;
+        let (mut resealed, mut rest, mut size) = (0, &stale[..], RESEAL_BATCH);
+        while !rest.is_empty() {
+            let batch = &rest[..size.min(rest.len())];
+            match self.reseal_batch(&ring, batch) {
+                Ok(count) => {
+                    resealed += count;
+                    rest = &rest[batch.len()..];
+                    size = (size * 2).min(RESEAL_BATCH);
+                }
+                // Losing conflict after conflict to the instances' writes (logins
+                // beside a rotation): fewer keys a transaction meet fewer of them.
+                Err(StoreError::Unavailable(_)) if size > 1 => size /= 2,
+                Err(e) => return Err(e),
+            }
         }
         Ok(resealed)
+    }
+
+    /// Seals `keys` again under `ring` in one transaction; how many were not sealed
+    /// as it seals.
+    fn reseal_batch(&self, ring: &KeyRing, keys: &[Vec<u8>]) -> Result<usize, StoreError> {
+        let current = ring.sealer();
+        let mut count = 0;
+        self.inner
+            .transaction(&mut |tx| {
+                count = 0;
+                for key in keys {
+                    let Some(value) = tx.get(key)? else { continue };
+                    if sealed_by(&value) == Some(current) {
+                        continue;
+                    }
+                    let plain = ring.open(key, &value).map_err(StoreError::from)?;
+                    tx.insert(key, ring.seal(&*self.random, key, &plain))?;
+                    count += 1;
+                }
+                Ok(())
+            })
+            .map_err(abort_to_store)?;
+        Ok(count)
     }
 
     #[cfg(test)]
@@ -381,6 +399,15 @@ impl Store for SealedStore {
         })
     }
 
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|key| self.stored_key(key)).collect();
+        let values = self.inner.get_many(&keys)?;
+        keys.iter()
+            .zip(values)
+            .map(|(key, value)| value.map(|v| self.open_value(key, v)).transpose())
+            .collect()
+    }
+
     /// The pairs under `prefix`, which ends at a segment boundary (`members-of/<id>/`),
     /// with their keys as stored: an email or an id in them is a keyed digest.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
@@ -408,7 +435,7 @@ impl Store for SealedStore {
         self.inner.flush()
     }
 
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
         self.inner.version()
     }
 
@@ -601,7 +628,7 @@ pub(crate) mod tests {
         fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
             self.inner.flush()
         }
-        fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
             self.inner.version()
         }
     }

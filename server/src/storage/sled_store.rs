@@ -4,7 +4,7 @@
 //! callers wait. (sled's own `flush_async` deadlocks its thread pool when many
 //! callers flush at once.)
 
-use crate::core::ports::{Abort, BoxFuture, Pairs, Store, StoreError, Tx};
+use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use sled::transaction::{
     ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -458,10 +458,8 @@ impl Store for SledStore {
 
     /// The committed transactions: counted after each commit, so a reader that
     /// sees a number also sees the writes it counts.
-    fn version(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(std::future::ready(Ok(self
-            .committed
-            .load(Ordering::SeqCst))))
+    fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
+        Soon::Now(Some(Ok(self.committed.load(Ordering::SeqCst))))
     }
 
     /// A read-only or nearly full disk, or a failed store that cannot reopen yet.
