@@ -148,6 +148,15 @@ async fn instance_with_admin(
 }
 
 async fn instance_on(engine: Arc<dyn Store>, key: &std::path::Path) -> server::app::Running {
+    instance_on_with(engine, key, Default::default()).await
+}
+
+/// [`instance_on`] with the core's `config`.
+async fn instance_on_with(
+    engine: Arc<dyn Store>,
+    key: &std::path::Path,
+    config: server::core::Config,
+) -> server::app::Running {
     let (store, _) = server::keyfile::seal(
         engine,
         "the test database",
@@ -157,7 +166,7 @@ async fn instance_on(engine: Arc<dyn Store>, key: &std::path::Path) -> server::a
     .unwrap();
     let deps = server::app::real_parts(store, 4);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    server::app::start(listener, deps, Default::default(), Default::default())
+    server::app::start(listener, deps, config, Default::default())
         .await
         .unwrap()
 }
@@ -260,23 +269,12 @@ async fn a_login_at_the_session_bound_reads_the_sessions_in_one_round_trip() {
     let url = pg.database("bound");
     let keys = tempfile::tempdir().unwrap();
     let engine = Arc::new(connect(&url));
-    let (store, _) = server::keyfile::seal(
-        engine.clone(),
-        "the test database",
-        &keys.path().join("bound.key"),
-        Arc::new(server::crypto::OsRandom::new()),
-    )
-    .unwrap();
     const BOUND: usize = 20;
     let config = server::core::Config {
         max_sessions_per_account: BOUND,
         ..Default::default()
     };
-    let deps = server::app::real_parts(store, 4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = server::app::start(listener, deps, config, Default::default())
-        .await
-        .unwrap();
+    let running = instance_on_with(engine.clone(), &keys.path().join("bound.key"), config).await;
     let mut admin = Client::new(running.addr);
     assert_eq!(admin.post("/api/auth.createAdmin", ADMIN).await.status, 200);
     let mut trips = Vec::new();
