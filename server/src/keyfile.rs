@@ -704,6 +704,36 @@ mod tests {
         assert_eq!(a.sealing_id(), b.sealing_id());
     }
 
+    /// Requests meeting values under the new key at the same moment all open them:
+    /// one reads the file again, the others wait for its ring (a 500 for them once,
+    /// under a login load during a rotation).
+    #[test]
+    fn threads_meeting_the_rotated_key_together_all_open_their_values() {
+        let (_dir, key_file, random, a, b) = two_instances();
+        rotate(&a, &key_file, &*random).unwrap();
+        for n in 0..8 {
+            write(&*a, format!("account/{n}").as_bytes(), b"new");
+        }
+        assert_ne!(
+            a.sealing_id(),
+            b.sealing_id(),
+            "b has not read the file yet"
+        );
+        let together = Arc::new(std::sync::Barrier::new(8));
+        let readers: Vec<_> = (0..8)
+            .map(|n| {
+                let (b, together) = (b.clone(), together.clone());
+                std::thread::spawn(move || {
+                    together.wait();
+                    b.get(format!("account/{n}").as_bytes())
+                })
+            })
+            .collect();
+        for reader in readers {
+            assert_eq!(reader.join().unwrap().unwrap().unwrap(), b"new");
+        }
+    }
+
     /// An instance that never reads the rotated file: what it sealed under the old
     /// key before `key retire` is sealed again by retire's first pass; what it seals
     /// after retire's count (once the retired file is written) by its last pass.

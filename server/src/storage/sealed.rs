@@ -43,6 +43,10 @@ pub struct SealedStore {
     index: OnceLock<IndexKey>,
     random: Arc<dyn Random>,
     reload: OnceLock<RingReloader>,
+    /// Held while the key file is read again and its ring put in place: a thread
+    /// that meets a value under a key its ring lacks while another is reading the
+    /// changed file waits for that ring instead of finding the file unchanged.
+    reloading: std::sync::Mutex<()>,
 }
 
 /// What opening a data directory with a key found.
@@ -88,6 +92,7 @@ impl SealedStore {
             index: OnceLock::new(),
             random,
             reload: OnceLock::new(),
+            reloading: std::sync::Mutex::new(()),
         };
         let migrated = match store.inner.get(KEY_CHECK)? {
             Some(check) => match store.ring().open(KEY_CHECK, &check) {
@@ -120,6 +125,7 @@ impl SealedStore {
 
     /// Takes the key file's ring if it changed; whether it did.
     pub fn reload_ring(&self) -> bool {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let Some(ring) = self.reload.get().and_then(|reload| reload()) else {
             return false;
         };
@@ -267,8 +273,13 @@ impl SealedStore {
     fn open_value(&self, key: &[u8], value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         match self.ring().open(key, &value) {
             // Sealed under a key this ring lacks (named, or unnamed by a ring of one
-            // key): another instance may have read a rotated key file first.
-            Err(_) if self.reload_ring() => Ok(self.ring().open(key, &value)?),
+            // key): another instance may have read a rotated key file first. Opened
+            // again with the ring in place after the reload, whoever made it (the
+            // watch, or another request at the same moment).
+            Err(_) => {
+                self.reload_ring();
+                Ok(self.ring().open(key, &value)?)
+            }
             opened => Ok(opened?),
         }
     }
