@@ -168,12 +168,7 @@ fn main() {
         drop(on_sled);
         let postgres = postgres::Postgres::start().expect("needs Debian's postgresql");
         let database = moved_into(&postgres, "logins", &binary, &small);
-        let key = server::keyfile::default_path(&small);
-        let env = [
-            ("DATABASE_URL", database.as_str()),
-            ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
-        ];
-        let on_postgres = start_server_with(&binary, &small, &env);
+        let on_postgres = start_on_postgres(&binary, &small, &database);
         let pg = login(&on_postgres.address)
             .connections(2 * cores)
             .seconds(8)
@@ -312,12 +307,7 @@ fn main() {
     println!("== server on PostgreSQL (one instance, the same 1,000 accounts moved in)");
     let postgres = postgres::Postgres::start().expect("make bench needs Debian's postgresql");
     let database = moved_into(&postgres, "bench", &bin("dokploy-auth"), &small);
-    let key = server::keyfile::default_path(&small);
-    let on_postgres_env = [
-        ("DATABASE_URL", database.as_str()),
-        ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
-    ];
-    let on_postgres = start_server_with(&bin("dokploy-auth"), &small, &on_postgres_env);
+    let on_postgres = start_on_postgres(&bin("dokploy-auth"), &small, &database);
     let (pg_get, pg_get_ratio) = get_against_baseline(&on_postgres.address, false);
     let pg_login = login(&on_postgres.address)
         .connections(2 * cores)
@@ -340,7 +330,7 @@ fn main() {
         writer.stop();
         run
     };
-    let second = start_server_with(&bin("dokploy-auth"), &small, &on_postgres_env);
+    let second = start_on_postgres(&bin("dokploy-auth"), &small, &database);
     let (pg_get_writes_two, writes_two) = {
         let writer = Writer::every_10_ms(
             vec![on_postgres.address.clone(), second.address.clone()],
@@ -933,6 +923,24 @@ fn mock_memory(mock: &Started) -> (f64, f64, u64) {
 
 /// A new database `name` of `postgres` holding the data directory `small`'s records
 /// (`dokploy-auth migrate`): its URL.
+/// The server on `database` (moved there from `small` by [`moved_into`]), with the
+/// data directory's key file.
+fn start_on_postgres(binary: &Path, small: &Path, database: &str) -> Started {
+    let key = server::keyfile::default_path(small);
+    start_server_with(binary, small, &on_postgres_env(database, &key))
+}
+
+/// The environment that points the server at `database`, sealed under `key_file`.
+fn on_postgres_env<'a>(database: &'a str, key_file: &'a Path) -> [(&'static str, &'a str); 2] {
+    [
+        ("DATABASE_URL", database),
+        (
+            "DOKPLOY_AUTH_KEY_FILE",
+            key_file.to_str().expect("UTF-8 path"),
+        ),
+    ]
+}
+
 fn moved_into(postgres: &postgres::Postgres, name: &str, binary: &Path, small: &Path) -> String {
     let database = postgres.database(name);
     let moved = std::process::Command::new(binary)
@@ -959,10 +967,7 @@ fn rolling_restart(binary: &Path, postgres: &postgres::Postgres, work: &Path) ->
     let small = &prepare_server_data(&work.join("rolling"), 1_000);
     let database = &moved_into(postgres, "rolling", binary, small);
     let key = server::keyfile::default_path(small);
-    let env = [
-        ("DATABASE_URL", database.as_str()),
-        ("DOKPLOY_AUTH_KEY_FILE", key.to_str().expect("UTF-8 path")),
-    ];
+    let env = on_postgres_env(database, &key);
     let login_body = login_body();
     rolling::measure(
         &rolling::Instances {

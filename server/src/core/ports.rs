@@ -8,23 +8,19 @@ use std::pin::Pin;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An answer that an engine in this process has at once (no allocation: the
-/// store's version is asked for on every authenticated request) and one in
-/// another process later.
-pub enum Soon<'a, T> {
-    Now(Option<T>),
-    Later(BoxFuture<'a, T>),
+/// An answer that an engine in this process has at once (`now`: no allocation, the
+/// store's version is asked for on every authenticated request) and one in another
+/// process later (`later`).
+pub type Soon<'a, T> = futures_util::future::Either<std::future::Ready<T>, BoxFuture<'a, T>>;
+
+/// An answer [`Soon`] that is ready.
+pub fn now<'a, T>(answer: T) -> Soon<'a, T> {
+    futures_util::future::Either::Left(std::future::ready(answer))
 }
 
-impl<T: Unpin> Future for Soon<'_, T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
-        match self.get_mut() {
-            Soon::Now(answer) => std::task::Poll::Ready(answer.take().expect("polled once ready")),
-            Soon::Later(future) => future.as_mut().poll(cx),
-        }
-    }
+/// An answer [`Soon`] that comes later.
+pub fn later<T>(answer: BoxFuture<'_, T>) -> Soon<'_, T> {
+    futures_util::future::Either::Right(answer)
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

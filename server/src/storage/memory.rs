@@ -2,7 +2,7 @@
 //! lock and stage their writes, so they are atomic and serial.
 
 use super::StagedWrites;
-use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
+use crate::core::ports::{now, Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -106,7 +106,7 @@ impl Store for MemoryStore {
     }
 
     fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
-        Soon::Now(Some(Ok(self.version.load(Ordering::SeqCst))))
+        now(Ok(self.version.load(Ordering::SeqCst)))
     }
 }
 

@@ -20,7 +20,7 @@
 use super::coalesced::CoalescedReads;
 use super::database_url::DatabaseUrl;
 use super::StagedWrites;
-use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
+use crate::core::ports::{later, Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -738,7 +738,7 @@ impl Store for PgStore {
     /// another instance just before), but requests that wait together share one
     /// read that started after all of them arrived.
     fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
-        Soon::Later(Box::pin(async {
+        later(Box::pin(async {
             self.versions
                 .read()
                 .await

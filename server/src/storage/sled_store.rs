@@ -4,7 +4,7 @@
 //! callers wait. (sled's own `flush_async` deadlocks its thread pool when many
 //! callers flush at once.)
 
-use crate::core::ports::{Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
+use crate::core::ports::{now, Abort, BoxFuture, Pairs, Soon, Store, StoreError, Tx};
 use sled::transaction::{
     ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -459,7 +459,7 @@ impl Store for SledStore {
     /// The committed transactions: counted after each commit, so a reader that
     /// sees a number also sees the writes it counts.
     fn version(&self) -> Soon<'_, Result<u64, StoreError>> {
-        Soon::Now(Some(Ok(self.committed.load(Ordering::SeqCst))))
+        now(Ok(self.committed.load(Ordering::SeqCst)))
     }
 
     /// A read-only or nearly full disk, or a failed store that cannot reopen yet.
