@@ -466,7 +466,7 @@ impl Handler for Update {
                 if caller.via_cookie {
                     core.sessions.restamp_session(
                         tx,
-                        &caller.session_digest,
+                        caller.session_digest(),
                         account.session_epoch,
                     )?;
                 }

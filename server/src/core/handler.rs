@@ -125,15 +125,22 @@ impl Admit for access::Admin {
 /// The authenticated caller of a protected procedure.
 pub struct Caller {
     pub(crate) found: Arc<Authenticated>,
-    /// The digest of the session that authenticated the call.
-    pub(crate) session_digest: String,
-    /// Whether that session came from the cookie (not the Bearer token).
+    /// Whether the session came from the cookie (not the Bearer token).
     pub(crate) via_cookie: bool,
 }
 
 impl Caller {
+    pub(crate) fn new(found: Arc<Authenticated>, via_cookie: bool) -> Caller {
+        Caller { found, via_cookie }
+    }
+
     pub(crate) fn account(&self) -> &Account {
         &self.found.account
+    }
+
+    /// The digest of the session that authenticated the call.
+    pub(crate) fn session_digest(&self) -> &str {
+        &self.found.digest
     }
 }
 

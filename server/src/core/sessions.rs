@@ -100,13 +100,13 @@ impl Sessions {
         }
         let version = self.ports.store().version().await?;
         if let Some(token) = &credentials.bearer {
-            if let Some((found, digest)) = self.live_session(token, version).await? {
+            if let Some(found) = self.live_session(token, version).await? {
                 // An API token slides in Dokploy's profile (a cookie session's id
                 // sent as a token is extended only when sent as the cookie).
                 if found.session.kind == SessionKind::ApiToken && self.due(&found.session) {
-                    self.slide(&digest)?;
+                    self.slide(&found.digest)?;
                 }
-                return Ok((Some(self.caller(found, digest, false)), None));
+                return Ok((Some(Caller::new(found, false)), None));
             }
             // A token that names no session is refused; Dokploy falls back to the
             // cookie (difference 31), which lets any header ride on a browser's session.
@@ -118,43 +118,36 @@ impl Sessions {
             return Ok((None, None));
         };
         match self.live_session(id, version).await? {
-            Some((found, digest)) => {
+            Some(found) => {
                 // Most requests come nowhere near the refresh point: no write for them.
-                let extended = self.due(&found.session) && self.slide(&digest)?;
+                let extended = self.due(&found.session) && self.slide(&found.digest)?;
                 let change = extended.then(|| CookieChange::Set(id.clone()));
-                Ok((Some(self.caller(found, digest, true)), change))
+                Ok((Some(Caller::new(found, true)), change))
             }
             None => Ok((None, Some(CookieChange::Blank))),
         }
     }
 
-    fn caller(
-        &self,
-        found: Arc<Authenticated>,
-        session_digest: String,
-        via_cookie: bool,
-    ) -> Caller {
-        Caller {
-            found,
-            session_digest,
-            via_cookie,
-        }
-    }
-
-    /// The live session named by `id` with its account, and the session's digest,
-    /// given the store's `version` read before. Expired or orphaned sessions are
-    /// removed on sight.
+    /// The live session named by `id` with its account (and its digest), given the
+    /// store's `version` read before. Expired or orphaned sessions are removed on
+    /// sight.
     pub(crate) async fn live_session(
         &self,
         id: &str,
         version: u64,
-    ) -> Result<Option<(Arc<Authenticated>, String)>, ApiError> {
-        let digest = crypto::digest(id);
+    ) -> Result<Option<Arc<Authenticated>>, ApiError> {
         // One reading of the clock for the cache and the expiry.
         let now = self.now();
-        let account_id = match self.stored_session(&digest, version, now).await? {
+        let digest = match self.cache.get(id, version, now) {
+            Some(found) if self.is_live(&found.session, &found.account, now) => {
+                return Ok(Some(found));
+            }
+            Some(dead) => dead.digest.clone(),
+            None => crypto::digest(id),
+        };
+        let account_id = match self.stored_session(id, &digest, version, now).await? {
             Stored::Found(found) if self.is_live(&found.session, &found.account, now) => {
-                return Ok(Some((found, digest)));
+                return Ok(Some(found));
             }
             Stored::Found(dead) => dead.session.account_id.clone(),
             Stored::Orphaned(account_id) => account_id,
@@ -171,19 +164,17 @@ impl Sessions {
             && (session.kind == SessionKind::ApiToken || session.epoch >= account.session_epoch)
     }
 
-    /// The session stored under `digest` with its account, from the cache while
-    /// nothing was written since the store was at `version` (read before the
-    /// records: a write in between makes the entry unusable), else from the store.
+    /// The session stored under `digest` (named by `id`) with its account, from the
+    /// store; kept in the cache for the store's `version` (read before the records:
+    /// a write in between makes the entry unusable).
     async fn stored_session(
         &self,
+        id: &str,
         digest: &str,
         version: u64,
         now: i64,
     ) -> Result<Stored, ApiError> {
         let store = self.ports.store();
-        if let Some(found) = self.cache.get(digest, version, now) {
-            return Ok(Stored::Found(found));
-        }
         let Some(session) = record_async::<Session>(store, &keys::session(digest)).await? else {
             return Ok(Stored::Missing);
         };
@@ -191,9 +182,8 @@ impl Sessions {
         let Some(account) = record_async::<Account>(store, &account_key).await? else {
             return Ok(Stored::Orphaned(session.account_id));
         };
-        let found = Authenticated::new(session, account);
-        self.cache
-            .put(digest.to_string(), version, found.clone(), now);
+        let found = Authenticated::new(digest.to_string(), session, account);
+        self.cache.put(id, version, found.clone(), now);
         Ok(Stored::Found(found))
     }
 
@@ -306,10 +296,10 @@ impl Sessions {
         };
         let version = self.ports.store().version().await?;
         match self.live_session(id, version).await? {
-            Some((found, digest)) => {
+            Some(found) => {
                 let account_id = &found.session.account_id;
                 self.ports
-                    .transaction(|tx| Ok(tx.remove_session(&digest, account_id)?))?;
+                    .transaction(|tx| Ok(tx.remove_session(&found.digest, account_id)?))?;
                 Ok(true)
             }
             None => Ok(false),
@@ -542,7 +532,7 @@ impl Handler for ListSessions {
     ) -> Answered<Vec<SessionView>> {
         let views = core
             .sessions
-            .views_of(caller.account(), &caller.session_digest)?;
+            .views_of(caller.account(), caller.session_digest())?;
         Ok(Answer::json(&views))
     }
 }
@@ -573,7 +563,7 @@ impl Handler for EndSession {
         core.audit_ended(&account.id, None, 1, request);
         // Ending the session this request came with forgets the cookie too.
         let answer = Answer::json(&True);
-        Ok(if digest == caller.session_digest && caller.via_cookie {
+        Ok(if digest == caller.session_digest() && caller.via_cookie {
             answer.with_cookie(CookieChange::Blank)
         } else {
             answer
@@ -596,7 +586,7 @@ impl Handler for EndOtherSessions {
             .live_sessions_of(account)?
             .into_iter()
             .filter(|(digest, session, _)| {
-                session.kind == SessionKind::Cookie && *digest != caller.session_digest
+                session.kind == SessionKind::Cookie && digest != caller.session_digest()
             })
             .map(|(digest, _, _)| digest)
             .collect();
