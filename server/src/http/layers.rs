@@ -289,10 +289,7 @@ where
                 None => counted(self.next.fetch_add(1, Ordering::Relaxed) + 1),
             },
         };
-        let peer = request
-            .extensions()
-            .get::<super::ClientAddr>()
-            .map(|peer| crate::net::canonical(peer.0.ip()));
+        let peer = super::peer_of(&request).map(|peer| crate::net::canonical(peer.ip()));
         RequestIdFuture {
             id: Some(id),
             client: peer,

@@ -16,7 +16,7 @@ pub use layers::{
     current_request_id, note_client, GivenRequestId, RequestId, RequestIdLayer, RequestIdValue,
     RequestObserver, Timeout, TimeoutLayer, MAX_GIVEN_REQUEST_ID,
 };
-pub use serve::{serve, ClientAddr, Draining, Limits};
+pub use serve::{peer_of, serve, ClientAddr, Draining, Limits};
 
 use crate::core::Core;
 use bytes::Bytes;
@@ -112,26 +112,22 @@ impl ApiInner {
     }
 
     /// The client: the socket's peer, or, behind trusted proxies, the nearest
-    /// untrusted address in `X-Forwarded-For` (`net::client_of`).
+    /// untrusted address in `X-Forwarded-For` (`net::client_of`). `peer`: `peer_of`
+    /// the request.
     fn client_address(
         &self,
         headers: &hyper::HeaderMap,
-        extensions: &hyper::http::Extensions,
+        peer: Option<std::net::SocketAddr>,
     ) -> Option<std::net::IpAddr> {
-        let client = self.client_of(headers, extensions)?;
+        let client = self.client_of(headers, peer?.ip());
         layers::note_client(client);
         Some(client)
     }
 
-    fn client_of(
-        &self,
-        headers: &hyper::HeaderMap,
-        extensions: &hyper::http::Extensions,
-    ) -> Option<std::net::IpAddr> {
+    fn client_of(&self, headers: &hyper::HeaderMap, peer: std::net::IpAddr) -> std::net::IpAddr {
         use std::sync::atomic::Ordering::Relaxed;
-        let peer = extensions.get::<ClientAddr>()?.0.ip();
         if self.trusted_proxies.is_empty() {
-            return Some(crate::net::canonical(peer));
+            return crate::net::canonical(peer);
         }
         let seen = &self.proxies_seen;
         if crate::net::is_trusted(peer, &self.trusted_proxies) {
@@ -149,11 +145,7 @@ impl ApiInner {
             .get_all("x-forwarded-for")
             .iter()
             .map(|v| v.as_bytes());
-        Some(crate::net::client_of(
-            peer,
-            forwarded,
-            &self.trusted_proxies,
-        ))
+        crate::net::client_of(peer, forwarded, &self.trusted_proxies)
     }
 }
 
@@ -227,6 +219,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let inner = self.inner.clone();
+        // Here, not in the future: only `call` is given it.
+        let peer = peer_of(&request);
         Box::pin(async move {
             let uri = request.uri().clone();
             let (parts, body) = request.into_parts();
@@ -237,8 +231,8 @@ where
             let (body, leftover) = leftover::share(body, expects_continue);
             let request = Request::from_parts(parts, body);
             let mut response = match uri.path().strip_prefix("/api/trpc/") {
-                Some(procedures) => trpc::handle(&inner, request, procedures).await,
-                None => rest::handle(&inner, request).await,
+                Some(procedures) => trpc::handle(&inner, request, procedures, peer).await,
+                None => rest::handle(&inner, request, peer).await,
             };
             leftover.drain().await;
             if inner.draining.is_on() {

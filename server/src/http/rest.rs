@@ -11,8 +11,13 @@ use hyper::{HeaderMap, Method, Request};
 use serde_json::{Map, Value};
 use specs::messages as msg;
 use specs::{ApiError, ErrorCode, Kind};
+use std::net::SocketAddr;
 
-pub(super) async fn handle<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+pub(super) async fn handle<B>(
+    api: &ApiInner,
+    request: Request<B>,
+    peer: Option<SocketAddr>,
+) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -43,9 +48,9 @@ where
     if api.profile.is_dokploy() && path.starts_with("/api/") {
         // Boxed: it holds a whole `route`, and every REST call's future would be
         // as large as both (each answer copies it on its way to the connection).
-        return Box::pin(behind_next_js(api, request)).await;
+        return Box::pin(behind_next_js(api, request, peer)).await;
     }
-    route(api, request).await
+    route(api, request, peer).await
 }
 
 /// How much of a REST body Next.js reads (its `1mb`).
@@ -55,7 +60,11 @@ const NEXT_BODY_BYTES: usize = 1024 * 1024;
 /// first (1 MB at most; plain-text errors), then a gate refuses every request
 /// without a live session, public procedures included (the reference's §6; the
 /// contract's differences 12 and 20).
-async fn behind_next_js<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+async fn behind_next_js<B>(
+    api: &ApiInner,
+    request: Request<B>,
+    peer: Option<SocketAddr>,
+) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -83,6 +92,7 @@ where
     route(
         api,
         Request::from_parts(parts, http_body_util::Full::new(bytes)),
+        peer,
     )
     .await
 }
@@ -102,7 +112,7 @@ fn plain_text(status: u16, content_type: Option<&'static str>, text: &'static st
 }
 
 /// A REST request for a procedure (or for nothing that exists).
-async fn route<B>(api: &ApiInner, request: Request<B>) -> HttpResponse
+async fn route<B>(api: &ApiInner, request: Request<B>, peer: Option<SocketAddr>) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -125,7 +135,7 @@ where
     }
     let (parts, body) = request.into_parts();
     let credentials = credentials(&parts.headers);
-    let client = api.client_address(&parts.headers, &parts.extensions);
+    let client = api.client_address(&parts.headers, peer);
     if procedure.kind == Kind::Mutation {
         if let Some(refused) = api.cross_site_refusal(&parts.headers, &credentials) {
             return error_response(&refused);

@@ -22,7 +22,12 @@ struct Answered {
     retry_after_secs: Option<u64>,
 }
 
-pub(super) async fn handle<B>(api: &ApiInner, request: Request<B>, paths: &str) -> HttpResponse
+pub(super) async fn handle<B>(
+    api: &ApiInner,
+    request: Request<B>,
+    paths: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -66,7 +71,7 @@ where
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let credentials = credentials(headers);
-    let client = api.client_address(headers, &parts.extensions);
+    let client = api.client_address(headers, peer);
     if kind == Kind::Mutation {
         if let Some(refused) = api.cross_site_refusal(headers, &credentials) {
             return whole_request_error(&refused);
