@@ -221,18 +221,20 @@ where
         let inner = self.inner.clone();
         // Here, not in the future: only `call` is given it.
         let peer = peer_of(&request);
+        // The request's head and body go down apart, never made a `Request` again:
+        // each future holds what it was given as well as what it made of it, and
+        // every move of a future copies all of it.
+        let (parts, body) = request.into_parts();
         Box::pin(async move {
-            let uri = request.uri().clone();
-            let (parts, body) = request.into_parts();
             let expects_continue = parts
                 .headers
                 .get(hyper::header::EXPECT)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             let (body, leftover) = leftover::share(body, expects_continue);
-            let request = Request::from_parts(parts, body);
-            let mut response = match uri.path().strip_prefix("/api/trpc/") {
-                Some(procedures) => trpc::handle(&inner, request, procedures, peer).await,
-                None => rest::handle(&inner, request, peer).await,
+            let mut response = if parts.uri.path().starts_with(trpc::PREFIX) {
+                trpc::handle(&inner, parts, body, peer).await
+            } else {
+                rest::handle(&inner, parts, body, peer).await
             };
             leftover.drain().await;
             if inner.draining.is_on() {

@@ -7,7 +7,8 @@ use crate::core::{Call, Reply};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
-use hyper::{HeaderMap, Method, Request};
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Method};
 use serde_json::{Map, Value};
 use specs::messages as msg;
 use specs::{ApiError, ErrorCode, Kind};
@@ -15,15 +16,16 @@ use std::net::SocketAddr;
 
 pub(super) async fn handle<B>(
     api: &ApiInner,
-    request: Request<B>,
+    parts: Parts,
+    body: B,
     peer: Option<SocketAddr>,
 ) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let path = request.uri().path();
-    let method = request.method();
+    let path = parts.uri.path();
+    let method = &parts.method;
     // Probes (`wait-on`, load balancers) may use HEAD: answered as GET, and hyper
     // sends no body. Under `/api/`, HEAD keeps the contract's 204.
     let probe = *method == Method::GET || *method == Method::HEAD;
@@ -48,9 +50,9 @@ where
     if api.profile.is_dokploy() && path.starts_with("/api/") {
         // Boxed: it holds a whole `route`, and every REST call's future would be
         // as large as both (each answer copies it on its way to the connection).
-        return Box::pin(behind_next_js(api, request, peer)).await;
+        return Box::pin(behind_next_js(api, parts, body, peer)).await;
     }
-    route(api, request, peer).await
+    route(api, parts, body, peer).await
 }
 
 /// How much of a REST body Next.js reads (its `1mb`).
@@ -62,14 +64,14 @@ const NEXT_BODY_BYTES: usize = 1024 * 1024;
 /// contract's differences 12 and 20).
 async fn behind_next_js<B>(
     api: &ApiInner,
-    request: Request<B>,
+    parts: Parts,
+    body: B,
     peer: Option<SocketAddr>,
 ) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = request.into_parts();
     let bytes = match collect(body, NEXT_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(e) if e.code == ErrorCode::PayloadTooLarge => {
@@ -89,12 +91,7 @@ where
         );
         return gate;
     }
-    route(
-        api,
-        Request::from_parts(parts, http_body_util::Full::new(bytes)),
-        peer,
-    )
-    .await
+    route(api, parts, http_body_util::Full::new(bytes), peer).await
 }
 
 /// An answer that is not the contract's envelope: Next.js's own.
@@ -112,13 +109,13 @@ fn plain_text(status: u16, content_type: Option<&'static str>, text: &'static st
 }
 
 /// A REST request for a procedure (or for nothing that exists).
-async fn route<B>(api: &ApiInner, request: Request<B>, peer: Option<SocketAddr>) -> HttpResponse
+async fn route<B>(api: &ApiInner, parts: Parts, body: B, peer: Option<SocketAddr>) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let path = request.uri().path();
-    let method = request.method();
+    let path = parts.uri.path();
+    let method = &parts.method;
     let not_found = || error_response(&ApiError::not_found(msg::NOT_FOUND));
     let Some(name) = path.strip_prefix("/api/") else {
         return not_found();
@@ -133,7 +130,6 @@ where
     if method.as_str() != procedure.kind.http_method() {
         return not_found();
     }
-    let (parts, body) = request.into_parts();
     let credentials = credentials(&parts.headers);
     let client = api.client_address(&parts.headers, peer);
     if procedure.kind == Kind::Mutation {

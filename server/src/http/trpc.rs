@@ -7,7 +7,8 @@ use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
 use crate::core::Call;
 use bytes::Bytes;
 use hyper::body::Body;
-use hyper::{Method, Request};
+use hyper::http::request::Parts;
+use hyper::Method;
 use serde_json::Value;
 use specs::messages as msg;
 use specs::trpc::{self, MAX_BATCH_CALLS};
@@ -22,17 +23,22 @@ struct Answered {
     retry_after_secs: Option<u64>,
 }
 
+/// Where tRPC's procedures are.
+pub(super) const PREFIX: &str = "/api/trpc/";
+
+/// A request under `PREFIX`.
 pub(super) async fn handle<B>(
     api: &ApiInner,
-    request: Request<B>,
-    paths: &str,
+    parts: Parts,
+    body: B,
     peer: Option<std::net::SocketAddr>,
 ) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let kind = match *request.method() {
+    let paths = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+    let kind = match parts.method {
         // Any procedure answers HEAD with 204, as tRPC does (a warm-up call).
         Method::HEAD => return api_response(204, Bytes::new()),
         Method::GET => Kind::Query,
@@ -46,7 +52,7 @@ where
         }
     };
     let query: Vec<(String, String)> =
-        form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
     let param = |name: &str| {
@@ -68,7 +74,6 @@ where
         let error = ApiError::bad_request(trpc::too_many_calls(names.len()));
         return whole_request_error(&error);
     }
-    let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let credentials = credentials(headers);
     let client = api.client_address(headers, peer);
