@@ -251,22 +251,26 @@ impl server::http::CallHook for Faults {
         procedure: &'static specs::Procedure,
         headers: &'a hyper::HeaderMap,
         input: Option<&'a Value>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ApiError>> + Send + 'a>> {
-        Box::pin(async move {
-            if let Some(header) = headers.get(&X_MOCK_FAULT) {
-                let plan = match from_header(&String::from_utf8_lossy(header.as_bytes())) {
-                    Ok(plan) => plan,
-                    Err(message) => return Some(ApiError::bad_request(message)),
-                };
-                if let Some(answer) = apply(procedure.name, plan).await {
-                    return Some(answer);
-                }
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = Option<ApiError>> + Send + 'a>>>
+    {
+        let Some(header) = headers.get(&X_MOCK_FAULT) else {
+            // No header: only a pinned fault, if one is left for this call.
+            let plan = self.take(procedure.name, input)?;
+            return Some(Box::pin(apply(procedure.name, plan)));
+        };
+        Some(Box::pin(async move {
+            let plan = match from_header(&String::from_utf8_lossy(header.as_bytes())) {
+                Ok(plan) => plan,
+                Err(message) => return Some(ApiError::bad_request(message)),
+            };
+            if let Some(answer) = apply(procedure.name, plan).await {
+                return Some(answer);
             }
             match self.take(procedure.name, input) {
                 Some(plan) => apply(procedure.name, plan).await,
                 None => None,
             }
-        })
+        }))
     }
 }
 

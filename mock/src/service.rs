@@ -189,12 +189,12 @@ impl MockService {
         origin: Option<String>,
     ) -> <Self as tower::Service<Request<Incoming>>>::Future {
         let state = self.state.clone();
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let (body, copied) = TeeBody::new(body, BODY_KEPT);
         let mut pending = Pending::arrive(state.clone(), &parts, copied);
-        parts.extensions.insert(GivenRequestId(pending.ticket.seq));
         // Ready: `poll_ready` asked the stack.
-        let answer = self.inner.call(Request::from_parts(parts, body));
+        let request = Request::from_parts(parts, body);
+        let answer = GivenRequestId(pending.ticket.seq).handing_over(|| self.inner.call(request));
         Box::pin(async move {
             let (mut response, marks) = faults::MARKS
                 .scope(RefCell::new(Marks::default()), async {

@@ -195,6 +195,28 @@ pub trait RequestObserver: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct GivenRequestId(pub u64);
 
+thread_local! {
+    /// The id `GivenRequestId::handing_over` gives the request being handed over.
+    static GIVEN: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+impl GivenRequestId {
+    /// Runs `call` (the service's `call`, into which the layer's own is called) with
+    /// this id given to the request the layer is handed meanwhile. Not an extension:
+    /// a request's first costs a map and a box.
+    pub fn handing_over<R>(self, call: impl FnOnce() -> R) -> R {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                GIVEN.set(None);
+            }
+        }
+        GIVEN.set(Some(self.0));
+        let _reset = Reset;
+        call()
+    }
+}
+
 /// Gives each request an id (the client's, or `<instance>-<count>`) and logs each
 /// one when answered.
 #[derive(Clone)]
@@ -279,8 +301,8 @@ where
             instance: self.instance,
             count,
         };
-        let id = match request.extensions().get::<GivenRequestId>() {
-            Some(given) => counted(given.0),
+        let id = match GIVEN.take() {
+            Some(given) => counted(given),
             None => match self
                 .instance
                 .and_then(|_| RequestIdValue::given(request.headers()))

@@ -75,13 +75,15 @@ struct ProxiesSeen {
 /// that call instead, in the transport's own envelope. The mock's forced faults are
 /// one.
 pub trait CallHook: Send + Sync + 'static {
-    /// `input` is the call's input as decoded (superjson unwrapped), if any.
+    /// What to wait for before the call, or `None` when there is nothing to do for
+    /// it (most calls: nothing allocated, nothing awaited). `input` is the call's
+    /// input as decoded (superjson unwrapped), if any.
     fn before_call<'a>(
         &'a self,
         procedure: &'static Procedure,
         headers: &'a hyper::HeaderMap,
         input: Option<&'a serde_json::Value>,
-    ) -> Pin<Box<dyn Future<Output = Option<ApiError>> + Send + 'a>>;
+    ) -> Option<Pin<Box<dyn Future<Output = Option<ApiError>> + Send + 'a>>>;
 }
 
 impl ApiInner {
@@ -105,10 +107,8 @@ impl ApiInner {
         headers: &hyper::HeaderMap,
         input: Option<&serde_json::Value>,
     ) -> Option<ApiError> {
-        match &self.hook {
-            Some(hook) => hook.before_call(procedure, headers, input).await,
-            None => None,
-        }
+        let hook = self.hook.as_ref()?;
+        hook.before_call(procedure, headers, input)?.await
     }
 
     /// The client: the socket's peer, or, behind trusted proxies, the nearest
