@@ -1110,13 +1110,20 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM can be listened for");
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate.recv() => {},
+/// Resolves at the first SIGINT or SIGTERM. Both are taken over here, before the
+/// server answers anything: taken over in an `async fn`, they were only when the
+/// accept loop first polled it, and a SIGTERM sent as soon as `/health` answered
+/// could still meet the default action and kill the process mid-start (seen under
+/// load in `first_run_errors_say_what_to_do`).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT can be listened for");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be listened for");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
     }
 }
 
