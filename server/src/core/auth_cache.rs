@@ -7,8 +7,8 @@
 //! (expiry, password epoch) is still checked on every use, from the cached copy.
 //!
 //! Found by the session's id as the client sends it, not by its digest: a hit costs
-//! a keyed SipHash and a constant-time comparison instead of a SHA-256 (about 2,900
-//! of an `auth.get`'s 22,000 instructions). The ids are kept here only while their
+//! a keyed SipHash and a constant-time comparison instead of a SHA-256 (an
+//! `auth.get` went from 22,238 to 19,920 instructions). The ids are kept here only while their
 //! sessions are in use, as they are in the requests themselves.
 
 use super::records::{Account, Session};

@@ -202,18 +202,9 @@ thread_local! {
 
 impl GivenRequestId {
     /// Runs `call` (the service's `call`, into which the layer's own is called) with
-    /// this id given to the request the layer is handed meanwhile. Not an extension:
-    /// a request's first costs a map and a box.
+    /// this id given to the request the layer is handed meanwhile.
     pub fn handing_over<R>(self, call: impl FnOnce() -> R) -> R {
-        struct Reset;
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                GIVEN.set(None);
-            }
-        }
-        GIVEN.set(Some(self.0));
-        let _reset = Reset;
-        call()
+        super::lending(&GIVEN, self.0, call)
     }
 }
 

@@ -257,6 +257,28 @@ where
     }
 }
 
+/// Runs `call` with `value` in `slot`, which is empty again afterwards, even if
+/// `call` panics. How `serve` and the mock give the layers inside a service's `call`
+/// a request's peer and id: a request extension would cost a map and a box.
+// Inlined: as a call it moved the request and the future through it (+200
+// instructions per request, callgrind).
+#[inline(always)]
+fn lending<T: Copy + 'static, R>(
+    slot: &'static std::thread::LocalKey<std::cell::Cell<Option<T>>>,
+    value: T,
+    call: impl FnOnce() -> R,
+) -> R {
+    struct Empty<T: 'static>(&'static std::thread::LocalKey<std::cell::Cell<Option<T>>>);
+    impl<T> Drop for Empty<T> {
+        fn drop(&mut self) {
+            self.0.set(None);
+        }
+    }
+    slot.set(Some(value));
+    let _empty = Empty(slot);
+    call()
+}
+
 /// Headers every API answer carries.
 pub fn api_response(status: u16, body: Bytes) -> HttpResponse {
     use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
