@@ -281,36 +281,40 @@ impl Core {
 
     /// Answers one call: authenticates, checks access, validates the input, runs the
     /// procedure, and makes a mutation's writes durable before answering.
-    pub async fn call(&self, call: Call) -> Reply {
-        let (caller, refreshed) = match self.sessions.authenticate(&call.credentials).await {
-            Ok(found) => found,
-            Err(e) => {
-                return Reply {
-                    result: Err(e),
-                    cookie: None,
+    // Not an `async fn`: its future would keep `call` twice (as it was given and as
+    // a local), and copy it from one to the other when first polled.
+    pub fn call(&self, call: Call) -> impl std::future::Future<Output = Reply> + Send + '_ {
+        async move {
+            let (caller, refreshed) = match self.sessions.authenticate(&call.credentials).await {
+                Ok(found) => found,
+                Err(e) => {
+                    return Reply {
+                        result: Err(e),
+                        cookie: None,
+                    }
                 }
+            };
+            let request = Request {
+                credentials: &call.credentials,
+                client: call.client,
+                user_agent: call.user_agent.as_deref(),
+            };
+            let (result, changed) = match handler::dispatch(
+                self,
+                call.procedure,
+                caller.as_ref(),
+                call.input.as_ref(),
+                &request,
+            )
+            .await
+            {
+                Ok((json, change)) => (self.durable(call.procedure, json).await, change),
+                Err(e) => (Err(e), None),
+            };
+            Reply {
+                result,
+                cookie: changed.or(refreshed),
             }
-        };
-        let request = Request {
-            credentials: &call.credentials,
-            client: call.client,
-            user_agent: call.user_agent.as_deref(),
-        };
-        let (result, changed) = match handler::dispatch(
-            self,
-            call.procedure,
-            caller.as_ref(),
-            call.input.as_ref(),
-            &request,
-        )
-        .await
-        {
-            Ok((json, change)) => (self.durable(call.procedure, json).await, change),
-            Err(e) => (Err(e), None),
-        };
-        Reply {
-            result,
-            cookie: changed.or(refreshed),
         }
     }
 

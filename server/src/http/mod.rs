@@ -232,9 +232,9 @@ where
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             let (body, leftover) = leftover::share(body, expects_continue);
             let mut response = if parts.uri.path().starts_with(trpc::PREFIX) {
-                trpc::handle(&inner, parts, body, peer).await
+                trpc::handle(&inner, &parts, body, peer).await
             } else {
-                rest::handle(&inner, parts, body, peer).await
+                rest::handle(&inner, &parts, body, peer).await
             };
             leftover.drain().await;
             if inner.draining.is_on() {

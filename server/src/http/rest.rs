@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 pub(super) async fn handle<B>(
     api: &ApiInner,
-    parts: Parts,
+    parts: &Parts,
     body: B,
     peer: Option<SocketAddr>,
 ) -> HttpResponse
@@ -64,7 +64,7 @@ const NEXT_BODY_BYTES: usize = 1024 * 1024;
 /// contract's differences 12 and 20).
 async fn behind_next_js<B>(
     api: &ApiInner,
-    parts: Parts,
+    parts: &Parts,
     body: B,
     peer: Option<SocketAddr>,
 ) -> HttpResponse
@@ -109,7 +109,7 @@ fn plain_text(status: u16, content_type: Option<&'static str>, text: &'static st
 }
 
 /// A REST request for a procedure (or for nothing that exists).
-async fn route<B>(api: &ApiInner, parts: Parts, body: B, peer: Option<SocketAddr>) -> HttpResponse
+async fn route<B>(api: &ApiInner, parts: &Parts, body: B, peer: Option<SocketAddr>) -> HttpResponse
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

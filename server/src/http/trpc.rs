@@ -29,7 +29,7 @@ pub(super) const PREFIX: &str = "/api/trpc/";
 /// A request under `PREFIX`.
 pub(super) async fn handle<B>(
     api: &ApiInner,
-    parts: Parts,
+    parts: &Parts,
     body: B,
     peer: Option<std::net::SocketAddr>,
 ) -> HttpResponse
