@@ -506,6 +506,11 @@ pub async fn serve<S, B>(
         .keep_alive(true)
         // A client (or proxy) that shuts its side after sending still gets its answer.
         .half_close(true)
+        // An answer's head and body in one buffer, sent by one `send`: the bodies
+        // are small and whole, and a two-part `writev` cost more in the kernel and
+        // in hyper's queue than copying them (callgrind: -330 instructions per
+        // `auth.get`).
+        .writev(false)
         // Kept by `Open::close_idle` instead (no timer, so hyper keeps none).
         .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192))
