@@ -145,7 +145,10 @@ impl Sessions {
             Some(dead) => dead.digest.clone(),
             None => crypto::digest(id),
         };
-        let account_id = match self.stored_session(id, &digest, version, now).await? {
+        // Boxed: a miss reads the store, and unboxed its future would make every
+        // call's future larger, a cached one too (each move copies all of it).
+        let stored = Box::pin(self.stored_session(id, &digest, version, now)).await?;
+        let account_id = match stored {
             Stored::Found(found) if self.is_live(&found.session, &found.account, now) => {
                 return Ok(Some(found));
             }
