@@ -283,6 +283,7 @@ impl Core {
     /// procedure, and makes a mutation's writes durable before answering.
     // Not an `async fn`: its future would keep `call` twice (as it was given and as
     // a local), and copy it from one to the other when first polled.
+    #[allow(clippy::manual_async_fn)]
     pub fn call(&self, call: Call) -> impl std::future::Future<Output = Reply> + Send + '_ {
         async move {
             let (caller, refreshed) = match self.sessions.authenticate(&call.credentials).await {
