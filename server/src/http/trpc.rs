@@ -13,6 +13,7 @@ use serde_json::Value;
 use specs::messages as msg;
 use specs::trpc::{self, MAX_BATCH_CALLS};
 use specs::{ApiError, ErrorCode, Kind};
+use std::borrow::Cow;
 
 /// One answered call: its item (JSON text), its status, and what it asks of the
 /// headers.
@@ -63,19 +64,22 @@ where
     };
     // tRPC tests `!!query.get("batch")`: any non-empty value makes a batch.
     let is_batch = param("batch").is_some_and(|v| !v.is_empty());
-    let names: Vec<String> = if is_batch {
+    let names: Vec<Cow<str>> = if is_batch {
         // `decodeURIComponent`: a batch's commas may arrive as `%2C`.
         let decoded = percent_encoding::percent_decode_str(paths).decode_utf8_lossy();
-        decoded.split(',').map(str::to_string).collect()
+        decoded
+            .split(',')
+            .map(|name| name.to_string().into())
+            .collect()
     } else {
-        vec![paths.to_string()]
+        vec![paths.into()]
     };
     if names.len() > MAX_BATCH_CALLS {
         let error = ApiError::bad_request(trpc::too_many_calls(names.len()));
         return whole_request_error(&error);
     }
     let headers = &parts.headers;
-    let credentials = credentials(headers);
+    let mut credentials = credentials(headers);
     let client = api.client_address(headers, peer);
     if kind == Kind::Mutation {
         if let Some(refused) = api.cross_site_refusal(headers, &credentials) {
@@ -134,7 +138,7 @@ where
 
     // In call order, one after another: a batch answers the same bytes every time.
     let mut answered = Vec::with_capacity(names.len());
-    for (name, input) in names.iter().zip(inputs) {
+    for (i, (name, input)) in names.iter().zip(inputs).enumerate() {
         let (result, set_cookie) = match api.profile.find(name).filter(|p| p.kind == kind) {
             None => {
                 let error = ApiError::not_found(trpc::no_procedure(kind.as_str(), name));
@@ -143,10 +147,16 @@ where
             Some(procedure) => match api.before_call(procedure, headers, input.as_ref()).await {
                 Some(forced) => (Err(forced), None),
                 None => {
+                    // The last call takes them: an unbatched call copies nothing.
+                    let credentials = if i + 1 == names.len() {
+                        std::mem::take(&mut credentials)
+                    } else {
+                        credentials.clone()
+                    };
                     let call = Call {
                         procedure,
                         input,
-                        credentials: credentials.clone(),
+                        credentials,
                         client,
                         user_agent: user_agent(procedure, headers),
                     };
@@ -159,18 +169,17 @@ where
         answered.push(answer(result, name, set_cookie));
     }
 
-    let statuses: Vec<u16> = answered.iter().map(|a| a.status).collect();
-    let status = trpc::batch_status(&statuses);
+    let status = trpc::batch_status(answered.iter().map(|a| a.status));
     let retry_after = answered.iter().filter_map(|a| a.retry_after_secs).max();
     let cookies: Vec<String> = answered
         .iter_mut()
         .filter_map(|a| a.set_cookie.take())
         .collect();
-    let mut items: Vec<String> = answered.into_iter().map(|a| a.item).collect();
     let body = if is_batch {
+        let items: Vec<&str> = answered.iter().map(|a| a.item.as_str()).collect();
         format!("[{}]", items.join(","))
     } else {
-        items.pop().expect("an unbatched call has one item")
+        answered.pop().expect("an unbatched call has one item").item
     };
     let mut response = api_response(status, Bytes::from(body));
     add_reply_headers(&mut response, retry_after, cookies);
