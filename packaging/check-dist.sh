@@ -96,7 +96,9 @@ npm install --no-audit --no-fund --loglevel=error --save-dev \
 
 # npx dokploy-auth-mock: from the command to the first answer.
 started=$(date +%s%N)
-npx --no-install dokploy-auth-mock --listen 127.0.0.1:0 > ready.txt 2> mock.log &
+# In a process group of its own, ended as a whole below: npx runs the command through
+# a shell that does not pass a SIGTERM on, and the mock outlived the check.
+setsid npx --no-install dokploy-auth-mock --listen 127.0.0.1:0 > ready.txt 2> mock.log &
 mock=$!
 for _ in $(seq 1 200); do [ -s ready.txt ] && break; sleep 0.01; done
 url=$(node -p "JSON.parse(require('fs').readFileSync('ready.txt', 'utf8').split('\n')[0]).url") \
@@ -113,7 +115,9 @@ echo "== npx dokploy-auth-conformance run --target $url"
 npx --no-install dokploy-auth-conformance run --target "$url" > conformance.out 2>&1 \
   || { tail -40 conformance.out; fail "the conformance suite failed against the mock"; }
 tail -3 conformance.out
-kill "$mock"; wait "$mock" 2>/dev/null || true
+kill -TERM -- -"$mock"; wait "$mock" 2>/dev/null || true
+for _ in $(seq 1 200); do curl -sf "$url/health" >/dev/null || break; sleep 0.01; done
+! curl -sf "$url/health" >/dev/null || fail "the mock still answers after npx was stopped"
 
 echo "== tsc --noEmit with dokploy-auth-mock/router"
 npx --no-install tsc -p . || fail "the AppRouter type does not check as installed"
