@@ -8,8 +8,8 @@
 //!
 //! Found by the session's id as the client sends it, not by its digest: a hit costs
 //! a keyed SipHash and a constant-time comparison instead of a SHA-256 (an
-//! `auth.get` went from 22,238 to 19,920 instructions). The ids are kept here only while their
-//! sessions are in use, as they are in the requests themselves.
+//! `auth.get` went from 22,238 to 19,920 instructions). The ids are kept here only
+//! while their sessions are in use, as they are in the requests themselves.
 
 use super::records::{Account, Session};
 use std::collections::hash_map::RandomState;

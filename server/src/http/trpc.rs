@@ -64,15 +64,16 @@ where
     };
     // tRPC tests `!!query.get("batch")`: any non-empty value makes a batch.
     let is_batch = param("batch").is_some_and(|v| !v.is_empty());
-    let names: Vec<Cow<str>> = if is_batch {
-        // `decodeURIComponent`: a batch's commas may arrive as `%2C`.
-        let decoded = percent_encoding::percent_decode_str(paths).decode_utf8_lossy();
-        decoded
-            .split(',')
-            .map(|name| name.to_string().into())
-            .collect()
+    // `decodeURIComponent`: a batch's commas may arrive as `%2C`.
+    let decoded = if is_batch {
+        percent_encoding::percent_decode_str(paths).decode_utf8_lossy()
     } else {
-        vec![paths.into()]
+        Cow::Borrowed(paths)
+    };
+    let names: Vec<&str> = if is_batch {
+        decoded.split(',').collect()
+    } else {
+        vec![&*decoded]
     };
     if names.len() > MAX_BATCH_CALLS {
         let error = ApiError::bad_request(trpc::too_many_calls(names.len()));
