@@ -27,7 +27,7 @@ pub(crate) struct Authenticated {
     /// The caller's `auth.get` answer, rendered on first use: the account cannot
     /// change while this is shared (a write empties the cache), and the frontend
     /// asks for it on every page.
-    pub own_view: OnceLock<String>,
+    pub own_view: OnceLock<super::handler::JsonText>,
 }
 
 impl Authenticated {

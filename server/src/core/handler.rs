@@ -182,7 +182,7 @@ pub type Answered<T> = Result<Answer<T>, ApiError>;
 /// A procedure's output, serialized once here (both transports embed the text), and
 /// what it does to the session cookie. Typed by the procedure's `Output`.
 pub struct Answer<T> {
-    json: Option<String>,
+    json: Option<JsonText>,
     cookie: Option<CookieChange>,
     output: PhantomData<fn() -> T>,
 }
@@ -193,7 +193,7 @@ impl<T: Serialize> Answer<T> {
     }
 
     /// An output already serialized from a `T`.
-    pub(crate) fn text(json: String) -> Answer<T> {
+    pub(crate) fn text(json: JsonText) -> Answer<T> {
         Answer {
             json: Some(json),
             cookie: None,
@@ -221,13 +221,35 @@ impl<T> Answer<T> {
 }
 
 /// An output as JSON text.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> JsonText {
     // Outputs are plain structs of strings, numbers, booleans and lists, which
     // always serialize.
-    serde_json::to_string(value).unwrap_or_else(|e| {
+    JsonText::from(serde_json::to_string(value).unwrap_or_else(|e| {
         super::internal(format!("an output did not serialize: {e}"));
         "null".to_string()
-    })
+    }))
+}
+
+/// An output's JSON text, shared: a clone (of the cached `auth.get` answer, on
+/// every call) copies nothing, and a REST answer's body is this text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(bytes::Bytes);
+
+impl JsonText {
+    pub fn as_str(&self) -> &str {
+        // SAFETY: made only from a `String` (below), so UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.0
+    }
+}
+
+impl From<String> for JsonText {
+    fn from(text: String) -> JsonText {
+        JsonText(bytes::Bytes::from(text))
+    }
 }
 
 /// Compiles only for a procedure type that has a handler (see the module's tests).
@@ -239,7 +261,7 @@ async fn run<P: Handler>(
     caller: Option<&Caller>,
     input: Option<&Value>,
     request: &Request<'_>,
-) -> Result<(Option<String>, Option<CookieChange>), ApiError> {
+) -> Result<(Option<JsonText>, Option<CookieChange>), ApiError> {
     if core.config().profile.access(&P::PROCEDURE) != P::PROCEDURE.access {
         // Dokploy asks more of this one (the mock's Dokploy profile).
         <access::Admin as Admit>::admit(caller)?;
@@ -275,6 +297,6 @@ pub(super) async fn dispatch(
     caller: Option<&Caller>,
     input: Option<&Value>,
     request: &Request<'_>,
-) -> Result<(Option<String>, Option<CookieChange>), ApiError> {
+) -> Result<(Option<JsonText>, Option<CookieChange>), ApiError> {
     specs::with_every_procedure!(dispatch!(procedure, core, caller, input, request,))
 }

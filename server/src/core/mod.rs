@@ -25,7 +25,7 @@ mod two_factor;
 pub use accounts::AccountSummary;
 #[cfg(feature = "fixtures")]
 pub use fixtures::{AccountFixture, Fixtures, Pin, Pins};
-pub use handler::{handler_exists, Admin, Answer, Answered, Caller, Handler, Request};
+pub use handler::{handler_exists, Admin, Answer, Answered, Caller, Handler, JsonText, Request};
 pub use sessions::{CookieChange, Credentials};
 
 use accounts::{Accounts, Passwords};
@@ -105,7 +105,7 @@ pub struct Call {
 /// what to do to the session cookie, if anything.
 #[derive(Debug)]
 pub struct Reply {
-    pub result: Result<Option<String>, ApiError>,
+    pub result: Result<Option<JsonText>, ApiError>,
     pub cookie: Option<CookieChange>,
 }
 
@@ -360,8 +360,8 @@ impl Core {
     async fn durable(
         &self,
         procedure: &Procedure,
-        json: Option<String>,
-    ) -> Result<Option<String>, ApiError> {
+        json: Option<JsonText>,
+    ) -> Result<Option<JsonText>, ApiError> {
         if procedure.kind == specs::Kind::Mutation {
             self.ports.store().flush().await?;
         }

@@ -197,7 +197,7 @@ where
 pub(crate) fn render(reply: Reply, cookie_secure: bool) -> HttpResponse {
     let retry_after = reply.result.as_ref().err().and_then(|e| e.retry_after_secs);
     let mut response = match reply.result {
-        Ok(Some(json)) => api_response(200, Bytes::from(json)),
+        Ok(Some(json)) => api_response(200, json.into_bytes()),
         Ok(None) => api_response(200, Bytes::new()),
         Err(e) => error_response(&e),
     };

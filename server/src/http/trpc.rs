@@ -4,7 +4,7 @@
 use super::cookies::{credentials, set_cookie, user_agent};
 use super::rest::{collect, drain, read_body};
 use super::{add_reply_headers, api_response, ApiInner, BoxError, HttpResponse};
-use crate::core::Call;
+use crate::core::{Call, JsonText};
 use bytes::Bytes;
 use hyper::body::Body;
 use hyper::http::request::Parts;
@@ -188,13 +188,13 @@ where
 }
 
 fn answer(
-    result: Result<Option<String>, ApiError>,
+    result: Result<Option<JsonText>, ApiError>,
     path: &str,
     set_cookie: Option<String>,
 ) -> Answered {
     match result {
         Ok(output) => Answered {
-            item: trpc::result_item(output.as_deref()),
+            item: trpc::result_item(output.as_ref().map(JsonText::as_str)),
             status: 200,
             set_cookie,
             retry_after_secs: None,
