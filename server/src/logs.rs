@@ -63,7 +63,7 @@ pub fn init_at(format: Format, level: Option<&str>) -> LogGuard {
 /// The binary's log when it is text: where [`write_text_line`] writes.
 static TEXT_LOG: std::sync::OnceLock<BatchWriter> = std::sync::OnceLock::new();
 
-/// A field's value for [`write_text_line`].
+/// A field's value for [`push_field`].
 pub enum FieldValue<'a> {
     Str(&'a str),
     U64(u64),
@@ -71,10 +71,11 @@ pub enum FieldValue<'a> {
 
 /// Writes an INFO line of `target` as the text format writes an event, straight to
 /// the log: an event through `tracing`'s machinery (dispatch, a visitor per field,
-/// its own buffer) cost twice the line's formatting, on every request. False when
-/// the log is not the binary's text log (JSON, or a test's subscriber): log the
-/// event through `tracing` then. The caller checks `tracing::enabled!` first.
-pub fn write_text_line(target: &str, message: &str, fields: &[(&str, FieldValue<'_>)]) -> bool {
+/// its own buffer) cost twice the line's formatting, on every request. `fields`
+/// appends the fields ([`push_field`] each). False when the log is not the
+/// binary's text log (JSON, or a test's subscriber): log the event through
+/// `tracing` then. The caller checks `tracing::enabled!` first.
+pub fn write_text_line(target: &str, message: &str, fields: impl FnOnce(&mut String)) -> bool {
     let Some(log) = TEXT_LOG.get() else {
         return false;
     };
@@ -95,18 +96,25 @@ fn push_text_line(
     line: &mut String,
     target: &str,
     message: &str,
-    fields: &[(&str, FieldValue<'_>)],
+    fields: impl FnOnce(&mut String),
 ) {
     push_prefix(line, Level::INFO, target);
     line.push(' ');
     line.push_str(message);
-    for (name, value) in fields {
-        match value {
-            FieldValue::Str(text) => push_str_field(line, name, text),
-            FieldValue::U64(number) => push_u64_field(line, name, *number),
-        }
-    }
+    fields(line);
     line.push('\n');
+}
+
+/// Appends a field: `key` is ` name=`, as the text format writes it (made at
+/// compile time, its length known: a key of a length known only at run time cost
+/// a call to copy it).
+#[inline(always)]
+pub fn push_field(line: &mut String, key: &'static str, value: FieldValue<'_>) {
+    line.push_str(key);
+    match value {
+        FieldValue::Str(text) => push_str_value(line, text),
+        FieldValue::U64(number) => line.push_str(itoa::Buffer::new().format(number)),
+    }
 }
 
 impl<'a> From<&'a str> for FieldValue<'a> {
@@ -138,15 +146,22 @@ fn push_prefix(line: &mut String, level: Level, target: &str) {
 /// ` name="value"`, or the value escaped as `Debug` writes it when it holds a byte
 /// that could break the line (a quote, a newline…).
 fn push_str_field(line: &mut String, name: &str, value: &str) {
+    line.push(' ');
+    line.push_str(name);
+    line.push('=');
+    push_str_value(line, value);
+}
+
+/// `"value"`, escaped as `Debug` writes it when it holds a byte that could break
+/// the line.
+fn push_str_value(line: &mut String, value: &str) {
     if value.bytes().all(|b| PLAIN[usize::from(b)]) {
-        line.push(' ');
-        line.push_str(name);
-        line.push_str("=\"");
+        line.push('"');
         line.push_str(value);
         line.push('"');
     } else {
         use std::fmt::Write;
-        let _ = write!(line, " {name}={value:?}");
+        let _ = write!(line, "{value:?}");
     }
 }
 
@@ -445,16 +460,11 @@ mod tests {
         );
         // Written without `tracing`, the same line.
         let mut direct = String::new();
-        push_text_line(
-            &mut direct,
-            "server::logs::tests",
-            "request",
-            &[
-                ("request_id", FieldValue::U64(7)),
-                ("method", FieldValue::Str("GET")),
-                ("path", FieldValue::Str("/a\"b")),
-            ],
-        );
+        push_text_line(&mut direct, "server::logs::tests", "request", |line| {
+            push_field(line, " request_id=", FieldValue::U64(7));
+            push_field(line, " method=", FieldValue::Str("GET"));
+            push_field(line, " path=", FieldValue::Str("/a\"b"));
+        });
         assert_eq!(direct[24..].trim_end(), &lines[2][24..]);
         let (time, rest) = lines[0].split_at(24);
         assert!(crate::time::parse_iso8601(time).is_some(), "{time}");

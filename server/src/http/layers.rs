@@ -326,8 +326,14 @@ macro_rules! access_line {
     ($($name:ident = $value:expr),* $(,)?) => {
         if tracing::enabled!(tracing::Level::INFO) {
             $(let $name = $value;)*
-            let fields = [$((stringify!($name), crate::logs::FieldValue::from($name))),*];
-            if !crate::logs::write_text_line(module_path!(), "request", &fields) {
+            let fields = |line: &mut String| {
+                $(crate::logs::push_field(
+                    line,
+                    concat!(" ", stringify!($name), "="),
+                    crate::logs::FieldValue::from($name),
+                );)*
+            };
+            if !crate::logs::write_text_line(module_path!(), "request", fields) {
                 tracing::info!(message = "request", $($name),*);
             }
         }
