@@ -204,20 +204,57 @@ pub struct Marks {
     pub network: Option<Network>,
 }
 
-tokio::task_local! {
-    /// Set by the mock's service around each API request.
-    pub static MARKS: RefCell<Marks>;
+thread_local! {
+    /// The marks of the answer this thread is polling, lent by its `Marked`.
+    static MARKS: RefCell<Option<Marks>> = const { RefCell::new(None) };
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer and what faults did to it (the forced calls run inside
+    /// it). Its marks are lent to `MARKS` while it is polled: a thread-local for
+    /// one poll, where a task-local scope cost two more moves of the whole answer.
+    pub struct Marked<F> {
+        #[pin]
+        answer: F,
+        marks: Option<Marks>,
+    }
+}
+
+impl<F> Marked<F> {
+    pub fn new(answer: F) -> Marked<F> {
+        Marked {
+            answer,
+            marks: Some(Marks::default()),
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Marked<F> {
+    type Output = (F::Output, Marks);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let outer = MARKS.replace(this.marks.take());
+        let polled = this.answer.poll(cx);
+        *this.marks = MARKS.replace(outer);
+        let answer = std::task::ready!(polled);
+        std::task::Poll::Ready((answer, this.marks.take().unwrap_or_default()))
+    }
 }
 
 fn mark(procedure: &'static str, plan: &Plan) {
     if plan.error.is_none() && plan.network.is_none() {
         return; // A delay alone is not an answer of the mock's making.
     }
-    let _ = MARKS.try_with(|marks| {
-        let mut marks = marks.borrow_mut();
-        marks.forced.push(procedure);
-        if plan.network.is_some() {
-            marks.network = plan.network;
+    MARKS.with_borrow_mut(|marks| {
+        if let Some(marks) = marks {
+            marks.forced.push(procedure);
+            if plan.network.is_some() {
+                marks.network = plan.network;
+            }
         }
     });
 }

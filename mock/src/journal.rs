@@ -5,6 +5,7 @@
 use crate::faults::Network;
 use serde::Serialize;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -74,7 +75,7 @@ pub struct Recorded {
     pub arrived: Arrival,
     pub duration: Duration,
     pub method: hyper::Method,
-    pub uri: hyper::Uri,
+    pub uri: RequestTarget,
     pub headers: HeaderBlock,
     pub body: Vec<u8>,
     pub body_truncated: bool,
@@ -110,6 +111,28 @@ impl NetworkOutcome {
     }
 }
 
+/// A request's path and query as received, in bytes of its own: a `Uri` clone
+/// shares hyper's read buffer (which hyper could then not reuse), and a `Uri` made
+/// anew parses it again, on every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestTarget(Box<str>);
+
+impl RequestTarget {
+    pub fn of(uri: &hyper::Uri) -> RequestTarget {
+        RequestTarget(uri.path_and_query().map_or("/", |t| t.as_str()).into())
+    }
+
+    /// As `Uri::path`: up to the `?`.
+    pub fn path(&self) -> &str {
+        self.0.split_once('?').map_or(&self.0, |(path, _)| path)
+    }
+
+    /// As `Uri::query`: after the `?`, if there is one.
+    pub fn query(&self) -> Option<&str> {
+        self.0.split_once('?').map(|(_, query)| query)
+    }
+}
+
 /// Headers as one buffer of `name:value\n` lines: one allocation to record and
 /// one to free, where a `HeaderMap` clone costs three and a reference count per
 /// value. Unambiguous: names hold no `:` and values no newline.
@@ -117,19 +140,21 @@ pub struct HeaderBlock(Vec<u8>);
 
 impl HeaderBlock {
     pub fn of(headers: &hyper::HeaderMap) -> HeaderBlock {
-        // Sized first: the journal keeps thousands of these.
-        let size = headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 2)
-            .sum();
-        let mut block = Vec::with_capacity(size);
-        for (name, value) in headers {
-            block.extend_from_slice(name.as_str().as_bytes());
-            block.push(b':');
-            block.extend_from_slice(value.as_bytes());
-            block.push(b'\n');
+        thread_local! {
+            // Written into again and again; the block is copied out at its size
+            // (the journal keeps thousands): one pass over the headers, not two.
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        HeaderBlock(block)
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            for (name, value) in headers {
+                scratch.extend_from_slice(name.as_str().as_bytes());
+                scratch.push(b':');
+                scratch.extend_from_slice(value.as_bytes());
+                scratch.push(b'\n');
+            }
+            HeaderBlock(scratch.as_slice().into())
+        })
     }
 
     pub fn empty() -> HeaderBlock {
@@ -477,7 +502,7 @@ mod tests {
             forced: Vec::new(),
             network: None,
             method: hyper::Method::GET,
-            uri: "/x?a=1".parse().unwrap(),
+            uri: RequestTarget::of(&"/x?a=1".parse().unwrap()),
             headers: HeaderBlock::of(
                 &[(hyper::header::ACCEPT, "*/*".parse().unwrap())]
                     .into_iter()

@@ -2,7 +2,9 @@
 //! faults, the journal, and everything else answered by the server's own stack.
 
 use crate::faults::{self, Marks, Network};
-use crate::journal::{Arrival, HeaderBlock, NetworkOutcome, Recorded, Ticket, BODY_KEPT};
+use crate::journal::{
+    Arrival, HeaderBlock, NetworkOutcome, Recorded, RequestTarget, Ticket, BODY_KEPT,
+};
 use crate::state::{CorsOrigins, MockState};
 use crate::tee::TeeBody;
 use crate::{control, guard};
@@ -16,7 +18,6 @@ use server::http::{
     api_response, error_response, AllowedOrigins, Api, GivenRequestId, HttpResponse, Limits,
     RequestIdLayer,
 };
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -195,14 +196,9 @@ impl MockService {
         // Ready: `poll_ready` asked the stack.
         let request = Request::from_parts(parts, body);
         let answer = GivenRequestId(pending.ticket.seq).handing_over(|| self.inner.call(request));
+        let answer = faults::Marked::new(answer);
         Box::pin(async move {
-            let (mut response, marks) = faults::MARKS
-                .scope(RefCell::new(Marks::default()), async {
-                    // Forced faults run inside it, before each call.
-                    let Ok(response) = answer.await;
-                    (response, faults::MARKS.with(|marks| marks.take()))
-                })
-                .await;
+            let (Ok(mut response), marks) = answer.await;
             allow_origin(&state, origin.as_deref(), &mut response);
             let (parts, body) = response.into_parts();
             let response_body = full_bytes(body);
@@ -297,7 +293,7 @@ struct Pending {
     arrived: Arrival,
     started: std::time::Instant,
     method: Method,
-    uri: hyper::Uri,
+    uri: RequestTarget,
     headers: Option<HeaderBlock>,
     /// What the server read of the body.
     copied: Arc<std::sync::Mutex<crate::tee::Copied>>,
@@ -326,9 +322,7 @@ impl Pending {
             },
             started: std::time::Instant::now(),
             method: parts.method.clone(),
-            // Copied: a clone shares hyper's read buffer, which hyper could then not
-            // reuse (a new one for every request, each kept alive by the journal).
-            uri: own_copy(&parts.uri),
+            uri: RequestTarget::of(&parts.uri),
             headers: Some(HeaderBlock::of(&parts.headers)),
             copied,
             state,
@@ -346,7 +340,7 @@ impl Pending {
                 arrived: self.arrived,
                 duration: self.started.elapsed(),
                 method: self.method.clone(),
-                uri: self.uri.clone(),
+                uri: std::mem::take(&mut self.uri),
                 headers,
                 body: body.bytes,
                 body_truncated: body.truncated,
@@ -363,12 +357,6 @@ impl Pending {
         let network = answered.marks.network.map(NetworkOutcome::Fault);
         self.record(answered, network);
     }
-}
-
-/// `uri`'s path and query, in bytes of its own.
-fn own_copy(uri: &hyper::Uri) -> hyper::Uri {
-    let target = uri.path_and_query().map_or("/", |target| target.as_str());
-    hyper::Uri::from_maybe_shared(Bytes::copy_from_slice(target.as_bytes())).unwrap_or_default()
 }
 
 impl Drop for Pending {
