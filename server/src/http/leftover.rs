@@ -28,26 +28,29 @@ struct Slot<B> {
 }
 
 /// A request body whose remainder [`Leftover::drain`] can read after the handler
-/// has dropped it.
+/// has dropped it. No slot: the body had ended before anyone read it (every GET's),
+/// so there is nothing to share, and nothing allocated or locked for it.
 pub(crate) struct Shared<B> {
-    slot: Arc<Mutex<Slot<B>>>,
+    slot: Option<Arc<Mutex<Slot<B>>>>,
 }
 
 /// The other end of a [`Shared`] body.
 pub(crate) struct Leftover<B> {
-    slot: Arc<Mutex<Slot<B>>>,
+    slot: Option<Arc<Mutex<Slot<B>>>>,
     expects_continue: bool,
 }
 
 /// `body` as the handler's body, and a handle on what it leaves. `expects_continue`:
 /// the client sends the body only after a `100 Continue`, so if the handler never
 /// asks for it, nothing is on its way and nothing is read.
-pub(crate) fn share<B: Unpin>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<B>) {
-    let slot = Arc::new(Mutex::new(Slot {
-        body,
-        received: 0,
-        polled: false,
-    }));
+pub(crate) fn share<B: Body + Unpin>(body: B, expects_continue: bool) -> (Shared<B>, Leftover<B>) {
+    let slot = (!body.is_end_stream()).then(|| {
+        Arc::new(Mutex::new(Slot {
+            body,
+            received: 0,
+            polled: false,
+        }))
+    });
     let leftover = Leftover {
         slot: slot.clone(),
         expects_continue,
@@ -67,7 +70,10 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = &self.slot else {
+            return Poll::Ready(None);
+        };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.polled = true;
         let polled = Pin::new(&mut slot.body).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
@@ -79,12 +85,18 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = &self.slot else {
+            return true;
+        };
+        let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = &self.slot else {
+            return SizeHint::with_exact(0);
+        };
+        let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.body.size_hint()
     }
 }
@@ -109,7 +121,8 @@ where
 
     /// Bytes received so far, if more may be on their way.
     fn left(&self) -> Option<u64> {
-        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = self.slot.as_ref()?;
+        let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let nothing_coming = self.expects_continue && !slot.polled;
         (!slot.body.is_end_stream() && !nothing_coming).then_some(slot.received)
     }
@@ -175,7 +188,7 @@ mod tests {
         // The handler reads one frame and answers.
         body.frame().await.unwrap().unwrap();
         drop(body);
-        let slot = leftover.slot.clone();
+        let slot = leftover.slot.clone().unwrap();
         leftover.drain().await;
         let slot = slot.lock().unwrap();
         assert_eq!(slot.received, READ_PAST_LIMIT + 64 * 1024);
@@ -189,7 +202,7 @@ mod tests {
     async fn a_body_read_to_its_end_or_a_small_one_is_read_whole() {
         let (body, leftover) = share(chunks(3, 1000), false);
         drop(body);
-        let slot = leftover.slot.clone();
+        let slot = leftover.slot.clone().unwrap();
         leftover.drain().await;
         assert_eq!(slot.lock().unwrap().received, 3000);
 
@@ -200,11 +213,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_ended_before_it_is_read_shares_nothing() {
+        let (mut body, leftover) = share(http_body_util::Empty::<Bytes>::new(), false);
+        assert!(body.slot.is_none() && leftover.slot.is_none());
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.frame().await.is_none());
+        leftover.drain().await;
+    }
+
+    #[tokio::test]
     async fn a_body_declared_past_the_bound_is_not_read() {
         let declared = vec![b'a'; READ_PAST_LIMIT as usize + 1];
         let (body, leftover) = share(Full::new(Bytes::from(declared)), false);
         drop(body);
-        let slot = leftover.slot.clone();
+        let slot = leftover.slot.clone().unwrap();
         leftover.drain().await;
         assert_eq!(slot.lock().unwrap().received, 0);
     }
@@ -213,14 +236,14 @@ mod tests {
     async fn a_body_waiting_for_100_continue_is_not_asked_for_unless_the_handler_did() {
         let (body, leftover) = share(chunks(3, 1000), true);
         drop(body);
-        let slot = leftover.slot.clone();
+        let slot = leftover.slot.clone().unwrap();
         leftover.drain().await;
         assert_eq!(slot.lock().unwrap().received, 0);
 
         let (mut body, leftover) = share(chunks(3, 1000), true);
         body.frame().await.unwrap().unwrap();
         drop(body);
-        let slot = leftover.slot.clone();
+        let slot = leftover.slot.clone().unwrap();
         leftover.drain().await;
         assert_eq!(slot.lock().unwrap().received, 3000);
     }
