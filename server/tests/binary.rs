@@ -524,6 +524,45 @@ async fn sigterm_finishes_requests_in_flight_and_logs_carry_no_secrets() {
 /// answering (each answer closing its connection, so that a load balancer's next
 /// request opens one to another instance) until the delay is over; then the port
 /// closes and the process exits cleanly.
+/// The text log's access line is written straight to the log, its level asked of
+/// `tracing` once and kept: one line per request, in the text format's shape, and
+/// none at `RUST_LOG=warn`.
+#[tokio::test]
+async fn text_access_lines_follow_the_log_level() {
+    for (level, expected) in [("info", 3), ("warn", 0)] {
+        let data = tempfile::tempdir().unwrap();
+        let mut server = serve_logging(data.path(), "4", &[], &[], level).await;
+        for _ in 0..3 {
+            let answer = send(server.addr, "GET", "/api/auth.get?token=secret", &[], "").await;
+            assert_eq!(answer.status, 401);
+        }
+        assert_eq!(terminate(&mut server).code(), Some(0));
+        let mut logs = String::new();
+        use std::io::Read;
+        let mut stderr = server.child.stderr.take().unwrap();
+        stderr.read_to_string(&mut logs).unwrap();
+        let lines: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("path=\"/api/auth.get\""))
+            .collect();
+        assert_eq!(lines.len(), expected, "RUST_LOG={level}: {logs}");
+        for line in lines {
+            let (time, rest) = line.split_at(24);
+            assert!(time.ends_with('Z'), "{line}");
+            assert!(
+                rest.starts_with("  INFO server::http::layers: request request_id=\""),
+                "{line}"
+            );
+            assert!(
+                rest.contains(
+                    "\" client=\"127.0.0.1\" method=\"GET\" path=\"/api/auth.get\" status=401 ms="
+                ),
+                "no query string, the fields in order: {line}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn sigterm_first_turns_ready_off_then_keeps_serving_for_the_delay() {
     let data = tempfile::tempdir().unwrap();

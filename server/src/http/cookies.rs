@@ -36,10 +36,11 @@ pub fn parse_credentials<'a>(
     authorization: Option<&str>,
     cookies: impl IntoIterator<Item = &'a str>,
 ) -> Credentials {
+    // The scheme is what comes before the first space.
     let bearer = authorization
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, token)| *scheme == "Bearer" && !token.is_empty())
-        .map(|(_, token)| token.to_string());
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .filter(|token| !token.is_empty())
+        .map(str::to_string);
     let cookie = cookies
         .into_iter()
         .flat_map(|header| header.split("; "))

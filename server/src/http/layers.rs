@@ -324,7 +324,8 @@ where
 /// log (`logs::write_text_line`), else as a `tracing` event (JSON, tests).
 macro_rules! access_line {
     ($($name:ident = $value:expr),* $(,)?) => {
-        if tracing::enabled!(tracing::Level::INFO) {
+        static ENABLED: crate::logs::Enabled = crate::logs::Enabled::new();
+        if ENABLED.get(|| tracing::enabled!(tracing::Level::INFO)) {
             $(let $name = $value;)*
             let fields = |line: &mut String| {
                 $(crate::logs::push_field(

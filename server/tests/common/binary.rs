@@ -47,22 +47,30 @@ pub async fn serve_with(
     global: &[&str],
     serving: &[&str],
 ) -> Server {
+    let mut json_logs = vec!["--log-format", "json"];
+    json_logs.extend_from_slice(global);
+    serve_logging(root, bcrypt_cost, &json_logs, serving, "info").await
+}
+
+/// `serve_with` in the log format `global` says (text by default), at the level
+/// `rust_log` says (`RUST_LOG`).
+pub async fn serve_logging(
+    root: &Path,
+    bcrypt_cost: &str,
+    global: &[&str],
+    serving: &[&str],
+    rust_log: &str,
+) -> Server {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     let child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            &data_dir(root),
-            "--bcrypt-cost",
-            bcrypt_cost,
-            "--log-format",
-            "json",
-        ])
+        .args(["--data-dir", &data_dir(root), "--bcrypt-cost", bcrypt_cost])
         .args(global)
         .args(["serve", "--listen", &addr.to_string()])
         .args(serving)
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
