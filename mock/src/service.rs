@@ -197,7 +197,7 @@ impl MockService {
         let request = Request::from_parts(parts, body);
         let answer = GivenRequestId(pending.ticket.seq).handing_over(|| self.inner.call(request));
         let answer = faults::Marked::new(answer);
-        Box::pin(async move {
+        server::http::boxed_in_place(|| async move {
             let (Ok(mut response), marks) = answer.await;
             allow_origin(&state, origin.as_deref(), &mut response);
             let (parts, body) = response.into_parts();

@@ -225,7 +225,7 @@ where
         // each future holds what it was given as well as what it made of it, and
         // every move of a future copies all of it.
         let (parts, body) = request.into_parts();
-        Box::pin(async move {
+        boxed_in_place(|| async move {
             let expects_continue = parts
                 .headers
                 .get(hyper::header::EXPECT)
@@ -255,6 +255,14 @@ where
             Ok(response)
         })
     }
+}
+
+/// `make()`'s future in a box, the box allocated first: `Box::pin(future)` made the
+/// future on the stack and then copied all of it (its size, uninitialized states
+/// too) into the box.
+#[inline(always)]
+pub fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// Runs `call` with `value` in `slot`, which is empty again afterwards, even if
