@@ -114,7 +114,7 @@ pub enum FieldValue<'a> {
 /// its own buffer) cost twice the line's formatting, on every request. `fields`
 /// appends the fields ([`push_field`] each). False when the log is not the
 /// binary's text log (JSON, or a test's subscriber): log the event through
-/// `tracing` then. The caller checks `tracing::enabled!` first.
+/// `tracing` then. The caller checks first that the line is enabled ([`Enabled`]).
 pub fn write_text_line(target: &str, message: &str, fields: impl FnOnce(&mut String)) -> bool {
     let Some(log) = TEXT_LOG.get() else {
         return false;
