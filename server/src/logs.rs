@@ -151,6 +151,21 @@ fn push_text_line(
 #[inline(always)]
 pub fn push_field(line: &mut String, key: &'static str, value: FieldValue<'_>) {
     line.push_str(key);
+    push_value(line, value);
+}
+
+/// ` name=` and the value: a field `tracing` names at run time.
+fn push_named_field(line: &mut String, name: &str, value: FieldValue<'_>) {
+    line.push(' ');
+    line.push_str(name);
+    line.push('=');
+    push_value(line, value);
+}
+
+/// `123`, or `"text"` escaped as `Debug` writes it when it holds a byte that could
+/// break the line (a quote, a newline…).
+#[inline(always)]
+fn push_value(line: &mut String, value: FieldValue<'_>) {
     match value {
         FieldValue::Str(text) => push_str_value(line, text),
         FieldValue::U64(number) => line.push_str(itoa::Buffer::new().format(number)),
@@ -183,17 +198,7 @@ fn push_prefix(line: &mut String, level: Level, target: &str) {
     line.push(':');
 }
 
-/// ` name="value"`, or the value escaped as `Debug` writes it when it holds a byte
-/// that could break the line (a quote, a newline…).
-fn push_str_field(line: &mut String, name: &str, value: &str) {
-    line.push(' ');
-    line.push_str(name);
-    line.push('=');
-    push_str_value(line, value);
-}
-
-/// `"value"`, escaped as `Debug` writes it when it holds a byte that could break
-/// the line.
+/// `"text"` (out of line: the escaping path is long).
 fn push_str_value(line: &mut String, value: &str) {
     if value.bytes().all(|b| PLAIN[usize::from(b)]) {
         line.push('"');
@@ -203,14 +208,6 @@ fn push_str_value(line: &mut String, value: &str) {
         use std::fmt::Write;
         let _ = write!(line, "{value:?}");
     }
-}
-
-/// ` name=123`
-fn push_u64_field(line: &mut String, name: &str, value: u64) {
-    line.push(' ');
-    line.push_str(name);
-    line.push('=');
-    line.push_str(itoa::Buffer::new().format(value));
 }
 
 /// `2026-11-26T16:33:47.159Z  INFO target: message key=value …`: the shape of
@@ -265,11 +262,11 @@ impl Visit for TextFields<'_> {
             self.0.push_str(value);
             return;
         }
-        push_str_field(self.0, field.name(), value);
+        push_named_field(self.0, field.name(), FieldValue::Str(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        push_u64_field(self.0, field.name(), value);
+        push_named_field(self.0, field.name(), FieldValue::U64(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
